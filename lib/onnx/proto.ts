@@ -1,0 +1,193 @@
+// ONNX protobuf access: decoding / encoding through onnx-proto (the official
+// schema compiled with protobufjs), plus typed helpers for tensors and
+// attributes. Everything that reads or writes ONNX goes through here.
+import * as fs from 'fs';
+import { onnx } from 'onnx-proto';
+
+export { onnx };
+export type ModelProto = onnx.ModelProto;
+export type GraphProto = onnx.IGraphProto;
+export type NodeProto = onnx.INodeProto;
+export type TensorProto = onnx.ITensorProto;
+export type AttributeProto = onnx.IAttributeProto;
+
+export const DataType = onnx.TensorProto.DataType;
+
+/** An error in an ONNX file: bad bytes, missing fields, unsupported content. */
+export class OnnxFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OnnxFormatError';
+  }
+}
+
+type Longish = number | { toNumber(): number } | null | undefined;
+/** protobufjs gives int64 as Long objects; convert to a JS number. */
+export function toNum(v: Longish): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
+/** Decodes ONNX bytes; throws OnnxFormatError (never crashes) on malformed input. */
+export function decodeModel(bytes: Uint8Array, source = 'model'): onnx.ModelProto {
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxFormatError(`${source}: not a valid ONNX file (${(e as Error).message})`);
+  }
+  if (!model.graph || !model.graph.node) {
+    throw new OnnxFormatError(`${source}: ONNX model has no graph`);
+  }
+  return model;
+}
+
+/** Reads an ONNX file or takes bytes. */
+export function readModel(pathOrBytes: string | Uint8Array): onnx.ModelProto {
+  if (typeof pathOrBytes === 'string') {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(pathOrBytes);
+    } catch (e) {
+      throw new OnnxFormatError(`cannot read model file '${pathOrBytes}': ${(e as Error).message}`);
+    }
+    return decodeModel(bytes, pathOrBytes);
+  }
+  if (!(pathOrBytes instanceof Uint8Array)) {
+    throw new TypeError('model must be a file path (string) or ONNX bytes (Uint8Array)');
+  }
+  return decodeModel(pathOrBytes);
+}
+
+export function encodeModel(model: onnx.IModelProto): Uint8Array {
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/** The default-domain opset version the model imports. */
+export function opsetVersion(model: onnx.IModelProto): number {
+  for (const o of model.opsetImport ?? []) {
+    if (!o.domain || o.domain === 'ai.onnx') return toNum(o.version as Longish);
+  }
+  return 0;
+}
+
+export function dims(t: TensorProto): number[] {
+  return (t.dims ?? []).map((d) => toNum(d as Longish));
+}
+
+export type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int32Array | BigInt64Array | Int16Array | Uint16Array;
+
+/**
+ * Tensor contents as a typed array of its element type (int64 as Int32Array
+ * of the values when they fit — shapes, axes — else throws).
+ * Copies, so the caller may keep it after the model is gone.
+ */
+export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Array | Int32Array | Float64Array {
+  const n = dims(t).reduce((a, b) => a * b, 1);
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
+  const name = t.name ?? '(unnamed)';
+  const fromRaw = <T>(ctor: { new (b: ArrayBuffer, o: number, l: number): T; BYTES_PER_ELEMENT: number }): T => {
+    if (!raw) throw new OnnxFormatError(`tensor '${name}': no data`);
+    if (raw.length !== n * ctor.BYTES_PER_ELEMENT) {
+      throw new OnnxFormatError(`tensor '${name}': raw data has ${raw.length} bytes, expected ${n * ctor.BYTES_PER_ELEMENT}`);
+    }
+    const copy = new Uint8Array(raw); // aligned copy
+    return new ctor(copy.buffer, 0, n);
+  };
+  switch (t.dataType) {
+    case DataType.FLOAT:
+      return raw ? fromRaw(Float32Array) : checkLen(Float32Array.from(t.floatData ?? []), n, name);
+    case DataType.DOUBLE:
+      return raw ? fromRaw(Float64Array) : checkLen(Float64Array.from(t.doubleData ?? []), n, name);
+    case DataType.INT8:
+      return raw ? fromRaw(Int8Array) : checkLen(Int8Array.from(t.int32Data ?? []), n, name);
+    case DataType.UINT8:
+      return raw ? fromRaw(Uint8Array) : checkLen(Uint8Array.from(t.int32Data ?? []), n, name);
+    case DataType.INT32:
+      return raw ? fromRaw(Int32Array) : checkLen(Int32Array.from(t.int32Data ?? []), n, name);
+    case DataType.INT64: {
+      let vals: number[];
+      if (raw) {
+        const b = fromRaw(BigInt64Array);
+        vals = Array.from(b, (v) => Number(v));
+      } else {
+        vals = (t.int64Data ?? []).map((v) => toNum(v as Longish));
+      }
+      const out = new Int32Array(vals.length);
+      vals.forEach((v, i) => {
+        if (!Number.isSafeInteger(v) || v > 2147483647 || v < -2147483648) {
+          // clamp int64 sentinels (e.g. Slice ends = INT64_MAX) to int32 range
+          out[i] = v > 0 ? 2147483647 : -2147483648;
+        } else out[i] = v;
+      });
+      return checkLen(out, n, name);
+    }
+    default:
+      throw new OnnxFormatError(`tensor '${name}': unsupported data type ${DataType[t.dataType ?? 0] ?? t.dataType}`);
+  }
+}
+
+function checkLen<T extends { length: number }>(a: T, n: number, name: string): T {
+  if (a.length !== n) throw new OnnxFormatError(`tensor '${name}': has ${a.length} values, shape says ${n}`);
+  return a;
+}
+
+/** Makes a TensorProto from a typed array (raw_data encoding). */
+export function makeTensor(name: string, shape: number[], data: Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array): onnx.TensorProto {
+  let dataType: number;
+  if (data instanceof Float32Array) dataType = DataType.FLOAT;
+  else if (data instanceof Int8Array) dataType = DataType.INT8;
+  else if (data instanceof Uint8Array) dataType = DataType.UINT8;
+  else if (data instanceof Int32Array) dataType = DataType.INT32;
+  else dataType = DataType.INT64;
+  return onnx.TensorProto.create({
+    name,
+    dims: shape,
+    dataType,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+  });
+}
+
+export interface AttrValue {
+  f?: number;
+  i?: number;
+  s?: string;
+  floats?: number[];
+  ints?: number[];
+  t?: TensorProto;
+}
+
+/** Attribute lookup with typed results. */
+export function attr(node: NodeProto, name: string): AttrValue | undefined {
+  const a = (node.attribute ?? []).find((x) => x.name === name);
+  if (!a) return undefined;
+  return {
+    f: a.f ?? undefined,
+    i: a.i !== undefined && a.i !== null ? toNum(a.i as Longish) : undefined,
+    s: a.s && a.s.length ? Buffer.from(a.s).toString('utf8') : undefined,
+    floats: a.floats ?? undefined,
+    ints: (a.ints ?? []).map((v) => toNum(v as Longish)),
+    t: a.t ?? undefined,
+  };
+}
+export function attrInt(node: NodeProto, name: string, dflt: number): number {
+  const a = attr(node, name);
+  return a?.i ?? dflt;
+}
+export function attrFloat(node: NodeProto, name: string, dflt: number): number {
+  const a = attr(node, name);
+  return a?.f ?? dflt;
+}
+export function attrInts(node: NodeProto, name: string, dflt: number[]): number[] {
+  const a = attr(node, name);
+  return a?.ints && a.ints.length ? a.ints : dflt;
+}
+export function attrString(node: NodeProto, name: string, dflt: string): string {
+  return attr(node, name)?.s ?? dflt;
+}
+
+/** A node's printable identity for error messages: "Conv node 'conv1'". */
+export function describeNode(node: NodeProto): string {
+  const dom = node.domain ? `${node.domain}.` : '';
+  return `${dom}${node.opType} node '${node.name || node.output?.[0] || '?'}'`;
+}

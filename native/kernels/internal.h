@@ -1,0 +1,103 @@
+// Internal plumbing between the public kernel API (kernels.h) and the per-ISA
+// implementations. Not installed, not used outside native/kernels.
+//
+// Each ISA provides an IsaKernels table. Entries may be null: the dispatcher
+// then uses the scalar reference entry, so a SIMD port can grow one kernel at
+// a time. Every non-null entry must be bit-identical to the scalar one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "kernels.h"
+
+namespace mnq {
+namespace detail {
+
+// 64-byte aligned byte buffer (weights are read with aligned vector loads).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes) { resize(bytes); }
+  void resize(size_t bytes);
+  uint8_t* data() { return data_.get(); }
+  const uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+ private:
+  struct Free { void operator()(uint8_t* p) const { std::free(p); } };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_ = 0;
+};
+
+// GEMM weights y[m][n] = out(sum_k (x[m][k] - x_zp) * (w[n][k] - w_zp[n]) + bias[n]).
+// The raw fields are always filled by the dispatcher; the ISA's pack function
+// fills `packed`, `n_block` and any folded bias it wants in `bias_folded`.
+struct PackedGemm {
+  int n = 0, k = 0;
+  int32_t x_zero_point = 0;
+  std::vector<int8_t> w;             // raw [n][k]
+  std::vector<int32_t> bias;         // raw [n]
+  std::vector<int32_t> w_zero_point; // [n]; all zero when symmetric
+  bool symmetric = true;             // every w_zero_point is 0
+  // ISA-owned:
+  int n_block = 1;                   // column split granularity of the packed layout
+  std::vector<int32_t> bias_folded;  // e.g. bias - x_zp * sum_k w (+ ISA corrections)
+  AlignedBuffer packed;
+};
+struct GemmArgs {
+  const PackedGemm* w;
+  const OutputStage* out;
+  size_t m;                       // rows
+  const int8_t* x; size_t x_stride;  // [m][k], row stride in bytes
+  int8_t* y; size_t y_stride;        // [m][n], row stride in bytes
+  int n_begin, n_end;             // columns to compute (multiples of n_block or n_end == n)
+};
+
+// Depthwise weights (depth multiplier 1).
+struct PackedDepthwise {
+  ConvShape shape;
+  int32_t x_zero_point = 0;
+  std::vector<int8_t> w;             // raw [c][kh][kw]
+  std::vector<int32_t> bias;         // raw [c]
+  std::vector<int32_t> w_zero_point; // [c]
+  bool symmetric = true;
+  // ISA-owned:
+  std::vector<int32_t> bias_folded;
+  AlignedBuffer packed;
+};
+struct DepthwiseArgs {
+  const PackedDepthwise* w;
+  const OutputStage* out;
+  const int8_t* x;   // [in_h][in_w][c]
+  int8_t* y;         // [out_h][out_w][c]
+  int row_begin, row_end;
+  void* scratch;     // depthwise_scratch_size bytes
+};
+
+struct IsaKernels {
+  void (*gemm_pack)(PackedGemm* w) = nullptr;   // raw fields filled; fill ISA-owned ones
+  void (*gemm)(const GemmArgs& a) = nullptr;
+  void (*depthwise_pack)(PackedDepthwise* w) = nullptr;
+  size_t (*depthwise_scratch_size)(const PackedDepthwise& w, int row_begin, int row_end) = nullptr;
+  void (*depthwise)(const DepthwiseArgs& a) = nullptr;
+  void (*global_avg_pool)(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x, int8_t* y) = nullptr;
+  void (*add)(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) = nullptr;
+  void (*mul)(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) = nullptr;
+  void (*mul_channelwise)(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s, int8_t* y) = nullptr;
+  void (*lut_apply)(const int8_t table[256], size_t n, const int8_t* x, int8_t* y) = nullptr;
+  void (*quantize_nchw_to_nhwc)(const float* x, size_t c, size_t h, size_t w, float scale, int32_t zero_point, int8_t* y) = nullptr;
+  void (*dequantize)(const int8_t* q, size_t n, float scale, int32_t zero_point, float* y) = nullptr;
+};
+
+// Tables; the non-scalar getters return nullptr when the ISA is not built in.
+const IsaKernels& scalar_kernels();
+const IsaKernels* avx2_kernels();
+const IsaKernels* avx512vnni_kernels();
+const IsaKernels* neon_kernels();
+const IsaKernels* neondot_kernels();
+
+}  // namespace detail
+}  // namespace mnq

@@ -1,0 +1,67 @@
+// The execution plan: what the TypeScript compiler (lib/compiler) hands to the
+// native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns.
+// Everything is per image; a batch of N multiplies every arena offset and the
+// arena size by N (all tensors scale linearly with N).
+//
+// The TypeScript mirror of these structures is lib/plan.ts; the addon converts
+// one to the other field by field. Model::create validates every field (ids,
+// shapes, offsets inside the arena, weight sizes) and throws
+// std::invalid_argument with a message naming the op index and field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../kernels/kernels.h"
+
+namespace mnq {
+
+struct PlanTensor {
+  std::string name;       // ONNX tensor name, for error messages and debugging
+  int h = 1, w = 1, c = 1;  // NHWC per image
+  float scale = 1;
+  int32_t zero_point = 0;  // int8 domain
+  int64_t offset = 0;      // byte offset per image in the arena
+};
+
+enum class PlanOpType : int {
+  conv = 0,             // pointwise / depthwise / general, fused clamp and optional LUT
+  global_avg_pool = 1,
+  add = 2,
+  mul = 3,              // same shape, or b broadcast over pixels (b.h == b.w == 1): SE scale
+  lut = 4,
+  fully_connected = 5,  // x: [1][1][k] (flattened), weights [n][k]: a GEMM over the batch
+};
+
+struct PlanOp {
+  PlanOpType type = PlanOpType::conv;
+  std::string name;            // ONNX node name(s), for errors and per-layer reports
+  std::vector<int> inputs;     // tensor ids
+  int output = -1;             // tensor id
+  // conv / fully_connected
+  ConvShape shape;             // conv only (fully_connected: derived from tensors)
+  int groups = 1;
+  std::vector<int8_t> weights;       // ONNX layout [out_c][in_c/groups][kh][kw] / [n][k]
+  std::vector<int32_t> w_zero_point; // [out_c] (empty = symmetric)
+  std::vector<float> w_scale;        // [out_c]
+  std::vector<int32_t> bias;         // [out_c] (empty = none)
+  int32_t qmin = -128, qmax = 127;   // fused ReLU / ReLU6 clamp in the output (pre-LUT) domain
+  // Fused or standalone activation table: for conv, the conv result is first
+  // quantized with (act_scale, act_zero_point) and then mapped by the table to
+  // the output tensor's quantization.
+  bool has_activation = false;
+  UnaryParams activation;
+  float act_scale = 1;
+  int32_t act_zero_point = 0;
+};
+
+struct PlanDesc {
+  std::vector<PlanTensor> tensors;
+  std::vector<PlanOp> ops;          // in execution order
+  int input = -1;                   // tensor quantized from the float NCHW input
+  std::vector<int> outputs;         // tensors returned (int8, dequantized by the caller)
+  int64_t arena_bytes = 0;          // per image
+};
+
+}  // namespace mnq
