@@ -1,0 +1,108 @@
+// `mnq info <model.onnx | arch>`: parameters, MACs and per-layer detail.
+import * as fs from 'fs';
+import { readModel } from '../onnx/proto';
+import { ARCHITECTURES, countArch, inspectOnnx } from '../builder';
+import { numberFlag, parseArgs, UsageError } from '../builder/cli-args';
+
+export const summary = 'parameters, MACs and layers of an ONNX model or a MobileNet architecture';
+
+export const CONVENTION = 'params: weights + biases of conv and linear layers, batch norm folded into conv biases; '
+  + 'macs: multiply-accumulates of conv and linear layers plus SE channel-scale multiplies, for one image '
+  + '(activations, pooling, adds not counted)';
+
+const USAGE = `usage: mnq info <model.onnx | ${ARCHITECTURES.join(' | ')}> [options]
+
+  --width W, --resolution R, --classes C   architecture options (default 1.0, 224, 1000)
+  --json       print JSON: { params, macs, ..., layers: [...] }
+  --layers     list every layer (text output)`;
+
+export interface InfoLayer {
+  name: string;
+  type: string;
+  weightShape: number[];
+  stride: number;
+  groups: number;
+  act: string;
+  input: number[] | null;
+  output: number[] | null;
+  params: number;
+  macs: number | null;
+}
+
+export interface Info {
+  source: string;
+  kind: 'onnx' | 'architecture';
+  arch?: string;
+  width?: number;
+  resolution?: number;
+  classes?: number;
+  input?: (number | string)[];
+  params: number;
+  macs: number | null;
+  convLinearMacs: number | null;
+  seScaleMacs: number;
+  convention: string;
+  layers: InfoLayer[];
+}
+
+export function info(target: string, opts: { width?: number; resolution?: number; classes?: number } = {}): Info {
+  const isFile = target.toLowerCase().endsWith('.onnx') || fs.existsSync(target);
+  if (isFile) {
+    if (opts.width !== undefined || opts.resolution !== undefined || opts.classes !== undefined) {
+      throw new UsageError('--width, --resolution and --classes apply to architectures, not ONNX files');
+    }
+    const s = inspectOnnx(readModel(target));
+    return {
+      source: target, kind: 'onnx', input: s.input.shape, params: s.params, macs: s.macs ?? null,
+      convLinearMacs: s.convLinearMacs ?? null, seScaleMacs: s.seScaleMacs, convention: CONVENTION,
+      layers: s.layers.map((l) => ({
+        name: l.node, type: l.type, weightShape: l.weightShape, stride: l.strides[0], groups: l.group, act: l.act,
+        input: l.input ?? null, output: l.output ?? null, params: l.params, macs: l.macs ?? null,
+      })),
+    };
+  }
+  const c = countArch(target, opts);
+  return {
+    source: target, kind: 'architecture', arch: c.net.arch, width: c.net.width, resolution: c.net.resolution,
+    classes: c.net.classes, input: [3, c.net.resolution, c.net.resolution],
+    params: c.params, macs: c.macs, convLinearMacs: c.convLinearMacs, seScaleMacs: c.seScaleMacs, convention: CONVENTION,
+    layers: c.layers.map((l) => ({ ...l })),
+  };
+}
+
+const fmt = (n: number | null, unit = 1e6, d = 2) => (n === null ? '?' : (n / unit).toFixed(d));
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    const args = parseArgs(argv, ['width', 'resolution', 'classes'], ['json', 'layers']);
+    if (args.positional.length !== 1) throw new UsageError(args.positional.length ? `unexpected arguments: ${args.positional.slice(1).join(' ')}` : 'missing model file or architecture');
+    const r = info(args.positional[0], {
+      width: numberFlag(args, 'width'), resolution: numberFlag(args, 'resolution', true), classes: numberFlag(args, 'classes', true),
+    });
+    if (args.booleans.has('json')) {
+      console.log(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    const what = r.kind === 'architecture' ? `MobileNet ${r.arch} width ${r.width} ${r.resolution}x${r.resolution}, ${r.classes} classes` : `${r.source} (input ${JSON.stringify(r.input)})`;
+    console.log(what);
+    console.log(`  params ${r.params} (${fmt(r.params)} M)`);
+    console.log(`  MACs   ${r.macs ?? '?'} (${fmt(r.macs, 1e6, 1)} M; conv+linear ${fmt(r.convLinearMacs, 1e6, 1)} M, SE scale ${fmt(r.seScaleMacs, 1e6, 2)} M)`);
+    console.log(`  ${r.layers.filter((l) => l.type !== 'scale').length} conv/linear layers; counting: ${r.convention}`);
+    if (args.booleans.has('layers')) {
+      for (const l of r.layers) {
+        console.log(`  ${l.name.padEnd(40)} ${l.type.padEnd(7)} w[${l.weightShape}] s${l.stride} g${l.groups} ${l.act.padEnd(8)} `
+          + `${JSON.stringify(l.input)} -> ${JSON.stringify(l.output)} params ${l.params} macs ${l.macs ?? '?'}`);
+      }
+    }
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    console.error(`mnq info: ${err.message}`);
+    if (err instanceof UsageError) console.error(`run 'mnq info --help' for usage`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
