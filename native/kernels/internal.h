@@ -92,6 +92,30 @@ struct IsaKernels {
   void (*dequantize)(const int8_t* q, size_t n, float scale, int32_t zero_point, float* y) = nullptr;
 };
 
+}  // namespace detail
+
+// One packed convolution (kernels.h's opaque PackedConv): the kind, the shape
+// and the weights in the layout of the ISA whose kernels run it.
+struct PackedConv {
+  Isa isa = Isa::scalar;
+  ConvKind kind = ConvKind::pointwise;
+  ConvShape shape;
+  // Kernels that run this conv (the ISA's entries, or the scalar ones where
+  // the ISA has none); pack and run always come from the same table.
+  void (*gemm)(const detail::GemmArgs& a) = nullptr;
+  void (*depthwise)(const detail::DepthwiseArgs& a) = nullptr;
+  size_t (*depthwise_scratch_size)(const detail::PackedDepthwise& w, int row_begin,
+                                   int row_end) = nullptr;
+  detail::PackedGemm gemm_w;     // pointwise and general (general: w is [out_c][kh][kw][in_c])
+  detail::PackedDepthwise dw_w;  // depthwise
+};
+
+namespace detail {
+
+// The kernel table of an ISA with null entries replaced by the scalar ones.
+// Throws std::invalid_argument if the ISA is not supported on this CPU / build.
+const IsaKernels& resolved_kernels(Isa isa);
+
 // Tables; the non-scalar getters return nullptr when the ISA is not built in.
 const IsaKernels& scalar_kernels();
 const IsaKernels* avx2_kernels();

@@ -90,8 +90,9 @@ void make_lut(const UnaryParams& f, float x_scale, int32_t x_zero_point,
 void lut_apply(Isa isa, const int8_t table[256], size_t n, const int8_t* x, int8_t* y);
 
 // --------------------------------------------------- input / output conversion
-// ORT QuantizeLinear: q = saturate(round_half_even(x / scale) + zp); NaN -> zp
-// clamp bounds for +-Inf. Reads NCHW float (one image), writes NHWC int8.
+// ORT QuantizeLinear: q = saturate(round_half_even(x / scale) + zp); NaN -> -128
+// (as ORT's MAXPS / FMAXNM clamp does), +-Inf -> 127 / -128.
+// Reads NCHW float (one image), writes NHWC int8.
 void quantize_nchw_to_nhwc(Isa isa, const float* x, size_t c, size_t h, size_t w,
                            float scale, int32_t zero_point, int8_t* y);
 // ORT DequantizeLinear: float(q - zp) * scale.

@@ -46,21 +46,32 @@ struct PlanOp {
   std::vector<int32_t> w_zero_point; // [out_c] (empty = symmetric)
   std::vector<float> w_scale;        // [out_c]
   std::vector<int32_t> bias;         // [out_c] (empty = none)
-  int32_t qmin = -128, qmax = 127;   // fused ReLU / ReLU6 clamp in the output (pre-LUT) domain
-  // Fused or standalone activation table: for conv, the conv result is first
-  // quantized with (act_scale, act_zero_point) and then mapped by the table to
-  // the output tensor's quantization.
+  // Clamp in the op's own result domain, before any table: fused ReLU / ReLU6
+  // for conv / fully_connected / add; honoured by every op type (for gap and mul
+  // and lut it is folded into a table: lut -> out = table[clamp(q)]).
+  int32_t qmin = -128, qmax = 127;
+  // Fused activation (conv, fully_connected, global_avg_pool, add, mul): the
+  // op's result is first quantized with (act_scale, act_zero_point), clamped to
+  // [qmin, qmax], and then mapped by a 256-entry table to the output tensor's
+  // quantization. The table is make_lut(activation, act_scale, act_zero_point,
+  // y.scale, y.zero_point), or `table` when that is not empty.
+  // Standalone activation (lut): table = make_lut(activation, x.scale,
+  // x.zero_point, y.scale, y.zero_point), or `table` when not empty;
+  // has_activation / act_scale / act_zero_point are ignored.
   bool has_activation = false;
   UnaryParams activation;
   float act_scale = 1;
   int32_t act_zero_point = 0;
+  // Precomputed table, table[q + 128] = output for input q: empty, or 256
+  // entries (for activations that are not one UnaryFn). Replaces make_lut.
+  std::vector<int8_t> table;
 };
 
 struct PlanDesc {
   std::vector<PlanTensor> tensors;
   std::vector<PlanOp> ops;          // in execution order
   int input = -1;                   // tensor quantized from the float NCHW input
-  std::vector<int> outputs;         // tensors returned (int8, dequantized by the caller)
+  std::vector<int> outputs;         // tensors returned: int8 NHWC [batch][h][w][c] (dequantized by the caller)
   int64_t arena_bytes = 0;          // per image
 };
 

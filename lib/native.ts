@@ -1,0 +1,77 @@
+// Locates and loads the native addon (build/Release/mnq.node, built by
+// `npm install` / `npx node-gyp rebuild`) and describes its interface.
+// The addon is a thin binding over native/runtime: it validates the plan
+// (lib/plan.ts) field by field and runs it off the main thread.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { PlanDesc } from './plan';
+
+export type IsaName = 'scalar' | 'avx2' | 'avx512vnni' | 'neon' | 'neondot';
+
+export interface NativeModelOptions {
+  /** Threads that may compute at once for this model (the caller's thread included); default 1. */
+  threads?: number;
+  /** Kernel ISA; default: defaultIsa() (MNQ_ISA if set, else the best this CPU supports). */
+  isa?: IsaName;
+}
+
+/**
+ * A compiled plan. Inputs are copied before a run starts and never modified.
+ * Each output i is int8 NHWC [batch][h][w][c] of plan tensor plan.outputs[i].
+ * `batch` may be omitted: it is then input.length / (one image's elements).
+ */
+export interface NativeModel {
+  readonly isa: IsaName;
+  readonly threads: number;
+  readonly disposed: boolean;
+  /** Float NCHW input [batch][c][h][w], quantized with the plan input's scale / zero point. */
+  run(input: Float32Array, batch?: number): Promise<Int8Array[]>;
+  runSync(input: Float32Array, batch?: number): Int8Array[];
+  /** int8 NHWC input [batch][h][w][c], already quantized with the plan input's scale / zero point. */
+  runInt8(input: Int8Array, batch?: number): Promise<Int8Array[]>;
+  runInt8Sync(input: Int8Array, batch?: number): Int8Array[];
+  /** Releases the model; runs already started finish normally, later calls throw. */
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  createModel(plan: PlanDesc, options?: NativeModelOptions): NativeModel;
+  /** ISAs this build and CPU support, scalar first. */
+  supportedIsas(): IsaName[];
+  /** MNQ_ISA if set (throws if unknown or unsupported), else the best supported ISA. */
+  defaultIsa(): IsaName;
+}
+
+const packageRoot = path.resolve(__dirname, '..');
+
+/** Where the addon is looked for: MNQ_ADDON if set, else build/Release/mnq.node. */
+export function addonPath(): string {
+  const override = process.env.MNQ_ADDON;
+  if (override) return path.resolve(override);
+  return path.join(packageRoot, 'build', 'Release', 'mnq.node');
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once per thread (it is context-aware, so worker_threads load their own). */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    throw new Error(
+      `mnq: the native addon is not built (no ${file}). Build it with \`npx node-gyp rebuild -j 2\` ` +
+        '(or `npm install`) in ' + packageRoot + '; it needs a C++17 compiler and make (apt-get install build-essential).',
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require(file) as NativeAddon;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `mnq: could not load the native addon ${file}: ${msg}. ` +
+        'If Node was upgraded or the file was built elsewhere, rebuild it with `npx node-gyp rebuild -j 2`.',
+    );
+  }
+  return cached;
+}

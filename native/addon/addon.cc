@@ -1,0 +1,412 @@
+// The node-addon-api binding: converts a JS plan (lib/plan.ts) to mnq::PlanDesc,
+// wraps mnq::Model, and runs it off the main thread. No model logic here.
+//
+// Context-aware (Napi::Addon): every Node environment (main thread, each
+// worker_thread) gets its own instance data. C++ exceptions never cross into
+// V8: type errors in the plan become TypeErrors naming the field, everything
+// the runtime throws becomes an Error with its message.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../runtime/model.h"
+
+#ifndef NAPI_CPP_EXCEPTIONS
+#error "mnq's addon needs C++ exceptions: define NAPI_CPP_EXCEPTIONS (see binding.gyp)"
+#endif
+
+namespace {
+
+using mnq::Model;
+
+// ------------------------------------------------------------ error mapping
+// Runs fn; turns C++ exceptions other than Napi::Error into JS Errors.
+template <typename Fn>
+auto guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "mnq: out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& path, const std::string& expected) {
+  throw Napi::TypeError::New(env, path + " must be " + expected);
+}
+
+// ------------------------------------------------------- JS plan -> PlanDesc
+class PlanReader {
+ public:
+  explicit PlanReader(Napi::Env env) : env_(env) {}
+
+  Napi::Object object(const Napi::Value& v, const std::string& path) {
+    if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) type_error(env_, path, "an object");
+    return v.As<Napi::Object>();
+  }
+  Napi::Array array(const Napi::Value& v, const std::string& path) {
+    if (!v.IsArray()) type_error(env_, path, "an array");
+    return v.As<Napi::Array>();
+  }
+  double number(const Napi::Value& v, const std::string& path) {
+    if (!v.IsNumber()) type_error(env_, path, "a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  float float32(const Napi::Value& v, const std::string& path) {
+    return static_cast<float>(number(v, path));
+  }
+  int64_t integer(const Napi::Value& v, const std::string& path, double lo, double hi) {
+    double d = number(v, path);
+    if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi) {
+      type_error(env_, path, "an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
+    }
+    return static_cast<int64_t>(d);
+  }
+  int int32(const Napi::Value& v, const std::string& path) {
+    return static_cast<int>(integer(v, path, -2147483648.0, 2147483647.0));
+  }
+  bool boolean(const Napi::Value& v, const std::string& path) {
+    if (!v.IsBoolean()) type_error(env_, path, "a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string string(const Napi::Value& v, const std::string& path) {
+    if (!v.IsString()) type_error(env_, path, "a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  template <typename T>
+  std::vector<T> typed(const Napi::Value& v, const std::string& path, napi_typedarray_type type,
+                       const char* type_name) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) type_error(env_, path, type_name);
+    auto a = v.As<Napi::TypedArrayOf<T>>();
+    std::vector<T> out(a.ElementLength());
+    if (!out.empty()) std::memcpy(out.data(), a.Data(), out.size() * sizeof(T));
+    return out;
+  }
+  std::vector<int> ids(const Napi::Value& v, const std::string& path) {
+    Napi::Array a = array(v, path);
+    std::vector<int> out(a.Length());
+    for (uint32_t i = 0; i < a.Length(); ++i) out[i] = int32(a.Get(i), path + "[" + std::to_string(i) + "]");
+    return out;
+  }
+
+  mnq::PlanDesc plan(const Napi::Value& v) {
+    mnq::PlanDesc p;
+    Napi::Object o = object(v, "plan");
+    Napi::Array tensors = array(o.Get("tensors"), "plan.tensors");
+    p.tensors.resize(tensors.Length());
+    for (uint32_t i = 0; i < tensors.Length(); ++i) {
+      const std::string path = "plan.tensors[" + std::to_string(i) + "]";
+      Napi::Object t = object(tensors.Get(i), path);
+      mnq::PlanTensor& pt = p.tensors[i];
+      pt.name = string(t.Get("name"), path + ".name");
+      pt.h = int32(t.Get("h"), path + ".h");
+      pt.w = int32(t.Get("w"), path + ".w");
+      pt.c = int32(t.Get("c"), path + ".c");
+      pt.scale = float32(t.Get("scale"), path + ".scale");
+      pt.zero_point = int32(t.Get("zeroPoint"), path + ".zeroPoint");
+      pt.offset = integer(t.Get("offset"), path + ".offset", 0, 9007199254740991.0);
+    }
+    Napi::Array ops = array(o.Get("ops"), "plan.ops");
+    p.ops.resize(ops.Length());
+    for (uint32_t i = 0; i < ops.Length(); ++i) op(ops.Get(i), "plan.ops[" + std::to_string(i) + "]", &p.ops[i]);
+    p.input = int32(o.Get("input"), "plan.input");
+    p.outputs = ids(o.Get("outputs"), "plan.outputs");
+    p.arena_bytes = integer(o.Get("arenaBytes"), "plan.arenaBytes", 0, 9007199254740991.0);
+    return p;
+  }
+
+ private:
+  void op(const Napi::Value& v, const std::string& path, mnq::PlanOp* op) {
+    Napi::Object o = object(v, path);
+    const int type = int32(o.Get("type"), path + ".type");
+    if (type < 0 || type > static_cast<int>(mnq::PlanOpType::fully_connected))
+      type_error(env_, path + ".type", "a PlanOpType (0..5), got " + std::to_string(type));
+    op->type = static_cast<mnq::PlanOpType>(type);
+    op->name = string(o.Get("name"), path + ".name");
+    op->inputs = ids(o.Get("inputs"), path + ".inputs");
+    op->output = int32(o.Get("output"), path + ".output");
+    if (op->type == mnq::PlanOpType::conv) {
+      const std::string sp = path + ".shape";
+      Napi::Object s = object(o.Get("shape"), sp);
+      mnq::ConvShape& c = op->shape;
+      const std::pair<const char*, int*> fields[] = {
+          {"inH", &c.in_h}, {"inW", &c.in_w}, {"inC", &c.in_c}, {"outH", &c.out_h}, {"outW", &c.out_w},
+          {"outC", &c.out_c}, {"kernelH", &c.kernel_h}, {"kernelW", &c.kernel_w}, {"strideH", &c.stride_h},
+          {"strideW", &c.stride_w}, {"dilationH", &c.dilation_h}, {"dilationW", &c.dilation_w},
+          {"padTop", &c.pad_top}, {"padLeft", &c.pad_left}, {"padBottom", &c.pad_bottom},
+          {"padRight", &c.pad_right}};
+      for (const auto& f : fields) *f.second = int32(s.Get(f.first), sp + "." + f.first);
+      op->groups = int32(o.Get("groups"), path + ".groups");
+    }
+    if (op->type == mnq::PlanOpType::conv || op->type == mnq::PlanOpType::fully_connected) {
+      op->weights = typed<int8_t>(o.Get("weights"), path + ".weights", napi_int8_array, "an Int8Array");
+      op->w_zero_point = typed<int32_t>(o.Get("wZeroPoint"), path + ".wZeroPoint", napi_int32_array, "an Int32Array");
+      op->w_scale = typed<float>(o.Get("wScale"), path + ".wScale", napi_float32_array, "a Float32Array");
+      op->bias = typed<int32_t>(o.Get("bias"), path + ".bias", napi_int32_array, "an Int32Array");
+    }
+    op->qmin = int32(o.Get("qmin"), path + ".qmin");
+    op->qmax = int32(o.Get("qmax"), path + ".qmax");
+    op->has_activation = boolean(o.Get("hasActivation"), path + ".hasActivation");
+    {
+      const std::string ap = path + ".activation";
+      Napi::Object a = object(o.Get("activation"), ap);
+      op->activation.fn = static_cast<mnq::UnaryFn>(int32(a.Get("fn"), ap + ".fn"));
+      op->activation.p0 = float32(a.Get("p0"), ap + ".p0");
+      op->activation.p1 = float32(a.Get("p1"), ap + ".p1");
+    }
+    op->act_scale = float32(o.Get("actScale"), path + ".actScale");
+    op->act_zero_point = int32(o.Get("actZeroPoint"), path + ".actZeroPoint");
+    Napi::Value table = o.Get("table");
+    if (!table.IsUndefined()) op->table = typed<int8_t>(table, path + ".table", napi_int8_array, "an Int8Array");
+  }
+
+  static std::string fmt(double d) {
+    std::string s = std::to_string(d);
+    if (s.find('.') != std::string::npos) {
+      while (!s.empty() && s.back() == '0') s.pop_back();
+      if (!s.empty() && s.back() == '.') s.pop_back();
+    }
+    return s;
+  }
+
+  Napi::Env env_;
+};
+
+// ------------------------------------------------------------ async runs
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<const Model> model, std::vector<float> f32,
+            std::vector<int8_t> i8, int batch)
+      : Napi::AsyncWorker(env, "mnq:run"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        model_(std::move(model)),
+        f32_(std::move(f32)),
+        i8_(std::move(i8)),
+        batch_(batch) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      outputs_ = f32_.empty() ? model_->run_int8(i8_.data(), batch_) : model_->run(f32_.data(), batch_);
+    } catch (const std::bad_alloc&) {
+      SetError("mnq: out of memory");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+    // Free the input copy now, on the worker thread.
+    std::vector<float>().swap(f32_);
+    std::vector<int8_t>().swap(i8_);
+  }
+
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<const Model> model_;  // keeps the model alive through dispose()
+  std::vector<float> f32_;
+  std::vector<int8_t> i8_;
+  int batch_;
+  std::vector<std::vector<int8_t>> outputs_;
+};
+
+Napi::Array to_js(Napi::Env env, const std::vector<std::vector<int8_t>>& outputs) {
+  Napi::Array arr = Napi::Array::New(env, outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Napi::Int8Array a = Napi::Int8Array::New(env, outputs[i].size());
+    if (!outputs[i].empty()) std::memcpy(a.Data(), outputs[i].data(), outputs[i].size());
+    arr.Set(static_cast<uint32_t>(i), a);
+  }
+  return arr;
+}
+
+void RunWorker::OnOK() {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  try {
+    deferred_.Resolve(to_js(env, outputs_));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  }
+}
+
+// ------------------------------------------------------------ the model object
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod<&ModelWrap::run>("run"),
+                        InstanceMethod<&ModelWrap::run_sync>("runSync"),
+                        InstanceMethod<&ModelWrap::run_int8>("runInt8"),
+                        InstanceMethod<&ModelWrap::run_int8_sync>("runInt8Sync"),
+                        InstanceMethod<&ModelWrap::dispose>("dispose"),
+                        InstanceAccessor<&ModelWrap::isa>("isa"),
+                        InstanceAccessor<&ModelWrap::threads>("threads"),
+                        InstanceAccessor<&ModelWrap::disposed>("disposed")});
+  }
+
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+
+  void set_model(std::shared_ptr<const Model> m) {
+    model_ = std::move(m);
+    isa_ = mnq::isa_name(model_->isa());
+    threads_ = model_->threads();
+  }
+
+ private:
+  std::shared_ptr<const Model> live(Napi::Env env) const {
+    if (!model_) throw Napi::Error::New(env, "mnq: this model has been disposed (or was not made by createModel)");
+    return model_;
+  }
+
+  // Checks the input and batch; returns the batch.
+  template <typename T>
+  int check_input(const Napi::CallbackInfo& info, const Model& m, napi_typedarray_type type, const char* tname,
+                  Napi::TypedArrayOf<T>* out) {
+    Napi::Env env = info.Env();
+    Napi::Value v = info[0];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+      throw Napi::TypeError::New(env, std::string("input must be ") + tname);
+    *out = v.As<Napi::TypedArrayOf<T>>();
+    const size_t per = m.input_elements();
+    const size_t len = out->ElementLength();
+    int batch;
+    if (info.Length() < 2 || info[1].IsUndefined()) {
+      if (len == 0 || len % per != 0)
+        throw Napi::RangeError::New(env, "input has " + std::to_string(len) + " elements, expected a multiple of " +
+                                             std::to_string(per) + " (one image: c " + std::to_string(m.input().c) +
+                                             " x h " + std::to_string(m.input().h) + " x w " +
+                                             std::to_string(m.input().w) + ")");
+      if (len / per > 1000000) throw Napi::RangeError::New(env, "batch too large");
+      batch = static_cast<int>(len / per);
+    } else {
+      if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "batch must be a number");
+      double b = info[1].As<Napi::Number>().DoubleValue();
+      if (!std::isfinite(b) || std::floor(b) != b || b < 1 || b > 1000000)
+        throw Napi::RangeError::New(env, "batch must be an integer >= 1, got " + info[1].ToString().Utf8Value());
+      batch = static_cast<int>(b);
+      if (len != per * static_cast<size_t>(batch))
+        throw Napi::RangeError::New(env, "input has " + std::to_string(len) + " elements, expected batch " +
+                                             std::to_string(batch) + " x " + std::to_string(per) + " = " +
+                                             std::to_string(per * static_cast<size_t>(batch)));
+    }
+    return batch;
+  }
+
+  Napi::Value run_impl(const Napi::CallbackInfo& info, bool int8, bool async) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      std::shared_ptr<const Model> m = live(env);
+      std::vector<float> f32;
+      std::vector<int8_t> i8;
+      int batch;
+      // The input is copied: the caller may reuse its buffer at once and it is never written.
+      if (int8) {
+        Napi::TypedArrayOf<int8_t> a;
+        batch = check_input<int8_t>(info, *m, napi_int8_array, "an Int8Array (NHWC, quantized)", &a);
+        if (!async) return to_js(env, m->run_int8(a.Data(), batch));
+        i8.assign(a.Data(), a.Data() + a.ElementLength());
+      } else {
+        Napi::TypedArrayOf<float> a;
+        batch = check_input<float>(info, *m, napi_float32_array, "a Float32Array (NCHW)", &a);
+        if (!async) return to_js(env, m->run(a.Data(), batch));
+        f32.assign(a.Data(), a.Data() + a.ElementLength());
+      }
+      auto* w = new RunWorker(env, m, std::move(f32), std::move(i8), batch);
+      Napi::Promise p = w->promise();
+      w->Queue();
+      return p;
+    });
+  }
+
+  Napi::Value run(const Napi::CallbackInfo& info) { return run_impl(info, false, true); }
+  Napi::Value run_sync(const Napi::CallbackInfo& info) { return run_impl(info, false, false); }
+  Napi::Value run_int8(const Napi::CallbackInfo& info) { return run_impl(info, true, true); }
+  Napi::Value run_int8_sync(const Napi::CallbackInfo& info) { return run_impl(info, true, false); }
+
+  // Drops this object's reference; pending runs keep the model alive until they finish.
+  Napi::Value dispose(const Napi::CallbackInfo& info) {
+    model_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), isa_); }
+  Napi::Value threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
+  Napi::Value disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+
+  std::shared_ptr<const Model> model_;
+  std::string isa_;
+  int threads_ = 0;
+};
+
+// ------------------------------------------------------------ module
+class MnqAddon : public Napi::Addon<MnqAddon> {
+ public:
+  MnqAddon(Napi::Env env, Napi::Object exports) {
+    model_class_ = Napi::Persistent(ModelWrap::define(env));
+    DefineAddon(exports, {InstanceMethod<&MnqAddon::create_model>("createModel"),
+                          InstanceMethod<&MnqAddon::supported_isas>("supportedIsas"),
+                          InstanceMethod<&MnqAddon::default_isa>("defaultIsa")});
+  }
+
+ private:
+  // createModel(plan, { threads?: number = 1, isa?: string = defaultIsa() })
+  Napi::Value create_model(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      PlanReader r(env);
+      int threads = 1;
+      mnq::Isa isa = mnq::Isa::scalar;
+      bool have_isa = false;
+      if (info.Length() >= 2 && !info[1].IsUndefined()) {
+        Napi::Object opts = r.object(info[1], "options");
+        Napi::Value t = opts.Get("threads");
+        if (!t.IsUndefined()) threads = static_cast<int>(r.integer(t, "options.threads", 1, 256));
+        Napi::Value i = opts.Get("isa");
+        if (!i.IsUndefined()) {
+          std::string name = r.string(i, "options.isa");
+          if (!mnq::parse_isa(name, &isa))
+            throw Napi::TypeError::New(env, "options.isa must be one of scalar, avx2, avx512vnni, neon, neondot; got '" +
+                                                name + "'");
+          have_isa = true;
+        }
+      }
+      mnq::PlanDesc plan = r.plan(info.Length() >= 1 ? info[0] : env.Undefined());
+      if (!have_isa) isa = mnq::default_isa();
+      auto model = std::make_shared<const Model>(plan, isa, threads);
+      Napi::Object obj = model_class_.New({});
+      ModelWrap::Unwrap(obj)->set_model(std::move(model));
+      return obj;
+    });
+  }
+
+  Napi::Value supported_isas(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      std::vector<mnq::Isa> isas = mnq::supported_isas();
+      Napi::Array a = Napi::Array::New(env, isas.size());
+      for (size_t i = 0; i < isas.size(); ++i) a.Set(static_cast<uint32_t>(i), mnq::isa_name(isas[i]));
+      return a;
+    });
+  }
+
+  Napi::Value default_isa(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, mnq::isa_name(mnq::default_isa())); });
+  }
+
+  Napi::FunctionReference model_class_;
+};
+
+}  // namespace
+
+NODE_API_ADDON(MnqAddon)

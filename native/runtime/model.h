@@ -1,0 +1,68 @@
+// A compiled model: a validated plan with weights packed for one ISA, output
+// stages and tables built, and a persistent thread pool. Immutable after
+// construction; run() / run_int8() may be called concurrently from any number
+// of threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "plan.h"
+#include "thread_pool.h"
+
+namespace mnq {
+
+class Model {
+ public:
+  // Validates every field of the plan (throws std::invalid_argument naming the
+  // op index, op name and field), packs weights for `isa` (which must be
+  // supported here) and starts threads - 1 pool workers (threads >= 1).
+  Model(const PlanDesc& plan, Isa isa, int threads);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  Isa isa() const { return isa_; }
+  int threads() const { return pool_.threads(); }
+  const PlanTensor& input() const { return tensors_[input_]; }
+  size_t input_elements() const;               // per image: c * h * w
+  size_t num_outputs() const { return outputs_.size(); }
+  const PlanTensor& output(size_t i) const { return tensors_[outputs_[i]]; }
+  size_t output_elements(size_t i) const;      // per image: h * w * c
+
+  // Float NCHW input [batch][c][h][w], quantized with the input tensor's scale
+  // and zero point (ORT QuantizeLinear). Output i is int8 NHWC
+  // [batch][h][w][c], written to outputs[i] (batch * output_elements(i) bytes).
+  void run(const float* nchw_input, int batch, const std::vector<int8_t*>& outputs) const;
+  // int8 NHWC input [batch][h][w][c], already quantized with the input tensor's
+  // scale and zero point.
+  void run_int8(const int8_t* nhwc_input, int batch, const std::vector<int8_t*>& outputs) const;
+
+  // Convenience: allocates the outputs.
+  std::vector<std::vector<int8_t>> run(const float* nchw_input, int batch) const;
+  std::vector<std::vector<int8_t>> run_int8(const int8_t* nhwc_input, int batch) const;
+
+ private:
+  struct Step;
+  class Arena;
+  void execute(const float* f32_input, const int8_t* i8_input, int batch,
+               const std::vector<int8_t*>& outputs) const;
+  void run_step(const Step& s, uint8_t* arena, int batch) const;
+
+  Isa isa_;
+  std::vector<PlanTensor> tensors_;
+  std::vector<Step> steps_;
+  int input_ = -1;
+  std::vector<int> outputs_;
+  int64_t arena_bytes_ = 0;
+
+  // Arenas are reused across runs: at most `threads` runs compute at once.
+  mutable std::mutex arenas_mu_;
+  mutable std::vector<std::unique_ptr<Arena>> free_arenas_;
+  mutable ThreadPool pool_;
+};
+
+}  // namespace mnq

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Runs tiny int8 ONNX models through onnxruntime-node (QLinearAdd, QLinearMul,
+// QLinearGlobalAveragePool, DQ -> unary -> Q, QuantizeLinear, QDQ pointwise and
+// depthwise Conv) and writes inputs and ONNX Runtime's outputs as text to the
+// file named by the first argument, for ort_parity.cc to compare with mnq's
+// kernels. Exits 77 (ctest: skipped) when onnxruntime-node is not installed.
+'use strict';
+const root = require('path').resolve(__dirname, '..', '..');
+const req = (m) => require(require.resolve(m, { paths: [root] }));
+let onnx, ort;
+try {
+  ({ onnx } = req('onnx-proto'));
+  ort = req('onnxruntime-node');
+} catch (e) {
+  console.log(`SKIP: onnxruntime-node / onnx-proto not installed (${e.message.split('\n')[0]})`);
+  process.exit(77);
+}
+const fs = require('fs');
+const T = onnx.TensorProto.DataType;
+
+function tensor(name, type, dims, vals) {
+  const t = { name, dataType: type, dims };
+  if (type === T.FLOAT) t.floatData = vals; else t.int32Data = vals;
+  return t;
+}
+function vi(name, type, dims) {
+  return { name, type: { tensorType: { elemType: type, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+}
+function model(nodes, inits, inputs, outputs, opset = 17) {
+  const m = onnx.ModelProto.create({
+    irVersion: 8, producerName: 'x',
+    opsetImport: [{ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 }],
+    graph: { name: 'g', node: nodes, initializer: inits, input: inputs, output: outputs },
+  });
+  return onnx.ModelProto.encode(m).finish();
+}
+
+// One case per block of lines, read by ort_parity.cc.
+function flatten(c) {
+  const L = [];
+  const fnid = { HardSwish: 4, HardSigmoid: 3, Sigmoid: 5, Tanh: 6, Relu: 1, LeakyRelu: 7 };
+  for (const k of c) {
+    const p = k.p;
+    if (k.kind === 'add' || k.kind === 'mul') L.push(`${k.kind} ${p.sa} ${p.za} ${p.sb} ${p.zb} ${p.sc} ${p.zc} ${k.y.length}`, k.a.join(' '), k.b.join(' '), k.y.join(' '));
+    if (k.kind === 'lut') L.push(`lut ${fnid[k.fn]} ${p.xs} ${p.xz} ${p.ys} ${p.yz} ${k.fn}`, k.y.join(' '));
+    if (k.kind === 'quantize') L.push(`quantize ${p.s} ${p.z} ${k.y.length}`, k.x.join(' '), k.y.join(' '));
+    if (k.kind === 'gap') L.push(`gap ${p.xs} ${p.xz} ${p.ys} ${p.yz} ${p.hw} ${p.c}`, k.x.join(' '), k.y.join(' '));
+    if (k.kind === 'conv') L.push(`conv ${p.xs} ${p.xz} ${p.ys} ${p.yz} ${p.ic} ${p.oc} ${p.h} ${p.w} ${p.k} ${p.dw}`, p.ws.join(' '), p.wt.join(' '), p.b.join(' '), k.x.join(' '), k.y.join(' '));
+  }
+  return L.join('\n') + '\n';
+}
+let seed = 7;
+function rnd() { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x80000000; }
+function logu(lo, hi) { return Math.fround(Math.exp(Math.log(lo) + rnd() * (Math.log(hi) - Math.log(lo)))); }
+function zp() { return Math.floor(rnd() * 256) - 128; }
+const all = new Int8Array(256); for (let i = 0; i < 256; i++) all[i] = i - 128;
+const out = [];
+async function run(bytes, feeds) {
+  const s = await ort.InferenceSession.create(bytes);
+  const r = await s.run(feeds);
+  return r[s.outputNames[0]].data;
+}
+(async () => {
+  // (a) QLinearAdd, all 65536 pairs
+  for (let t = 0; t < 30; t++) {
+    const p = { sa: logu(0.005, 0.2), za: zp(), sb: logu(0.005, 0.2), zb: zp(), sc: logu(0.01, 0.3), zc: zp() };
+    const A = new Int8Array(65536), B = new Int8Array(65536);
+    for (let i = 0; i < 65536; i++) { A[i] = (i & 255) - 128; B[i] = (i >> 8) - 128; }
+    const bytes = model([{ opType: 'QLinearAdd', domain: 'com.microsoft', input: ['a', 'sa', 'za', 'b', 'sb', 'zb', 'sc', 'zc'], output: ['c'] }],
+      [tensor('sa', T.FLOAT, [], [p.sa]), tensor('za', T.INT8, [], [p.za]), tensor('sb', T.FLOAT, [], [p.sb]), tensor('zb', T.INT8, [], [p.zb]), tensor('sc', T.FLOAT, [], [p.sc]), tensor('zc', T.INT8, [], [p.zc])],
+      [vi('a', T.INT8, [65536]), vi('b', T.INT8, [65536])], [vi('c', T.INT8, [65536])]);
+    const c = await run(bytes, { a: new ort.Tensor('int8', A, [65536]), b: new ort.Tensor('int8', B, [65536]) });
+    out.push({ kind: 'add', p, a: Array.from(A), b: Array.from(B), y: Array.from(c) });
+  }
+  // (b) DQ -> f -> Q for unary functions (QDQ form)
+  const fns = [['HardSwish', []], ['HardSigmoid', [{ name: 'alpha', type: 1, f: 0.2 }, { name: 'beta', type: 1, f: 0.5 }]], ['Sigmoid', []], ['Tanh', []], ['Relu', []], ['LeakyRelu', [{ name: 'alpha', type: 1, f: 0.1 }]]];
+  for (const [op, attrs] of fns) {
+    for (let t = 0; t < 4; t++) {
+      const p = { xs: logu(0.005, 0.1), xz: zp(), ys: logu(0.005, 0.1), yz: zp() };
+      const bytes = model([
+        { opType: 'DequantizeLinear', input: ['x', 'xs', 'xz'], output: ['xf'] },
+        { opType: op, input: ['xf'], output: ['yf'], attribute: attrs },
+        { opType: 'QuantizeLinear', input: ['yf', 'ys', 'yz'], output: ['y'] }],
+        [tensor('xs', T.FLOAT, [], [p.xs]), tensor('xz', T.INT8, [], [p.xz]), tensor('ys', T.FLOAT, [], [p.ys]), tensor('yz', T.INT8, [], [p.yz])],
+        [vi('x', T.INT8, [256])], [vi('y', T.INT8, [256])]);
+      const y = await run(bytes, { x: new ort.Tensor('int8', all, [256]) });
+      out.push({ kind: 'lut', fn: op, p, y: Array.from(y) });
+    }
+  }
+  // (c) QuantizeLinear of floats
+  {
+    const n = 4096; const X = new Float32Array(n);
+    const s = logu(0.001, 0.1), z = zp();
+    for (let i = 0; i < n; i++) X[i] = i % 7 === 0 ? (Math.floor(rnd() * 600) - 300 + 0.5) * s : (rnd() * 2 - 1) * 200 * s;
+    X[0] = NaN; X[1] = Infinity; X[2] = -Infinity;
+    const bytes = model([{ opType: 'QuantizeLinear', input: ['x', 's', 'z'], output: ['y'] }],
+      [tensor('s', T.FLOAT, [], [s]), tensor('z', T.INT8, [], [z])], [vi('x', T.FLOAT, [n])], [vi('y', T.INT8, [n])]);
+    const y = await run(bytes, { x: new ort.Tensor('float32', X, [n]) });
+    out.push({ kind: 'quantize', p: { s, z }, x: Array.from(X).map((v) => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v)), y: Array.from(y) });
+  }
+  // (d) QLinearMul and QLinearGlobalAveragePool
+  for (let t = 0; t < 3; t++) {
+    const p = { sa: logu(0.005, 0.2), za: zp(), sb: logu(0.001, 0.01), zb: zp(), sc: logu(0.005, 0.2), zc: zp() };
+    const A = new Int8Array(65536), B = new Int8Array(65536);
+    for (let i = 0; i < 65536; i++) { A[i] = (i & 255) - 128; B[i] = (i >> 8) - 128; }
+    const bytes = model([{ opType: 'QLinearMul', domain: 'com.microsoft', input: ['a', 'sa', 'za', 'b', 'sb', 'zb', 'sc', 'zc'], output: ['c'] }],
+      [tensor('sa', T.FLOAT, [], [p.sa]), tensor('za', T.INT8, [], [p.za]), tensor('sb', T.FLOAT, [], [p.sb]), tensor('zb', T.INT8, [], [p.zb]), tensor('sc', T.FLOAT, [], [p.sc]), tensor('zc', T.INT8, [], [p.zc])],
+      [vi('a', T.INT8, [65536]), vi('b', T.INT8, [65536])], [vi('c', T.INT8, [65536])]);
+    const c = await run(bytes, { a: new ort.Tensor('int8', A, [65536]), b: new ort.Tensor('int8', B, [65536]) });
+    out.push({ kind: 'mul', p, a: Array.from(A), b: Array.from(B), y: Array.from(c) });
+  }
+  for (let t = 0; t < 3; t++) {
+    const C = 37, HW = [49, 196, 7][t];
+    const p = { xs: logu(0.01, 0.2), xz: zp(), ys: logu(0.005, 0.2), yz: zp(), hw: HW, c: C };
+    const X = new Int8Array(C * HW); for (let i = 0; i < X.length; i++) X[i] = Math.floor(rnd() * 256) - 128;
+    const bytes = model([{ opType: 'QLinearGlobalAveragePool', domain: 'com.microsoft', input: ['x', 'xs', 'xz', 'ys', 'yz'], output: ['y'], attribute: [{ name: 'channels_last', type: 2, i: 0 }] }],
+      [tensor('xs', T.FLOAT, [], [p.xs]), tensor('xz', T.INT8, [], [p.xz]), tensor('ys', T.FLOAT, [], [p.ys]), tensor('yz', T.INT8, [], [p.yz])],
+      [vi('x', T.INT8, [1, C, HW, 1])], [vi('y', T.INT8, [1, C, 1, 1])]);
+    const y = await run(bytes, { x: new ort.Tensor('int8', X, [1, C, HW, 1]) });
+    out.push({ kind: 'gap', p, x: Array.from(X), y: Array.from(y) });  // x is NCHW
+  }
+  // (e) QDQ pointwise conv (per-channel weights) with bias: DQ->Conv->Q
+  for (let t = 0; t < 5; t++) {
+    const dw = t >= 3;  // depthwise 3x3 stride 2, TF SAME pads (0 before, 1 after)
+    const IC = dw ? 19 : 40, OC = dw ? 19 : 24, H = dw ? 8 : 5, W = dw ? 8 : 5;
+    const K = dw ? 3 : 1, OH = dw ? 4 : H, OW = dw ? 4 : W;
+    const xs = logu(0.01, 0.1), xz = zp(), ys = logu(0.02, 0.3), yz = zp();
+    const ws = [], w = [], b = [];
+    for (let o = 0; o < OC; o++) ws.push(logu(0.002, 0.05));
+    for (let i = 0; i < OC * (dw ? K * K : IC); i++) w.push(Math.floor(rnd() * 255) - 127);
+    for (let o = 0; o < OC; o++) b.push(Math.floor(rnd() * 10000) - 5000);
+    const bs = ws.map((v) => Math.fround(xs * v));
+    const X = new Int8Array(IC * H * W); for (let i = 0; i < X.length; i++) X[i] = Math.floor(rnd() * 256) - 128;
+    const bytes = model([
+      { opType: 'DequantizeLinear', input: ['x', 'xs', 'xz'], output: ['xf'] },
+      { opType: 'DequantizeLinear', input: ['w', 'ws', 'wz'], output: ['wf'], attribute: [{ name: 'axis', type: 2, i: 0 }] },
+      { opType: 'DequantizeLinear', input: ['b', 'bs', 'bz'], output: ['bf'], attribute: [{ name: 'axis', type: 2, i: 0 }] },
+      { opType: 'Conv', input: ['xf', 'wf', 'bf'], output: ['yf'], attribute: dw ? [{ name: 'group', type: 2, i: OC }, { name: 'strides', type: 7, ints: [2, 2] }, { name: 'pads', type: 7, ints: [0, 0, 1, 1] }, { name: 'kernel_shape', type: 7, ints: [3, 3] }] : [] },
+      { opType: 'QuantizeLinear', input: ['yf', 'ys', 'yz'], output: ['y'] }],
+      [tensor('xs', T.FLOAT, [], [xs]), tensor('xz', T.INT8, [], [xz]), tensor('ys', T.FLOAT, [], [ys]), tensor('yz', T.INT8, [], [yz]),
+       tensor('w', T.INT8, [OC, dw ? 1 : IC, K, K], w), tensor('ws', T.FLOAT, [OC], ws), tensor('wz', T.INT8, [OC], new Array(OC).fill(0)),
+       tensor('b', T.INT32, [OC], b), tensor('bs', T.FLOAT, [OC], bs), tensor('bz', T.INT32, [OC], new Array(OC).fill(0))],
+      [vi('x', T.INT8, [1, IC, H, W])], [vi('y', T.INT8, [1, OC, OH, OW])], 13);
+    const y = await run(bytes, { x: new ort.Tensor('int8', X, [1, IC, H, W]) });
+    out.push({ kind: 'conv', p: { xs, xz, ys, yz, ic: IC, oc: OC, h: H, w: W, k: K, dw: dw ? 1 : 0, ws, wt: w, b }, x: Array.from(X), y: Array.from(y) });
+  }
+  fs.writeFileSync(process.argv[2], flatten(out));
+  console.log(`wrote ${out.length} ONNX Runtime cases to ${process.argv[2]}`);
+})().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,466 @@
+// The runtime (native/runtime) on hand-built plans: every op type, batched and
+// threaded execution, run and run_int8, concurrent runs on one Model, and plan
+// validation. The expected result comes from a straightforward executor below:
+// one image at a time, one buffer per tensor, the scalar kernels called directly
+// (no arena, no batching, no threads), so any difference is the runtime's.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runtime/model.h"
+#include "test_util.h"
+
+using namespace mnq;
+using mnq_test::Rng;
+
+namespace {
+
+// ------------------------------------------------------------ plan building
+struct Builder {
+  PlanDesc p;
+  Rng& rng;
+  explicit Builder(Rng& r) : rng(r) {}
+
+  int tensor(const std::string& name, int h, int w, int c, float scale, int zp) {
+    PlanTensor t;
+    t.name = name;
+    t.h = h, t.w = w, t.c = c;
+    t.scale = scale;
+    t.zero_point = zp;
+    p.tensors.push_back(t);
+    return int(p.tensors.size()) - 1;
+  }
+  PlanOp& op(PlanOpType type, const std::string& name, std::vector<int> inputs, int output) {
+    PlanOp o;
+    o.type = type;
+    o.name = name;
+    o.inputs = std::move(inputs);
+    o.output = output;
+    p.ops.push_back(std::move(o));
+    return p.ops.back();
+  }
+  // A conv (or FC when shape is null) with random weights; returns the output tensor.
+  int conv(const std::string& name, int x, ConvShape s, int groups, float y_scale, int y_zp, bool asym_w = false) {
+    const PlanTensor& xt = p.tensors[x];
+    s.in_h = xt.h, s.in_w = xt.w, s.in_c = xt.c;
+    if (s.out_h == 0) {
+      s.out_h = (s.in_h + s.pad_top + s.pad_bottom - s.kernel_h) / s.stride_h + 1;
+      s.out_w = (s.in_w + s.pad_left + s.pad_right - s.kernel_w) / s.stride_w + 1;
+    }
+    int y = tensor(name + ":out", s.out_h, s.out_w, s.out_c, y_scale, y_zp);
+    PlanOp& o = op(PlanOpType::conv, name, {x}, y);
+    o.shape = s;
+    o.groups = groups;
+    fill_weights(o, s.out_c, (s.in_c / groups) * s.kernel_h * s.kernel_w, asym_w);
+    return y;
+  }
+  int fc(const std::string& name, int x, int n, float y_scale, int y_zp) {
+    const PlanTensor& xt = p.tensors[x];
+    const int k = xt.h * xt.w * xt.c;
+    int y = tensor(name + ":out", 1, 1, n, y_scale, y_zp);
+    PlanOp& o = op(PlanOpType::fully_connected, name, {x}, y);
+    fill_weights(o, n, k, false);
+    return y;
+  }
+  void fill_weights(PlanOp& o, int oc, int per_out, bool asym) {
+    o.weights = mnq_test::random_i8(rng, size_t(oc) * per_out, -127, 127);
+    o.w_scale.resize(oc);
+    o.bias.resize(oc);
+    for (int c = 0; c < oc; ++c) {
+      o.w_scale[c] = rng.log_uniform(0.005f, 0.02f);
+      o.bias[c] = rng.uniform(-3000, 3000);
+    }
+    if (asym) {
+      o.w_zero_point.resize(oc);
+      for (auto& z : o.w_zero_point) z = rng.uniform(-20, 20);
+    }
+  }
+
+  // First-fit arena layout by liveness, 64-byte aligned (like lib/compiler's).
+  void layout() {
+    const int nt = int(p.tensors.size()), nops = int(p.ops.size());
+    std::vector<int> last(nt, -1);
+    for (int i = 0; i < nops; ++i)
+      for (int t : p.ops[i].inputs) last[t] = i;
+    for (int t : p.outputs) last[t] = nops;
+    struct Block { int64_t begin, end; int tensor; };
+    std::vector<Block> live;
+    int64_t top = 0;
+    auto place = [&](int t) {
+      const int64_t size = int64_t(p.tensors[t].h) * p.tensors[t].w * p.tensors[t].c;
+      std::sort(live.begin(), live.end(), [](const Block& a, const Block& b) { return a.begin < b.begin; });
+      int64_t at = 0;
+      for (const Block& b : live) {
+        if (at + size <= b.begin) break;
+        at = std::max(at, (b.end + 63) / 64 * 64);
+      }
+      p.tensors[t].offset = at;
+      live.push_back({at, at + size, t});
+      top = std::max(top, at + size);
+    };
+    place(p.input);
+    for (int i = 0; i < nops; ++i) {
+      place(p.ops[i].output);  // inputs are still live while the op runs
+      live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last[b.tensor] <= i; }),
+                 live.end());
+    }
+    p.arena_bytes = top;
+  }
+};
+
+ConvShape conv_shape(int k, int stride, int pt, int pl, int pb, int pr, int out_c) {
+  ConvShape s;
+  s.kernel_h = s.kernel_w = k;
+  s.stride_h = s.stride_w = stride;
+  s.pad_top = pt, s.pad_left = pl, s.pad_bottom = pb, s.pad_right = pr;
+  s.out_c = out_c;
+  return s;
+}
+
+// A small MobileNetV3-like network using every op type.
+PlanDesc network(Rng& rng) {
+  Builder b(rng);
+  const int in = b.tensor("input", 9, 11, 3, 0.02f, -5);
+  b.p.input = in;
+  // Stem: general 3x3 stride 2, TF "SAME" padding, ReLU6 as a clamp.
+  int t0 = b.conv("stem", in, conv_shape(3, 2, 0, 0, 1, 1, 8), 1, 0.05f, -128);
+  b.p.ops.back().qmin = -128;
+  b.p.ops.back().qmax = -128 + 120;
+  // Depthwise 3x3 with a fused h-swish table.
+  int t1 = b.conv("dw", t0, conv_shape(3, 1, 1, 1, 1, 1, 8), 8, 0.04f, -100);
+  b.p.ops.back().has_activation = true;
+  b.p.ops.back().activation = {UnaryFn::hardswish, 0, 0};
+  b.p.ops.back().act_scale = 0.06f;
+  b.p.ops.back().act_zero_point = 3;
+  // Expand and project (pointwise), asymmetric weights on one of them.
+  int t2 = b.conv("expand", t1, conv_shape(1, 1, 0, 0, 0, 0, 16), 1, 0.05f, 7, true);
+  int t3 = b.conv("project", t2, conv_shape(1, 1, 0, 0, 0, 0, 8), 1, 0.06f, -2);
+  // Residual.
+  int t4 = b.tensor("residual", 4, 5, 8, 0.07f, 1);
+  b.op(PlanOpType::add, "add", {t3, t0}, t4);
+  // Squeeze-and-excite: GAP -> FC + ReLU -> FC + h-sigmoid -> channel scale.
+  int t5 = b.tensor("se:gap", 1, 1, 8, 0.03f, -1);
+  b.op(PlanOpType::global_avg_pool, "se:gap", {t4}, t5);
+  int t6 = b.fc("se:fc1", t5, 4, 0.02f, -128);
+  b.p.ops.back().qmin = -128;  // ReLU
+  int t7 = b.fc("se:fc2", t6, 8, 1.0f / 256, -128);
+  b.p.ops.back().has_activation = true;
+  b.p.ops.back().activation = {UnaryFn::hardsigmoid, 1.0f / 6, 0.5f};
+  b.p.ops.back().act_scale = 0.05f;
+  b.p.ops.back().act_zero_point = 0;
+  int t8 = b.tensor("se:scaled", 4, 5, 8, 0.06f, 4);
+  b.op(PlanOpType::mul, "se:mul", {t4, t7}, t8);
+  // Standalone h-swish, then a same-shape mul with a clamp and a GAP with a fused table.
+  int t9 = b.tensor("hswish", 4, 5, 8, 0.05f, -20);
+  b.op(PlanOpType::lut, "hswish", {t8}, t9).activation = {UnaryFn::hardswish, 0, 0};
+  int t10 = b.tensor("square", 4, 5, 8, 0.08f, -30);
+  PlanOp& sq = b.op(PlanOpType::mul, "square", {t9, t9}, t10);
+  sq.qmin = -100;
+  sq.qmax = 90;
+  int t11 = b.tensor("gap", 1, 1, 8, 0.04f, 2);
+  PlanOp& gap = b.op(PlanOpType::global_avg_pool, "gap", {t10}, t11);
+  gap.has_activation = true;
+  gap.activation = {UnaryFn::sigmoid, 0, 0};
+  gap.act_scale = 0.05f;
+  gap.act_zero_point = 0;
+  // Classifier.
+  int t12 = b.fc("classifier", t11, 10, 0.1f, 0);
+  b.p.outputs = {t12, t9};
+  b.layout();
+  return b.p;
+}
+
+// ------------------------------------------------------------ reference executor
+std::vector<std::vector<int8_t>> reference(const PlanDesc& p, const int8_t* input) {
+  std::vector<std::vector<int8_t>> t(p.tensors.size());
+  auto size = [&](int id) { return size_t(p.tensors[id].h) * p.tensors[id].w * p.tensors[id].c; };
+  t[p.input].assign(input, input + size(p.input));
+  for (const PlanOp& op : p.ops) {
+    const PlanTensor& x = p.tensors[op.inputs[0]];
+    const PlanTensor& y = p.tensors[op.output];
+    std::vector<int8_t>& out = t[op.output];
+    out.assign(size(op.output), 0);
+    const std::vector<int8_t>& a = t[op.inputs[0]];
+    const float mid_s = op.has_activation ? op.act_scale : y.scale;
+    const int mid_z = op.has_activation ? op.act_zero_point : y.zero_point;
+    int8_t table[256];
+    if (op.has_activation) make_lut(op.activation, op.act_scale, op.act_zero_point, y.scale, y.zero_point, table);
+    auto clamp_then_table = [&] {
+      for (auto& v : out) {
+        int q = std::min(std::max(int(v), op.qmin), op.qmax);
+        v = op.has_activation ? table[q + 128] : int8_t(q);
+      }
+    };
+    switch (op.type) {
+      case PlanOpType::conv:
+      case PlanOpType::fully_connected: {
+        ConvShape s = op.shape;
+        int groups = op.groups;
+        if (op.type == PlanOpType::fully_connected) {
+          s = ConvShape();
+          s.in_c = x.h * x.w * x.c;
+          s.out_c = y.c;
+          s.in_h = s.in_w = s.out_h = s.out_w = 1;
+          groups = 1;
+        }
+        PackedConvPtr pk = pack_conv(Isa::scalar, conv_kind(s, groups), s, op.weights.data(),
+                                     op.w_zero_point.empty() ? nullptr : op.w_zero_point.data(),
+                                     op.bias.empty() ? nullptr : op.bias.data(), x.zero_point);
+        OutputStage st = make_output_stage(x.scale, op.w_scale.data(), op.w_scale.size(), mid_s, mid_z,
+                                           op.qmin, op.qmax);
+        if (op.has_activation) {
+          st.has_lut = true;
+          std::copy(table, table + 256, st.lut);
+        }
+        std::vector<uint8_t> scratch(conv_scratch_size(*pk, 0, s.out_h) + 64);
+        conv_run(*pk, st, a.data(), out.data(), 0, s.out_h, scratch.data());
+        break;
+      }
+      case PlanOpType::global_avg_pool: {
+        GlobalAvgPoolParams g{x.scale, x.zero_point, mid_s, mid_z};
+        global_avg_pool(Isa::scalar, g, size_t(x.h) * x.w, size_t(x.c), a.data(), out.data());
+        clamp_then_table();
+        break;
+      }
+      case PlanOpType::add: {
+        const PlanTensor& bt = p.tensors[op.inputs[1]];
+        AddParams ap{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z, op.qmin, op.qmax};
+        add(Isa::scalar, ap, out.size(), a.data(), t[op.inputs[1]].data(), out.data());
+        if (op.has_activation) clamp_then_table();
+        break;
+      }
+      case PlanOpType::mul: {
+        const PlanTensor& bt = p.tensors[op.inputs[1]];
+        MulParams mp{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z};
+        if (bt.h == 1 && bt.w == 1 && !(x.h == 1 && x.w == 1))
+          mul_channelwise(Isa::scalar, mp, size_t(x.h) * x.w, size_t(x.c), a.data(), t[op.inputs[1]].data(),
+                          out.data());
+        else
+          mul(Isa::scalar, mp, out.size(), a.data(), t[op.inputs[1]].data(), out.data());
+        clamp_then_table();
+        break;
+      }
+      case PlanOpType::lut: {
+        int8_t lt[256];
+        make_lut(op.activation, x.scale, x.zero_point, y.scale, y.zero_point, lt);
+        for (size_t i = 0; i < out.size(); ++i) {
+          int q = std::min(std::max(int(a[i]), op.qmin), op.qmax);
+          out[i] = lt[q + 128];
+        }
+        break;
+      }
+    }
+  }
+  std::vector<std::vector<int8_t>> outs;
+  for (int id : p.outputs) outs.push_back(t[id]);
+  return outs;
+}
+
+// Quantizes a float NCHW image as the runtime's input stage does.
+std::vector<int8_t> quantize_input(const PlanDesc& p, const float* nchw) {
+  const PlanTensor& in = p.tensors[p.input];
+  std::vector<int8_t> q(size_t(in.h) * in.w * in.c);
+  quantize_nchw_to_nhwc(Isa::scalar, nchw, in.c, in.h, in.w, in.scale, in.zero_point, q.data());
+  return q;
+}
+
+// Expected outputs of a batch (per output, [batch][h][w][c]) from the reference.
+std::vector<std::vector<int8_t>> expected(const PlanDesc& p, const std::vector<float>& input, int batch) {
+  const PlanTensor& in = p.tensors[p.input];
+  const size_t per = size_t(in.h) * in.w * in.c;
+  std::vector<std::vector<int8_t>> out(p.outputs.size());
+  for (int i = 0; i < batch; ++i) {
+    auto q = quantize_input(p, input.data() + i * per);
+    auto r = reference(p, q.data());
+    for (size_t o = 0; o < r.size(); ++o) out[o].insert(out[o].end(), r[o].begin(), r[o].end());
+  }
+  return out;
+}
+
+std::vector<float> random_input(Rng& rng, const PlanDesc& p, int batch) {
+  const PlanTensor& in = p.tensors[p.input];
+  std::vector<float> x(size_t(batch) * in.h * in.w * in.c);
+  for (auto& v : x) v = (rng.unit() - 0.5f) * 6.0f;  // saturates some pixels
+  x[0] = NAN;
+  x[1] = INFINITY;
+  x[2] = -INFINITY;
+  return x;
+}
+
+// ------------------------------------------------------------ tests
+void test_network_matches_reference() {
+  Rng rng(mnq_test::env_seed(11));
+  const PlanDesc plan = network(rng);
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2, 3}) {
+      Model m(plan, isa, threads);
+      CHECK(m.isa() == isa);
+      CHECK(m.threads() == threads);
+      for (int batch : {1, 2, 5}) {
+        auto input = random_input(rng, plan, batch);
+        auto want = expected(plan, input, batch);
+        for (const auto& w : want) {  // the network is not degenerate: outputs take many values
+          std::vector<int8_t> v = w;
+          std::sort(v.begin(), v.end());
+          CHECK_MSG(std::unique(v.begin(), v.end()) - v.begin() >= 8, "degenerate output");
+        }
+        auto got = m.run(input.data(), batch);
+        CHECK_MSG(got == want, "isa %s threads %d batch %d: run differs from the reference", isa_name(isa),
+                  threads, batch);
+        // run_int8 on the same pixels, quantized by the caller.
+        std::vector<int8_t> q;
+        const size_t per = m.input_elements();
+        for (int i = 0; i < batch; ++i) {
+          auto qi = quantize_input(plan, input.data() + i * per);
+          q.insert(q.end(), qi.begin(), qi.end());
+        }
+        const std::vector<int8_t> q_copy = q;
+        auto got8 = m.run_int8(q.data(), batch);
+        CHECK_MSG(got8 == want, "isa %s threads %d batch %d: run_int8 differs", isa_name(isa), threads, batch);
+        CHECK(q == q_copy);  // the input is never written
+      }
+    }
+  }
+}
+
+void test_concurrent_runs() {
+  Rng rng(mnq_test::env_seed(12));
+  const PlanDesc plan = network(rng);
+  Model m(plan, default_isa(), 2);
+  const int kThreads = 6, kRuns = 8;
+  std::vector<std::vector<float>> inputs;
+  std::vector<std::vector<std::vector<int8_t>>> wants;
+  for (int i = 0; i < kThreads; ++i) {
+    int batch = 1 + i % 3;
+    inputs.push_back(random_input(rng, plan, batch));
+    wants.push_back(expected(plan, inputs.back(), batch));
+  }
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.emplace_back([&, i] {
+      for (int r = 0; r < kRuns; ++r) {
+        if (m.run(inputs[i].data(), 1 + i % 3) != wants[i]) ++bad;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  CHECK_MSG(bad.load() == 0, "%d of %d concurrent runs differ", bad.load(), kThreads * kRuns);
+}
+
+// Large pointwise layers (more pixels than one GEMM call takes) and wide FCs split by columns.
+void test_gemm_splits() {
+  Rng rng(mnq_test::env_seed(13));
+  Builder b(rng);
+  const int in = b.tensor("input", 70, 70, 5, 0.03f, 0);
+  b.p.input = in;
+  int t0 = b.conv("pw", in, conv_shape(1, 1, 0, 0, 0, 0, 24), 1, 0.04f, -3);
+  int t1 = b.tensor("gap", 1, 1, 24, 0.04f, 0);
+  b.op(PlanOpType::global_avg_pool, "gap", {t0}, t1);
+  int t2 = b.fc("fc", t1, 300, 0.05f, 1);
+  b.p.outputs = {t2, t0};
+  b.layout();
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 3}) {
+      Model m(b.p, isa, threads);
+      for (int batch : {1, 2}) {
+        auto input = random_input(rng, b.p, batch);
+        CHECK_MSG(m.run(input.data(), batch) == expected(b.p, input, batch), "isa %s threads %d batch %d",
+                  isa_name(isa), threads, batch);
+      }
+    }
+  }
+}
+
+void test_validation() {
+  Rng rng(mnq_test::env_seed(14));
+  const PlanDesc good = network(rng);
+  const Isa isa = Isa::scalar;
+  auto expect_error = [&](const char* what, const std::function<void(PlanDesc&)>& mutate, const char* needle) {
+    PlanDesc p = good;
+    mutate(p);
+    bool ok = mnq_test::throws<std::invalid_argument>([&] { Model m(p, isa, 1); }, needle);
+    CHECK_MSG(ok, "%s", what);
+  };
+  // Locate ops by name.
+  auto find = [](PlanDesc& p, const char* name) -> PlanOp& {
+    for (auto& o : p.ops)
+      if (o.name == name) return o;
+    throw std::logic_error("no op");
+  };
+  { Model ok(good, isa, 1); CHECK(ok.num_outputs() == 2); }
+  expect_error("bad input id", [](PlanDesc& p) { p.input = 99; }, "input 99 is not a tensor id");
+  expect_error("no outputs", [](PlanDesc& p) { p.outputs.clear(); }, "outputs is empty");
+  expect_error("arena", [](PlanDesc& p) { p.arena_bytes = 10; }, "exceeds arena_bytes");
+  expect_error("zero arena", [](PlanDesc& p) { p.arena_bytes = 0; }, "arena_bytes must be >= 1");
+  expect_error("negative offset", [](PlanDesc& p) { p.tensors[2].offset = -1; }, "offset must be >= 0");
+  expect_error("bad scale", [](PlanDesc& p) { p.tensors[1].scale = NAN; }, "scale must be finite");
+  expect_error("bad zp", [](PlanDesc& p) { p.tensors[1].zero_point = 200; }, "zero_point must be in");
+  expect_error("bad dims", [](PlanDesc& p) { p.tensors[1].c = 0; }, "h, w, c must be >= 1");
+  expect_error("op input id", [&](PlanDesc& p) { find(p, "dw").inputs = {-1}; }, "plan op 1 (conv 'dw'): inputs[0] -1");
+  expect_error("op input count", [&](PlanDesc& p) { find(p, "add").inputs.pop_back(); }, "expected 2");
+  expect_error("op type", [&](PlanDesc& p) { find(p, "add").type = PlanOpType(42); }, "not a known op type");
+  expect_error("weights", [&](PlanDesc& p) { find(p, "stem").weights.pop_back(); }, "'stem'): weights has 215 elements, expected 216");
+  expect_error("w_scale", [&](PlanDesc& p) { find(p, "expand").w_scale.resize(3); }, "w_scale has 3 elements");
+  expect_error("w_scale value", [&](PlanDesc& p) { find(p, "expand").w_scale[2] = -1; }, "w_scale[2]");
+  expect_error("w_zero_point", [&](PlanDesc& p) { find(p, "expand").w_zero_point.resize(2); }, "w_zero_point has 2");
+  expect_error("bias", [&](PlanDesc& p) { find(p, "se:fc1").bias.resize(7); }, "bias has 7 elements");
+  expect_error("fc weights", [&](PlanDesc& p) { find(p, "classifier").weights.resize(3); }, "'classifier'): weights has 3");
+  expect_error("shape vs tensor", [&](PlanDesc& p) { find(p, "dw").shape.out_c = 9; }, "'dw')");
+  expect_error("shape inconsistent", [&](PlanDesc& p) { find(p, "stem").shape.stride_h = 1; }, "'stem'): shape");
+  expect_error("groups", [&](PlanDesc& p) { find(p, "dw").groups = 3; }, "groups 3");
+  expect_error("qmin/qmax", [&](PlanDesc& p) { find(p, "stem").qmin = 100; find(p, "stem").qmax = 0; }, "qmin / qmax");
+  expect_error("act scale", [&](PlanDesc& p) { find(p, "dw").act_scale = 0; }, "act_scale must be finite");
+  expect_error("activation fn", [&](PlanDesc& p) { find(p, "hswish").activation.fn = UnaryFn(77); }, "activation.fn 77");
+  expect_error("table size", [&](PlanDesc& p) { find(p, "hswish").table.resize(5); }, "table has 5 entries");
+  expect_error("add shapes", [&](PlanDesc& p) { find(p, "add").inputs[1] = find(p, "expand").output; }, "shapes differ");
+  expect_error("read before write", [&](PlanDesc& p) { find(p, "stem").inputs[0] = find(p, "add").output; },
+               "is read before any op produces it");
+  expect_error("two producers", [&](PlanDesc& p) { find(p, "square").output = find(p, "hswish").output; },
+               "already produced");
+  expect_error("output never produced", [](PlanDesc& p) {
+    p.tensors.push_back(p.tensors[1]);
+    p.outputs.push_back(int(p.tensors.size()) - 1);
+  }, "is never produced");
+  expect_error("overlap", [&](PlanDesc& p) {
+    // The project output written over the stem output that the residual add still needs.
+    p.tensors[find(p, "project").output].offset = p.tensors[find(p, "stem").output].offset;
+  }, "overlap in the arena while both are alive");
+  CHECK(mnq_test::throws<std::invalid_argument>([&] { Model m(good, isa, 0); }, "threads must be"));
+
+  // Precomputed table replaces make_lut; an in-place table op is accepted.
+  {
+    PlanDesc p = good;
+    PlanOp& h = find(p, "hswish");
+    PlanDesc q = good;
+    const PlanTensor& x = p.tensors[h.inputs[0]];
+    const PlanTensor& y = p.tensors[h.output];
+    h.table.resize(256);
+    make_lut(h.activation, x.scale, x.zero_point, y.scale, y.zero_point, h.table.data());
+    h.activation.fn = UnaryFn::identity;  // ignored when table is set
+    Model a(p, isa, 1), b(q, isa, 1);
+    auto input = random_input(rng, p, 2);
+    CHECK(a.run(input.data(), 2) == b.run(input.data(), 2));
+  }
+  // Run-time errors.
+  {
+    Model m(good, isa, 1);
+    std::vector<float> x(m.input_elements());
+    CHECK(mnq_test::throws<std::invalid_argument>([&] { m.run(x.data(), 0); }, "batch must be >= 1"));
+    CHECK(mnq_test::throws<std::invalid_argument>([&] { m.run(nullptr, 1); }, "input is null"));
+  }
+}
+
+}  // namespace
+
+int main() {
+  test_network_matches_reference();
+  test_concurrent_runs();
+  test_gemm_splits();
+  test_validation();
+  return mnq_test::finish("test_runtime");
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm run test:native`: configure, build (-j2) and run the native ctest suite,
+// first as a normal Release build in build-native/, then with AddressSanitizer
+// and UndefinedBehaviorSanitizer (MNQ_SANITIZE=ON) in build-native-asan/.
+// Exits non-zero if any step fails. MNQ_SKIP_ASAN=1 leaves the sanitizer run out.
+'use strict';
+const { spawnSync } = require('child_process');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const jobs = process.env.MNQ_JOBS || '2';
+
+function run(cmd, args, env) {
+  console.log(`$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.error) {
+    console.error(`test-native: cannot run ${cmd}: ${r.error.message}`);
+    return false;
+  }
+  return r.status === 0;
+}
+
+function suite(name, dir, cmakeArgs, env) {
+  console.log(`\n--- native tests: ${name} (${dir})`);
+  const t0 = Date.now();
+  const ok =
+    run('cmake', ['-S', 'native', '-B', dir, '-DCMAKE_BUILD_TYPE=Release', ...cmakeArgs]) &&
+    run('cmake', ['--build', dir, '-j', jobs]) &&
+    run('ctest', ['--test-dir', dir, '--output-on-failure', '-j', jobs], env);
+  console.log(`--- ${name}: ${ok ? 'PASS' : 'FAIL'} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return ok;
+}
+
+let ok = suite('release', 'build-native', ['-DMNQ_SANITIZE=OFF'], {});
+if (!process.env.MNQ_SKIP_ASAN) {
+  ok =
+    suite('asan+ubsan', 'build-native-asan', ['-DMNQ_SANITIZE=ON'], {
+      ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1',
+      UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+      MNQ_TEST_QUICK: '1',
+    }) && ok;
+}
+process.exit(ok ? 0 : 1);
