@@ -1,0 +1,169 @@
+// `mnq bench <model.onnx> [--threads N] [--batch B] [--runs R] [--warmup W] [--vs-ort] [--json]`
+// Latency / throughput / peak memory of mnq, and with --vs-ort of ONNX Runtime
+// on the same file, each measured in its own child process (so peak RSS is
+// that engine's alone), printed side by side with ratios.
+import { spawnSync } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+
+export const summary = 'measure latency, img/s and peak memory (optionally against ONNX Runtime)';
+
+const USAGE = `usage: mnq bench <model.onnx> [options]
+  --threads N   compute threads (mnq pool / ORT intra-op), default 1
+  --batch B     images per run, default 1
+  --runs R      timed runs after warm-up, default 50 (minimum 50)
+  --warmup W    untimed warm-up runs, default 5
+  --vs-ort      also measure ONNX Runtime and print ratios
+  --json        print JSON`;
+
+export interface EngineResult {
+  engine: 'mnq' | 'ort';
+  isa?: string;
+  threads: number;
+  batch: number;
+  runs: number;
+  loadMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  imagesPerSecond: number;
+  peakRssMB: number;
+}
+
+interface Options { model: string; threads: number; batch: number; runs: number; warmup: number; vsOrt: boolean; json: boolean; engine: string }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { model: '', threads: 1, batch: 1, runs: 50, warmup: 5, vsOrt: false, json: false, engine: '' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer\n${USAGE}`);
+      return v;
+    };
+    if (a === '--threads') o.threads = num();
+    else if (a === '--batch') o.batch = num();
+    else if (a === '--runs') o.runs = num();
+    else if (a === '--warmup') o.warmup = num();
+    else if (a === '--vs-ort') o.vsOrt = true;
+    else if (a === '--json') o.json = true;
+    else if (a === '--engine') o.engine = argv[++i] ?? '';
+    else if (a === '--help' || a === '-h') throw Object.assign(new Error(USAGE), { help: true });
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
+    else if (!o.model) o.model = a;
+    else throw new Error(`unexpected argument ${a}\n${USAGE}`);
+  }
+  if (!o.model) throw new Error(USAGE);
+  if (o.threads < 1 || o.batch < 1) throw new Error('--threads and --batch must be >= 1');
+  if (o.runs < 50) throw new Error('--runs must be at least 50');
+  return o;
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+
+/** Deterministic pseudo-random input in [-1, 1). */
+function input(n: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; x[i] = (s / 2 ** 32) * 2 - 1; }
+  return x;
+}
+
+async function measure(o: Options): Promise<EngineResult> {
+  const t0 = performance.now();
+  let runOnce: () => Promise<unknown>;
+  let release: () => Promise<void> | void;
+  let isa: string | undefined;
+  if (o.engine === 'mnq') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { load } = require('../model') as typeof import('../model');
+    const m = await load(o.model, { threads: o.threads });
+    const { c, h, w } = m.compiled.input;
+    const x = input(o.batch * c * h * w);
+    const shape = [o.batch, c, h, w];
+    runOnce = () => m.run(x, shape);
+    release = () => m.dispose();
+    isa = m.isa;
+  } else {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+    const s = await ort.InferenceSession.create(o.model, {
+      intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
+    });
+    const meta = (s as unknown as { inputMetadata?: { shape?: (number | string)[] }[] }).inputMetadata?.[0]?.shape ?? [];
+    const dims = meta.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 224));
+    if (dims.length !== 3) dims.splice(0, dims.length, 3, 224, 224);
+    const x = input(o.batch * dims[0] * dims[1] * dims[2]);
+    const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', x, [o.batch, ...dims]) };
+    runOnce = () => s.run(feeds);
+    release = () => s.release();
+  }
+  const loadMs = performance.now() - t0;
+  for (let i = 0; i < o.warmup; i++) await runOnce();
+  const times: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const a = performance.now();
+    await runOnce();
+    times.push(performance.now() - a);
+  }
+  await release();
+  const sorted = times.slice().sort((a, b) => a - b);
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  return {
+    engine: o.engine as 'mnq' | 'ort', isa, threads: o.threads, batch: o.batch, runs: o.runs, loadMs,
+    p50Ms: quantile(sorted, 0.5), p90Ms: quantile(sorted, 0.9), p99Ms: quantile(sorted, 0.99), meanMs: mean,
+    imagesPerSecond: (o.batch * 1000) / mean,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+/** Runs one engine in a child process (fresh peak RSS) and returns its result. */
+function child(o: Options, engine: 'mnq' | 'ort'): EngineResult {
+  const cli = path.join(__dirname, '..', 'cli.js');
+  const args = [cli, 'bench', o.model, '--threads', String(o.threads), '--batch', String(o.batch),
+    '--runs', String(o.runs), '--warmup', String(o.warmup), '--engine', engine];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`${engine} benchmark failed: ${(r.stderr || r.stdout || '').trim()}`);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as EngineResult;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return (e as { help?: boolean }).help ? 0 : 2;
+  }
+  if (o.engine) {
+    if (o.engine !== 'mnq' && o.engine !== 'ort') throw new Error('--engine must be mnq or ort');
+    console.log(JSON.stringify(await measure(o)));
+    return 0;
+  }
+  const results = [child(o, 'mnq')];
+  if (o.vsOrt) results.push(child(o, 'ort'));
+  const [m, r] = results;
+  const ratios = r ? {
+    latencyP50: m.p50Ms / r.p50Ms, // < 1: mnq faster
+    imagesPerSecond: m.imagesPerSecond / r.imagesPerSecond, // > 1: mnq faster
+    peakRss: m.peakRssMB / r.peakRssMB,
+  } : undefined;
+  const machine = { cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` };
+  if (o.json) {
+    console.log(JSON.stringify({ model: o.model, machine, results, ratios }, null, 2));
+    return 0;
+  }
+  console.log(`${path.basename(o.model)}  threads ${o.threads}  batch ${o.batch}  ${o.runs} runs after ${o.warmup} warm-up  (${machine.cpu}, ${machine.cores} cores)`);
+  const row = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(10))).join(' '));
+  row(['engine', 'p50 ms', 'p90 ms', 'p99 ms', 'img/s', 'peak MB', 'load ms']);
+  for (const x of results) {
+    row([x.engine === 'mnq' ? `mnq (${x.isa})` : 'onnxruntime', x.p50Ms.toFixed(2), x.p90Ms.toFixed(2), x.p99Ms.toFixed(2),
+      x.imagesPerSecond.toFixed(1), x.peakRssMB.toFixed(0), x.loadMs.toFixed(0)]);
+  }
+  if (ratios) {
+    console.log(`mnq / ORT: latency p50 ${ratios.latencyP50.toFixed(2)}x, throughput ${ratios.imagesPerSecond.toFixed(2)}x, peak RSS ${ratios.peakRss.toFixed(2)}x`);
+  }
+  return 0;
+}

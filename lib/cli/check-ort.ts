@@ -1,0 +1,167 @@
+// `mnq check-ort <model.onnx> [--images DIR] [--count N] [--layers] [--json] [--threads N]`
+// Runs an int8 ONNX model through mnq and ONNX Runtime on the same images and
+// compares the int8 tensors before each final DequantizeLinear (and, with
+// --layers, every intermediate int8 tensor, reporting the first that differs).
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import { load } from '../model';
+import { openOrtInt8 } from '../compiler/ort-reference';
+
+export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
+
+const USAGE = `usage: mnq check-ort <model.onnx> [options]
+  --images DIR     images to run (jpg/png; default: ../shared/data/coral or $MNQ_SHARED/data/coral)
+  --count N        at most N images (default 8)
+  --preprocess P   tf ((p-127.5)/127.5, 87.5% central crop) or torch (ImageNet mean/std); default: guessed from the file name
+  --layers         also compare every intermediate int8 tensor
+  --threads N      mnq threads (default 1)
+  --ort-x86-default  run ORT with its x86 default QDQ handling (int8 QDQ converted to uint8 pair by pair;
+                   Conv/Add next to a tensor with several readers fall back to float32) instead of its
+                   integer QDQ execution (session.qdqisint8allowed = 1, ORT's default on ARM)
+  --json           print JSON
+Passes (exit 0) when every output is >= 99.9% identical, never off by more than 1, with the same top-1.`;
+
+interface TensorReport { name: string; identical: number; maxDiff: number; elements: number }
+
+function parseArgs(argv: string[]) {
+  const o = { model: '', images: '', count: 8, layers: false, json: false, threads: 1, preprocess: '', x86Default: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--images') o.images = val();
+    else if (a === '--count') o.count = Number(val());
+    else if (a === '--layers') o.layers = true;
+    else if (a === '--json') o.json = true;
+    else if (a === '--threads') o.threads = Number(val());
+    else if (a === '--preprocess') o.preprocess = val();
+    else if (a === '--ort-x86-default') o.x86Default = true;
+    else if (a === '--help' || a === '-h') throw Object.assign(new Error(USAGE), { help: true });
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
+    else if (!o.model) o.model = a;
+    else throw new Error(`unexpected argument ${a}\n${USAGE}`);
+  }
+  if (!o.model) throw new Error(USAGE);
+  if (!Number.isInteger(o.count) || o.count < 1) throw new Error('--count must be a positive integer');
+  if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error('--threads must be a positive integer');
+  if (o.preprocess && o.preprocess !== 'tf' && o.preprocess !== 'torch') throw new Error('--preprocess must be tf or torch');
+  return o;
+}
+
+function defaultImageDir(): string {
+  const shared = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', '..', 'shared');
+  return path.join(shared, 'data', 'coral');
+}
+
+/** One image as float NCHW, preprocessed the TF or torchvision way. */
+export async function imageToNchw(file: string, h: number, w: number, pp: 'tf' | 'torch'): Promise<Float32Array> {
+  const meta = await sharp(file).metadata();
+  const W = meta.width ?? w, H = meta.height ?? h;
+  let img = sharp(file).removeAlpha().toColourspace('srgb');
+  if (pp === 'tf') {
+    const cw = Math.round(W * 0.875), ch = Math.round(H * 0.875);
+    img = img.extract({ left: Math.floor((W - cw) / 2), top: Math.floor((H - ch) / 2), width: cw, height: ch }).resize(w, h, { fit: 'fill' });
+  } else {
+    img = img.resize(w, h, { fit: 'cover', position: 'centre' });
+  }
+  const data = await img.raw().toBuffer();
+  const out = new Float32Array(3 * h * w);
+  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
+  for (let p = 0; p < h * w; p++) for (let c = 0; c < 3; c++) {
+    const v = data[p * 3 + c];
+    out[c * h * w + p] = pp === 'tf' ? (v - 127.5) / 127.5 : (v / 255 - mean[c]) / std[c];
+  }
+  return out;
+}
+
+function compare(a: Int8Array, b: Int8Array): { identical: number; maxDiff: number } {
+  let same = 0, maxDiff = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d === 0) same++;
+    if (d > maxDiff) maxDiff = d;
+  }
+  return { identical: a.length ? same / a.length : 1, maxDiff };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let o: ReturnType<typeof parseArgs>;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return (e as { help?: boolean }).help ? 0 : 2;
+  }
+  const dir = o.images || defaultImageDir();
+  if (!fs.existsSync(dir)) throw new Error(`image directory '${dir}' not found (use --images DIR)`);
+  const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, o.count).map((f) => path.join(dir, f));
+  if (!files.length) throw new Error(`no images (jpg/png/webp) in '${dir}'`);
+  const pp = (o.preprocess || (/mobilenetv2-12|\.random\./.test(path.basename(o.model)) ? 'torch' : 'tf')) as 'tf' | 'torch';
+
+  const model = await load(o.model, { threads: o.threads, keep: o.layers ? 'all' : undefined });
+  const layerNames = o.layers ? model.compiled.kept.map((k) => k.name) : [];
+  const ort = await openOrtInt8(o.model, layerNames, 1, o.x86Default);
+  const { c, h, w } = model.compiled.input;
+  const outputNames = model.compiled.outputs.map((out) => model.compiled.plan.tensors[out.tensor].name);
+  const acc = new Map<string, { same: number; total: number; maxDiff: number }>();
+  let top1Agree = 0;
+  try {
+    for (const file of files) {
+      const x = await imageToNchw(file, h, w, pp);
+      const ours = await model.runTensors(x, [1, c, h, w]);
+      const theirs = await ort.run(x, [1, c, h, w]);
+      const pairs: [string, string][] = [
+        ...outputNames.map((n, i) => [n, ort.int8Outputs[i]] as [string, string]),
+        ...ort.extra.map((n) => [n, n] as [string, string]),
+      ];
+      for (const [ourName, ortName] of pairs) {
+        const a = ours.get(ourName), b = theirs.get(ortName);
+        if (!a || !b || a.data.length !== b.data.length) continue;
+        const r = compare(a.data, b.data);
+        const s = acc.get(ortName) ?? { same: 0, total: 0, maxDiff: 0 };
+        s.same += r.identical * a.data.length;
+        s.total += a.data.length;
+        s.maxDiff = Math.max(s.maxDiff, r.maxDiff);
+        acc.set(ortName, s);
+      }
+      const a = ours.get(outputNames[0])!.data, b = theirs.get(ort.int8Outputs[0])!.data;
+      const argmax = (v: Int8Array) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+      if (argmax(a) === argmax(b)) top1Agree++;
+    }
+  } finally {
+    model.dispose();
+    await ort.release();
+  }
+  const report = (name: string): TensorReport => {
+    const s = acc.get(name)!;
+    return { name, identical: s.same / s.total, maxDiff: s.maxDiff, elements: s.total };
+  };
+  const outputs = ort.int8Outputs.filter((n) => acc.has(n)).map(report);
+  const layers = o.layers ? model.compiled.kept.map((k) => k.name).filter((n) => acc.has(n)).map(report) : [];
+  const firstDivergent = layers.find((l) => l.identical < 1) ?? null;
+  const pass = outputs.every((r) => r.identical >= 0.999 && r.maxDiff <= 1) && top1Agree === files.length;
+  const result = {
+    model: o.model, images: files.length, preprocess: pp, isa: model.isa, ortQdq: o.x86Default ? 'x86-default' : 'int8-allowed', pass, top1Agree,
+    outputs, ...(o.layers ? { layers, firstDivergent: firstDivergent?.name ?? null } : {}),
+  };
+  if (o.json) {
+    console.log(JSON.stringify(result, null, 2));
+  } else {
+    console.log(`${path.basename(o.model)}: ${files.length} images, mnq (${model.isa}) vs ONNX Runtime`);
+    const line = (r: TensorReport) => `  ${r.name.padEnd(32)} ${(r.identical * 100).toFixed(3).padStart(8)}% identical  max diff ${r.maxDiff}`;
+    console.log('outputs:');
+    outputs.forEach((r) => console.log(line(r)));
+    console.log(`  top-1 agrees on ${top1Agree}/${files.length} images`);
+    if (o.layers) {
+      console.log(`layers (${layers.length} int8 tensors exposed by ORT):`);
+      layers.forEach((r) => console.log(line(r)));
+      console.log(firstDivergent ? `first tensor that differs: ${firstDivergent.name}` : 'all compared tensors identical');
+    }
+    console.log(pass ? 'PASS' : 'FAIL (needs >= 99.9% identical, max diff <= 1, same top-1)');
+  }
+  return pass ? 0 : 1;
+}

@@ -1,0 +1,10 @@
+// ONNX -> plan compiler: public entry points.
+import { readModel } from '../onnx/proto';
+import { CompileOptions, CompiledModel, compileModel } from './compile';
+
+export { CompileOptions, CompiledModel, CompiledInput, CompiledOutput, UnsupportedModelError, compileModel } from './compile';
+
+/** Reads an int8 ONNX model (file path or bytes) and compiles it to a plan. */
+export function compile(pathOrBytes: string | Uint8Array, options: CompileOptions = {}): CompiledModel {
+  return compileModel(readModel(pathOrBytes), options);
+}

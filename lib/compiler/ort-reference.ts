@@ -1,0 +1,114 @@
+// Running an int8 ONNX model through ONNX Runtime (onnxruntime-node) with its
+// int8 tensors exposed as extra graph outputs: the tensor before each final
+// DequantizeLinear, and optionally any intermediate int8 tensor. This is the
+// reference mnq's parity checks (tests, `mnq check-ort`) compare against.
+import { onnx, readModel, encodeModel, DataType } from '../onnx/proto';
+
+export interface OrtInt8Session {
+  /** For each graph output: the name of the int8 tensor before its final DequantizeLinear. */
+  readonly int8Outputs: string[];
+  /** Extra int8 tensors requested (those ORT could expose). */
+  readonly extra: string[];
+  /** Runs a float NCHW batch; returns every int8 tensor (int8 domain: uint8 - 128) by name, with its dims. */
+  run(input: Float32Array, shape: number[]): Promise<Map<string, { data: Int8Array; dims: number[] }>>;
+  release(): Promise<void>;
+}
+
+/** The int8 tensor a float graph output dequantizes (through Reshape / Flatten / Squeeze / Softmax / Identity). */
+export function int8SourceOf(graph: onnx.IGraphProto, output: string): string | null {
+  const producer = new Map<string, onnx.INodeProto>();
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) producer.set(o, n);
+  let name = output;
+  for (let i = 0; i < 16; i++) {
+    const n = producer.get(name);
+    if (!n) return null;
+    if (n.opType === 'DequantizeLinear') return n.input?.[0] ?? null;
+    if (['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Softmax', 'Identity'].includes(n.opType ?? '')) {
+      name = n.input?.[0] ?? '';
+      continue;
+    }
+    return null;
+  }
+  return null;
+}
+
+/** Element type of an int8/uint8 tensor produced by QuantizeLinear or a QLinear* node. */
+function int8Type(graph: onnx.IGraphProto, name: string): number | null {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  for (const n of graph.node ?? []) {
+    if (!(n.output ?? []).includes(name)) continue;
+    const zpIndex: Record<string, number> = {
+      QuantizeLinear: 2, QLinearConv: 7, QLinearAdd: 7, QLinearMul: 7, QLinearMatMul: 7,
+      QLinearGlobalAveragePool: 4, QLinearSigmoid: 4, QLinearLeakyRelu: 4, QLinearAveragePool: 4,
+    };
+    const inp = n.input ?? [];
+    if (n.opType && zpIndex[n.opType] !== undefined) {
+      const zp = inp[zpIndex[n.opType]];
+      if (!zp) return DataType.UINT8;
+      return inits.get(zp)?.dataType ?? null;
+    }
+    if (['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Transpose'].includes(n.opType ?? '')) return int8Type(graph, inp[0]);
+    return null;
+  }
+  return null;
+}
+
+/**
+ * Opens the model in ONNX Runtime with the int8 tensors as outputs. `extra`:
+ * intermediate int8 tensor names to expose too (silently dropped if ORT cannot type them).
+ *
+ * ORT is run with its integer QDQ execution (session option
+ * session.qdqisint8allowed = 1, ORT's default on ARM). With ORT's x86 default
+ * (`x86Default`), QDQ graphs with int8 activations are converted to uint8 pair
+ * by pair, and a tensor read by several nodes stays int8, so the Conv / Add
+ * next to it no longer match ORT's QLinear patterns and run in float32
+ * (DequantizeLinear -> float Conv -> QuantizeLinear): the result then depends
+ * on float summation order and is not an integer-exact reference.
+ */
+export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: string[] = [], threads = 1,
+  x86Default = process.env.MNQ_ORT_X86_DEFAULT === '1'): Promise<OrtInt8Session> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  const model = readModel(pathOrBytes);
+  const g = model.graph!;
+  const int8Outputs = (g.output ?? []).map((o) => {
+    const s = int8SourceOf(g, o.name ?? '');
+    if (!s) throw new Error(`graph output '${o.name}' is not a DequantizeLinear of an int8 tensor`);
+    return s;
+  });
+  const existing = new Set((g.output ?? []).map((o) => o.name));
+  const exposed: string[] = [];
+  const extraOk: string[] = [];
+  for (const name of [...int8Outputs, ...extra]) {
+    if (existing.has(name) || exposed.includes(name)) { if (!int8Outputs.includes(name)) extraOk.push(name); continue; }
+    const t = int8Type(g, name);
+    if (t === null) continue;
+    g.output!.push(onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: t } } }));
+    exposed.push(name);
+    if (!int8Outputs.includes(name)) extraOk.push(name);
+  }
+  const session = await ort.InferenceSession.create(encodeModel(model), {
+    intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
+    ...(x86Default ? {} : { extra: { session: { qdqisint8allowed: '1' } } }),
+  });
+  const inputName = session.inputNames[0];
+  return {
+    int8Outputs,
+    extra: extraOk,
+    async run(input, shape) {
+      const res = await session.run({ [inputName]: new ort.Tensor('float32', input, shape) });
+      const out = new Map<string, { data: Int8Array; dims: number[] }>();
+      for (const name of [...int8Outputs, ...extraOk]) {
+        const t = res[name];
+        if (!t) continue;
+        let data: Int8Array;
+        if (t.type === 'uint8') data = Int8Array.from(t.data as Uint8Array, (v) => v - 128);
+        else if (t.type === 'int8') data = Int8Array.from(t.data as Int8Array);
+        else throw new Error(`ORT tensor '${name}' has type ${t.type}, expected int8 / uint8`);
+        out.set(name, { data, dims: t.dims.slice() as number[] });
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}

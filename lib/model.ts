@@ -1,0 +1,272 @@
+// The public runtime API: load an int8 ONNX model, run it.
+//
+//   const model = await load('mobilenet.qdq.onnx', { threads: 2 });
+//   const logits = await model.run(nchw);                      // Float32Array, dequantized
+//   const q = await model.run(nchw, [1, 3, 224, 224], { quantized: true }); // { data: Int8Array, scale, zeroPoint, shape }
+//
+// Loading parses and compiles the ONNX graph in TypeScript (lib/compiler) and
+// hands the plan to the native addon (lib/native.ts), which runs it off the
+// main thread on a persistent pool of `threads` threads.
+import * as fs from 'fs';
+import { CompiledModel, CompileOptions, compileModel } from './compiler';
+import { readModel } from './onnx/proto';
+import { IsaName, NativeModel, loadNative } from './native';
+
+export type Dim = number | string;
+
+export interface TensorInfo {
+  name: string;
+  /** ONNX shape, batch first (a string for a symbolic batch dimension). */
+  shape: Dim[];
+  type: 'float32';
+}
+
+export interface LoadOptions {
+  /** Native threads that may compute for this model at once (default 1). */
+  threads?: number;
+  /** Kernel instruction set (default: MNQ_ISA if set, else the best this CPU supports). */
+  isa?: IsaName;
+  /**
+   * Intermediate int8 tensors (ONNX names) to keep and make available through
+   * runTensors(), or 'all' (slower: disables activation fusion). For debugging / check-ort.
+   */
+  keep?: string[] | 'all';
+}
+
+export interface RunOptions {
+  /** Return the int8 output tensor (before the final DequantizeLinear) instead of floats. */
+  quantized?: boolean;
+}
+
+/** An int8 tensor with its quantization: real = scale * (data - zeroPoint). */
+export interface QuantizedTensor {
+  data: Int8Array; // ONNX (NCHW) order
+  scale: number;
+  zeroPoint: number;
+  shape: number[];
+}
+
+/** How a float input maps to the model's int8 input: q = clamp(round(x / scale) + zeroPoint). */
+export interface InputQuantization {
+  scale: number;
+  zeroPoint: number;
+}
+
+/** A loaded int8 model. Safe to run concurrently; call dispose() when done. */
+export class Model {
+  readonly inputs: ReadonlyArray<TensorInfo>;
+  readonly outputs: ReadonlyArray<TensorInfo>;
+  /** The quantization of the input (for runInt8 callers that quantize images themselves). */
+  readonly inputQuantization: InputQuantization;
+  readonly threads: number;
+  readonly isa: IsaName;
+  /** The compiled plan and graph bindings (for tools; not a stable API; weights are released after loading). */
+  readonly compiled: CompiledModel;
+  private native: NativeModel | null;
+  private readonly imageSize: number; // floats per image
+  private readonly chw: [number, number, number];
+
+  constructor(compiled: CompiledModel, native: NativeModel) {
+    this.compiled = compiled;
+    this.native = native;
+    const inp = compiled.input;
+    this.chw = [inp.c, inp.h, inp.w];
+    this.imageSize = inp.c * inp.h * inp.w;
+    this.inputs = Object.freeze([Object.freeze({ name: inp.name, shape: inp.shape.slice(), type: 'float32' as const })]);
+    this.outputs = Object.freeze(compiled.outputs.map((o) => Object.freeze({ name: o.name, shape: o.shape.slice(), type: 'float32' as const })));
+    this.inputQuantization = Object.freeze({ scale: inp.scale, zeroPoint: inp.zeroPoint });
+    this.threads = native.threads;
+    this.isa = native.isa;
+  }
+
+  /**
+   * Runs a float NCHW batch [N, C, H, W] (N >= 1; `shape` may be omitted, N is
+   * then input.length / (C * H * W)). Resolves to the first output,
+   * dequantized (Float32Array, ONNX layout), or with { quantized: true } to the
+   * int8 tensor before the final DequantizeLinear. Runs off the main thread.
+   */
+  run(input: Float32Array, shape?: number[] | null, options?: RunOptions & { quantized?: false }): Promise<Float32Array>;
+  run(input: Float32Array, shape: number[] | null | undefined, options: RunOptions & { quantized: true }): Promise<QuantizedTensor>;
+  run(input: Float32Array, shape?: number[] | null, options?: RunOptions): Promise<Float32Array | QuantizedTensor>;
+  async run(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Promise<Float32Array | QuantizedTensor> {
+    const batch = this.checkInput(input, shape, options);
+    const outs = await this.nativeModel().run(input, batch);
+    return this.finish(outs, batch, options);
+  }
+
+  /** Same as run(), on the calling thread (blocks it). */
+  runSync(input: Float32Array, shape?: number[] | null, options?: RunOptions & { quantized?: false }): Float32Array;
+  runSync(input: Float32Array, shape: number[] | null | undefined, options: RunOptions & { quantized: true }): QuantizedTensor;
+  runSync(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Float32Array | QuantizedTensor {
+    const batch = this.checkInput(input, shape, options);
+    return this.finish(this.nativeModel().runSync(input, batch), batch, options);
+  }
+
+  /**
+   * Runs an already quantized batch: int8 NHWC [batch][H][W][C], quantized with
+   * inputQuantization (the image pipeline does this straight from pixels).
+   * Resolves to the same Float32Array as run().
+   */
+  async runInt8(input: Int8Array, batch: number): Promise<Float32Array> {
+    this.checkInt8(input, batch);
+    const outs = await this.nativeModel().runInt8(input, batch);
+    return this.finish(outs, batch, {}) as Float32Array;
+  }
+
+  /**
+   * Runs a float batch and returns every returned int8 tensor by ONNX name:
+   * the outputs' int8 tensors, then the tensors kept with LoadOptions.keep.
+   */
+  async runTensors(input: Float32Array, shape?: number[] | null): Promise<Map<string, QuantizedTensor>> {
+    const batch = this.checkInput(input, shape, {});
+    const outs = await this.nativeModel().run(input, batch);
+    const plan = this.compiled.plan;
+    const res = new Map<string, QuantizedTensor>();
+    const named = [
+      ...this.compiled.outputs.map((o) => ({ name: plan.tensors[o.tensor].name, tensor: o.tensor })),
+      ...this.compiled.kept,
+    ];
+    named.forEach((k, i) => {
+      const t = plan.tensors[k.tensor];
+      res.set(k.name, {
+        data: nhwcToNchw(outs[i], batch, t.c, t.h, t.w),
+        scale: t.scale,
+        zeroPoint: t.zeroPoint,
+        shape: t.h * t.w > 1 ? [batch, t.c, t.h, t.w] : [batch, t.c],
+      });
+    });
+    return res;
+  }
+
+  /** Releases the native model. Runs already started finish; later calls throw. */
+  dispose(): void {
+    if (this.native) {
+      this.native.dispose();
+      this.native = null;
+    }
+  }
+
+  get disposed(): boolean {
+    return this.native === null;
+  }
+
+  // ------------------------------------------------------------ internals
+  private nativeModel(): NativeModel {
+    if (!this.native) throw new Error('mnq: this model was disposed; load it again to run it');
+    return this.native;
+  }
+
+  private checkInput(input: Float32Array, shape: number[] | null | undefined, options: RunOptions): number {
+    const [c, h, w] = this.chw;
+    if (!(input instanceof Float32Array)) {
+      throw new TypeError(`mnq: input must be a Float32Array of NCHW floats [N, ${c}, ${h}, ${w}], got ${describe(input)}`);
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new TypeError('mnq: options must be an object such as { quantized: true }');
+    }
+    let batch: number;
+    if (shape === undefined || shape === null) {
+      if (input.length === 0 || input.length % this.imageSize !== 0) {
+        throw new RangeError(`mnq: input has ${input.length} floats; expected a positive multiple of ${c}x${h}x${w} = ${this.imageSize} (NCHW images)`);
+      }
+      batch = input.length / this.imageSize;
+    } else {
+      if (!Array.isArray(shape)) throw new TypeError(`mnq: shape must be an array [N, ${c}, ${h}, ${w}], got ${describe(shape)}`);
+      if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new RangeError(`mnq: shape must be [N, ${c}, ${h}, ${w}] with N >= 1, got [${shape.join(', ')}]`);
+      }
+      if (shape[1] !== c || shape[2] !== h || shape[3] !== w) {
+        throw new RangeError(`mnq: shape [${shape.join(', ')}] does not match the model input [N, ${c}, ${h}, ${w}]`);
+      }
+      batch = shape[0];
+      if (input.length !== batch * this.imageSize) {
+        throw new RangeError(`mnq: input has ${input.length} floats but shape [${shape.join(', ')}] needs ${batch * this.imageSize}`);
+      }
+    }
+    return batch;
+  }
+
+  private checkInt8(input: Int8Array, batch: number): void {
+    const [c, h, w] = this.chw;
+    if (!(input instanceof Int8Array)) throw new TypeError(`mnq: runInt8 input must be an Int8Array of NHWC [N, ${h}, ${w}, ${c}], got ${describe(input)}`);
+    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`mnq: batch must be an integer >= 1, got ${batch}`);
+    if (input.length !== batch * this.imageSize) {
+      throw new RangeError(`mnq: runInt8 input has ${input.length} values; batch ${batch} of [${h}, ${w}, ${c}] needs ${batch * this.imageSize}`);
+    }
+  }
+
+  private finish(outs: Int8Array[], batch: number, options: RunOptions): Float32Array | QuantizedTensor {
+    const o = this.compiled.outputs[0];
+    const t = this.compiled.plan.tensors[o.tensor];
+    const q = nhwcToNchw(outs[0], batch, o.c, o.h, o.w);
+    if (options.quantized) {
+      const shape = [batch, ...(o.shape.length === 4 ? [o.c, o.h, o.w] : o.shape.length === 3 ? [o.c, o.w] : [o.c])];
+      return { data: q, scale: t.scale, zeroPoint: t.zeroPoint, shape };
+    }
+    const out = new Float32Array(q.length);
+    const s = t.scale, zp = t.zeroPoint;
+    for (let i = 0; i < q.length; i++) out[i] = Math.fround((q[i] - zp) * s);
+    if (o.softmax) softmaxRows(out, batch);
+    return out;
+  }
+}
+
+function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number): Int8Array {
+  const hw = h * w;
+  if (hw === 1) return x;
+  const out = new Int8Array(x.length);
+  for (let n = 0; n < batch; n++) {
+    const base = n * c * hw;
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = x[base + p * c + ch];
+  }
+  return out;
+}
+
+function softmaxRows(x: Float32Array, rows: number): void {
+  const n = x.length / rows;
+  for (let r = 0; r < rows; r++) {
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) max = Math.max(max, x[r * n + i]);
+    let sum = 0;
+    for (let i = 0; i < n; i++) { const e = Math.exp(x[r * n + i] - max); x[r * n + i] = e; sum += e; }
+    for (let i = 0; i < n; i++) x[r * n + i] = x[r * n + i] / sum;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an Array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of length ${(v as unknown as { length?: number }).length ?? v.byteLength}`;
+  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `a ${typeof v}`;
+}
+
+/**
+ * Loads an int8 ONNX model (file path or bytes): parses and compiles it, then
+ * creates the native model. Rejects with an Error naming the node and what is
+ * missing when the graph is not supported.
+ */
+export async function load(pathOrBytes: string | Uint8Array, options: LoadOptions = {}): Promise<Model> {
+  if (options === null || typeof options !== 'object') throw new TypeError('mnq: load options must be an object such as { threads: 2 }');
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new RangeError(`mnq: threads must be an integer from 1 to 256, got ${options.threads}`);
+  }
+  let bytes: Uint8Array;
+  if (typeof pathOrBytes === 'string') {
+    try {
+      bytes = await fs.promises.readFile(pathOrBytes);
+    } catch (e) {
+      throw new Error(`mnq: cannot read model file '${pathOrBytes}': ${(e as Error).message}`);
+    }
+  } else if (pathOrBytes instanceof Uint8Array) {
+    bytes = pathOrBytes;
+  } else {
+    throw new TypeError(`mnq: load() takes a file path (string) or ONNX bytes (Uint8Array), got ${describe(pathOrBytes)}`);
+  }
+  const compileOptions: CompileOptions = { keep: options.keep };
+  const compiled = compileModel(readModel(bytes), compileOptions);
+  const native = loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
+  // The native model has packed its own copy of the weights: drop the JS one.
+  for (const op of compiled.plan.ops) op.weights = new Int8Array(0);
+  return new Model(compiled, native);
+}

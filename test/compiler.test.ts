@@ -1,0 +1,155 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
+// ONNX -> plan compiler: structure of the plans for the shared int8 models and
+// synthetic graphs, memory plan soundness, errors for unsupported graphs, and
+// (without the addon) a plain-JS execution of the plan against ONNX Runtime.
+import { compile, UnsupportedModelError, CompiledModel } from '../lib/compiler';
+import { PlanDesc, PlanOpType, UnaryFn, tensorBytes } from '../lib/plan';
+import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { describeShared, int8Models, sharedPath } from './helpers/shared';
+import { tinyConvModel } from './helpers/tiny-models';
+import { runReference, quantizeInput } from './helpers/reference';
+import { loadImage, preprocessFor, testImages } from './helpers/images';
+import * as path from 'path';
+
+/** Every tensor inside the arena; tensors alive at the same time never share bytes. */
+function checkMemoryPlan(plan: PlanDesc): void {
+  const n = plan.tensors.length;
+  const first = new Array(n).fill(Infinity), last = new Array(n).fill(-Infinity);
+  const touch = (t: number, i: number) => { first[t] = Math.min(first[t], i); last[t] = Math.max(last[t], i); };
+  touch(plan.input, -1);
+  plan.ops.forEach((op, i) => { op.inputs.forEach((t) => touch(t, i)); touch(op.output, i); });
+  plan.outputs.forEach((t) => touch(t, plan.ops.length));
+  for (let a = 0; a < n; a++) {
+    const ta = plan.tensors[a];
+    expect(first[a]).toBeLessThanOrEqual(last[a]); // no dead tensors
+    expect(ta.offset % 64).toBe(0);
+    expect(ta.offset + tensorBytes(ta)).toBeLessThanOrEqual(plan.arenaBytes);
+    for (let b = a + 1; b < n; b++) {
+      if (first[a] > last[b] || first[b] > last[a]) continue;
+      const tb = plan.tensors[b];
+      const disjoint = ta.offset + tensorBytes(ta) <= tb.offset || tb.offset + tensorBytes(tb) <= ta.offset;
+      if (!disjoint) throw new Error(`tensors ${ta.name} and ${tb.name} are alive together and overlap`);
+    }
+  }
+}
+
+function opCounts(m: CompiledModel): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const op of m.plan.ops) c[PlanOpType[op.type]] = (c[PlanOpType[op.type]] ?? 0) + 1;
+  return c;
+}
+
+describe('compiler on synthetic QDQ graphs', () => {
+  test('Conv -> Relu -> Q folds the Relu into the clamp; uint8 becomes int8', () => {
+    const m = compile(tinyConvModel({ act: 'Relu', uint8: true }));
+    const conv = m.plan.ops[0];
+    expect(conv.type).toBe(PlanOpType.conv);
+    expect(conv.qmin).toBe(-20); // Q(0) = output zero point (uint8 108 -> int8 -20)
+    expect(conv.qmax).toBe(127);
+    expect(m.input.zeroPoint).toBe(3);
+    expect(conv.shape).toMatchObject({ inH: 5, inW: 5, inC: 3, outH: 5, outW: 5, outC: 4, padTop: 1, padRight: 1 });
+    expect(Array.from(conv.bias)).toEqual([100, -2000, 50, 7]);
+    expect(Array.from(conv.wScale)).toEqual(Array.from(Float32Array.of(0.01, 0.02, 0.005, 0.03)));
+    expect(conv.wZeroPoint.length).toBe(0); // symmetric
+    expect(m.outputs).toEqual([expect.objectContaining({ name: 'output', shape: ['N', 4], c: 4, h: 1, w: 1 })]);
+    checkMemoryPlan(m.plan);
+  });
+
+  test('Clip(0, 6) narrows the clamp to [Q(0), Q(6)]', () => {
+    const m = compile(tinyConvModel({ act: 'Clip', uint8: false }));
+    expect(m.plan.ops[0].qmin).toBe(-20);
+    expect(m.plan.ops[0].qmax).toBe(-20 + 120); // 6 / 0.05
+  });
+
+  test('DQ -> HardSwish -> Q after a conv is fused into the conv output stage', () => {
+    const m = compile(tinyConvModel({ act: 'none', lut: 'HardSwish' }));
+    expect(opCounts(m)).toEqual({ conv: 1, globalAvgPool: 1 });
+    const conv = m.plan.ops[0];
+    expect(conv.hasActivation).toBe(true);
+    expect(conv.activation.fn).toBe(UnaryFn.hardswish);
+    expect(conv.actScale).toBe(Math.fround(0.05));
+    expect(conv.actZeroPoint).toBe(-20);
+    expect(m.plan.tensors[conv.output].zeroPoint).toBe(-100);
+    // kept intermediate tensors are not fused away
+    const k = compile(tinyConvModel({ act: 'none', lut: 'HardSwish' }), { keep: ['y_q'] });
+    expect(opCounts(k)).toEqual({ conv: 1, lut: 1, globalAvgPool: 1 });
+    expect(k.kept).toEqual([{ name: 'y_q', tensor: k.plan.ops[0].output }]);
+    expect(k.plan.outputs).toEqual([k.outputs[0].tensor, k.kept[0].tensor]);
+  });
+
+  test('an unsupported operator gives an Error naming the node, op type and what is missing', () => {
+    expect(() => compile(tinyConvModel({ act: 'Elu' }))).toThrow(UnsupportedModelError);
+    expect(() => compile(tinyConvModel({ act: 'Elu' }))).toThrow(/Elu node 'act'.*not supported/);
+  });
+
+  test('bad bytes give an error, not a crash', () => {
+    expect(() => compile(Uint8Array.of(1, 2, 3, 4, 5))).toThrow(/ONNX/);
+    expect(() => compile('/nonexistent/model.onnx')).toThrow(/cannot read model file/);
+  });
+
+  test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
+    for (const opts of [{ act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' }]) {
+      const bytes = tinyConvModel(opts);
+      const m = compile(bytes);
+      const ort = await openOrtInt8(bytes);
+      const x = Float32Array.from({ length: 75 }, (_, i) => Math.sin(i * 1.7) * 2.5);
+      const ours = runReference(m.plan, quantizeInput(x, 3, 5, 5, m.input.scale, m.input.zeroPoint))[m.outputs[0].tensor]!;
+      const theirs = (await ort.run(x, [1, 3, 5, 5])).get(ort.int8Outputs[0])!.data;
+      expect(Array.from(ours)).toEqual(Array.from(theirs));
+      await ort.release();
+    }
+  });
+});
+
+describeShared('compiler on the shared int8 models', () => {
+  const expected: Record<string, Record<string, number>> = {
+    'mobilenet_v2_1.0_224_quant.qdq.onnx': { conv: 53, add: 10, globalAvgPool: 1 },
+    'tf2_mobilenet_v2_1.0_224_ptq.qdq.onnx': { conv: 53, add: 10, globalAvgPool: 1 },
+    // 9 SE blocks: h-sigmoid as Add(3) -> Clip -> Q (fused table) and Mul(1/6) -> Relu -> Q (table)
+    'mobilenet_v3_small_1.0_224_quant.qdq.onnx': { conv: 54, globalAvgPool: 11, lut: 9, mul: 9, add: 6 },
+    // FC as QLinearMatMul + QLinearAdd(constant bias): the constant comes from a zero-weight FC
+    'mobilenetv2-12-int8.onnx': { conv: 52, add: 11, globalAvgPool: 1, fullyConnected: 2 },
+  };
+  for (const file of int8Models()) {
+    const base = path.basename(file);
+    test(`${base}: plan structure and memory`, () => {
+      const m = compile(file);
+      if (expected[base]) expect(opCounts(m)).toEqual(expected[base]);
+      expect(m.input).toMatchObject({ c: 3, h: 224, w: 224 });
+      expect(m.outputs).toHaveLength(1);
+      expect(m.plan.tensors[m.outputs[0].tensor].c).toBe(base.startsWith('mobilenetv2-12') ? 1000 : 1001);
+      checkMemoryPlan(m.plan);
+      // the arena is much smaller than all tensors side by side
+      const total = m.plan.tensors.reduce((a, t) => a + tensorBytes(t), 0);
+      expect(m.plan.arenaBytes).toBeLessThan(total / 3);
+    });
+  }
+
+  // The QOperator model pins every rounding step (ORT runs its QLinear* kernels as written),
+  // so a plain-JS execution of the plan must equal ORT bit for bit, at every layer.
+  test('mobilenetv2-12-int8: JS execution of the plan equals ONNX Runtime at every int8 tensor', async () => {
+    const file = sharedPath('models', 'onnx', 'mobilenetv2-12-int8.onnx');
+    if (!file) return;
+    const m = compile(file, { keep: 'all' });
+    const ort = await openOrtInt8(file, m.kept.map((k) => k.name));
+    const img = testImages(1)[0];
+    const x = await loadImage(img, 224, preprocessFor(file));
+    const ours = runReference(m.plan, quantizeInput(x, 3, 224, 224, m.input.scale, m.input.zeroPoint));
+    const theirs = await ort.run(x, [1, 3, 224, 224]);
+    let compared = 0;
+    for (const k of m.kept) {
+      const r = theirs.get(k.name);
+      if (!r) continue;
+      const t = m.plan.tensors[k.tensor];
+      const nhwc = ours[k.tensor]!;
+      for (let c = 0; c < t.c; c++) for (let p = 0; p < t.h * t.w; p++) {
+        if (nhwc[p * t.c + c] !== r.data[c * t.h * t.w + p]) throw new Error(`${k.name} differs at channel ${c} pixel ${p}`);
+      }
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(60);
+    await ort.release();
+  });
+});

@@ -1,0 +1,125 @@
+// A slow, plain-JS executor of a plan (lib/plan.ts) with ONNX Runtime's
+// scalar arithmetic (MLAS requantization: float32(acc) * multiplier, round half
+// to even, + zero point, clamp). For debugging the compiler without the addon,
+// and as a second opinion in tests. Not used by the library.
+import { PlanDesc, PlanOp, PlanOpType, UnaryFn, UnaryParams } from '../../lib/plan';
+import { buildTable, f32, roundHalfEven } from '../../lib/compiler/quant';
+
+const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
+
+function unary(p: UnaryParams): (x: number) => number {
+  switch (p.fn) {
+    case UnaryFn.identity: return (x) => x;
+    case UnaryFn.relu: return (x) => Math.max(0, x);
+    case UnaryFn.clip: return (x) => Math.min(Math.max(x, p.p0), p.p1);
+    case UnaryFn.hardsigmoid: return (x) => Math.max(0, Math.min(1, f32(f32(f32(p.p0) * x) + f32(p.p1))));
+    case UnaryFn.hardswish: return (x) => f32(x * Math.max(0, Math.min(1, f32(f32(x / 6) + 0.5))));
+    case UnaryFn.sigmoid: return (x) => f32(1 / (1 + Math.exp(-x)));
+    case UnaryFn.tanh: return (x) => f32(Math.tanh(x));
+    case UnaryFn.leakyrelu: return (x) => (x >= 0 ? x : f32(f32(p.p0) * x));
+    case UnaryFn.mulHardsigmoid: return (x) => f32(x * Math.max(0, Math.min(1, f32(f32(f32(p.p0) * x) + f32(p.p1)))));
+    default: throw new Error(`unknown UnaryFn ${p.fn}`);
+  }
+}
+
+function table(op: PlanOp, xScale: number, xZp: number, yScale: number, yZp: number): Int8Array {
+  if (op.table.length === 256) return op.table;
+  return buildTable(unary(op.activation), xScale, xZp, yScale, yZp);
+}
+
+/** Runs one image: input int8 NHWC of plan.input; returns every tensor's data (null when never written). */
+export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | null)[] {
+  const data: (Int8Array | null)[] = plan.tensors.map(() => null);
+  data[plan.input] = input;
+  for (const op of plan.ops) {
+    const x = plan.tensors[op.inputs[0]];
+    const y = plan.tensors[op.output];
+    const xd = data[op.inputs[0]]!;
+    const out = new Int8Array(y.h * y.w * y.c);
+    switch (op.type) {
+      case PlanOpType.conv: case PlanOpType.fullyConnected: {
+        const s = op.type === PlanOpType.conv ? op.shape : {
+          inH: 1, inW: 1, inC: x.h * x.w * x.c, outH: 1, outW: 1, outC: y.c, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,
+          dilationH: 1, dilationW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
+        };
+        const depthwise = op.groups > 1;
+        const icPer = depthwise ? 1 : s.inC;
+        const oScale = op.hasActivation ? op.actScale : y.scale;
+        const oZp = op.hasActivation ? op.actZeroPoint : y.zeroPoint;
+        const m = Float32Array.from(op.wScale, (ws) => f32(f32(x.scale * ws) / oScale));
+        const lut = op.hasActivation ? table(op, op.actScale, op.actZeroPoint, y.scale, y.zeroPoint) : null;
+        const kSize = s.kernelH * s.kernelW * icPer;
+        for (let oh = 0; oh < s.outH; oh++) for (let ow = 0; ow < s.outW; ow++) for (let oc = 0; oc < s.outC; oc++) {
+          let acc = op.bias.length ? op.bias[oc] : 0;
+          const zw = op.wZeroPoint.length ? op.wZeroPoint[oc] : 0;
+          for (let kh = 0; kh < s.kernelH; kh++) {
+            const ih = oh * s.strideH - s.padTop + kh * s.dilationH;
+            if (ih < 0 || ih >= s.inH) continue;
+            for (let kw = 0; kw < s.kernelW; kw++) {
+              const iw = ow * s.strideW - s.padLeft + kw * s.dilationW;
+              if (iw < 0 || iw >= s.inW) continue;
+              const base = (ih * s.inW + iw) * s.inC;
+              for (let ic = 0; ic < icPer; ic++) {
+                const c = depthwise ? oc : ic;
+                const w = op.weights[oc * kSize + (ic * s.kernelH + kh) * s.kernelW + kw];
+                acc += (xd[base + c] - x.zeroPoint) * (w - zw);
+              }
+            }
+          }
+          let q = clamp(roundHalfEven(f32(f32(acc) * m[oc])) + oZp, Math.max(-128, op.qmin), Math.min(127, op.qmax));
+          if (lut) q = lut[q + 128];
+          out[(oh * s.outW + ow) * s.outC + oc] = q;
+        }
+        break;
+      }
+      case PlanOpType.globalAvgPool: {
+        const hw = x.h * x.w;
+        const scale = f32(x.scale / f32(y.scale * hw));
+        for (let c = 0; c < x.c; c++) {
+          let acc = -x.zeroPoint * hw;
+          for (let p = 0; p < hw; p++) acc += xd[p * x.c + c];
+          out[c] = clamp(roundHalfEven(f32(f32(acc) * scale)) + y.zeroPoint, op.qmin, op.qmax);
+        }
+        break;
+      }
+      case PlanOpType.add: case PlanOpType.mul: {
+        const b = plan.tensors[op.inputs[1]];
+        const bd = data[op.inputs[1]]!;
+        const bcast = b.h * b.w * b.c !== out.length;
+        if (op.type === PlanOpType.add) {
+          const ra = f32(x.scale / y.scale), rb = f32(b.scale / y.scale);
+          const fixed = f32(y.zeroPoint - f32(f32(ra * x.zeroPoint) + f32(rb * b.zeroPoint)));
+          for (let i = 0; i < out.length; i++) {
+            const v = f32(f32(fixed + f32(ra * xd[i])) + f32(rb * bd[bcast ? i % b.c : i]));
+            out[i] = clamp(roundHalfEven(v), Math.max(-128, op.qmin), Math.min(127, op.qmax));
+          }
+        } else {
+          const r = f32(f32(x.scale * b.scale) / y.scale);
+          for (let i = 0; i < out.length; i++) {
+            const v = f32(f32((xd[i] - x.zeroPoint) * (bd[bcast ? i % b.c : i] - b.zeroPoint)) * r);
+            out[i] = clamp(roundHalfEven(v) + y.zeroPoint, Math.max(-128, op.qmin), Math.min(127, op.qmax));
+          }
+        }
+        break;
+      }
+      case PlanOpType.lut: {
+        const t = table(op, x.scale, x.zeroPoint, y.scale, y.zeroPoint);
+        for (let i = 0; i < out.length; i++) out[i] = t[xd[i] + 128];
+        break;
+      }
+      default: throw new Error(`op type ${op.type} not implemented`);
+    }
+    data[op.output] = out;
+  }
+  return data;
+}
+
+/** ORT QuantizeLinear of a float NCHW image into int8 NHWC. */
+export function quantizeInput(x: Float32Array, c: number, h: number, w: number, scale: number, zp: number, offset = 0): Int8Array {
+  const out = new Int8Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) {
+    const v = f32(x[offset + ch * h * w + p] / scale);
+    out[p * c + ch] = Number.isNaN(v) ? zp : clamp(roundHalfEven(v) + zp, -128, 127);
+  }
+  return out;
+}

@@ -1,0 +1,130 @@
+// Small synthetic int8 ONNX graphs for compiler tests (QDQ form, as ORT's quantizer writes them).
+import { onnx, makeTensor, encodeModel } from '../../lib/onnx/proto';
+
+type Attr = { name: string; i?: number; f?: number; ints?: number[] };
+const node = (opType: string, inputs: string[], outputs: string[], name: string, attrs: Attr[] = []) =>
+  onnx.NodeProto.create({
+    opType, input: inputs, output: outputs, name,
+    attribute: attrs.map((a) => onnx.AttributeProto.create({
+      name: a.name,
+      ...(a.ints ? { ints: a.ints, type: onnx.AttributeProto.AttributeType.INTS }
+        : a.f !== undefined ? { f: a.f, type: onnx.AttributeProto.AttributeType.FLOAT }
+          : { i: a.i, type: onnx.AttributeProto.AttributeType.INT }),
+    })),
+  });
+
+const valueInfo = (name: string, dims: (number | string)[]) => onnx.ValueInfoProto.create({
+  name,
+  type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+});
+
+export interface TinyOptions {
+  /** op between the conv and its output Q: 'Relu', 'Clip' (0..6), 'none', or an unsupported op name */
+  act?: string;
+  /** activation after a Q/DQ pair (becomes a table): 'HardSwish' | 'Sigmoid' | 'none' */
+  lut?: string;
+  uint8?: boolean;
+}
+
+/** input [N,3,5,5] -> Q -> DQ -> Conv 3x3 pad 1 (4 channels, per-channel int8 weights) -> act -> Q -> DQ -> [lut -> Q -> DQ] -> GAP -> Q -> DQ -> Flatten -> output */
+export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
+  const act = opts.act ?? 'Relu';
+  const u8 = opts.uint8 ?? true;
+  const zpT = (name: string, v: number) => (u8 ? makeTensor(name, [], Uint8Array.of(v + 128)) : makeTensor(name, [], Int8Array.of(v)));
+  const inits = [
+    makeTensor('x_s', [], Float32Array.of(0.02)), zpT('x_z', 3),
+    makeTensor('w_q', [4, 3, 3, 3], Int8Array.from({ length: 108 }, (_, i) => ((i * 37) % 255) - 127)),
+    makeTensor('w_s', [4], Float32Array.of(0.01, 0.02, 0.005, 0.03)),
+    makeTensor('w_z', [4], Int8Array.of(0, 0, 0, 0)),
+    makeTensor('b_q', [4], Int32Array.of(100, -2000, 50, 7)),
+    makeTensor('b_s', [4], Float32Array.of(0.0002, 0.0004, 0.0001, 0.0006)),
+    makeTensor('y_s', [], Float32Array.of(0.05)), zpT('y_z', -20),
+    makeTensor('a_s', [], Float32Array.of(0.03)), zpT('a_z', -100),
+    makeTensor('g_s', [], Float32Array.of(0.025)), zpT('g_z', -90),
+    makeTensor('c0', [], Float32Array.of(0)), makeTensor('c6', [], Float32Array.of(6)),
+  ];
+  const nodes = [
+    node('QuantizeLinear', ['input', 'x_s', 'x_z'], ['x_q'], 'q_in'),
+    node('DequantizeLinear', ['x_q', 'x_s', 'x_z'], ['x'], 'dq_in'),
+    node('DequantizeLinear', ['w_q', 'w_s', 'w_z'], ['w'], 'dq_w', [{ name: 'axis', i: 0 }]),
+    node('DequantizeLinear', ['b_q', 'b_s'], ['b'], 'dq_b', [{ name: 'axis', i: 0 }]),
+    node('Conv', ['x', 'w', 'b'], ['conv'], 'conv', [{ name: 'pads', ints: [1, 1, 1, 1] }, { name: 'kernel_shape', ints: [3, 3] }]),
+  ];
+  let y = 'conv';
+  if (act === 'Clip') { nodes.push(node('Clip', ['conv', 'c0', 'c6'], ['act'], 'clip')); y = 'act'; }
+  else if (act !== 'none') { nodes.push(node(act, ['conv'], ['act'], 'act')); y = 'act'; }
+  nodes.push(node('QuantizeLinear', [y, 'y_s', 'y_z'], ['y_q'], 'q_y'), node('DequantizeLinear', ['y_q', 'y_s', 'y_z'], ['y'], 'dq_y'));
+  let z = 'y';
+  if (opts.lut && opts.lut !== 'none') {
+    nodes.push(node(opts.lut, ['y'], ['l'], 'lut'), node('QuantizeLinear', ['l', 'a_s', 'a_z'], ['a_q'], 'q_a'), node('DequantizeLinear', ['a_q', 'a_s', 'a_z'], ['a'], 'dq_a'));
+    z = 'a';
+  }
+  nodes.push(
+    node('GlobalAveragePool', [z], ['g'], 'gap'),
+    node('QuantizeLinear', ['g', 'g_s', 'g_z'], ['g_q'], 'q_g'),
+    node('DequantizeLinear', ['g_q', 'g_s', 'g_z'], ['gd'], 'dq_g'),
+    node('Flatten', ['gd'], ['output'], 'flatten'),
+  );
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    producerName: 'mnq-test',
+    graph: { name: 'tiny', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 3, 5, 5])], output: [valueInfo('output', ['N', 4])] },
+  });
+  return encodeModel(model);
+}
+
+/**
+ * A classifier head exercising the other QDQ patterns: input [N,4,3,3] -> Q -> DQ
+ * -> Conv 1x1 -> Q -> DQ -> x * HardSigmoid(x) (h-swish as opset 13 writes it) -> Q -> DQ
+ * -> Sigmoid -> Q -> DQ -> GlobalAveragePool -> Q -> DQ -> Flatten -> Gemm (transB, per-channel
+ * int8 weights, int32 bias) -> Q -> DQ -> Softmax -> output [N, 5].
+ */
+export function tinyHeadModel(): Uint8Array {
+  const inits = [
+    makeTensor('x_s', [], Float32Array.of(0.03)), makeTensor('x_z', [], Int8Array.of(-5)),
+    makeTensor('w_q', [6, 4, 1, 1], Int8Array.from({ length: 24 }, (_, i) => ((i * 53) % 255) - 127)),
+    makeTensor('w_s', [6], Float32Array.of(0.01, 0.02, 0.015, 0.03, 0.008, 0.012)),
+    makeTensor('w_z', [6], Int8Array.of(0, 0, 0, 0, 0, 0)),
+    makeTensor('c_s', [], Float32Array.of(0.06)), makeTensor('c_z', [], Int8Array.of(10)),
+    makeTensor('h_s', [], Float32Array.of(0.04)), makeTensor('h_z', [], Int8Array.of(-110)),
+    makeTensor('s_s', [], Float32Array.of(1 / 256)), makeTensor('s_z', [], Int8Array.of(-128)),
+    makeTensor('g_s', [], Float32Array.of(0.003)), makeTensor('g_z', [], Int8Array.of(-128)),
+    makeTensor('fw_q', [5, 6], Int8Array.from({ length: 30 }, (_, i) => ((i * 71) % 255) - 127)),
+    makeTensor('fw_s', [5], Float32Array.of(0.02, 0.01, 0.03, 0.025, 0.015)),
+    makeTensor('fw_z', [5], Int8Array.of(0, 0, 0, 0, 0)),
+    makeTensor('fb_q', [5], Int32Array.of(300, -200, 0, 50, -1000)),
+    makeTensor('fb_s', [5], Float32Array.of(0.00006, 0.00003, 0.00009, 0.000075, 0.000045)),
+    makeTensor('o_s', [], Float32Array.of(0.01)), makeTensor('o_z', [], Int8Array.of(0)),
+  ];
+  const q = (x: string, p: string, y: string) => [
+    node('QuantizeLinear', [x, `${p}_s`, `${p}_z`], [`${y}_q`], `q_${y}`),
+    node('DequantizeLinear', [`${y}_q`, `${p}_s`, `${p}_z`], [y], `dq_${y}`),
+  ];
+  const nodes = [
+    ...q('input', 'x', 'x'),
+    node('DequantizeLinear', ['w_q', 'w_s', 'w_z'], ['w'], 'dq_w', [{ name: 'axis', i: 0 }]),
+    node('Conv', ['x', 'w'], ['conv'], 'conv'),
+    ...q('conv', 'c', 'c'),
+    node('HardSigmoid', ['c'], ['hs'], 'hardsigmoid', [{ name: 'alpha', f: 1 / 6 }, { name: 'beta', f: 0.5 }]),
+    node('Mul', ['c', 'hs'], ['hsw'], 'hswish'),
+    ...q('hsw', 'h', 'h'),
+    node('Sigmoid', ['h'], ['sig'], 'sigmoid'),
+    ...q('sig', 's', 's'),
+    node('GlobalAveragePool', ['s'], ['gap'], 'gap'),
+    ...q('gap', 'g', 'g'),
+    node('Flatten', ['g'], ['flat'], 'flatten'),
+    node('DequantizeLinear', ['fw_q', 'fw_s', 'fw_z'], ['fw'], 'dq_fw', [{ name: 'axis', i: 0 }]),
+    node('DequantizeLinear', ['fb_q', 'fb_s'], ['fb'], 'dq_fb', [{ name: 'axis', i: 0 }]),
+    node('Gemm', ['flat', 'fw', 'fb'], ['fc'], 'fc', [{ name: 'transB', i: 1 }]),
+    ...q('fc', 'o', 'o'),
+    node('Softmax', ['o'], ['output'], 'softmax', [{ name: 'axis', i: 1 }]),
+  ];
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'mnq-test',
+    graph: { name: 'head', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 4, 3, 3])], output: [valueInfo('output', ['N', 5])] },
+  });
+  return encodeModel(model);
+}

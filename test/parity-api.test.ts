@@ -1,0 +1,115 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
+// The public API (load / run / runSync / runInt8 / dispose) on a small model:
+// validation errors, batching, concurrency, caller buffers untouched, NaN input.
+import { load, Model } from '../lib';
+import { tinyConvModel, tinyHeadModel } from './helpers/tiny-models';
+import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { quantizeInput } from './helpers/reference';
+
+const IMG = 3 * 5 * 5;
+const image = (seed: number) => Float32Array.from({ length: IMG }, (_, i) => Math.sin(i * 1.3 + seed) * 2);
+
+describe('Model API', () => {
+  let model: Model;
+  const bytes = tinyConvModel({ act: 'none', lut: 'HardSwish' });
+  beforeAll(async () => { model = await load(bytes, { threads: 2 }); });
+  afterAll(() => model.dispose());
+
+  test('describes its input and output', () => {
+    expect(model.inputs).toEqual([{ name: 'input', shape: ['N', 3, 5, 5], type: 'float32' }]);
+    expect(model.outputs).toEqual([{ name: 'output', shape: ['N', 4], type: 'float32' }]);
+    expect(model.inputQuantization).toEqual({ scale: Math.fround(0.02), zeroPoint: 3 });
+  });
+
+  test('run matches ONNX Runtime; quantized output is the int8 tensor before the last DQ', async () => {
+    const x = image(1);
+    const ort = await openOrtInt8(bytes);
+    const theirs = (await ort.run(x, [1, 3, 5, 5])).get(ort.int8Outputs[0])!;
+    await ort.release();
+    const q = await model.run(x, [1, 3, 5, 5], { quantized: true });
+    expect(q.shape).toEqual([1, 4]);
+    expect(Array.from(q.data)).toEqual(Array.from(theirs.data));
+    const f = await model.run(x);
+    expect(Array.from(f)).toEqual(Array.from(q.data, (v) => Math.fround((v - q.zeroPoint) * q.scale)));
+    expect(Array.from(model.runSync(x))).toEqual(Array.from(f));
+  });
+
+  test('a batch equals separate runs; concurrent runs are correct; inputs are not modified', async () => {
+    const a = image(2), b = image(3);
+    const batch = new Float32Array(2 * IMG);
+    batch.set(a); batch.set(b, IMG);
+    const copy = batch.slice();
+    const [ra, rb, rab] = await Promise.all([model.run(a), model.run(b), model.run(batch, [2, 3, 5, 5])]);
+    expect(Array.from(rab)).toEqual([...ra, ...rb]);
+    expect(Array.from(batch)).toEqual(Array.from(copy));
+    const many = await Promise.all(Array.from({ length: 16 }, (_, i) => model.run(i % 2 ? a : b)));
+    many.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(i % 2 ? ra : rb)));
+  });
+
+  test('runInt8 takes quantized NHWC input', async () => {
+    const x = image(4);
+    const { scale, zeroPoint } = model.inputQuantization;
+    const q = quantizeInput(x, 3, 5, 5, scale, zeroPoint);
+    expect(Array.from(await model.runInt8(q, 1))).toEqual(Array.from(await model.run(x)));
+  });
+
+  test('NaN / Inf inputs do not crash', async () => {
+    const x = image(5);
+    x[0] = NaN; x[1] = Infinity; x[2] = -Infinity;
+    const r = await model.run(x);
+    expect(r.length).toBe(4);
+  });
+
+  test('wrong input type, length or shape: TypeError / RangeError saying what was expected', async () => {
+    await expect(model.run([1, 2, 3] as unknown as Float32Array)).rejects.toThrow(TypeError);
+    await expect(model.run(new Float64Array(IMG) as unknown as Float32Array)).rejects.toThrow(/Float32Array/);
+    await expect(model.run(new Float32Array(IMG + 1))).rejects.toThrow(RangeError);
+    await expect(model.run(new Float32Array(IMG + 1))).rejects.toThrow(/multiple of 3x5x5 = 75/);
+    await expect(model.run(new Float32Array(0))).rejects.toThrow(RangeError);
+    await expect(model.run(new Float32Array(IMG), [1, 3, 4, 4])).rejects.toThrow(/does not match the model input \[N, 3, 5, 5\]/);
+    await expect(model.run(new Float32Array(IMG), [2, 3, 5, 5])).rejects.toThrow(/needs 150/);
+    await expect(model.run(new Float32Array(IMG), [0, 3, 5, 5])).rejects.toThrow(RangeError);
+    expect(() => model.runSync(new Float32Array(7))).toThrow(RangeError);
+    await expect(model.runInt8(new Int8Array(IMG), 2)).rejects.toThrow(RangeError);
+    await expect(model.runInt8(new Uint8Array(IMG) as unknown as Int8Array, 1)).rejects.toThrow(TypeError);
+  });
+
+  test('load errors', async () => {
+    await expect(load(bytes, { threads: 0 })).rejects.toThrow(RangeError);
+    await expect(load(42 as unknown as string)).rejects.toThrow(TypeError);
+    await expect(load('/nonexistent.onnx')).rejects.toThrow(/cannot read model file/);
+    await expect(load(tinyConvModel({ act: 'Elu' }))).rejects.toThrow(/Elu node 'act'/);
+  });
+
+  test('a disposed model says so', async () => {
+    const m = await load(bytes);
+    m.dispose();
+    m.dispose(); // twice is fine
+    await expect(m.run(image(0))).rejects.toThrow(/disposed/);
+  });
+});
+
+describe('other QDQ patterns against ONNX Runtime', () => {
+  test('h-swish as x * HardSigmoid(x), Sigmoid, GlobalAveragePool, Flatten, Gemm, Softmax output', async () => {
+    const bytes = tinyHeadModel();
+    const model = await load(bytes);
+    const ort = await openOrtInt8(bytes);
+    try {
+      const kinds = model.compiled.plan.ops.map((o) => o.type);
+      expect(kinds).toEqual([0, 4, 1, 5]); // conv + h-swish table, sigmoid table, pool, fully connected
+      const n = 4;
+      const x = Float32Array.from({ length: n * 36 }, (_, i) => Math.cos(i * 0.77) * 3);
+      const theirs = (await ort.run(x, [n, 4, 3, 3])).get(ort.int8Outputs[0])!;
+      const q = await model.run(x, [n, 4, 3, 3], { quantized: true });
+      expect(q.shape).toEqual([n, 5]);
+      expect(Array.from(q.data)).toEqual(Array.from(theirs.data));
+      const probs = await model.run(x);
+      for (let i = 0; i < n; i++) expect(probs.slice(i * 5, i * 5 + 5).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    } finally {
+      model.dispose();
+      await ort.release();
+    }
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
+// Parity with ONNX Runtime: every int8 model in the shared data, on real
+// images, through mnq and through onnxruntime-node; the int8 output tensors
+// (before the final DequantizeLinear) must be >= 99.9% identical, never more
+// than 1 apart, with the same top-1 on every image.
+// MNQ_PARITY_IMAGES=N runs N images per model (default 3).
+import * as path from 'path';
+import { load, Model } from '../lib';
+import { loadNative } from '../lib/native';
+import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { describeShared, int8Models } from './helpers/shared';
+import { loadBatch, preprocessFor, testImages } from './helpers/images';
+
+const IMAGES = Number(process.env.MNQ_PARITY_IMAGES ?? 3);
+
+export interface Parity { identical: number; maxDiff: number; top1Same: boolean[]; firstDiff: string | null }
+
+/** Compares two int8 [batch][classes] tensors. */
+export function compareInt8(a: Int8Array, b: Int8Array, batch: number): Parity {
+  expect(a.length).toBe(b.length);
+  const n = a.length / batch;
+  let same = 0, maxDiff = 0;
+  let firstDiff: string | null = null;
+  const top1Same: boolean[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d === 0) same++;
+    else if (!firstDiff) firstDiff = `image ${Math.floor(i / n)} index ${i % n}: mnq ${a[i]} ORT ${b[i]}`;
+    maxDiff = Math.max(maxDiff, d);
+  }
+  const argmax = (x: Int8Array, o: number) => { let k = 0; for (let i = 1; i < n; i++) if (x[o + i] > x[o + k]) k = i; return k; };
+  for (let im = 0; im < batch; im++) top1Same.push(argmax(a, im * n) === argmax(b, im * n));
+  return { identical: same / a.length, maxDiff, top1Same, firstDiff };
+}
+
+describeShared('int8 parity with ONNX Runtime', () => {
+  const images = testImages(IMAGES);
+  for (const file of int8Models()) {
+    test(`${path.basename(file)}: ${images.length} images`, async () => {
+      const model = await load(file, { threads: 2 });
+      const ort = await openOrtInt8(file);
+      try {
+        const { c, h, w } = model.compiled.input;
+        const x = await loadBatch(images, h, preprocessFor(file));
+        const copy = x.slice();
+        const ours = await model.run(x, [images.length, c, h, w], { quantized: true });
+        expect(Buffer.compare(Buffer.from(x.buffer), Buffer.from(copy.buffer))).toBe(0); // the caller's buffer is untouched
+        const theirs = (await ort.run(x, [images.length, c, h, w])).get(ort.int8Outputs[0])!;
+        expect(ours.shape).toEqual(theirs.dims);
+        const p = compareInt8(ours.data, theirs.data, images.length);
+        const report = `${path.basename(file)}: ${(p.identical * 100).toFixed(3)}% identical, max diff ${p.maxDiff}, first difference ${p.firstDiff}`;
+        expect({ report, identicalAtLeast999: p.identical >= 0.999 }).toEqual({ report, identicalAtLeast999: true });
+        expect({ report, maxDiff: p.maxDiff <= 1 }).toEqual({ report, maxDiff: true });
+        expect(p.top1Same).toEqual(images.map(() => true));
+      } finally {
+        model.dispose();
+        await ort.release();
+      }
+    });
+  }
+
+  test('every supported ISA gives bit-identical outputs', async () => {
+    const isas = loadNative().supportedIsas();
+    const files = int8Models().filter((f) => /v3_small|mobilenetv2-12/.test(f));
+    for (const file of files) {
+      const x = await loadBatch(testImages(1), 224, preprocessFor(file));
+      let reference: Int8Array | null = null;
+      for (const isa of isas) {
+        const m: Model = await load(file, { isa });
+        const q = await m.run(x, null, { quantized: true });
+        m.dispose();
+        if (!reference) reference = q.data;
+        else expect({ isa, file, same: Buffer.compare(Buffer.from(q.data.buffer), Buffer.from(reference.buffer)) === 0 }).toEqual({ isa, file, same: true });
+      }
+    }
+  });
+});
