@@ -1,8 +1,778 @@
-// Placeholder until the avx512vnni kernels land: the ISA reports as not built in.
+// AVX-512 VNNI kernels (x86-64 with AVX-512 F/BW/VL + VNNI): bit-identical to
+// the scalar reference in kernels/ref.
+//
+// Built into every x86-64 binary; only the functions in the target region use
+// AVX-512, and the dispatcher calls them only when cpuid reports the features.
+// The target region holds internal-linkage code only and calls no std::
+// templates, so no AVX-512 copy of a shared inline function can leak into the
+// baseline code.
+//
+// GEMM (pointwise conv, fully connected)
+//   vpdpbusd multiplies u8 by s8: activations are made unsigned by u = x ^ 0x80
+//   (= x + 128), so  sum_k u*w = sum_k x*w + 128 * sum_k w,  and the packed
+//   bias absorbs that:
+//     acc = sum_k u*w + bias - (128 + x_zp) * sum_k w + K * x_zp * w_zp[n]
+//           - w_zp[n] * sum_k x          (the last term only for asymmetric weights)
+//   which equals bias + sum_k (x - x_zp) * (w - w_zp[n]) modulo 2^32.
+//   Weights: blocks of 16 columns; inside a block, per group of 4 k: 16 columns x
+//   4 bytes (one zmm). Activations: a row panel of MR rows, xor-ed and
+//   zero-padded to a multiple of 4 bytes. Register tile MR x (16 * NB).
+//
+// Depthwise
+//   16 channels per zmm in int32 lanes. Weights are stored as int32 lanes whose
+//   low half is w - w_zp (int16) and high half zero, so vpdpwssd against
+//   sign-extended activations is an exact 16x16 -> 32 multiply-accumulate (the
+//   non-saturating form); the bias absorbs -x_zp * sum_taps (w - w_zp). Padding
+//   taps read a row filled with x_zp, which then contributes exactly zero.
+//   3x3 and 5x5: output pixels whose taps are inside the image horizontally run
+//   in a fast path (kernel rows in the vertical padding read the x_zp row);
+//   stride-1 runs work on groups of 4 pixels that share widened inputs. Border
+//   pixels and other kernel sizes use per-tap pointers.
+//
+// Elementwise (add, mul, channelwise mul, global average pool, table lookup,
+//   quantize, dequantize): quant.h's arithmetic 16 lanes at a time.
+#include <cstring>
+#include <vector>
+
 #include "../internal.h"
+#include "../quant.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+// GCC 12 warns about the deliberately undefined pass-through operands inside
+// the AVX-512 intrinsic headers (_mm512_undefined_*); the warning is spurious.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+namespace mnq {
+namespace detail {
+namespace {
+
+constexpr int kColBlock = 16;  // GEMM columns per packed block (one zmm of int32)
+constexpr int kChanBlock = 16; // depthwise channels per zmm
+
+inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// -------------------------------------------------------------- packing (baseline ISA)
+
+void gemm_pack(PackedGemm* w) {
+  const int n = w->n, k = w->k, k4 = ceil_div(k, 4);
+  const int nblocks = ceil_div(n, kColBlock), npad = nblocks * kColBlock;
+  const size_t block_bytes = size_t(k4) * 64;
+  const size_t wbytes = size_t(nblocks) * block_bytes;
+  w->n_block = kColBlock;
+  // Layout: weights, then w_zero_point padded to npad int32.
+  w->packed.resize(wbytes + size_t(npad) * 4);
+  uint8_t* p = w->packed.data();
+  std::memset(p, 0, w->packed.size());
+  for (int j = 0; j < n; ++j) {
+    uint8_t* blk = p + size_t(j / kColBlock) * block_bytes + (j % kColBlock) * 4;
+    const int8_t* src = w->w.data() + size_t(j) * k;
+    for (int i = 0; i < k; ++i) blk[size_t(i / 4) * 64 + (i % 4)] = uint8_t(src[i]);
+  }
+  int32_t* wzp = reinterpret_cast<int32_t*>(p + wbytes);
+  w->bias_folded.assign(npad, 0);
+  const uint32_t xzp = uint32_t(w->x_zero_point);
+  for (int j = 0; j < n; ++j) {
+    const int8_t* src = w->w.data() + size_t(j) * k;
+    uint32_t sumw = 0;
+    for (int i = 0; i < k; ++i) sumw += uint32_t(int32_t(src[i]));
+    const uint32_t zpw = w->symmetric ? 0u : uint32_t(w->w_zero_point[j]);
+    const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[j]);
+    w->bias_folded[j] = int32_t(b - (128u + xzp) * sumw + uint32_t(k) * xzp * zpw);
+    wzp[j] = int32_t(zpw);
+  }
+}
+
+void depthwise_pack(PackedDepthwise* w) {
+  const ConvShape& s = w->shape;
+  const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
+  const int cpad = ceil_div(c, kChanBlock) * kChanBlock;
+  // Layout: [channel block][tap][16] int32 (low half = w - w_zp, high half 0).
+  w->packed.resize(size_t(cpad) * taps * 4);
+  uint8_t* p = w->packed.data();
+  std::memset(p, 0, w->packed.size());
+  int32_t* pw = reinterpret_cast<int32_t*>(p);
+  w->bias_folded.assign(cpad, 0);
+  const uint32_t xzp = uint32_t(w->x_zero_point);
+  for (int ch = 0; ch < c; ++ch) {
+    const int32_t zpw = w->symmetric ? 0 : w->w_zero_point[ch];
+    uint32_t sumw = 0;
+    for (int t = 0; t < taps; ++t) {
+      const int32_t v = int32_t(w->w[size_t(ch) * taps + t]) - zpw;  // [-255, 255]
+      sumw += uint32_t(v);
+      pw[(size_t(ch / kChanBlock) * taps + t) * kChanBlock + ch % kChanBlock] =
+          int32_t(uint32_t(uint16_t(int16_t(v))));
+    }
+    const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[ch]);
+    w->bias_folded[ch] = int32_t(b - xzp * sumw);
+  }
+}
+
+size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
+  const int cpad = ceil_div(w.shape.in_c, 64) * 64;
+  return size_t(cpad) + size_t(w.shape.kernel_h) * w.shape.kernel_w * sizeof(void*) + 64;
+}
+
+// Per-thread activation panel for the GEMM (grown outside the target region).
+uint8_t* gemm_panel(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - (a & 63)) & 63);
+}
+
+}  // namespace
+}  // namespace detail
+}  // namespace mnq
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")
+
+namespace mnq {
+namespace detail {
+namespace {
+
+inline int imin(int a, int b) { return a < b ? a : b; }
+
+// Requantization constants shared by all tiles of one call.
+struct Epilogue {
+  __m512 lo, hi;       // qmin - zp, qmax - zp (float)
+  __m512i zp;
+  bool has_lut;
+  __m512i t0, t1, t2, t3;  // the 256-byte table as 4 x 16 dwords
+};
+
+inline Epilogue make_epilogue(const OutputStage& o) {
+  Epilogue e;
+  e.lo = _mm512_set1_ps(float(o.qmin - o.zero_point));
+  e.hi = _mm512_set1_ps(float(o.qmax - o.zero_point));
+  e.zp = _mm512_set1_epi32(o.zero_point);
+  e.has_lut = o.has_lut;
+  e.t0 = _mm512_loadu_si512(o.lut + 0);
+  e.t1 = _mm512_loadu_si512(o.lut + 64);
+  e.t2 = _mm512_loadu_si512(o.lut + 128);
+  e.t3 = _mm512_loadu_si512(o.lut + 192);
+  return e;
+}
+
+// lut[q + 128] for 16 int32 lanes q in [-128, 127]; result in the low byte.
+inline __m512i lut16(const Epilogue& e, __m512i q) {
+  const __m512i idx = _mm512_add_epi32(q, _mm512_set1_epi32(128));
+  const __m512i dw = _mm512_srli_epi32(idx, 2);  // dword index 0..63
+  const __m512i a = _mm512_permutex2var_epi32(e.t0, dw, e.t1);
+  const __m512i b = _mm512_permutex2var_epi32(e.t2, dw, e.t3);
+  const __mmask16 hi = _mm512_test_epi32_mask(dw, _mm512_set1_epi32(32));
+  const __m512i v = _mm512_mask_blend_epi32(hi, a, b);
+  const __m512i sh = _mm512_slli_epi32(_mm512_and_si512(idx, _mm512_set1_epi32(3)), 3);
+  return _mm512_srlv_epi32(v, sh);
+}
+
+// int32 accumulators (bias already added) -> requantized int32 in [qmin, qmax] (or LUT'ed).
+inline __m128i requant16(const Epilogue& e, __m512i acc, __m512 mult) {
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
+  f = _mm512_min_ps(_mm512_max_ps(f, e.lo), e.hi);
+  __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), e.zp);
+  if (e.has_lut) q = lut16(e, q);
+  return _mm512_cvtepi32_epi8(q);
+}
+
+// ------------------------------------------------------------------------ GEMM
+
+struct GemmCall {
+  const uint8_t* panel;    // [MR][ps] u8
+  size_t ps;
+  const int32_t* rowsum;   // [MR] sum_k x (asymmetric weights only)
+  int rows;                // valid rows in the panel
+  int k4;
+  size_t block_bytes;      // k4 * 64
+  const uint8_t* wpacked;  // weights of block 0
+  const int32_t* bias;     // bias_folded
+  const int32_t* wzp;      // padded w zero points
+  const float* mult;       // [n]
+  int n;                   // total columns
+  bool asym;
+  int8_t* y;               // row 0 of the panel, column 0
+  size_t ys;
+};
+
+template <int MR, int NB>
+void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
+  __m512i acc[MR][NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const __m512i bias = _mm512_loadu_si512(c.bias + (nb + b) * kColBlock);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) acc[r][b] = bias;
+  }
+  const uint8_t* wp = c.wpacked + size_t(nb) * c.block_bytes;
+  const uint8_t* ap = c.panel;
+  for (int kq = 0; kq < c.k4; ++kq) {
+    __m512i wv[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+      wv[b] = _mm512_load_si512(wp + size_t(b) * c.block_bytes + size_t(kq) * 64);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      int32_t av;
+      std::memcpy(&av, ap + size_t(r) * c.ps + size_t(kq) * 4, 4);
+      const __m512i a = _mm512_set1_epi32(av);
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, wv[b]);
+    }
+  }
+  // Epilogue.
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int col = (nb + b) * kColBlock;
+    const int valid = imin(kColBlock, c.n - col);
+    const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+    const __m512 mult = _mm512_maskz_loadu_ps(m, c.mult + col);
+    const __m512i wzp = _mm512_loadu_si512(c.wzp + col);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      if (r < c.rows) {
+        __m512i v = acc[r][b];
+        if (c.asym) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(wzp, _mm512_set1_epi32(c.rowsum[r])));
+        _mm_mask_storeu_epi8(c.y + size_t(r) * c.ys + col, m, requant16(e, v, mult));
+      }
+    }
+  }
+}
+
+template <int MR>
+void gemm_rows(const GemmCall& c, const Epilogue& e, int nb_begin, int nb_end) {
+  constexpr int kMaxNB = MR <= 6 ? 4 : MR <= 8 ? 3 : MR <= 12 ? 2 : 1;
+  int nb = nb_begin;
+  for (; nb + kMaxNB <= nb_end; nb += kMaxNB) gemm_tile<MR, kMaxNB>(c, e, nb);
+  const int left = nb_end - nb;
+  if (kMaxNB > 3 && left == 3) gemm_tile<MR, (kMaxNB > 3 ? 3 : 1)>(c, e, nb);
+  else if (kMaxNB > 2 && left == 2) gemm_tile<MR, (kMaxNB > 2 ? 2 : 1)>(c, e, nb);
+  else for (; nb < nb_end; ++nb) gemm_tile<MR, 1>(c, e, nb);
+}
+
+// Copies rows [m0, m0 + rows) of x into the panel as u8 (x ^ 0x80), zero-padded
+// to ps bytes; rows beyond `rows` up to mr are zeroed. Returns row sums of x.
+void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps,
+                 bool want_sums, uint8_t* panel, int32_t* rowsum) {
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  for (int r = 0; r < mr; ++r) {
+    uint8_t* dst = panel + size_t(r) * ps;
+    if (r >= rows) {
+      for (size_t i = 0; i < ps; i += 64) _mm512_store_si512(dst + i, _mm512_setzero_si512());
+      rowsum[r] = 0;
+      continue;
+    }
+    const int8_t* src = x + size_t(r) * xs;
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t i = 0; i < ps; i += 64) {
+      const int left = k - int(i);
+      __mmask64 m = left >= 64 ? ~__mmask64(0) : left <= 0 ? __mmask64(0)
+                                                           : ((__mmask64(1) << left) - 1);
+      const __m512i v = _mm512_maskz_loadu_epi8(m, src + i);
+      const __m512i u = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(v, flip));
+      _mm512_store_si512(dst + i, u);
+      if (want_sums) sum = _mm512_add_epi64(sum, _mm512_sad_epu8(u, _mm512_setzero_si512()));
+    }
+    uint64_t lanes[8];
+    _mm512_storeu_si512(lanes, sum);
+    uint64_t total = 0;
+    for (int i = 0; i < 8; ++i) total += lanes[i];
+    rowsum[r] = want_sums ? int32_t(uint32_t(total) - 128u * uint32_t(k)) : 0;
+  }
+}
+
+template <int MR>
+void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
+  const PackedGemm& w = *a.w;
+  GemmCall c;
+  int32_t rowsum[MR];
+  c.panel = panel;
+  c.ps = ps;
+  c.rowsum = rowsum;
+  c.k4 = (w.k + 3) / 4;
+  c.block_bytes = size_t(c.k4) * 64;
+  c.wpacked = w.packed.data();
+  c.bias = w.bias_folded.data();
+  c.wzp = reinterpret_cast<const int32_t*>(w.packed.data() + size_t((w.n + 15) / 16) * c.block_bytes);
+  c.mult = a.out->multiplier.data();
+  c.n = w.n;
+  c.asym = !w.symmetric;
+  c.ys = a.y_stride;
+  const int nb_begin = a.n_begin / kColBlock;
+  const int nb_end = (a.n_end + kColBlock - 1) / kColBlock;
+  for (size_t m0 = 0; m0 < a.m; m0 += MR) {
+    const int rows = int(a.m - m0 < size_t(MR) ? a.m - m0 : size_t(MR));
+    build_panel(a.x + m0 * a.x_stride, a.x_stride, w.k, rows, MR, ps, c.asym, panel, rowsum);
+    c.rows = rows;
+    c.y = a.y + m0 * a.y_stride;
+    gemm_rows<MR>(c, e, nb_begin, nb_end);
+  }
+}
+
+void gemm_avx512(const GemmArgs& a, uint8_t* panel, size_t ps) {
+  const Epilogue e = make_epilogue(*a.out);
+  const int nblocks = (a.n_end - a.n_begin + kColBlock - 1) / kColBlock;
+  // Fewer rows than a tile (a batch-1 classifier): tiles of exactly m rows.
+  if (a.m == 1) gemm_mr<1>(a, e, panel, ps);
+  else if (a.m == 2) gemm_mr<2>(a, e, panel, ps);
+  else if (a.m <= 4) gemm_mr<4>(a, e, panel, ps);
+  else if (nblocks == 1) gemm_mr<16>(a, e, panel, ps);
+  else if (nblocks == 2) gemm_mr<12>(a, e, panel, ps);
+  else if (nblocks % 3 == 0 && nblocks % 4 != 0) gemm_mr<8>(a, e, panel, ps);
+  else gemm_mr<6>(a, e, panel, ps);
+}
+
+// ------------------------------------------------------------------- depthwise
+
+struct DwCtx {
+  const PackedDepthwise* p;
+  const int8_t* x;
+  const int8_t* zrow;       // C bytes of x_zp: what padding taps read
+  const int32_t* w;         // packed weights
+  const int32_t* bias;      // bias_folded (padded to 16)
+  const float* mult;        // [C]
+  int C, cfull, taps;
+  __mmask16 tail_mask;
+};
+
+// One output pixel at any position: tap pointers go to the zero-point row
+// where the tap falls into the padding.
+void dw_pixel(const DwCtx& d, const Epilogue& e, int oy, int ox, const int8_t** ptrs, int8_t* yp) {
+  const ConvShape& s = d.p->shape;
+  int t = 0;
+  for (int ky = 0; ky < s.kernel_h; ++ky) {
+    const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+    const bool row_ok = iy >= 0 && iy < s.in_h;
+    for (int kx = 0; kx < s.kernel_w; ++kx, ++t) {
+      const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+      ptrs[t] = (row_ok && ix >= 0 && ix < s.in_w) ? d.x + (size_t(iy) * s.in_w + ix) * d.C : d.zrow;
+    }
+  }
+  for (int c0 = 0; c0 < d.C; c0 += kChanBlock) {
+    const bool tail = c0 >= d.cfull;
+    const __mmask16 m = tail ? d.tail_mask : __mmask16(0xFFFF);
+    const int32_t* wb = d.w + size_t(c0) * d.taps;
+    __m512i acc = _mm512_maskz_loadu_epi32(m, d.bias + c0);
+    for (int tt = 0; tt < d.taps; ++tt) {
+      const __m512i xv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, ptrs[tt] + c0));
+      acc = _mm512_dpwssd_epi32(acc, xv, _mm512_load_si512(wb + tt * kChanBlock));
+    }
+    _mm_mask_storeu_epi8(yp + c0, m, requant16(e, acc, _mm512_maskz_loadu_ps(m, d.mult + c0)));
+  }
+}
+
+// Where the taps of one kernel row read: the input row at the first tap column
+// of the first output pixel of a run, stepping `step` bytes per input column;
+// a kernel row in the vertical padding reads the zero-point row with step 0.
+struct TapRows {
+  const int8_t* p[5];
+  size_t step[5];
+};
+
+template <bool kTail>
+inline __m512i load16_taps(const int8_t* src, __mmask16 m) {
+  const __m128i xb = kTail ? _mm_maskz_loadu_epi8(m, src)
+                           : _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  return _mm512_cvtepi8_epi32(xb);
+}
+
+template <bool kTail>
+inline void store16(int8_t* dst, __m128i q, __mmask16 m) {
+  if (kTail) _mm_mask_storeu_epi8(dst, m, q);
+  else _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), q);
+}
+
+// `count` output pixels of one row whose taps are all inside the image
+// horizontally, channels [c0, c0 + 16), any stride and dilation.
+template <int KH, int KW, bool kTail>
+void dw_run_block(const DwCtx& d, const Epilogue& e, const TapRows& rows, int count, int8_t* yp,
+                  int c0, int sw, int dw) {
+  const __mmask16 m = kTail ? d.tail_mask : __mmask16(0xFFFF);
+  const int32_t* wb = d.w + size_t(c0) * KH * KW;
+  __m512i wv[KH * KW];
+#pragma GCC unroll 25
+  for (int t = 0; t < KH * KW; ++t) wv[t] = _mm512_load_si512(wb + t * kChanBlock);
+  const __m512i bias = _mm512_maskz_loadu_epi32(m, d.bias + c0);
+  const __m512 mult = _mm512_maskz_loadu_ps(m, d.mult + c0);
+  const int8_t* rp[KH];
+  size_t adv[KH], tap[KH];
+  for (int ky = 0; ky < KH; ++ky) {
+    rp[ky] = rows.p[ky] + c0;
+    adv[ky] = size_t(sw) * rows.step[ky];
+    tap[ky] = size_t(dw) * rows.step[ky];
+  }
+  for (int i = 0; i < count; ++i) {
+    __m512i acc = bias;
+#pragma GCC unroll 5
+    for (int ky = 0; ky < KH; ++ky) {
+#pragma GCC unroll 5
+      for (int kx = 0; kx < KW; ++kx)
+        acc = _mm512_dpwssd_epi32(acc, load16_taps<kTail>(rp[ky] + kx * tap[ky], m), wv[ky * KW + kx]);
+      rp[ky] += adv[ky];
+    }
+    store16<kTail>(yp + size_t(i) * d.C + c0, requant16(e, acc, mult), m);
+  }
+}
+
+// Dilation 1, stride S: four adjacent output pixels share input columns, so
+// each input vector is widened once per group instead of once per tap.
+template <int KH, int KW, int S, bool kTail>
+void dw_run_block_grouped(const DwCtx& d, const Epilogue& e, const TapRows& rows, int count,
+                          int8_t* yp, int c0) {
+  constexpr int G = 4, U = (G - 1) * S + KW;
+  const __mmask16 m = kTail ? d.tail_mask : __mmask16(0xFFFF);
+  const int32_t* wb = d.w + size_t(c0) * KH * KW;
+  const __m512i bias = _mm512_maskz_loadu_epi32(m, d.bias + c0);
+  const __m512 mult = _mm512_maskz_loadu_ps(m, d.mult + c0);
+  int i = 0;
+  for (; i + G <= count; i += G) {
+    __m512i acc[G];
+#pragma GCC unroll 4
+    for (int j = 0; j < G; ++j) acc[j] = bias;
+#pragma GCC unroll 5
+    for (int ky = 0; ky < KH; ++ky) {
+      const size_t step = rows.step[ky];
+      const int8_t* base = rows.p[ky] + c0 + size_t(i) * S * step;
+      __m512i xin[U];
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) xin[u] = load16_taps<kTail>(base + size_t(u) * step, m);
+#pragma GCC unroll 5
+      for (int kx = 0; kx < KW; ++kx) {
+        const __m512i w = _mm512_load_si512(wb + (ky * KW + kx) * kChanBlock);
+#pragma GCC unroll 4
+        for (int j = 0; j < G; ++j) acc[j] = _mm512_dpwssd_epi32(acc[j], xin[j * S + kx], w);
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; ++j) store16<kTail>(yp + size_t(i + j) * d.C + c0, requant16(e, acc[j], mult), m);
+  }
+  if (i < count) {
+    TapRows rest = rows;
+    for (int ky = 0; ky < KH; ++ky) rest.p[ky] += size_t(i) * S * rows.step[ky];
+    dw_run_block<KH, KW, kTail>(d, e, rest, count - i, yp + size_t(i) * d.C, c0, S, 1);
+  }
+}
+
+// All kernel rows inside the image: taps at constant offsets from one pointer,
+// weights in registers across the run.
+template <int KH, int KW, bool kTail>
+void dw_run_block_inside(const DwCtx& d, const Epilogue& e, const int8_t* xbase, int count,
+                         int8_t* yp, int c0, const size_t* off, size_t xstep) {
+  constexpr int T = KH * KW;
+  const __mmask16 m = kTail ? d.tail_mask : __mmask16(0xFFFF);
+  const int32_t* wb = d.w + size_t(c0) * T;
+  __m512i wv[T];
+#pragma GCC unroll 25
+  for (int t = 0; t < T; ++t) wv[t] = _mm512_load_si512(wb + t * kChanBlock);
+  const __m512i bias = _mm512_maskz_loadu_epi32(m, d.bias + c0);
+  const __m512 mult = _mm512_maskz_loadu_ps(m, d.mult + c0);
+  const int8_t* xp = xbase + c0;
+  int8_t* yq = yp + c0;
+  for (int i = 0; i < count; ++i, xp += xstep, yq += d.C) {
+    __m512i acc = bias;
+#pragma GCC unroll 25
+    for (int t = 0; t < T; ++t) acc = _mm512_dpwssd_epi32(acc, load16_taps<kTail>(xp + off[t], m), wv[t]);
+    store16<kTail>(yq, requant16(e, acc, mult), m);
+  }
+}
+
+// A run of `count` output pixels (taps inside the image horizontally). Stride 1
+// runs of 8 or more use the grouped kernel; other runs whose kernel rows are
+// all inside the image use constant tap offsets; the rest use TapRows.
+template <int KH, int KW>
+void dw_run(const DwCtx& d, const Epilogue& e, const TapRows& rows, bool rows_inside, int count,
+            int8_t* yp) {
+  const ConvShape& s = d.p->shape;
+  const bool grouped = s.stride_w == 1 && s.dilation_w == 1 && count >= 8;
+  size_t off[KH * KW];
+  for (int ky = 0; ky < KH; ++ky)
+    for (int kx = 0; kx < KW; ++kx)
+      off[ky * KW + kx] = (size_t(ky) * s.dilation_h * s.in_w + size_t(kx) * s.dilation_w) * d.C;
+  const size_t xstep = size_t(s.stride_w) * d.C;
+  for (int c0 = 0; c0 < d.C; c0 += kChanBlock) {
+    const bool tail = c0 >= d.cfull;
+    if (grouped) {
+      if (tail) dw_run_block_grouped<KH, KW, 1, true>(d, e, rows, count, yp, c0);
+      else dw_run_block_grouped<KH, KW, 1, false>(d, e, rows, count, yp, c0);
+    } else if (rows_inside) {
+      if (tail) dw_run_block_inside<KH, KW, true>(d, e, rows.p[0], count, yp, c0, off, xstep);
+      else dw_run_block_inside<KH, KW, false>(d, e, rows.p[0], count, yp, c0, off, xstep);
+    } else {
+      if (tail) dw_run_block<KH, KW, true>(d, e, rows, count, yp, c0, s.stride_w, s.dilation_w);
+      else dw_run_block<KH, KW, false>(d, e, rows, count, yp, c0, s.stride_w, s.dilation_w);
+    }
+  }
+}
+
+void depthwise_avx512(const DepthwiseArgs& a) {
+  const PackedDepthwise& p = *a.w;
+  const ConvShape& s = p.shape;
+  DwCtx d;
+  d.p = &p;
+  d.x = a.x;
+  d.C = s.in_c;
+  d.cfull = d.C / kChanBlock * kChanBlock;
+  d.taps = s.kernel_h * s.kernel_w;
+  d.tail_mask = __mmask16((1u << (d.C - d.cfull)) - 1);
+  d.w = reinterpret_cast<const int32_t*>(p.packed.data());
+  d.bias = p.bias_folded.data();
+  d.mult = a.out->multiplier.data();
+  const Epilogue e = make_epilogue(*a.out);
+  // Scratch: a row of x_zp (padding taps read it), then the tap pointers.
+  int8_t* zrow = static_cast<int8_t*>(a.scratch);
+  const int zlen = (d.C + 63) / 64 * 64;
+  std::memset(zrow, int(int8_t(p.x_zero_point)), size_t(zlen));
+  d.zrow = zrow;
+  uintptr_t pp = (reinterpret_cast<uintptr_t>(zrow + zlen) + 7) & ~uintptr_t(7);
+  const int8_t** ptrs = reinterpret_cast<const int8_t**>(pp);
+  const bool k3 = s.kernel_h == 3 && s.kernel_w == 3, k5 = s.kernel_h == 5 && s.kernel_w == 5;
+  // Output columns whose taps are all inside the image horizontally.
+  const int span_w = (s.kernel_w - 1) * s.dilation_w;
+  int ox_lo = (s.pad_left + s.stride_w - 1) / s.stride_w;
+  int ox_hi = s.in_w - 1 - span_w + s.pad_left >= 0 ? (s.in_w - 1 - span_w + s.pad_left) / s.stride_w + 1 : 0;
+  if (ox_hi > s.out_w) ox_hi = s.out_w;
+  if (ox_lo > ox_hi) ox_lo = ox_hi;
+  const bool fast = (k3 || k5) && ox_hi > ox_lo;
+  for (int oy = a.row_begin; oy < a.row_end; ++oy) {
+    int8_t* yrow = a.y + size_t(oy) * s.out_w * d.C;
+    int ox = 0;
+    if (fast) {
+      TapRows rows;
+      bool inside = true;
+      const int ix0 = ox_lo * s.stride_w - s.pad_left;
+      for (int ky = 0; ky < s.kernel_h; ++ky) {
+        const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+        const bool in = iy >= 0 && iy < s.in_h;
+        inside = inside && in;
+        rows.p[ky] = in ? a.x + (size_t(iy) * s.in_w + ix0) * d.C : zrow;
+        rows.step[ky] = in ? size_t(d.C) : 0;
+      }
+      for (; ox < ox_lo; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);
+      if (k3) dw_run<3, 3>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      else dw_run<5, 5>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      ox = ox_hi;
+    }
+    for (; ox < s.out_w; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);
+  }
+}
+
+// ----------------------------------------------------------------- elementwise
+// Same arithmetic as quant.h, 16 lanes at a time; tails use masked loads and
+// stores. Constants come from the quant.h helpers (computed by the callers
+// outside the target region).
+
+inline __mmask16 lanes(size_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+}
+inline __m512i load16_widen(__mmask16 m, const int8_t* p) {
+  return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p));
+}
+
+// quant::add_one with the two clamps merged: rounding commutes with clamping to
+// integer bounds, so clamp(t, max(-128, qmin), min(127, qmax)) then round.
+void add_kernel(float ra, float rb, float fixed, int32_t qmin, int32_t qmax, size_t n,
+                const int8_t* a, const int8_t* b, int8_t* y) {
+  const __m512 vra = _mm512_set1_ps(ra), vrb = _mm512_set1_ps(rb), vfixed = _mm512_set1_ps(fixed);
+  const __m512 lo = _mm512_set1_ps(float(qmin > -128 ? qmin : -128));
+  const __m512 hi = _mm512_set1_ps(float(qmax < 127 ? qmax : 127));
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    const __m512 av = _mm512_cvtepi32_ps(load16_widen(m, a + i));
+    const __m512 bv = _mm512_cvtepi32_ps(load16_widen(m, b + i));
+    __m512 t = _mm512_fmadd_ps(bv, vrb, vfixed);
+    t = _mm512_fmadd_ps(av, vra, t);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+    _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t)));
+  }
+}
+
+// quant::mul_one: requantize((a - za) * (b - zb), ratio, zc, -128, 127).
+inline __m128i mul16(__m512i a, __m512i b, __m512 ratio, __m512 lo, __m512 hi, __m512i zc) {
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(a, b)), ratio);
+  f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+  return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zc));
+}
+
+void mul_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, size_t n, const int8_t* a,
+                const int8_t* b, int8_t* y) {
+  const __m512 vr = _mm512_set1_ps(ratio);
+  const __m512 lo = _mm512_set1_ps(float(-128 - zc)), hi = _mm512_set1_ps(float(127 - zc));
+  const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb), vzc = _mm512_set1_epi32(zc);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    const __m512i av = _mm512_sub_epi32(load16_widen(m, a + i), vza);
+    const __m512i bv = _mm512_sub_epi32(load16_widen(m, b + i), vzb);
+    _mm_mask_storeu_epi8(y + i, m, mul16(av, bv, vr, lo, hi, vzc));
+  }
+}
+
+void mul_channelwise_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, size_t hw, size_t c,
+                            const int8_t* x, const int8_t* s, int8_t* y) {
+  const __m512 vr = _mm512_set1_ps(ratio);
+  const __m512 lo = _mm512_set1_ps(float(-128 - zc)), hi = _mm512_set1_ps(float(127 - zc));
+  const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb), vzc = _mm512_set1_epi32(zc);
+  for (size_t c0 = 0; c0 < c; c0 += 16) {
+    const __mmask16 m = lanes(c - c0);
+    const __m512i sv = _mm512_sub_epi32(load16_widen(m, s + c0), vzb);
+    for (size_t i = 0; i < hw; ++i) {
+      const __m512i xv = _mm512_sub_epi32(load16_widen(m, x + i * c + c0), vza);
+      _mm_mask_storeu_epi8(y + i * c + c0, m, mul16(xv, sv, vr, lo, hi, vzc));
+    }
+  }
+}
+
+// Sum over pixels per channel, then quant::requantize(acc, scale, zy, -128, 127).
+void gap_kernel(float scale, int32_t bias, int32_t zy, size_t hw, size_t c, const int8_t* x,
+                int8_t* y) {
+  const __m512 vs = _mm512_set1_ps(scale);
+  const __m512 lo = _mm512_set1_ps(float(-128 - zy)), hi = _mm512_set1_ps(float(127 - zy));
+  const __m512i vzy = _mm512_set1_epi32(zy);
+  size_t c0 = 0;
+  for (; c0 + 64 <= c; c0 += 64) {  // 64 channels per pass: four independent sums
+    __m512i s0 = _mm512_set1_epi32(bias), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i < hw; ++i) {
+      const int8_t* p = x + i * c + c0;
+      s0 = _mm512_add_epi32(s0, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+      s1 = _mm512_add_epi32(s1, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16))));
+      s2 = _mm512_add_epi32(s2, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32))));
+      s3 = _mm512_add_epi32(s3, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48))));
+    }
+    const __m512i sums[4] = {s0, s1, s2, s3};
+    for (int j = 0; j < 4; ++j) {
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[j]), vs);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + c0 + 16 * j),
+                       _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vzy)));
+    }
+  }
+  for (; c0 < c; c0 += 16) {
+    const __mmask16 m = lanes(c - c0);
+    __m512i acc = _mm512_set1_epi32(bias);
+    for (size_t i = 0; i < hw; ++i) acc = _mm512_add_epi32(acc, load16_widen(m, x + i * c + c0));
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), vs);
+    f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+    _mm_mask_storeu_epi8(y + c0, m, _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vzy)));
+  }
+}
+
+void lut_kernel(const int8_t table[256], size_t n, const int8_t* x, int8_t* y) {
+  Epilogue e;
+  e.t0 = _mm512_loadu_si512(table + 0);
+  e.t1 = _mm512_loadu_si512(table + 64);
+  e.t2 = _mm512_loadu_si512(table + 128);
+  e.t3 = _mm512_loadu_si512(table + 192);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(lut16(e, load16_widen(m, x + i))));
+  }
+}
+
+// quant::quantize_linear: v = x / scale; v = max(v, lo) (NaN -> lo); v = min(v, hi);
+// q = round(v) + zp. MAXPS returns its second operand when the first is NaN.
+void quantize_kernel(const float* x, size_t c, size_t h, size_t w, float scale, int32_t zp,
+                     int8_t* y) {
+  const size_t hw = h * w;
+  const __m512 vs = _mm512_set1_ps(scale);
+  const __m512 lo = _mm512_set1_ps(float(-128 - zp)), hi = _mm512_set1_ps(float(127 - zp));
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  alignas(16) int8_t q[16];
+  for (size_t ch = 0; ch < c; ++ch) {
+    const float* src = x + ch * hw;
+    for (size_t i = 0; i < hw; i += 16) {
+      const __mmask16 m = lanes(hw - i);
+      __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src + i), vs);
+      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+      _mm_store_si128(reinterpret_cast<__m128i*>(q),
+                      _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vzp)));
+      const size_t cnt = hw - i < 16 ? hw - i : 16;
+      int8_t* dst = y + i * c + ch;
+      for (size_t j = 0; j < cnt; ++j) dst[j * c] = q[j];
+    }
+  }
+}
+
+void dequantize_kernel(const int8_t* q, size_t n, float scale, int32_t zp, float* y) {
+  const __m512 vs = _mm512_set1_ps(scale);
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    const __m512i v = _mm512_sub_epi32(load16_widen(m, q + i), vzp);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(v), vs));
+  }
+}
+
+}  // namespace
+}  // namespace detail
+}  // namespace mnq
+
+#pragma GCC pop_options
+
+namespace mnq {
+namespace detail {
+namespace {
+
+void gemm(const GemmArgs& a) {
+  if (a.m == 0 || a.n_end <= a.n_begin) return;
+  const size_t ps = size_t((a.w->k + 63) / 64) * 64;
+  const int mr_max = 16;
+  gemm_avx512(a, gemm_panel(ps * mr_max), ps);
+}
+
+void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
+  const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
+                                                     p.b_zero_point, p.y_scale, p.y_zero_point);
+  add_kernel(k.ra, k.rb, k.fixed, p.qmin, p.qmax, n, a, b, y);
+}
+void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
+  mul_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,
+             p.y_zero_point, n, a, b, y);
+}
+void mul_channelwise(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
+                     int8_t* y) {
+  mul_channelwise_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point,
+                         p.b_zero_point, p.y_zero_point, hw, c, x, s, y);
+}
+void global_avg_pool(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x, int8_t* y) {
+  gap_kernel(quant::gap_scale(p.x_scale, p.y_scale, hw),
+             int32_t(uint32_t(-p.x_zero_point) * uint32_t(hw)), p.y_zero_point, hw, c, x, y);
+}
+
+IsaKernels make_table() {
+  IsaKernels t;
+  t.gemm_pack = gemm_pack;
+  t.gemm = gemm;
+  t.depthwise_pack = depthwise_pack;
+  t.depthwise_scratch_size = depthwise_scratch_size;
+  t.depthwise = depthwise_avx512;
+  t.global_avg_pool = global_avg_pool;
+  t.add = add;
+  t.mul = mul;
+  t.mul_channelwise = mul_channelwise;
+  t.lut_apply = lut_kernel;
+  t.quantize_nchw_to_nhwc = quantize_kernel;
+  t.dequantize = dequantize_kernel;
+  return t;
+}
+
+}  // namespace
+
+const IsaKernels* avx512vnni_kernels() {
+  static const IsaKernels table = make_table();
+  return &table;
+}
+
+}  // namespace detail
+}  // namespace mnq
+
+#else  // not x86-64
 
 namespace mnq {
 namespace detail {
 const IsaKernels* avx512vnni_kernels() { return nullptr; }
 }  // namespace detail
 }  // namespace mnq
+
+#endif
