@@ -10,3 +10,13 @@ export type { CompileOptions, CompiledModel } from './compiler';
 export { OnnxFormatError } from './onnx/proto';
 export type { IsaName } from './native';
 export type { PlanDesc } from './plan';
+
+// Image classification (sharp pipeline, labels, top-k).
+export { classify, Classifier, loadOrtModel, softmax, topK } from './classify';
+export type { Prediction, ClassifyOptions, ClassifyOutcome, ClassifierModel } from './classify';
+export { ImagePipeline, ImageError, parsePreprocess, PREPROCESS } from './image';
+export { loadLabels, imagenetClassOfFile } from './labels';
+
+// Model builder: MobileNet V1 / V2 / V3-Large / V3-Small as float ONNX.
+export { buildMobileNet, countArch, saveModel } from './builder';
+export type { BuildOptions, BuiltModel } from './builder';
