@@ -1,0 +1,334 @@
+// compare(): what int8 costs. Runs the float model (ONNX Runtime), the int8
+// model (ONNX Runtime, and mnq when its runtime is available) on labelled
+// images and reports top-1 / top-5, top-1 agreement with float, logits SQNR
+// and cosine, and per-layer SQNR / scale / range / saturation for every
+// quantized tensor whose float counterpart exists in the float model.
+import * as fs from 'fs';
+import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
+import { parsePreprocess, METADATA_KEYS } from '../image/preprocess';
+import { imagenetClassOfFile } from '../labels';
+import { Graph, floatValueInfo } from './graph';
+import { listImages, streamImages, Progress } from './images';
+import { session, runFloat } from './ort';
+import { guessPreprocess, inputSize, outputClasses } from './index';
+import { normalize } from './normalize';
+
+export interface CompareOptions {
+  images: string;
+  limit?: number;
+  preprocess?: string;
+  /** per-layer statistics (extra outputs; slower) — default true */
+  layers?: boolean;
+  /** also run the int8 model through mnq (default: when the runtime is available) */
+  mnq?: boolean;
+  onWarning?: (m: string) => void;
+  progress?: boolean;
+}
+
+export interface Accuracy { top1: number; top5: number; labelled: number }
+export interface LayerRow {
+  tensor: string;
+  /** node producing it in the int8 graph */
+  op: string;
+  sqnrDb: number;
+  scale: number;
+  zeroPoint: number;
+  /** representable range of the int8 tensor */
+  qmin: number;
+  qmax: number;
+  /** observed float range */
+  fmin: number;
+  fmax: number;
+  /** % of float values outside the representable range */
+  saturationPct: number;
+  worst?: boolean;
+}
+export interface CompareResult {
+  images: number;
+  skipped: number;
+  preprocess: string;
+  classes: number;
+  floatOrt: Accuracy;
+  int8Ort: Accuracy;
+  int8Mnq?: Accuracy;
+  /** why int8-mnq is missing, when it is */
+  mnqNote?: string;
+  /** % of images where int8 top-1 = float top-1 */
+  agreementOrt: number;
+  agreementMnq?: number;
+  /** int8 mnq vs int8 ONNX Runtime: % of images with the same top-1, and with bit-identical outputs */
+  mnqVsOrt?: { top1Agreement: number; identicalPct: number };
+  logitsSqnrDb: number;
+  logitsCosine: number;
+  layers: LayerRow[];
+  metadata: Record<string, string>;
+}
+
+class Energy {
+  s = 0; n = 0;
+  add(ref: ArrayLike<number>, x: ArrayLike<number>): void {
+    for (let i = 0; i < ref.length; i++) { const d = x[i] - ref[i]; this.s += ref[i] * ref[i]; this.n += d * d; }
+  }
+  db(): number { return this.n === 0 ? Infinity : 10 * Math.log10(this.s / this.n); }
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
+}
+
+function topk(v: ArrayLike<number>, k: number): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < v.length; i++) {
+    if (idx.length < k || v[i] > v[idx[idx.length - 1]]) {
+      idx.push(i);
+      idx.sort((a, b) => v[b] - v[a]);
+      if (idx.length > k) idx.pop();
+    }
+  }
+  return idx;
+}
+
+function meta(m: ModelProto): Record<string, string> {
+  const r: Record<string, string> = {};
+  for (const e of m.metadataProps ?? []) if (e.key) r[e.key] = e.value ?? '';
+  return r;
+}
+
+interface LayerPair { floatName: string; int8Name: string; op: string; scale: number; zeroPoint: number }
+
+/** Quantized tensors of the int8 graph (QuantizeLinear inputs) that exist in the float graph by name. */
+function layerPairs(floatModel: ModelProto, int8: ModelProto): LayerPair[] {
+  const floatTensors = new Set<string>();
+  for (const n of floatModel.graph!.node ?? []) for (const o of n.output ?? []) floatTensors.add(o);
+  for (const i of floatModel.graph!.input ?? []) floatTensors.add(i.name!);
+  const inits = new Map((int8.graph!.initializer ?? []).map((t) => [t.name!, t]));
+  const prod = new Map<string, string>();
+  for (const n of int8.graph!.node ?? []) for (const o of n.output ?? []) prod.set(o, n.opType!);
+  const pairs: LayerPair[] = [];
+  const nodes = int8.graph!.node ?? [];
+  for (const q of nodes) {
+    if (q.opType !== 'QuantizeLinear') continue;
+    const src = q.input![0];
+    const cands = [src, src.replace(/_float(_\d+)?$/, ''), src.replace(/_f$/, '')];
+    const f = cands.find((c) => floatTensors.has(c));
+    if (!f) continue;
+    const dq = nodes.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === q.output![0]);
+    if (!dq) continue;
+    const s = inits.get(q.input![1]);
+    const z = q.input![2] ? inits.get(q.input![2]) : undefined;
+    if (!s) continue;
+    const sv = tensorData(s);
+    if (sv.length !== 1) continue;
+    const zv = z ? tensorData(z)[0] : 0;
+    pairs.push({ floatName: f, int8Name: dq.output![0], op: prod.get(src) ?? 'input', scale: sv[0], zeroPoint: Number(zv) });
+  }
+  return pairs;
+}
+
+interface MnqRunner { run(x: Float32Array, shape: number[]): Promise<Float32Array>; dispose(): void }
+
+/** Loads the int8 model in mnq's runtime (lib/model.ts) when it is available, else returns why not. */
+async function loadMnq(bytes: Uint8Array): Promise<MnqRunner | string> {
+  let mod: { load(b: Uint8Array): Promise<{ run(x: Float32Array, shape: number[]): Promise<Float32Array>; dispose(): void }> };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require('../model');
+  } catch (e) {
+    return `mnq runtime not available (${(e as Error).message.split('\n')[0]})`;
+  }
+  try {
+    const m = await mod.load(bytes);
+    return { run: (x, shape) => m.run(x, shape), dispose: () => m.dispose() };
+  } catch (e) {
+    return `mnq cannot run the int8 model: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+export async function compare(floatPath: string, int8Path: string, opts: CompareOptions): Promise<CompareResult> {
+  const read = (p: string) => { try { return fs.readFileSync(p); } catch (e) { throw new Error(`cannot read model '${p}': ${(e as Error).message}`); } };
+  const fBytes = read(floatPath), qBytes = read(int8Path);
+  const fModel = readModel(fBytes), qModel = readModel(qBytes);
+  const files = listImages(opts.images, opts.limit);
+  const qMeta = meta(qModel);
+  const { graph: fg, log } = normalize(fModel);
+  const pp = opts.preprocess ?? qMeta[METADATA_KEYS.preprocess] ?? guessPreprocess(fModel, log);
+  const spec = parsePreprocess(pp);
+  const size = inputSize(fg, spec);
+  const classes = outputClasses(fModel) ?? outputClasses(qModel) ?? 0;
+  const layers = opts.layers !== false;
+  const pairs = layers ? layerPairs(fModel, qModel) : [];
+
+  const fG = new Graph(fModel);
+  const fOut = fModel.graph!.output![0].name!;
+  const fInputName = fG.inputs[0].name!;
+  const fExtra = [...new Set(pairs.map((p) => p.floatName))].filter((t) => t !== fOut && t !== fInputName);
+  for (const t of fExtra) fG.outputs.push(floatValueInfo(t));
+  const qG = new Graph(qModel);
+  const qOut = qModel.graph!.output![0].name!;
+  const qExtra = [...new Set(pairs.map((p) => p.int8Name))].filter((t) => t !== qOut);
+  for (const t of qExtra) qG.outputs.push(floatValueInfo(t));
+  const fs1 = await session(encodeModel(fG.toModel()), 'float model');
+  const qs = await session(encodeModel(qG.toModel()), 'int8 model');
+  const useMnq = opts.mnq !== false;
+  const mnq = useMnq ? await loadMnq(qBytes) : 'not requested';
+  const mnqRun = typeof mnq === 'string' ? undefined : mnq;
+
+  const acc = { f: [0, 0], q: [0, 0], m: [0, 0] };
+  let labelled = 0, agree = 0, agreeM = 0, n = 0, skipped = 0, cosSum = 0, mqSame = 0, mqIdentical = 0;
+  const logitE = new Energy();
+  const layerE = pairs.map(() => ({ e: new Energy(), sat: 0, cnt: 0, fmin: Infinity, fmax: -Infinity }));
+  const shape = [1, 3, size[0], size[1]];
+  const bar = new Progress('comparing', files.length, !opts.progress);
+  for await (const img of streamImages(files, spec, size[1], size[0], (f, why) => { skipped++; opts.onWarning?.(`skipping ${why.startsWith(f) ? why : `${f}: ${why}`}`); })) {
+    const fr = await runFloat(fs1, img.data, shape, [fOut, ...fExtra]);
+    const qr = await runFloat(qs, img.data, shape, [qOut, ...qExtra]);
+    const fl = fr[fOut].data, ql = qr[qOut].data;
+    const ml = mnqRun ? await mnqRun.run(img.data, shape) : undefined;
+    const cls = imagenetClassOfFile(img.file);
+    const label = cls < 0 ? -1 : classes === 1001 ? cls + 1 : classes === 1000 ? cls : -1;
+    const ft = topk(fl, 5), qt = topk(ql, 5), mt = ml ? topk(ml, 5) : undefined;
+    if (label >= 0) {
+      labelled++;
+      if (ft[0] === label) acc.f[0]++;
+      if (ft.includes(label)) acc.f[1]++;
+      if (qt[0] === label) acc.q[0]++;
+      if (qt.includes(label)) acc.q[1]++;
+      if (mt && mt[0] === label) acc.m[0]++;
+      if (mt && mt.includes(label)) acc.m[1]++;
+    }
+    if (ft[0] === qt[0]) agree++;
+    if (mt && ft[0] === mt[0]) agreeM++;
+    if (ml && mt) {
+      if (mt[0] === qt[0]) mqSame++;
+      let same = ml.length === ql.length;
+      for (let i = 0; same && i < ml.length; i++) if (ml[i] !== ql[i]) same = false;
+      if (same) mqIdentical++;
+    }
+    logitE.add(fl, ql);
+    cosSum += cosine(fl, ql);
+    pairs.forEach((p, k) => {
+      const a = p.floatName === fInputName ? img.data : fr[p.floatName]?.data;
+      const b = qr[p.int8Name]?.data;
+      if (!a || !b || a.length !== b.length) return;
+      const L = layerE[k];
+      L.e.add(a, b);
+      const lo = p.scale * (-128 - p.zeroPoint), hi = p.scale * (127 - p.zeroPoint);
+      for (let i = 0; i < a.length; i++) {
+        const v = a[i];
+        if (v < L.fmin) L.fmin = v;
+        if (v > L.fmax) L.fmax = v;
+        if (v < lo - p.scale / 2 || v > hi + p.scale / 2) L.sat++;
+      }
+      L.cnt += a.length;
+    });
+    n++;
+    bar.tick(n + skipped);
+  }
+  await fs1.release();
+  await qs.release();
+  mnqRun?.dispose();
+  if (n === 0) throw new Error(`none of the ${files.length} images could be read`);
+  const pct = (x: number, d: number) => (d ? (100 * x) / d : NaN);
+  const rows: LayerRow[] = pairs.map((p, k) => ({
+    tensor: p.floatName, op: p.op, sqnrDb: layerE[k].e.db(), scale: p.scale, zeroPoint: p.zeroPoint,
+    qmin: p.scale * (-128 - p.zeroPoint), qmax: p.scale * (127 - p.zeroPoint),
+    fmin: layerE[k].fmin, fmax: layerE[k].fmax, saturationPct: pct(layerE[k].sat, layerE[k].cnt),
+  })).filter((r, k) => layerE[k].cnt > 0);
+  // flag the worst: the 5 lowest SQNR (and anything below 15 dB)
+  const sorted = [...rows].sort((a, b) => a.sqnrDb - b.sqnrDb);
+  for (const r of sorted.slice(0, 5)) r.worst = true;
+  for (const r of rows) if (r.sqnrDb < 15) r.worst = true;
+  const res: CompareResult = {
+    images: n, skipped, preprocess: pp, classes,
+    floatOrt: { top1: pct(acc.f[0], labelled), top5: pct(acc.f[1], labelled), labelled },
+    int8Ort: { top1: pct(acc.q[0], labelled), top5: pct(acc.q[1], labelled), labelled },
+    agreementOrt: pct(agree, n),
+    logitsSqnrDb: logitE.db(),
+    logitsCosine: cosSum / n,
+    layers: rows,
+    metadata: qMeta,
+  };
+  if (mnqRun) {
+    res.int8Mnq = { top1: pct(acc.m[0], labelled), top5: pct(acc.m[1], labelled), labelled };
+    res.agreementMnq = pct(agreeM, n);
+    res.mnqVsOrt = { top1Agreement: pct(mqSame, n), identicalPct: pct(mqIdentical, n) };
+  } else res.mnqNote = mnq as string;
+  return res;
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+const g4 = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : String(x));
+
+export function formatCompare(r: CompareResult): string {
+  const L: string[] = [];
+  L.push(`images: ${r.images} (${r.floatOrt.labelled} labelled${r.skipped ? `, ${r.skipped} skipped` : ''}), preprocessing ${r.preprocess}, ${r.classes} classes`);
+  L.push('');
+  L.push('                 top-1    top-5   agreement');
+  L.push(`float (ORT)     ${f1(r.floatOrt.top1).padStart(6)}   ${f1(r.floatOrt.top5).padStart(6)}`);
+  if (r.int8Mnq) L.push(`int8 (mnq)      ${f1(r.int8Mnq.top1).padStart(6)}   ${f1(r.int8Mnq.top5).padStart(6)}   ${f1(r.agreementMnq!).padStart(6)}%`);
+  else L.push(`int8 (mnq)           —        —   (${r.mnqNote})`);
+  L.push(`int8 (ORT)      ${f1(r.int8Ort.top1).padStart(6)}   ${f1(r.int8Ort.top5).padStart(6)}   ${f1(r.agreementOrt).padStart(6)}%`);
+  L.push('');
+  L.push(`logits (int8 ORT vs float): SQNR ${f1(r.logitsSqnrDb)} dB, cosine ${r.logitsCosine.toFixed(4)}`);
+  if (r.mnqVsOrt) L.push(`int8 mnq vs int8 ORT: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%`);
+  if (r.layers.length) {
+    L.push('');
+    L.push(`${'layer'.padEnd(40)} ${'op'.padEnd(18)} ${'SQNR dB'.padStart(8)} ${'scale'.padStart(10)} ${'zp'.padStart(4)}  ${'int8 range'.padEnd(20)} ${'float range'.padEnd(20)} sat %`);
+    for (const x of r.layers) {
+      L.push(`${(x.worst ? '! ' : '  ') + x.tensor.slice(-38).padEnd(38)} ${x.op.padEnd(18)} ${f1(x.sqnrDb).padStart(8)} ${g4(x.scale).padStart(10)} ${String(x.zeroPoint).padStart(4)}  ${`[${g4(x.qmin)}, ${g4(x.qmax)}]`.padEnd(20)} ${`[${g4(x.fmin)}, ${g4(x.fmax)}]`.padEnd(20)} ${x.saturationPct.toFixed(3)}`);
+    }
+    L.push('(! = among the worst layers: the 5 lowest SQNR, or below 15 dB)');
+  }
+  return L.join('\n');
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]!));
+
+/** A self-contained HTML report (no scripts, no external resources) with an inline SVG SQNR chart. */
+export function compareHtml(r: CompareResult, title: string): string {
+  const rows = r.layers;
+  const W = 900, H = 260, pad = 40;
+  const finite = rows.map((x) => (Number.isFinite(x.sqnrDb) ? x.sqnrDb : 60));
+  const maxDb = Math.max(40, ...finite);
+  const bw = rows.length ? (W - pad - 10) / rows.length : 0;
+  const bars = rows.map((x, i) => {
+    const v = Math.max(0, finite[i]);
+    const h = ((H - 2 * pad) * v) / maxDb;
+    const color = x.worst ? '#d62728' : '#1f77b4';
+    return `<rect x="${(pad + i * bw).toFixed(1)}" y="${(H - pad - h).toFixed(1)}" width="${Math.max(1, bw - 1).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(x.tensor)}: ${f1(x.sqnrDb)} dB</title></rect>`;
+  }).join('');
+  const ticks = [0, 10, 20, 30, 40].filter((t) => t <= maxDb).map((t) => {
+    const y = H - pad - ((H - 2 * pad) * t) / maxDb;
+    return `<line x1="${pad}" x2="${W - 10}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${pad - 5}" y="${y + 4}" font-size="10" text-anchor="end">${t}</text>`;
+  }).join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${ticks}${bars}<text x="${W / 2}" y="${H - 10}" font-size="12" text-anchor="middle">layer (graph order)</text><text x="12" y="${H / 2}" font-size="12" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">SQNR (dB)</text></svg>`;
+  const acc = (name: string, a: Accuracy | undefined, agree?: number, note?: string) =>
+    `<tr><td>${name}</td><td>${a ? f1(a.top1) : '—'}</td><td>${a ? f1(a.top5) : '—'}</td><td>${agree !== undefined ? f1(agree) + '%' : note ? esc(note) : ''}</td></tr>`;
+  const layerRows = rows.map((x) => `<tr${x.worst ? ' class="worst"' : ''}><td>${esc(x.tensor)}</td><td>${esc(x.op)}</td><td>${f1(x.sqnrDb)}</td><td>${g4(x.scale)}</td><td>${x.zeroPoint}</td><td>[${g4(x.qmin)}, ${g4(x.qmax)}]</td><td>[${g4(x.fmin)}, ${g4(x.fmax)}]</td><td>${x.saturationPct.toFixed(3)}</td></tr>`).join('\n');
+  const md = Object.entries(r.metadata).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('');
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.worst{background:#fdd}</style>
+</head><body>
+<h1>${esc(title)}</h1>
+<p>${r.images} images (${r.floatOrt.labelled} labelled${r.skipped ? `, ${r.skipped} skipped` : ''}), preprocessing ${esc(r.preprocess)}, ${r.classes} classes.</p>
+<table><tr><th></th><th>top-1 %</th><th>top-5 %</th><th>top-1 agreement with float</th></tr>
+${acc('float (ONNX Runtime)', r.floatOrt)}
+${acc('int8 (mnq)', r.int8Mnq, r.agreementMnq, r.mnqNote)}
+${acc('int8 (ONNX Runtime)', r.int8Ort, r.agreementOrt)}
+</table>
+<p>Logits, int8 (ONNX Runtime) vs float: SQNR ${f1(r.logitsSqnrDb)} dB, cosine ${r.logitsCosine.toFixed(4)}.${r.mnqVsOrt ? ` int8 mnq vs int8 ONNX Runtime: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%.` : ''}</p>
+<h2>Per-layer SQNR</h2>
+${svg}
+<p>Red: the worst layers (the 5 lowest SQNR, or below 15 dB).</p>
+<table><tr><th>tensor</th><th>op</th><th>SQNR dB</th><th>scale</th><th>zero point</th><th>int8 range</th><th>float range</th><th>saturation %</th></tr>
+${layerRows}
+</table>
+<h2>Model metadata</h2><table>${md}</table>
+</body></html>
+`;
+}
+
+export { toNum };

@@ -1,0 +1,138 @@
+// Cross-layer range equalization (Nagel et al. 2019, "Data-free quantization", with activation
+// ranges from the calibration images instead of weight ranges): for a Conv → Relu whose output
+// feeds only convolutions (directly, or through a squeeze-and-excitation GlobalAveragePool / Mul),
+// channel c of the Relu output is divided by s_c (Conv weights and bias) and the next layers'
+// input channel c multiplied by s_c. Relu(x / s) = Relu(x) / s for s > 0, so the float function is
+// unchanged, while per-tensor int8 activations stop wasting their range on a few wide channels
+// (the per-channel ranges of depthwise outputs in MobileNetV3 span 100×).
+// Tensors whose values change are renamed (suffix '_eq') so a comparison by name never pairs them
+// with the unequalized float tensors.
+import { NodeProto, attrInt } from '../onnx/proto';
+import { Graph } from './graph';
+
+export interface EqualizePair {
+  conv: NodeProto;
+  /** the Relu between them, or null for a linear Conv → Conv */
+  relu: NodeProto | null;
+  /** the tensor between them */
+  tensor: string;
+  /** convolutions whose input channel c is scaled up (the main path, and the SE squeeze conv) */
+  next: NodeProto[];
+  /** intermediate nodes whose output is rescaled (GlobalAveragePool, Mul) */
+  through: NodeProto[];
+}
+
+function isConstConv(g: Graph, n: NodeProto | undefined): n is NodeProto {
+  return !!n && n.opType === 'Conv' && g.isConst(n.input![1]) && (!n.input![2] || g.isConst(n.input![2]));
+}
+
+/** Conv → Relu → {Conv, GAP → Conv, Mul(·, gate) → Conv} and Conv → Conv patterns that can be equalized. */
+export function findPairs(g: Graph): EqualizePair[] {
+  const pairs: EqualizePair[] = [];
+  for (const conv of g.nodes) {
+    if (!isConstConv(g, conv)) continue;
+    const after = g.soleConsumer(conv.output![0]);
+    if (!after) continue;
+    const relu = after.opType === 'Relu' ? after : null;
+    const x = relu ? relu.output![0] : conv.output![0];
+    if (g.isGraphOutput(x)) continue;
+    const C = g.constDims(conv.input![1])[0];
+    const next: NodeProto[] = [], through: NodeProto[] = [];
+    let ok = true;
+    const takesChannels = (n: NodeProto | undefined, input: string) =>
+      isConstConv(g, n) && n!.input![0] === input && g.constDims(n!.input![1])[1] * attrInt(n!, 'group', 1) === C &&
+      (attrInt(n!, 'group', 1) === 1 || attrInt(n!, 'group', 1) === C);
+    for (const u of g.consumers(x)) {
+      if (takesChannels(u, x)) { next.push(u); continue; }
+      if (!relu) { ok = false; break; } // linear: only straight into convolutions
+      if (u.opType === 'GlobalAveragePool' && !g.isGraphOutput(u.output![0])) {
+        const fc = g.consumers(u.output![0]);
+        if (fc.length === 1 && takesChannels(fc[0], u.output![0]) && attrInt(fc[0], 'group', 1) === 1) { through.push(u); next.push(fc[0]); continue; }
+      }
+      if (u.opType === 'Mul' && u.input![0] !== u.input![1] && !g.isGraphOutput(u.output![0])) {
+        const gate = u.input!.find((i) => i !== x)!;
+        const gp = g.producer(gate);
+        const after = g.consumers(u.output![0]);
+        // the gate must be per-channel (N×C×1×1 from an SE branch): it comes from a HardSigmoid / Sigmoid
+        if (gp && ['HardSigmoid', 'Sigmoid', 'Clip'].includes(gp.opType!) && after.length === 1 && takesChannels(after[0], u.output![0])) {
+          through.push(u); next.push(after[0]); continue;
+        }
+      }
+      ok = false;
+      break;
+    }
+    if (ok && next.length) pairs.push({ conv, relu, tensor: x, next, through });
+  }
+  return pairs;
+}
+
+/**
+ * Applies the equalization given each pair's per-channel maximum of the Relu output (from the
+ * calibration images). Returns the number of pairs changed.
+ */
+export function equalize(g: Graph, pairs: EqualizePair[], channelMax: Map<string, Float32Array>): number {
+  let changed = 0;
+  for (const p of pairs) {
+    const amax = channelMax.get(p.tensor);
+    if (!amax) continue;
+    const wN = p.conv.input![1];
+    const wd = g.constDims(wN);
+    const C = wd[0];
+    // widest weight of each input channel over the main consumers (not the SE squeeze conv)
+    const r2 = new Float32Array(C);
+    const main = p.next.filter((n) => !p.through.some((t) => t.opType === 'GlobalAveragePool' && n.input![0] === t.output![0]));
+    for (const n of main) {
+      const w = g.constF(n.input![1])!;
+      const d = g.constDims(n.input![1]);
+      const group = attrInt(n, 'group', 1);
+      const k = d[2] * d[3];
+      if (group === 1) {
+        for (let o = 0; o < d[0]; o++) for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) r2[c] = Math.max(r2[c], Math.abs(w[(o * C + c) * k + j]));
+      } else {
+        // depthwise: compare against the channel's own filter
+        for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) r2[c] = Math.max(r2[c], Math.abs(w[c * k + j]));
+      }
+    }
+    let amaxAll = 0, r2All = 0;
+    for (let c = 0; c < C; c++) { amaxAll = Math.max(amaxAll, amax[c]); r2All = Math.max(r2All, r2[c]); }
+    if (!(amaxAll > 0 && r2All > 0)) continue;
+    const s = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      // target: channel range × its next-layer weight range equal across channels
+      let v = amax[c] > 0 && r2[c] > 0 ? Math.sqrt((amax[c] / amaxAll) / (r2[c] / r2All)) : 1;
+      v = Math.min(Math.max(v, 1 / 64), 64);
+      s[c] = v;
+    }
+    // scale the producing conv down
+    const w1 = g.constF(wN)!.slice();
+    const per = w1.length / C;
+    for (let c = 0; c < C; c++) for (let j = 0; j < per; j++) w1[c * per + j] /= s[c];
+    const bN = p.conv.input![2];
+    const b1 = bN ? g.constF(bN)!.slice() : new Float32Array(C);
+    for (let c = 0; c < C; c++) b1[c] /= s[c];
+    p.conv.input = [p.conv.input![0], g.addConst(`${wN}_eq`, wd, w1), g.addConst(`${bN || wN + '_bias'}_eq`, [C], b1)];
+    // and the consumers up
+    for (const n of p.next) {
+      const nw = n.input![1];
+      const w = g.constF(nw)!.slice();
+      const d = g.constDims(nw);
+      const group = attrInt(n, 'group', 1);
+      const k = d[2] * d[3];
+      if (group === 1) {
+        for (let o = 0; o < d[0]; o++) for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) w[(o * C + c) * k + j] *= s[c];
+      } else {
+        for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) w[c * k + j] *= s[c];
+      }
+      n.input = [n.input![0], g.addConst(`${nw}_eq`, d, w), ...n.input!.slice(2)];
+    }
+    // rename the tensors whose values changed
+    for (const node of [p.conv, ...(p.relu ? [p.relu] : []), ...p.through]) {
+      const old = node.output![0];
+      const nu = g.fresh(`${old}_eq`);
+      node.output = [nu];
+      g.replaceUses(old, nu);
+    }
+    changed++;
+  }
+  return changed;
+}

@@ -1,0 +1,263 @@
+// calibrate(): float ONNX MobileNet → int8 QDQ ONNX, from calibration images.
+//   1. normalize the float graph (lib/calibrate/normalize.ts)
+//   2. plan which tensors get quantized and how (quantize.ts)
+//   3. run the float graph in ONNX Runtime with the observed tensors as extra
+//      outputs, one image at a time (min/max pass, then a histogram pass for
+//      percentile / entropy / mse), and compute the ranges (calibrators.ts)
+//   4. write the QDQ graph with its metadata, atomically (no partial file)
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
+import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable } from '../image/preprocess';
+import { normalize, OUTPUT_OPSET } from './normalize';
+import { Graph, floatValueInfo, valueShape } from './graph';
+import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
+import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range } from './calibrators';
+import { listImages, streamImages, Progress } from './images';
+import { session, runFloat } from './ort';
+import { findPairs, equalize } from './equalize';
+
+export { Method, METHODS } from './calibrators';
+
+/** metadata_props keys written by calibrate (besides lib/image's preprocess and labels keys). */
+export const CALIB_KEYS = Object.freeze({
+  method: 'mnq.calibration.method',
+  images: 'mnq.calibration.images',
+  sourceSha256: 'mnq.source.sha256',
+  source: 'mnq.source',
+});
+
+export interface CalibrateOptions {
+  /** a folder of calibration images (or one image file) */
+  images: string;
+  method?: Method;
+  /** for method 'percentile' (default 99.99) */
+  percentile?: number;
+  /** 'tf' | 'torch' | 'raw' | 'paddle' | JSON; default from the model's metadata or guessed */
+  preprocess?: string;
+  /** per-tensor weight scales instead of per output channel */
+  perTensor?: boolean;
+  /** use at most this many images */
+  limit?: number;
+  /** node names (or output tensor names) to keep in float */
+  exclude?: string[];
+  /** cross-layer range equalization of Conv → [Relu →] Conv before calibration (default false; see equalize.ts) */
+  equalize?: boolean;
+  /** called for images that cannot be read (they are skipped) */
+  onWarning?: (message: string) => void;
+  /** progress bar on stderr (a terminal only) */
+  progress?: boolean;
+}
+
+export interface CalibrateResult {
+  model: ModelProto;
+  bytes: Uint8Array;
+  method: Method;
+  preprocess: string;
+  labels?: string;
+  imagesUsed: number;
+  imagesSkipped: number;
+  /** per quantized tensor: range and quantization */
+  tensors: { name: string; lo: number; hi: number; scale: number; zeroPoint: number; observedMin?: number; observedMax?: number }[];
+  normalizeLog: string[];
+}
+
+function metadata(model: ModelProto): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const e of model.metadataProps ?? []) if (e.key) m[e.key] = e.value ?? '';
+  return m;
+}
+
+/** The preprocessing a model asks for: its metadata, else a guess from its shape. */
+export function guessPreprocess(model: ModelProto, normalizeLog: string[] = []): string {
+  const meta = metadata(model);
+  if (meta[METADATA_KEYS.preprocess]) return meta[METADATA_KEYS.preprocess];
+  if (normalizeLog.some((l) => l.startsWith('input rescale'))) return 'raw';
+  const classes = outputClasses(model);
+  if (classes === 1001) return 'tf';
+  return 'torch';
+}
+
+/** Number of entries of the model's first output's last dimension, if static. */
+export function outputClasses(model: ModelProto): number | undefined {
+  const o = model.graph?.output?.[0];
+  if (!o) return undefined;
+  const s = valueShape(o);
+  const last = s[s.length - 1];
+  return typeof last === 'number' ? last : undefined;
+}
+
+/** Input [height, width] of the model (preprocess size overrides; dynamic dims need it). */
+export function inputSize(g: Graph, spec: PreprocessSpec): [number, number] {
+  if (spec.size) return spec.size;
+  const s = valueShape(g.inputs[0]);
+  if (s.length !== 4) throw new Error(`model input '${g.inputs[0].name}' must be NCHW (4 dimensions), has ${s.length}`);
+  if (s[1] !== 3 && s[1] !== '?' && typeof s[1] === 'number') throw new Error(`model input '${g.inputs[0].name}' has ${s[1]} channels; only RGB (3) is supported`);
+  const [h, w] = [s[2], s[3]];
+  if (typeof h !== 'number' || typeof w !== 'number') {
+    throw new Error(`model input '${g.inputs[0].name}' has a dynamic size (${s.join('×')}): give it in the preprocessing, e.g. --preprocess '{"base":"paddle","size":[48,192]}'`);
+  }
+  return [h, w];
+}
+
+/** Known value range of a preprocessing's output (so the input quantization is exact), or undefined. */
+export function preprocessRange(spec: PreprocessSpec): Range | undefined {
+  const t = floatTable(spec);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of t) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  return { lo, hi };
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Runs the float graph over the images and collects statistics of `tensors`.
+ * Memory: one image and one set of activations at a time.
+ */
+export async function collectStats(
+  floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
+  opts: { histogram: boolean; onWarning?: (m: string) => void; progress?: boolean },
+): Promise<{ stats: Map<string, TensorStats>; used: number; skipped: number }> {
+  const g = new Graph(floatModel);
+  const outs = new Set(g.outputs.map((o) => o.name!));
+  for (const t of tensors) if (!outs.has(t)) g.outputs.push(floatValueInfo(t));
+  const s = await session(encodeModel(g.toModel()), 'float model');
+  const stats = new Map(tensors.map((t) => [t, new TensorStats()]));
+  const inputName = s.inputNames[0];
+  const shape = [1, 3, size[0], size[1]];
+  let used = 0, skipped = 0;
+  const passes = opts.histogram ? 2 : 1;
+  for (let pass = 0; pass < passes; pass++) {
+    const bar = new Progress(pass === 0 ? 'calibrating (ranges)' : 'calibrating (histograms)', files.length, !opts.progress);
+    let done = 0;
+    for await (const img of streamImages(files, spec, size[1], size[0], (f, why) => {
+      if (pass === 0) { skipped++; opts.onWarning?.(`skipping ${why.startsWith(f) ? why : `${f}: ${why}`}`); }
+    })) {
+      const r = await runFloat(s, img.data, shape, tensors.length ? tensors : undefined);
+      for (const t of tensors) {
+        const d = t === inputName ? img.data : r[t].data;
+        if (pass === 0) stats.get(t)!.observeMinMax(d);
+        else stats.get(t)!.observeHistogram(d);
+      }
+      if (pass === 0) used++;
+      bar.tick(++done);
+    }
+    bar.tick(files.length);
+    if (pass === 0 && used === 0) {
+      throw new Error(`none of the ${files.length} images could be read (${skipped} skipped)`);
+    }
+  }
+  await s.release();
+  return { stats, used, skipped };
+}
+
+/** Per-channel maximum of |x| of NCHW tensors over the images (for equalization). */
+async function channelMaxima(
+  floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
+): Promise<Map<string, Float32Array>> {
+  const g = new Graph(floatModel);
+  for (const t of tensors) g.outputs.push(floatValueInfo(t));
+  const s = await session(encodeModel(g.toModel()), 'float model');
+  const out = new Map<string, Float32Array>();
+  for await (const img of streamImages(files, spec, size[1], size[0], () => undefined)) {
+    const r = await runFloat(s, img.data, [1, 3, size[0], size[1]], tensors);
+    for (const t of tensors) {
+      const { data, dims } = r[t];
+      const C = dims[1], hw = data.length / C;
+      let m = out.get(t);
+      if (!m) { m = new Float32Array(C); out.set(t, m); }
+      for (let c = 0; c < C; c++) {
+        let v = m[c];
+        for (let i = c * hw, e = i + hw; i < e; i++) { const a = Math.abs(data[i]); if (a > v) v = a; }
+        m[c] = v;
+      }
+    }
+  }
+  await s.release();
+  return out;
+}
+
+export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateOptions): Promise<CalibrateResult> {
+  const method: Method = opts.method ?? 'minmax';
+  if (!METHODS.includes(method)) throw new Error(`unknown calibration method '${method}': use one of ${METHODS.join(', ')}`);
+  if (opts.percentile !== undefined && !(opts.percentile > 0 && opts.percentile <= 100)) {
+    throw new Error(`--percentile must be in (0, 100], got ${opts.percentile}`);
+  }
+  const bytes = typeof modelPath === 'string' ? (() => {
+    try { return fs.readFileSync(modelPath); } catch (e) { throw new Error(`cannot read model '${modelPath}': ${(e as Error).message}`); }
+  })() : modelPath;
+  const src = readModel(bytes);
+  if ((src.graph!.node ?? []).some((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear' || n.opType?.startsWith('QLinear'))) {
+    throw new Error('the model is already quantized (it has QuantizeLinear / DequantizeLinear / QLinear* nodes): calibrate takes a float model');
+  }
+  const files = listImages(opts.images, opts.limit);
+  const { graph, log } = normalize(src);
+  if (graph.inputs.length !== 1) throw new Error(`the model has ${graph.inputs.length} inputs; only single-input image models are supported`);
+  const ppName = opts.preprocess ?? guessPreprocess(src, log);
+  const spec = parsePreprocess(ppName);
+  const size = inputSize(graph, spec);
+  const opset = Math.max(OUTPUT_OPSET, opsetVersion(src));
+  if (opts.equalize) {
+    const pairs = findPairs(graph);
+    if (pairs.length) {
+      const tensors = pairs.map((p) => p.tensor);
+      const maxes = await channelMaxima(graph.toModel({ opset }), tensors, files.slice(0, 32), spec, size);
+      const n = equalize(graph, pairs, maxes);
+      if (n) log.push(`${n} Conv → [Relu →] Conv pairs equalized`);
+    }
+  }
+  const floatModel = graph.toModel({ opset });
+
+  const plan: QuantPlan = planQuantization(graph, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
+  const observe = observedTensors(plan);
+  const { stats, used, skipped } = await collectStats(floatModel, observe, files, spec, size, {
+    histogram: needsHistogram(method), onWarning: opts.onWarning, progress: opts.progress,
+  });
+  const ranges = new Map<string, Range>();
+  for (const [t, s] of stats) ranges.set(t, computeRange(s, method, { percentile: opts.percentile }));
+  const qp = resolveQParams(plan, ranges, opts.onWarning);
+
+  const qg = new Graph(floatModel);
+  const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
+  emitQdq(qg, plan2, qp, { perTensor: opts.perTensor });
+  const classes = outputClasses(src);
+  const meta = metadata(src);
+  const labels = meta[METADATA_KEYS.labels] ?? (classes === 1001 ? 'imagenet-1001' : classes === 1000 ? 'imagenet-1000' : undefined);
+  const md: Record<string, string> = {
+    [METADATA_KEYS.preprocess]: formatPreprocess(spec),
+    [CALIB_KEYS.method]: method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method,
+    [CALIB_KEYS.images]: String(used),
+    [CALIB_KEYS.sourceSha256]: sha256(bytes),
+  };
+  if (typeof modelPath === 'string') md[CALIB_KEYS.source] = path.basename(modelPath);
+  if (labels) md[METADATA_KEYS.labels] = labels;
+  const model = qg.toModel({ opset, metadata: md });
+  const out = encodeModel(model);
+  return {
+    model, bytes: out, method, preprocess: formatPreprocess(spec), labels, imagesUsed: used, imagesSkipped: skipped,
+    tensors: plan.tensors.map((t) => {
+      const q = qp.get(t)!;
+      const s = stats.get(t);
+      return { name: t, lo: q.range.lo, hi: q.range.hi, scale: q.scale, zeroPoint: q.zeroPoint, observedMin: s?.min, observedMax: s?.max };
+    }),
+    normalizeLog: log,
+  };
+}
+
+/** Writes bytes to `file` atomically (temp file + rename); refuses an existing file unless force. */
+export function writeOutput(file: string, bytes: Uint8Array, force: boolean): void {
+  if (fs.existsSync(file) && !force) throw new Error(`output '${file}' exists: use --force to overwrite it`);
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new Error(`output folder '${dir}' does not exist`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.unlinkSync(tmp); } catch { /* not there */ }
+    throw new Error(`cannot write '${file}': ${(e as Error).message}`);
+  }
+}

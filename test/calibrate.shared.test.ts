@@ -1,0 +1,172 @@
+// Calibration on the real models and images of ../shared (MNQ_SHARED): small runs that fit CI
+// (2 cores). The full-size measurement is scripts/accuracy.js (docs/calibration.md).
+// Calibration uses imagenet-sample/calib only; eval images only measure.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vm from 'vm';
+
+// onnxruntime-node makes its output typed arrays in Node's own realm, and onnxruntime-common checks them
+// with `instanceof` against this sandbox's globals: use Node's typed arrays here (jest realm issue).
+for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
+  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
+}
+/* eslint-disable @typescript-eslint/no-var-requires */
+const { calibrate, CALIB_KEYS } = require('../lib/calibrate/index') as typeof import('../lib/calibrate/index');
+const { compare, compareHtml } = require('../lib/calibrate/compare') as typeof import('../lib/calibrate/compare');
+const { readModel, tensorData, attrInt, onnx } = require('../lib/onnx/proto') as typeof import('../lib/onnx/proto');
+const cliCalibrate = require('../lib/cli/calibrate') as typeof import('../lib/cli/calibrate');
+const cliCompare = require('../lib/cli/compare') as typeof import('../lib/cli/compare');
+/* eslint-enable @typescript-eslint/no-var-requires */
+
+const REPO = path.resolve(__dirname, '..');
+const SHARED = path.resolve(process.env.MNQ_SHARED ?? path.join(REPO, '..', 'shared'));
+const MODELS = path.join(SHARED, 'models', 'onnx');
+const CALIB = path.join(SHARED, 'data', 'imagenet-sample', 'calib');
+const EVAL = path.join(SHARED, 'data', 'imagenet-sample', 'eval');
+const have = fs.existsSync(MODELS) && fs.existsSync(CALIB) && fs.existsSync(EVAL);
+if (!have) {
+  // eslint-disable-next-line no-console
+  console.warn(`calibrate.shared.test: skipped — shared data not found at ${SHARED} (set MNQ_SHARED)`);
+}
+const describeShared = have ? describe : describe.skip;
+const model = (f: string) => path.join(MODELS, f);
+
+let tmp: string;
+beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mnq-calib-test-')); });
+afterAll(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
+
+/** A folder with the first n calibration images (symlinks: the shared files are not copied). */
+function calibSubset(n: number, extra: Record<string, Buffer> = {}): string {
+  const dir = fs.mkdtempSync(path.join(tmp, 'images-'));
+  for (const f of fs.readdirSync(CALIB).sort().slice(0, n)) fs.symlinkSync(path.join(CALIB, f), path.join(dir, f));
+  for (const [f, b] of Object.entries(extra)) fs.writeFileSync(path.join(dir, f), b);
+  return dir;
+}
+
+describeShared('calibrate on shared models', () => {
+  test('MobileNetV1 0.25 (128 px): 16 calibration images → int8 QDQ that tracks float on 60 eval images', async () => {
+    const r = await calibrate(model('mobilenet_v1_0.25_128_quant.float.onnx'), { images: CALIB, limit: 16, method: 'minmax' });
+    expect(r.imagesUsed).toBe(16);
+    const m = readModel(r.bytes);
+    const meta = Object.fromEntries((m.metadataProps ?? []).map((e) => [e.key, e.value]));
+    expect(meta['mnq.preprocess']).toBe('tf');
+    expect(meta['mnq.labels']).toBe('imagenet-1001');
+    expect(meta[CALIB_KEYS.method]).toBe('minmax');
+    expect(meta[CALIB_KEYS.sourceSha256]).toMatch(/^[0-9a-f]{64}$/);
+    // every Conv: DQ(x), DQ(int8 weights per channel on axis 0), DQ(int32 bias)
+    const nodes = m.graph!.node!;
+    const prod = new Map(nodes.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+    const inits = new Map(m.graph!.initializer!.map((t) => [t.name!, t]));
+    const convs = nodes.filter((n) => n.opType === 'Conv');
+    expect(convs.length).toBe(28);
+    for (const c of convs) {
+      const [x, w, b] = c.input!.map((i) => prod.get(i)!);
+      expect([x.opType, w.opType, b.opType]).toEqual(['DequantizeLinear', 'DequantizeLinear', 'DequantizeLinear']);
+      expect(inits.get(w.input![0])!.dataType).toBe(onnx.TensorProto.DataType.INT8);
+      expect(attrInt(w, 'axis', -1)).toBe(0);
+      expect(inits.get(b.input![0])!.dataType).toBe(onnx.TensorProto.DataType.INT32);
+      const wq = tensorData(inits.get(w.input![0])!) as Int8Array;
+      expect(wq.every((v) => v >= -127)).toBe(true);
+    }
+    expect(nodes[0].opType).toBe('QuantizeLinear');
+    expect(m.graph!.output![0].name).toBe('logits');
+    const out = path.join(tmp, 'v1.int8.onnx');
+    fs.writeFileSync(out, r.bytes);
+    const c = await compare(model('mobilenet_v1_0.25_128_quant.float.onnx'), out, { images: EVAL, limit: 60, mnq: false });
+    expect(c.images).toBe(60);
+    expect(c.floatOrt.labelled).toBe(60);
+    expect(c.int8Ort.top1).toBeGreaterThanOrEqual(c.floatOrt.top1 - 8);
+    expect(c.agreementOrt).toBeGreaterThanOrEqual(80);
+    expect(c.logitsCosine).toBeGreaterThan(0.98);
+    expect(c.layers.length).toBeGreaterThan(20);
+    expect(c.layers.some((l) => l.worst)).toBe(true);
+    const html = compareHtml(c, 'test');
+    expect(html).toMatch(/<svg[\s\S]*<rect/);
+    expect(html).not.toMatch(/<script|(src|href)="https?:/);
+  }, 300000);
+
+  test('Keras MobileNetV3-Small (input rescale in the graph, h-swish, SE): raw preprocessing guessed, int8 agrees with float', async () => {
+    const r = await calibrate(model('keras_mobilenet_v3_small_1.0_224.float.onnx'), { images: CALIB, limit: 24, method: 'percentile' });
+    expect(r.preprocess).toBe('raw');
+    expect(r.normalizeLog.join(' ')).toMatch(/input rescale/);
+    const m = readModel(r.bytes);
+    const ops = new Set(m.graph!.node!.map((n) => n.opType));
+    expect(ops.has('HardSwish')).toBe(true);
+    expect(ops.has('HardSigmoid')).toBe(true);
+    // the raw 0..255 input is quantized exactly: scale 1
+    const inQ = r.tensors.find((t) => t.name === 'input')!;
+    expect(inQ.scale).toBe(1);
+    const out = path.join(tmp, 'kv3.int8.onnx');
+    fs.writeFileSync(out, r.bytes);
+    const c = await compare(model('keras_mobilenet_v3_small_1.0_224.float.onnx'), out, { images: EVAL, limit: 30, mnq: false, layers: false });
+    expect(c.classes).toBe(1000);
+    // a floor, not the issue's bar (95%): without quantization-aware training this model loses
+    // ~13 points of top-1 today (docs/calibration.md)
+    expect(c.agreementOrt).toBeGreaterThanOrEqual(55);
+  }, 300000);
+
+  test('torchvision exports (opset 13 HardSigmoid·Mul, opset 17 HardSwish) and PaddleOCR (opset 9, BN, Clip/Div/Mul) quantize and run', async () => {
+    for (const [f, pp, method] of [
+      ['mobilenet_v3_small.random.opset13.onnx', undefined, 'mse'],
+      ['mobilenet_v3_large.random.opset17.onnx', undefined, 'minmax'],
+      ['ppocr_mobile_v2.0_cls.float.onnx', '{"base":"paddle","size":[48,192]}', 'entropy'],
+    ] as const) {
+      const r = await calibrate(model(f), { images: CALIB, limit: 2, method, preprocess: pp });
+      const out = path.join(tmp, `${f}.int8.onnx`);
+      fs.writeFileSync(out, r.bytes);
+      const c = await compare(model(f), out, { images: EVAL, limit: 3, mnq: false, layers: false, preprocess: pp });
+      expect(c.images).toBe(3);
+      expect(c.logitsCosine).toBeGreaterThan(0.9);
+    }
+  }, 600000);
+
+  test('bad input: clear errors, no partial output, nothing modified', async () => {
+    const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
+    const empty = fs.mkdtempSync(path.join(tmp, 'empty-'));
+    await expect(calibrate(v1, { images: empty })).rejects.toThrow(/no image files/);
+    await expect(calibrate(v1, { images: path.join(tmp, 'missing') })).rejects.toThrow(/does not exist/);
+    // corrupt images are skipped with a warning and counted; only corrupt → fails
+    const warnings: string[] = [];
+    const mixed = calibSubset(2, { 'broken.jpg': Buffer.from('not a jpeg at all') });
+    const r = await calibrate(v1, { images: mixed, onWarning: (w) => warnings.push(w) });
+    expect(r.imagesUsed).toBe(2);
+    expect(r.imagesSkipped).toBe(1);
+    expect(warnings.join('\n')).toMatch(/broken\.jpg/);
+    const bad = fs.mkdtempSync(path.join(tmp, 'bad-'));
+    fs.writeFileSync(path.join(bad, 'a.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0x00]));
+    await expect(calibrate(v1, { images: bad })).rejects.toThrow(/none of the 1 images could be read/);
+    // an int8 model is refused
+    await expect(calibrate(model('mobilenet_v2_1.0_224_quant.qdq.onnx'), { images: mixed })).rejects.toThrow(/already quantized/);
+    // unknown --exclude name
+    await expect(calibrate(v1, { images: mixed, exclude: ['no_such_node'] })).rejects.toThrow(/--exclude no_such_node/);
+    // CLI: existing output refused without --force, left untouched; --force overwrites; no temp files left
+    const out = path.join(tmp, 'exists.onnx');
+    fs.writeFileSync(out, 'keep me');
+    const err = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await cliCalibrate.run([v1, '--images', mixed, '-o', out])).toBe(1);
+      expect(fs.readFileSync(out, 'utf8')).toBe('keep me');
+      expect(await cliCalibrate.run([v1, '--images', mixed, '-o', out, '--method', 'nope'])).toBe(2);
+      expect(await cliCalibrate.run([v1, '--images', mixed])).toBe(2);
+      expect(await cliCalibrate.run([v1, '--images', mixed, '-o', out, '--force', '--json', '--method', 'percentile', '--percentile', '99.9'])).toBe(0);
+      const json = JSON.parse(log.mock.calls.map((c) => c.join(' ')).join('\n'));
+      expect(json.imagesSkipped).toBe(1);
+      expect(readModel(out).graph!.node!.some((n) => n.opType === 'QuantizeLinear')).toBe(true);
+      expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      // a failing calibration leaves no output file
+      const none = path.join(tmp, 'none.onnx');
+      await expect(cliCalibrate.run([v1, '--images', bad, '-o', none])).rejects.toThrow(/none of the/);
+      expect(fs.existsSync(none)).toBe(false);
+      // compare CLI: HTML report
+      const html = path.join(tmp, 'report.html');
+      expect(await cliCompare.run([v1, out, '--images', EVAL, '--limit', '4', '--html', html, '--no-mnq'])).toBe(0);
+      expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg/);
+      expect(await cliCompare.run([v1, out, '--images', EVAL, '--limit', '4', '--html', html])).toBe(1);
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+  }, 300000);
+});

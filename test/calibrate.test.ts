@@ -1,0 +1,329 @@
+// Calibration: calibrators, graph normalisation (BN folding, h-swish / h-sigmoid
+// spellings, classifiers), QDQ emission — checked against ONNX Runtime on
+// small synthetic graphs. The shared-data tests are in calibrate.shared.test.ts.
+import { onnx, makeTensor, encodeModel, readModel, tensorData, attrInt } from '../lib/onnx/proto';
+import { normalize } from '../lib/calibrate/normalize';
+import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/calibrators';
+import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32 } from '../lib/calibrate/quantize';
+import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
+import * as vm from 'vm';
+
+// onnxruntime-node makes its output typed arrays in Node's own realm, and onnxruntime-common checks them
+// with `instanceof` against this sandbox's globals: use Node's typed arrays here (jest realm issue).
+for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
+  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
+}
+// loaded after the fix above (onnxruntime-common keeps the typed-array constructors it sees at load time)
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { session, runFloat } = require('../lib/calibrate/ort') as typeof import('../lib/calibrate/ort');
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+}
+function gauss(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+}
+function randn(n: number, r: () => number, sd = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => gauss(r) * sd);
+}
+
+interface TinyModel { nodes: onnx.INodeProto[]; inits: onnx.ITensorProto[]; input: [number, number, number, number]; output: string; opset: number }
+function build(m: TinyModel): onnx.ModelProto {
+  return onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: m.opset }],
+    graph: {
+      name: 'tiny', node: m.nodes, initializer: m.inits,
+      input: [floatValueInfo('x', m.input)], output: [floatValueInfo(m.output)],
+    },
+  });
+}
+async function runModel(model: onnx.IModelProto | Uint8Array, x: Float32Array, shape: number[]): Promise<Float32Array> {
+  const s = await session(model instanceof Uint8Array ? model : encodeModel(model));
+  const r = await runFloat(s, x, shape);
+  await s.release();
+  return Object.values(r)[0].data;
+}
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('calibrators', () => {
+  const r = rng(1);
+  const data = randn(100000, r);
+  const stats = (d: Float32Array) => { const s = new TensorStats(); s.observeMinMax(d); s.observeHistogram(d); return s; };
+
+  test('minmax is the observed range', () => {
+    const s = stats(data);
+    const g = computeRange(s, 'minmax');
+    expect(g.lo).toBe(Math.min(...data));
+    expect(g.hi).toBe(Math.max(...data));
+  });
+
+  test('percentile clips both tails of a signed tensor, only the top of a non-negative one', () => {
+    const s = stats(data);
+    const p = computeRange(s, 'percentile', { percentile: 99 });
+    // N(0,1): 99th percentile ≈ 2.326, 1st ≈ -2.326
+    expect(p.hi).toBeGreaterThan(2.2); expect(p.hi).toBeLessThan(2.45);
+    expect(p.lo).toBeLessThan(-2.2); expect(p.lo).toBeGreaterThan(-2.45);
+    const pos = stats(data.map(Math.abs));
+    const pp = computeRange(pos, 'percentile', { percentile: 99 });
+    expect(pp.lo).toBe(pos.min);
+    expect(pp.hi).toBeGreaterThan(2.45); expect(pp.hi).toBeLessThan(2.7); // |N(0,1)| 99th ≈ 2.576
+    expect(() => computeRange(s, 'percentile', { percentile: 0 })).toThrow(/percentile/);
+  });
+
+  test('entropy ignores a far outlier, minmax does not', () => {
+    const d = Float32Array.from([...data, 1000]);
+    const s = stats(d);
+    expect(computeRange(s, 'minmax').hi).toBe(1000);
+    const g = computeRange(s, 'entropy');
+    expect(g.hi).toBeLessThan(100);
+    expect(g.hi).toBeGreaterThan(2);
+    expect(g.lo).toBeLessThan(-2);
+  });
+
+  test('mse picks a range with no more quantization error than minmax or percentile', () => {
+    const qerr = (d: Float32Array, r: { lo: number; hi: number }) => {
+      const { scale, zeroPoint } = qparams(r);
+      let e = 0;
+      for (const x of d) {
+        const q = Math.max(-128, Math.min(127, Math.round(x / scale) + zeroPoint));
+        e += (x - (q - zeroPoint) * scale) ** 2;
+      }
+      return e;
+    };
+    // exponential-ish tail: most values small, a few large
+    const d = Float32Array.from({ length: 50000 }, () => Math.log(r() + 1e-12) ** 2);
+    const s = stats(d);
+    const mm = computeRange(s, 'minmax'), ms = computeRange(s, 'mse');
+    expect(ms.hi).toBeLessThanOrEqual(mm.hi);
+    expect(qerr(d, ms)).toBeLessThanOrEqual(qerr(d, mm) * 1.001);
+    expect(qerr(d, ms)).toBeLessThanOrEqual(qerr(d, computeRange(s, 'percentile', { percentile: 99 })) * 1.001);
+  });
+
+  test('mse does not clip a uniform distribution much', () => {
+    const u = Float32Array.from({ length: 50000 }, () => r() * 4 - 1); // [-1, 3]
+    const g = computeRange(stats(u), 'mse');
+    expect(g.hi).toBeGreaterThan(2.7);
+    expect(g.lo).toBeLessThan(-0.9);
+  });
+
+  test('histogram has the documented bin count', () => {
+    expect(stats(data).hist!.length).toBe(HIST_BINS);
+  });
+
+  test('qparams: asymmetric int8, zero exactly representable, degenerate range refused', () => {
+    const q = qparams({ lo: 0, hi: 6 });
+    expect(q.zeroPoint).toBe(-128);
+    expect(q.scale).toBeCloseTo(6 / 255, 7);
+    const q2 = qparams({ lo: -1, hi: 3 });
+    expect(Number.isInteger(q2.zeroPoint)).toBe(true);
+    expect(q2.scale * (-128 - q2.zeroPoint)).toBeLessThanOrEqual(-1 + q2.scale);
+    expect(() => qparams({ lo: 0, hi: 0 })).toThrow(/degenerate/);
+  });
+});
+
+describe('weights', () => {
+  test('int8 symmetric per output channel in [-127, 127]', () => {
+    // values on no common grid: scale = max|w| / 127 per channel
+    const w = Float32Array.from([1, -2, 0.5, 0.1037, 0.01131, -0.0217, 0, 0]);
+    expect(weightGrid(w)).toBeNull();
+    const { q, scales } = quantizeWeights(w, 4, false);
+    // channels [1, -2], [0.5, 0.1037], [0.01131, -0.0217], [0, 0] (all-zero: scale 1)
+    expect(Array.from(scales)).toEqual([2 / 127, 0.5 / 127, 0.0217 / 127, 1].map((x) => Math.fround(x)));
+    expect(Array.from(q)).toEqual([64, -127, 127, 26, 66, -127, 0, 0]); // 63.5 → 64 (half to even)
+    expect(Math.min(...q)).toBeGreaterThanOrEqual(-127);
+    const t = quantizeWeights(w, 4, true);
+    expect(t.scales.length).toBe(1);
+  });
+
+  test('weights already on an int grid (dequantized uint8, zero point 3) keep that grid exactly', () => {
+    const S = 0.0123;
+    const ks = [-120, -7, 0, 5, 64, 127, -30, 2, 9, -100, 11, 1];
+    const w = Float32Array.from(ks, (k) => S * k); // S·(q − z) with q = k + z
+    expect(weightGrid(w)).toBeCloseTo(S, 7);
+    const { q, scales } = quantizeWeights(w, 2, false);
+    for (let i = 0; i < w.length; i++) expect(q[i] * scales[Math.floor(i / 6)]).toBeCloseTo(w[i], 6);
+    expect(weightGrid(Float32Array.from([0.1, 0.2337, -0.5111, 0.91]))).toBeNull();
+  });
+
+  test('a bias that would overflow int32 widens the weight scale of its channel', () => {
+    const w = Float32Array.from([1e-3, -2e-3, 0.5, 0.25]);
+    const b = Float32Array.from([6, 0.1]);
+    const { q, scales } = quantizeWeights(w, 2, false);
+    const sx = 1e-6; // an input range that barely fires
+    fitBiasInInt32(w, b, sx, q, scales);
+    for (let c = 0; c < 2; c++) expect(Math.abs(b[c] / (sx * scales[c]))).toBeLessThan(2147483647);
+    expect(scales[1]).toBe(Math.fround(0.5 / 127)); // the other channel is untouched
+  });
+});
+
+describe('normalize', () => {
+  const r = rng(7);
+  const C = 4;
+  const x = randn(1 * 3 * 8 * 8, r);
+
+  test('folds BatchNormalization into Conv, turns Constant nodes into initializers and opset-9 Clip attributes into inputs', async () => {
+    const m = build({
+      opset: 9, input: [1, 3, 8, 8], output: 'y',
+      nodes: [
+        mkNode('Constant', 'w_const', [], ['w'], [onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)) })]),
+        mkNode('Conv', 'conv', ['x', 'w'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
+        mkNode('BatchNormalization', 'bn', ['c', 'g', 'b', 'mu', 'var'], ['n'], [attrF('epsilon', 1e-3)]),
+        mkNode('Clip', 'relu6', ['n'], ['y'], [attrF('min', 0), attrF('max', 6)]),
+      ],
+      inits: [
+        makeTensor('g', [C], Float32Array.from([1, 2, 0.5, -1])), makeTensor('b', [C], Float32Array.from([0.1, -0.2, 0.3, 0])),
+        makeTensor('mu', [C], Float32Array.from([0.5, 0, -1, 2])), makeTensor('var', [C], Float32Array.from([1, 4, 0.25, 2])),
+      ],
+    });
+    const want = await runModel(m, x, [1, 3, 8, 8]);
+    const { graph, log } = normalize(m);
+    expect(graph.nodes.map((n) => n.opType)).toEqual(['Conv', 'Clip']);
+    expect(log.join(' ')).toMatch(/BatchNormalization folded/);
+    const got = await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
+  });
+
+  test('h-swish as x·Clip(x+3,0,6)/6 and as x·HardSigmoid(x); h-sigmoid as Clip(0,6)·(1/6); MatMul+Add → Gemm', async () => {
+    const wc = makeTensor('wc', [C, 3, 1, 1], randn(C * 3, r));
+    const bc = makeTensor('bc', [C], randn(C, r));
+    const m = build({
+      opset: 13, input: [1, 3, 8, 8], output: 'out',
+      nodes: [
+        mkNode('Conv', 'conv', ['x', 'wc', 'bc'], ['c']),
+        // PaddleOCR h-swish
+        mkNode('Add', 'a', ['c', 'three'], ['a3']), mkNode('Clip', 'cl', ['a3', 'zero', 'six'], ['cl']),
+        mkNode('Mul', 'm', ['c', 'cl'], ['m']), mkNode('Div', 'd', ['m', 'six'], ['hs1']),
+        // torch h-swish
+        mkNode('HardSigmoid', 'hsig', ['hs1'], ['hsig'], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]),
+        mkNode('Mul', 'm2', ['hs1', 'hsig'], ['hs2']),
+        // Keras h-sigmoid gate (SE)
+        mkNode('GlobalAveragePool', 'gap', ['hs2'], ['p']),
+        mkNode('Conv', 'se', ['p', 'wse', 'bse'], ['s']),
+        mkNode('Clip', 'secl', ['s', 'zero', 'six'], ['s6']), mkNode('Mul', 'sem', ['s6', 'sixth'], ['gate']),
+        mkNode('Mul', 'scale', ['hs2', 'gate'], ['z']),
+        mkNode('GlobalAveragePool', 'gap2', ['z'], ['p2']),
+        mkNode('Shape', 'shape', ['p2'], ['shp']), mkNode('Slice', 'sl', ['shp', 'zero_i', 'one_i'], ['n']),
+        mkNode('Concat', 'cat', ['n', 'minus1'], ['tgt'], [attrI('axis', 0)]),
+        mkNode('Reshape', 'rs', ['p2', 'tgt'], ['flat']),
+        mkNode('MatMul', 'mm', ['flat', 'wfc'], ['mmo']), mkNode('Add', 'bias', ['mmo', 'bfc'], ['out']),
+      ],
+      inits: [wc, bc,
+        makeTensor('three', [], Float32Array.of(3)), makeTensor('zero', [], Float32Array.of(0)), makeTensor('six', [], Float32Array.of(6)),
+        makeTensor('sixth', [], Float32Array.of(1 / 6)),
+        makeTensor('wse', [C, C, 1, 1], randn(C * C, r)), makeTensor('bse', [C], randn(C, r)),
+        makeTensor('zero_i', [1], BigInt64Array.of(0n)), makeTensor('one_i', [1], BigInt64Array.of(1n)), makeTensor('minus1', [1], BigInt64Array.of(-1n)),
+        makeTensor('wfc', [C, 5], randn(C * 5, r)), makeTensor('bfc', [5], randn(5, r)),
+      ],
+    });
+    const want = await runModel(m, x, [1, 3, 8, 8]);
+    const { graph } = normalize(m);
+    const ops = graph.nodes.map((n) => n.opType);
+    expect(ops).toEqual(['Conv', 'HardSwish', 'HardSwish', 'GlobalAveragePool', 'Conv', 'HardSigmoid', 'Mul', 'GlobalAveragePool', 'Flatten', 'Gemm']);
+    const got = await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
+  });
+
+  test('input rescale (Mul, Add on the graph input) becomes a depthwise Conv', async () => {
+    const m = build({
+      opset: 13, input: [1, 3, 8, 8], output: 'y',
+      nodes: [mkNode('Mul', 'mul', ['x', 'k'], ['a']), mkNode('Add', 'add', ['a', 'b'], ['r']), mkNode('Conv', 'conv', ['r', 'w', 'bias'], ['y'])],
+      inits: [makeTensor('k', [1], Float32Array.of(1 / 127.5)), makeTensor('b', [1], Float32Array.of(-1)), makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('bias', [C], randn(C, r))],
+    });
+    const xx = x.map((v) => Math.round((v + 3) * 40));
+    const want = await runModel(m, xx, [1, 3, 8, 8]);
+    const { graph } = normalize(m);
+    expect(graph.nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv']);
+    expect(attrInt(graph.nodes[0], 'group', 1)).toBe(3);
+    expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), xx, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+  });
+});
+
+describe('QDQ emission', () => {
+  test('Conv+Relu, residual Add, GAP, Gemm: the layout ONNX Runtime runs, close to float', async () => {
+    const r = rng(3);
+    const C = 8;
+    const m = build({
+      opset: 13, input: [1, 3, 8, 8], output: 'logits',
+      nodes: [
+        mkNode('Conv', 'c1', ['x', 'w1', 'b1'], ['c1'], [attrIs('pads', [1, 1, 1, 1])]), mkNode('Relu', 'r1', ['c1'], ['r1']),
+        mkNode('Conv', 'c2', ['r1', 'w2', 'b2'], ['c2']), mkNode('Add', 'add', ['r1', 'c2'], ['s']),
+        mkNode('GlobalAveragePool', 'gap', ['s'], ['p']), mkNode('Flatten', 'fl', ['p'], ['f']),
+        mkNode('Gemm', 'fc', ['f', 'wf', 'bf'], ['logits'], [attrI('transB', 1)]),
+      ],
+      inits: [
+        makeTensor('w1', [C, 3, 3, 3], randn(C * 27, r, 0.3)), makeTensor('b1', [C], randn(C, r, 0.1)),
+        makeTensor('w2', [C, C, 1, 1], randn(C * C, r, 0.3)), makeTensor('b2', [C], randn(C, r, 0.1)),
+        makeTensor('wf', [10, C], randn(10 * C, r)), makeTensor('bf', [10], randn(10, r)),
+      ],
+    });
+    const { graph } = normalize(m);
+    const fm = graph.toModel({ opset: 14 });
+    const plan = planQuantization(graph, { inputRange: { lo: -3, hi: 3 } });
+    expect(plan.tensors).toEqual(['x', 'r1', 'c2', 's', 'p', 'f', 'logits']);
+    // calibrate from a few random inputs
+    const xs = [0, 1, 2, 3].map(() => randn(3 * 64, r));
+    const obs = new Graph(fm);
+    for (const t of plan.tensors) if (t !== 'x' && t !== 'logits') obs.outputs.push(floatValueInfo(t));
+    const s = await session(encodeModel(obs.toModel()));
+    const stats = new Map<string, TensorStats>();
+    for (const xi of xs) {
+      const out = await runFloat(s, xi, [1, 3, 8, 8]);
+      for (const [k, v] of Object.entries(out)) { if (!stats.has(k)) stats.set(k, new TensorStats()); stats.get(k)!.observeMinMax(v.data); }
+    }
+    const ranges = new Map([...stats].map(([k, v]) => [k, computeRange(v, 'minmax')]));
+    const qp = resolveQParams(plan, ranges);
+    expect(qp.get('f')).toBe(qp.get('p')); // Flatten keeps its input's quantization
+    const qg = new Graph(fm);
+    emitQdq(qg, planQuantization(qg, { inputRange: { lo: -3, hi: 3 } }), qp);
+    const qm = qg.toModel({ opset: 14 });
+    const bytes = encodeModel(qm);
+    const back = readModel(bytes);
+    const ops = back.graph!.node!.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'QuantizeLinear').length).toBe(7);
+    expect(ops).toContain('Relu');
+    const inits = new Map(back.graph!.initializer!.map((t) => [t.name!, t]));
+    // weights int8 per channel axis 0, bias int32 at s_in * s_w
+    const wdq = back.graph!.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === 'w1_quantized')!;
+    expect(attrInt(wdq, 'axis', -1)).toBe(0);
+    expect(inits.get('w1_quantized')!.dataType).toBe(onnx.TensorProto.DataType.INT8);
+    const wq = tensorData(inits.get('w1_quantized')!) as Int8Array;
+    expect(Math.min(...wq)).toBeGreaterThanOrEqual(-127);
+    const bdq = back.graph!.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === 'b1_quantized')!;
+    expect(inits.get('b1_quantized')!.dataType).toBe(onnx.TensorProto.DataType.INT32);
+    const bs = tensorData(inits.get(bdq.input![1])!) as Float32Array;
+    const ws = tensorData(inits.get(wdq.input![1])!) as Float32Array;
+    const xs0 = qp.get('x')!.scale;
+    for (let c = 0; c < C; c++) expect(bs[c]).toBe(Math.fround(Math.fround(xs0) * ws[c]));
+    // the output keeps its name and the int8 model tracks float
+    expect(back.graph!.output![0].name).toBe('logits');
+    let sig = 0, noise = 0;
+    for (const xi of xs) {
+      const a = await runModel(fm, xi, [1, 3, 8, 8]);
+      const b = await runModel(bytes, xi, [1, 3, 8, 8]);
+      for (let i = 0; i < a.length; i++) { sig += a[i] * a[i]; noise += (a[i] - b[i]) ** 2; }
+    }
+    expect(10 * Math.log10(sig / noise)).toBeGreaterThan(25);
+    await s.release();
+  });
+
+  test('an op it cannot quantize is named, with --exclude offered; excluded nodes stay float', () => {
+    const m = build({
+      opset: 13, input: [1, 3, 4, 4], output: 'y',
+      nodes: [mkNode('Conv', 'c', ['x', 'w', 'b'], ['c']), mkNode('Erf', 'weird', ['c'], ['y'])],
+      inits: [makeTensor('w', [2, 3, 1, 1], new Float32Array(6).fill(0.5)), makeTensor('b', [2], new Float32Array(2))],
+    });
+    const { graph } = normalize(m);
+    expect(() => planQuantization(graph)).toThrow(/Erf node 'weird'.*--exclude weird/);
+    const plan = planQuantization(graph, { exclude: ['weird'] });
+    expect(plan.floatNodes.size).toBe(1);
+    expect(plan.tensors).toEqual(['x', 'c']);
+    expect(() => planQuantization(graph, { exclude: ['nope'] })).toThrow(/--exclude nope: no node/);
+  });
+});
