@@ -265,7 +265,7 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
   }
   const compileOptions: CompileOptions = { keep: options.keep };
   const compiled = compileModel(readModel(bytes), compileOptions);
-  const native = loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
+  const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
   // The native model has packed its own copy of the weights: drop the JS one.
   for (const op of compiled.plan.ops) op.weights = new Int8Array(0);
   return new Model(compiled, native);

@@ -35,7 +35,14 @@ export interface NativeModel {
 }
 
 export interface NativeAddon {
-  createModel(plan: PlanDesc, options?: NativeModelOptions): NativeModel;
+  /**
+   * Validates the plan and packs its weights on a libuv worker thread (the event
+   * loop is not blocked). Type errors in the plan or options throw at once;
+   * inconsistent plans reject with an Error naming the op and field.
+   */
+  createModel(plan: PlanDesc, options?: NativeModelOptions): Promise<NativeModel>;
+  /** createModel on the calling thread. */
+  createModelSync(plan: PlanDesc, options?: NativeModelOptions): NativeModel;
   /** ISAs this build and CPU support, scalar first. */
   supportedIsas(): IsaName[];
   /** MNQ_ISA if set (throws if unknown or unsupported), else the best supported ISA. */

@@ -53,7 +53,7 @@ function worker(inputsFile, outFile) {
   for (const m of inputs.models) {
     const t0 = Date.now();
     const compiled = compile(path.join(inputs.shared, m.model));
-    const model = native.createModel(compiled.plan, { threads: 1 });
+    const model = native.createModelSync(compiled.plan, { threads: 1 });
     const buf = Buffer.from(m.data, 'base64');
     const x = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
     const outs = model.runSync(x, m.batch);

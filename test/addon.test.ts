@@ -297,7 +297,7 @@ describe('native addon', () => {
 
   test.each(native.supportedIsas().flatMap((isa) => [1, 3].map((threads) => [isa, threads] as const)))(
     'matches the JS int8 math (isa %s, threads %d)', async (isa, threads) => {
-      const m = native.createModel(plan, { isa, threads });
+      const m = await native.createModel(plan, { isa, threads });
       expect(m.isa).toBe(isa);
       expect(m.threads).toBe(threads);
       for (const batch of [1, 4]) {
@@ -316,7 +316,7 @@ describe('native addon', () => {
     });
 
   test('runInt8 takes pre-quantized NHWC pixels', async () => {
-    const m = native.createModel(plan, { threads: 2 });
+    const m = native.createModelSync(plan, { threads: 2 });
     const x = randomInput(2 * perImage);
     const X = plan.tensors[plan.input];
     const q = new Int8Array(x.length);
@@ -329,7 +329,10 @@ describe('native addon', () => {
   });
 
   test('many concurrent runs on one model give identical results', async () => {
-    const m = native.createModel(plan, { threads: 2 });
+    // createModel packs the weights off the main thread and returns a promise.
+    const pending = native.createModel(plan, { threads: 2 });
+    expect(typeof pending.then).toBe('function');
+    const m = await pending;
     const inputs = Array.from({ length: 8 }, (_, i) => randomInput((1 + (i % 3)) * perImage));
     const wants = inputs.map((x) => m.runSync(x));
     const runs = [];
@@ -341,12 +344,11 @@ describe('native addon', () => {
 
   test('loads and runs inside worker_threads', async () => {
     const x = randomInput(perImage);
-    const want = native.createModel(plan).runSync(x);
+    const want = native.createModelSync(plan).runSync(x);
     const code = `
       const { parentPort, workerData } = require('worker_threads');
       const addon = require(workerData.addon);
-      const m = addon.createModel(workerData.plan, { threads: 2 });
-      m.run(workerData.x, 1).then((out) => parentPort.postMessage(out), (e) => parentPort.postMessage(String(e)));
+      addon.createModel(workerData.plan, { threads: 2 }).then((m) => m.run(workerData.x, 1)).then((out) => parentPort.postMessage(out), (e) => parentPort.postMessage(String(e)));
     `;
     const runWorker = () => new Promise<unknown>((resolve, reject) => {
       const w = new Worker(code, { eval: true, workerData: { addon: addonPath(), plan, x } });
@@ -357,8 +359,8 @@ describe('native addon', () => {
     for (const g of got) expect(g).toEqual(want);
   });
 
-  test('wrong types in the plan are TypeErrors naming the field', () => {
-    const bad = (mutate: (p: any) => void): (() => NativeModel) => () => {
+  test('wrong types in the plan are TypeErrors naming the field, thrown before any work', () => {
+    const bad = (mutate: (p: any) => void): (() => Promise<NativeModel>) => () => {
       const p: any = { ...plan, tensors: plan.tensors.map((t) => ({ ...t })), ops: plan.ops.map((o) => ({ ...o })) };
       mutate(p);
       return native.createModel(p);
@@ -377,12 +379,17 @@ describe('native addon', () => {
     expect(() => native.createModel(plan, { isa: 'mmx' as any })).toThrow(/options\.isa must be one of/);
   });
 
-  test('inconsistent plans are Errors naming the op and field', () => {
+  test('inconsistent plans are Errors naming the op and field', async () => {
     const bad = (mutate: (p: PlanDesc) => void): (() => NativeModel) => () => {
       const p: PlanDesc = { ...plan, tensors: plan.tensors.map((t) => ({ ...t })), ops: plan.ops.map((o) => ({ ...o })) };
       mutate(p);
-      return native.createModel(p);
+      return native.createModelSync(p);
     };
+    // createModel validates off the main thread and rejects with the same message.
+    const p0: PlanDesc = { ...plan, ops: plan.ops.map((o) => ({ ...o })) };
+    p0.ops[0].weights = p0.ops[0].weights.subarray(1);
+    await expect(native.createModel(p0)).rejects.toThrow(
+      "plan op 0 (conv 'stem'): weights has 215 elements, expected 216 (out_c 8 x in_c/groups 3 x 3 x 3)");
     expect(bad((p) => { p.ops[0].weights = p.ops[0].weights.subarray(1); }))
       .toThrow("plan op 0 (conv 'stem'): weights has 215 elements, expected 216 (out_c 8 x in_c/groups 3 x 3 x 3)");
     expect(bad((p) => { p.ops[4].inputs = [99]; })).toThrow(/plan op 4 .*inputs\[0\] 99 is not a tensor id/);
@@ -393,7 +400,7 @@ describe('native addon', () => {
   });
 
   test('wrong inputs are TypeError / RangeError; the process survives', async () => {
-    const m = native.createModel(plan);
+    const m = await native.createModel(plan);
     expectError(() => m.runSync(new Float64Array(perImage) as any), 'TypeError', 'input must be a Float32Array (NCHW)');
     expectError(() => m.runSync(new Float32Array(perImage + 1)), 'RangeError', /./);
     expectError(() => m.runSync(new Float32Array(perImage), 2), 'RangeError', `input has ${perImage} elements, expected batch 2 x ${perImage} = ${2 * perImage}`);
@@ -404,7 +411,7 @@ describe('native addon', () => {
   });
 
   test('dispose: pending runs finish, later calls throw', async () => {
-    const m = native.createModel(plan, { threads: 2 });
+    const m = await native.createModel(plan, { threads: 2 });
     const x = randomInput(3 * perImage);
     const want = m.runSync(x);
     const pending = [m.run(x), m.run(x), m.runInt8(new Int8Array(perImage))];

@@ -2,6 +2,9 @@
 // Latency / throughput / peak memory of mnq, and with --vs-ort of ONNX Runtime
 // on the same file, each measured in its own child process (so peak RSS is
 // that engine's alone), printed side by side with ratios.
+// ORT is measured twice: with its default session options ('ort'; on x86 its
+// graph optimizer keeps QDQ int8 graphs partly in float) and with
+// session.qdqisint8allowed=1 ('ort-int8'; QDQ pairs fused into int8 kernels more often).
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
@@ -13,11 +16,15 @@ const USAGE = `usage: mnq bench <model.onnx> [options]
   --batch B     images per run, default 1
   --runs R      timed runs after warm-up, default 50 (minimum 50)
   --warmup W    untimed warm-up runs, default 5
-  --vs-ort      also measure ONNX Runtime and print ratios
+  --vs-ort      also measure ONNX Runtime (default session options, and with
+                session.qdqisint8allowed=1) and print ratios
   --json        print JSON`;
 
+type Engine = 'mnq' | 'ort' | 'ort-int8';
+const ENGINES: readonly Engine[] = ['mnq', 'ort', 'ort-int8'];
+
 export interface EngineResult {
-  engine: 'mnq' | 'ort';
+  engine: Engine;
   isa?: string;
   threads: number;
   batch: number;
@@ -90,6 +97,7 @@ async function measure(o: Options): Promise<EngineResult> {
     const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
     const s = await ort.InferenceSession.create(o.model, {
       intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
+      ...(o.engine === 'ort-int8' ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
     });
     const meta = (s as unknown as { inputMetadata?: { shape?: (number | string)[] }[] }).inputMetadata?.[0]?.shape ?? [];
     const dims = meta.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 224));
@@ -111,7 +119,7 @@ async function measure(o: Options): Promise<EngineResult> {
   const sorted = times.slice().sort((a, b) => a - b);
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   return {
-    engine: o.engine as 'mnq' | 'ort', isa, threads: o.threads, batch: o.batch, runs: o.runs, loadMs,
+    engine: o.engine as Engine, isa, threads: o.threads, batch: o.batch, runs: o.runs, loadMs,
     p50Ms: quantile(sorted, 0.5), p90Ms: quantile(sorted, 0.9), p99Ms: quantile(sorted, 0.99), meanMs: mean,
     imagesPerSecond: (o.batch * 1000) / mean,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
@@ -119,7 +127,7 @@ async function measure(o: Options): Promise<EngineResult> {
 }
 
 /** Runs one engine in a child process (fresh peak RSS) and returns its result. */
-function child(o: Options, engine: 'mnq' | 'ort'): EngineResult {
+function child(o: Options, engine: Engine): EngineResult {
   const cli = path.join(__dirname, '..', 'cli.js');
   const args = [cli, 'bench', o.model, '--threads', String(o.threads), '--batch', String(o.batch),
     '--runs', String(o.runs), '--warmup', String(o.warmup), '--engine', engine];
@@ -138,32 +146,35 @@ export async function run(argv: string[]): Promise<number> {
     return (e as { help?: boolean }).help ? 0 : 2;
   }
   if (o.engine) {
-    if (o.engine !== 'mnq' && o.engine !== 'ort') throw new Error('--engine must be mnq or ort');
+    if (!ENGINES.includes(o.engine as Engine)) throw new Error(`--engine must be one of ${ENGINES.join(', ')}`);
     console.log(JSON.stringify(await measure(o)));
     return 0;
   }
   const results = [child(o, 'mnq')];
-  if (o.vsOrt) results.push(child(o, 'ort'));
-  const [m, r] = results;
-  const ratios = r ? {
+  if (o.vsOrt) results.push(child(o, 'ort'), child(o, 'ort-int8'));
+  const m = results[0];
+  const versus = (r: EngineResult) => ({
     latencyP50: m.p50Ms / r.p50Ms, // < 1: mnq faster
     imagesPerSecond: m.imagesPerSecond / r.imagesPerSecond, // > 1: mnq faster
     peakRss: m.peakRssMB / r.peakRssMB,
-  } : undefined;
+  });
+  const ratios = o.vsOrt ? versus(results[1]) : undefined;
+  const ratiosInt8 = o.vsOrt ? versus(results[2]) : undefined;
   const machine = { cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` };
   if (o.json) {
-    console.log(JSON.stringify({ model: o.model, machine, results, ratios }, null, 2));
+    console.log(JSON.stringify({ model: o.model, machine, results, ratios, ratiosInt8 }, null, 2));
     return 0;
   }
   console.log(`${path.basename(o.model)}  threads ${o.threads}  batch ${o.batch}  ${o.runs} runs after ${o.warmup} warm-up  (${machine.cpu}, ${machine.cores} cores)`);
-  const row = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(10))).join(' '));
+  const row = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(17) : c.padStart(10))).join(' '));
   row(['engine', 'p50 ms', 'p90 ms', 'p99 ms', 'img/s', 'peak MB', 'load ms']);
   for (const x of results) {
-    row([x.engine === 'mnq' ? `mnq (${x.isa})` : 'onnxruntime', x.p50Ms.toFixed(2), x.p90Ms.toFixed(2), x.p99Ms.toFixed(2),
+    row([x.engine === 'mnq' ? `mnq (${x.isa})` : x.engine === 'ort' ? 'onnxruntime' : 'ort qdq-int8', x.p50Ms.toFixed(2), x.p90Ms.toFixed(2), x.p99Ms.toFixed(2),
       x.imagesPerSecond.toFixed(1), x.peakRssMB.toFixed(0), x.loadMs.toFixed(0)]);
   }
-  if (ratios) {
-    console.log(`mnq / ORT: latency p50 ${ratios.latencyP50.toFixed(2)}x, throughput ${ratios.imagesPerSecond.toFixed(2)}x, peak RSS ${ratios.peakRss.toFixed(2)}x`);
-  }
+  const say = (label: string, r: ReturnType<typeof versus>) => console.log(
+    `${label}: latency p50 ${r.latencyP50.toFixed(2)}x, throughput ${r.imagesPerSecond.toFixed(2)}x, peak RSS ${r.peakRss.toFixed(2)}x`);
+  if (ratios) say('mnq / ORT', ratios);
+  if (ratiosInt8) say('mnq / ORT (session.qdqisint8allowed=1)', ratiosInt8);
   return 0;
 }

@@ -487,23 +487,67 @@ void check_output_stage(const char* fn, const OutputStage& out, int channels) {
   check_clamp(fn, out.qmin, out.qmax);
 }
 
+// Copies n bytes. Short runs (a stem kernel row is kernel_w * in_c = 9 bytes)
+// use two overlapping fixed-size moves instead of a call.
+inline void copy_bytes(int8_t* dst, const int8_t* src, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  } else {
+    std::memcpy(dst, src, n);
+  }
+}
+inline void fill_bytes(int8_t* dst, int8_t v, size_t n) {
+  if (n <= 16) {
+    for (size_t i = 0; i < n; ++i) dst[i] = v;
+  } else {
+    std::memset(dst, v, n);
+  }
+}
+
 // Rows of NHWC patches for output rows [row_begin, row_end), padding = x_zp.
+// A patch row is kernel_h runs of kernel_w * in_c bytes; with dilation_w == 1
+// each run is contiguous in the input wherever it is fully inside it.
 void im2col(const ConvShape& s, int32_t x_zp, const int8_t* x, int row_begin, int row_end,
             int8_t* col) {
-  const int ic = s.in_c;
+  const size_t ic = size_t(s.in_c);
+  const size_t run = size_t(s.kernel_w) * ic;  // bytes of one kernel row
+  const int8_t pad = int8_t(x_zp);
   for (int oy = row_begin; oy < row_end; ++oy)
-    for (int ox = 0; ox < s.out_w; ++ox)
+    for (int ox = 0; ox < s.out_w; ++ox) {
+      const int ix0 = ox * s.stride_w - s.pad_left;
+      const bool row_inside =
+          s.dilation_w == 1 && ix0 >= 0 && ix0 + s.kernel_w <= s.in_w;
       for (int ky = 0; ky < s.kernel_h; ++ky) {
         const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
-        for (int kx = 0; kx < s.kernel_w; ++kx) {
-          const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
-          if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w)
-            std::memset(col, int8_t(x_zp), size_t(ic));
-          else
-            std::memcpy(col, x + (size_t(iy) * s.in_w + ix) * ic, size_t(ic));
-          col += ic;
+        if (iy < 0 || iy >= s.in_h) {
+          fill_bytes(col, pad, run);
+        } else if (row_inside) {
+          copy_bytes(col, x + (size_t(iy) * s.in_w + ix0) * ic, run);
+        } else {
+          const int8_t* xrow = x + size_t(iy) * s.in_w * ic;
+          for (int kx = 0; kx < s.kernel_w; ++kx) {
+            const int ix = ix0 + kx * s.dilation_w;
+            if (ix < 0 || ix >= s.in_w)
+              fill_bytes(col + size_t(kx) * ic, pad, ic);
+            else
+              copy_bytes(col + size_t(kx) * ic, xrow + size_t(ix) * ic, ic);
+          }
         }
+        col += run;
       }
+    }
 }
 }  // namespace
 
@@ -582,9 +626,8 @@ void gemm_run_columns(const PackedConv& p, const OutputStage& out, const int8_t*
   if (n_begin % block != 0 || (n_end % block != 0 && n_end != n))
     fail("gemm_run_columns: column bounds must be multiples of gemm_column_block() = " +
          std::to_string(block) + " (or the end column)");
-  if (m > size_t(p.shape.out_h) * p.shape.out_w)
-    fail("gemm_run_columns: m = " + std::to_string(m) + " exceeds the packed rows " +
-         std::to_string(size_t(p.shape.out_h) * p.shape.out_w));
+  if (m > (size_t(1) << 40) / size_t(std::max(1, std::max(p.gemm_w.k, n))))
+    fail("gemm_run_columns: m = " + std::to_string(m) + " rows is too large");
   check_output_stage(fn, out, n);
   if (m == 0 || n_begin == n_end) return;
   check_ptr(fn, "x", x);

@@ -138,9 +138,10 @@ void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8
               int row_begin, int row_end, void* scratch);
 
 // Fully connected / pointwise over m rows: y[m][n] = out(x[m][k] . w[n][k] + b[n]).
-// Packed with ConvKind::pointwise and a 1x1 shape where in_c = k, out_c = n,
-// in_h = out_h = m, in_w = out_w = 1 (the same GEMM). For batch-1 classifiers the
-// runtime splits over output channels instead of rows:
+// Packed with ConvKind::pointwise and any 1x1 shape where in_c = k, out_c = n
+// (the packed shape's spatial size does not bound m: any number of rows, e.g.
+// every pixel of a batch, in one call). Also splits over output channels
+// (for batch-1 classifiers):
 void gemm_run_columns(const PackedConv& p, const OutputStage& out, const int8_t* x,
                       int8_t* y, size_t m, int n_begin, int n_end);
 // Column split granularity (n_begin / n_end must be multiples, or n_end == out_c).

@@ -1,7 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -15,7 +18,6 @@ namespace mnq {
 namespace {
 
 constexpr int kMaxThreads = 256;
-constexpr int64_t kGemmRows = 4096;  // minimum rows per gemm_run_columns call
 
 // ------------------------------------------------------------ validation help
 const char* op_type_name(PlanOpType t) {
@@ -95,7 +97,6 @@ struct Model::Step {
   ConvKind kind = ConvKind::pointwise;
   bool as_gemm = false;          // pointwise conv or fully connected: one GEMM over the batch
   int gemm_n = 0, gemm_k = 0;    // GEMM columns and depth
-  size_t gemm_rows = 0;          // rows one gemm_run_columns call may take (the packed shape's)
   PackedConvPtr packed;
   OutputStage stage;
   // global_avg_pool / add / mul
@@ -122,6 +123,41 @@ class Model::Arena {
   size_t size_ = 0;
 };
 
+struct Model::Profile {
+  std::atomic<int64_t> ns[kProfileKinds] = {};
+  std::atomic<int64_t> calls[kProfileKinds] = {};
+  std::atomic<int64_t> runs{0}, images{0};
+  void add(int kind, std::chrono::steady_clock::time_point t0) {
+    const auto d = std::chrono::steady_clock::now() - t0;
+    ns[kind].fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(), std::memory_order_relaxed);
+    calls[kind].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+namespace {
+const char* const kProfileNames[] = {"quantize input", "conv 1x1 (gemm)", "conv depthwise", "conv general",
+                                     "fully connected", "global avg pool", "add", "mul", "lut",
+                                     "arena + outputs"};
+constexpr int kProfileInput = 0, kProfileOutputs = 9;
+
+int profile_kind(PlanOpType type, ConvKind kind) {
+  switch (type) {
+    case PlanOpType::conv: return kind == ConvKind::pointwise ? 1 : kind == ConvKind::depthwise ? 2 : 3;
+    case PlanOpType::fully_connected: return 4;
+    case PlanOpType::global_avg_pool: return 5;
+    case PlanOpType::add: return 6;
+    case PlanOpType::mul: return 7;
+    case PlanOpType::lut: return 8;
+  }
+  return kProfileOutputs;
+}
+
+bool profiling_enabled() {
+  const char* v = std::getenv("MNQ_PROFILE");
+  return v && *v && std::string(v) != "0";
+}
+}  // namespace
+
 static int checked_threads(int threads) {
   if (threads < 1 || threads > kMaxThreads) {
     throw std::invalid_argument("threads must be an integer in [1, " + std::to_string(kMaxThreads) +
@@ -146,6 +182,7 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
   if (arena < 1) fail("plan", "arena_bytes must be >= 1, got " + std::to_string(arena));
   if (arena > (int64_t{1} << 40)) fail("plan", "arena_bytes " + std::to_string(arena) + " is too large");
   arena_bytes_ = arena;
+  if (profiling_enabled()) profile_.reset(new Profile);
 
   // Tensors.
   const size_t nt = plan.tensors.size();
@@ -354,17 +391,8 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         s.as_gemm = s.kind == ConvKind::pointwise;
         s.gemm_n = cs.out_c;
         s.gemm_k = cs.in_c;
-        ConvShape packed_shape = cs;
-        if (s.as_gemm) {
-          // A GEMM over every pixel of the batch: pack as [rows][1][k] so that
-          // gemm_run_columns accepts up to `rows` rows per call.
-          const int64_t rows = std::max<int64_t>(static_cast<int64_t>(cs.out_h) * cs.out_w, kGemmRows);
-          packed_shape.in_h = packed_shape.out_h = static_cast<int>(rows);
-          packed_shape.in_w = packed_shape.out_w = 1;
-          s.gemm_rows = static_cast<size_t>(rows);
-        }
         try {
-          s.packed = pack_conv(isa_, s.kind, packed_shape, op.weights.data(),
+          s.packed = pack_conv(isa_, s.kind, cs, op.weights.data(),
                                op.w_zero_point.empty() ? nullptr : op.w_zero_point.data(),
                                op.bias.empty() ? nullptr : op.bias.data(), x.zero_point);
           s.stage = make_output_stage(x.scale, op.w_scale.data(), op.w_scale.size(), mid_scale, mid_zp,
@@ -467,7 +495,22 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
   }
 }
 
-Model::~Model() = default;
+Model::~Model() {
+  if (!profile_ || profile_->runs.load() == 0) return;
+  const Profile& p = *profile_;
+  const double runs = static_cast<double>(p.runs.load());
+  int64_t total = 0;
+  for (int k = 0; k < kProfileKinds; ++k) total += p.ns[k].load();
+  std::fprintf(stderr, "mnq profile (%s, %d threads): %lld runs, %lld images, %.3f ms per run\n", isa_name(isa_),
+               pool_.threads(), static_cast<long long>(p.runs.load()), static_cast<long long>(p.images.load()),
+               total / 1e6 / runs);
+  for (int k = 0; k < kProfileKinds; ++k) {
+    if (p.calls[k].load() == 0) continue;
+    std::fprintf(stderr, "  %-18s %8.3f ms/run %5.1f%%  %6.1f calls/run\n", kProfileNames[k],
+                 p.ns[k].load() / 1e6 / runs, total ? 100.0 * p.ns[k].load() / total : 0.0,
+                 p.calls[k].load() / runs);
+  }
+}
 
 size_t Model::input_elements() const { return static_cast<size_t>(elements(tensors_[input_])); }
 size_t Model::output_elements(size_t i) const {
@@ -544,10 +587,7 @@ void Model::run_step(const Step& s, uint8_t* arena, int batch) const {
           });
         } else {
           split(pool_, m, 16, [&](size_t r0, size_t r1) {
-            for (size_t r = r0; r < r1; r += s.gemm_rows) {
-              const size_t rows = std::min(s.gemm_rows, r1 - r);
-              gemm_run_columns(p, s.stage, x + r * k, y + r * n, rows, 0, static_cast<int>(n));
-            }
+            gemm_run_columns(p, s.stage, x + r0 * k, y + r0 * n, r1 - r0, 0, static_cast<int>(n));
           });
         }
       } else {
@@ -620,6 +660,9 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   const size_t need = static_cast<size_t>(arena_bytes_) * B;
 
   ThreadPool::ComputeSlot slot(pool_);
+  Profile* prof = profile_.get();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0 = prof ? Clock::now() : Clock::time_point();
   std::unique_ptr<Arena> arena;
   {
     std::lock_guard<std::mutex> lk(arenas_mu_);
@@ -642,7 +685,10 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   }
   uint8_t* mem = arena->data();
 
+  if (prof) prof->add(kProfileOutputs, t0);
+
   const PlanTensor& in = tensors_[input_];
+  if (prof) t0 = Clock::now();
   const size_t in_img = static_cast<size_t>(elements(in));
   int8_t* in_ptr = reinterpret_cast<int8_t*>(mem + static_cast<size_t>(in.offset) * B);
   if (f32_input) {
@@ -654,22 +700,44 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   } else {
     std::memcpy(in_ptr, i8_input, in_img * B);
   }
+  if (prof) prof->add(kProfileInput, t0);
 
   for (const Step& s : steps_) {
+    if (prof) t0 = Clock::now();
     try {
       run_step(s, mem, batch);
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error(op_where(s.index, s.type, s.name) + ": " + e.what());
     }
+    if (prof) prof->add(profile_kind(s.type, s.kind), t0);
   }
+  if (prof) t0 = Clock::now();
 
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const PlanTensor& t = tensors_[outputs_[i]];
     std::memcpy(outputs[i], mem + static_cast<size_t>(t.offset) * B, static_cast<size_t>(elements(t)) * B);
   }
 
-  std::lock_guard<std::mutex> lk(arenas_mu_);
-  if (free_arenas_.size() < static_cast<size_t>(pool_.threads())) free_arenas_.push_back(std::move(arena));
+  {
+    std::lock_guard<std::mutex> lk(arenas_mu_);
+    if (free_arenas_.size() < static_cast<size_t>(pool_.threads())) free_arenas_.push_back(std::move(arena));
+  }
+  if (prof) {
+    prof->add(kProfileOutputs, t0);
+    prof->calls[kProfileOutputs].fetch_sub(1, std::memory_order_relaxed);  // one per run, counted above
+    prof->runs.fetch_add(1, std::memory_order_relaxed);
+    prof->images.fetch_add(static_cast<int64_t>(B), std::memory_order_relaxed);
+  }
+}
+
+void Model::quantize_input(const float* nchw_input, int batch, int8_t* nhwc_output) const {
+  if (!nchw_input || !nhwc_output) throw std::invalid_argument("input is null");
+  if (batch < 1) throw std::invalid_argument("batch must be >= 1, got " + std::to_string(batch));
+  const PlanTensor& in = tensors_[input_];
+  const size_t in_img = static_cast<size_t>(elements(in));
+  for (size_t i = 0; i < static_cast<size_t>(batch); ++i)
+    quantize_nchw_to_nhwc(isa_, nchw_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
+                          static_cast<size_t>(in.w), in.scale, in.zero_point, nhwc_output + i * in_img);
 }
 
 void Model::run(const float* nchw_input, int batch, const std::vector<int8_t*>& outputs) const {

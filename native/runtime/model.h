@@ -41,6 +41,12 @@ class Model {
   // scale and zero point.
   void run_int8(const int8_t* nhwc_input, int batch, const std::vector<int8_t*>& outputs) const;
 
+  // The quantization step of run(): float NCHW [batch][c][h][w] -> int8 NHWC
+  // [batch][h][w][c] (batch * input_elements() bytes), on the calling thread.
+  // run(x) == run_int8(quantize_input(x)) bit for bit; the addon uses this to
+  // hand the worker thread a 4x smaller copy of the input.
+  void quantize_input(const float* nchw_input, int batch, int8_t* nhwc_output) const;
+
   // Convenience: allocates the outputs.
   std::vector<std::vector<int8_t>> run(const float* nchw_input, int batch) const;
   std::vector<std::vector<int8_t>> run_int8(const int8_t* nhwc_input, int batch) const;
@@ -51,6 +57,12 @@ class Model {
   void execute(const float* f32_input, const int8_t* i8_input, int batch,
                const std::vector<int8_t*>& outputs) const;
   void run_step(const Step& s, uint8_t* arena, int batch) const;
+
+  // MNQ_PROFILE=1: wall time per step kind, summed over runs, printed to stderr
+  // by the destructor (kinds: see profile_kind() in model.cc).
+  static constexpr int kProfileKinds = 10;
+  struct Profile;
+  std::unique_ptr<Profile> profile_;
 
   Isa isa_;
   std::vector<PlanTensor> tensors_;

@@ -1,10 +1,36 @@
 #include "thread_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <stdexcept>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MNQ_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define MNQ_CPU_RELAX() asm volatile("yield" ::: "memory")
+#else
+#define MNQ_CPU_RELAX() ((void)0)
+#endif
+
 namespace mnq {
+
+namespace {
+// How long a thread spins for an event that is usually microseconds away
+// (the next op's job, the last task of this op) before it sleeps.
+constexpr std::chrono::microseconds kSpin{50};
+
+template <typename Pred>
+bool spin_until(Pred&& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    MNQ_CPU_RELAX();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+}  // namespace
 
 struct ThreadPool::Job {
   const std::function<void(size_t)>* fn = nullptr;  // lives on the caller's stack
@@ -91,6 +117,7 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& f
   {
     std::lock_guard<std::mutex> lk(mu_);
     jobs_.push_back(job);
+    posted_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
   work_on(*job);
@@ -104,7 +131,8 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& f
       }
     }
   }
-  {
+  // The tasks still running elsewhere are usually about to finish: spin first.
+  if (!spin_until([&] { return job->finished.load(std::memory_order_acquire) == count; })) {
     std::unique_lock<std::mutex> lk(job->mu);
     job->done.wait(lk, [&] { return job->finished.load(std::memory_order_acquire) == count; });
   }
@@ -113,10 +141,17 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& f
 
 void ThreadPool::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
+  uint64_t seen = posted_.load(std::memory_order_relaxed);
   for (;;) {
-    cv_.wait(lk, [&] {
-      return stop_ || (!jobs_.empty() && free_slots_ > 0 && callers_waiting_ == 0);
-    });
+    auto runnable = [&] { return stop_ || (!jobs_.empty() && free_slots_ > 0 && callers_waiting_ == 0); };
+    if (!runnable()) {
+      // Idle: spin briefly for the next job before sleeping.
+      lk.unlock();
+      spin_until([&] { return posted_.load(std::memory_order_acquire) != seen; });
+      lk.lock();
+      cv_.wait(lk, runnable);
+    }
+    seen = posted_.load(std::memory_order_relaxed);
     if (stop_) return;
     std::shared_ptr<Job> job = jobs_.front();
     if (job->next.load(std::memory_order_relaxed) >= job->count) {

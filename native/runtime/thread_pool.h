@@ -13,7 +13,9 @@
 // still run or are skipped; none is left running).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -56,6 +58,10 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;  // slots freed, jobs posted, stop
   std::deque<std::shared_ptr<Job>> jobs_;
+  // Bumped (under mu_) whenever a job is posted: idle workers spin on it for a
+  // few microseconds before sleeping on cv_, since a run posts one job per op
+  // back to back and a futex wake-up costs more than the gap between ops.
+  std::atomic<uint64_t> posted_{0};
   int free_slots_;
   int callers_waiting_ = 0;
   bool stop_ = false;

@@ -64,7 +64,10 @@ void test_pack_and_run() {
   OutputStage o3 = out; o3.qmin = 10; o3.qmax = 5;
   CHECK_THROWS(std::invalid_argument, conv_run(*p, o3, x.data(), y.data(), 0, 4, nullptr), "clamp");
   CHECK_THROWS(std::invalid_argument, gemm_run_columns(*p, out, x.data(), y.data(), 16, 0, 17), "columns");
-  CHECK_THROWS(std::invalid_argument, gemm_run_columns(*p, out, x.data(), y.data(), 17, 0, 16), "m = 17");
+  // m is not bounded by the packed shape (4 x 4 pixels): 16 rows here, 4 + 12 in two calls.
+  gemm_run_columns(*p, out, x.data(), y.data(), 4, 0, 16);
+  gemm_run_columns(*p, out, x.data() + 4 * 8, y.data() + 4 * 16, 12, 0, 16);
+  CHECK_THROWS(std::invalid_argument, gemm_run_columns(*p, out, x.data(), y.data(), size_t(1) << 40, 0, 16), "too large");
 
   // General conv needs scratch.
   ConvShape g = pw_shape(); g.kernel_h = g.kernel_w = 3; g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = 1;

@@ -236,7 +236,11 @@ void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
       if (r < c.rows) {
         __m512i v = acc[r][b];
         if (c.asym) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(wzp, _mm512_set1_epi32(c.rowsum[r])));
-        _mm_mask_storeu_epi8(c.y + size_t(r) * c.ys + col, m, requant16(e, v, mult));
+        int8_t* dst = c.y + size_t(r) * c.ys + col;
+        if (valid >= 16)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), requant16(e, v, mult));
+        else
+          _mm_mask_storeu_epi8(dst, m, requant16(e, v, mult));
       }
     }
   }
@@ -276,11 +280,11 @@ void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps,
       _mm512_store_si512(dst + i, u);
       if (want_sums) sum = _mm512_add_epi64(sum, _mm512_sad_epu8(u, _mm512_setzero_si512()));
     }
-    uint64_t lanes[8];
-    _mm512_storeu_si512(lanes, sum);
-    uint64_t total = 0;
-    for (int i = 0; i < 8; ++i) total += lanes[i];
-    rowsum[r] = want_sums ? int32_t(uint32_t(total) - 128u * uint32_t(k)) : 0;
+    rowsum[r] = 0;
+    if (want_sums) {
+      const uint64_t total = uint64_t(_mm512_reduce_add_epi64(sum));
+      rowsum[r] = int32_t(uint32_t(total) - 128u * uint32_t(k));
+    }
   }
 }
 
@@ -678,15 +682,40 @@ void quantize_kernel(const float* x, size_t c, size_t h, size_t w, float scale, 
   const __m512 vs = _mm512_set1_ps(scale);
   const __m512 lo = _mm512_set1_ps(float(-128 - zp)), hi = _mm512_set1_ps(float(127 - zp));
   const __m512i vzp = _mm512_set1_epi32(zp);
+  auto quant16 = [&](__mmask16 m, const float* src) {
+    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src), vs);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vzp));
+  };
+  size_t done = 0;  // pixels written by the RGB fast path
+  if (c == 3) {
+    // RGB: 16 pixels of 3 planes -> 48 interleaved bytes with pshufb:
+    // out byte j of chunk t takes pixel (16t + j) / 3 of plane (16t + j) % 3.
+    alignas(16) int8_t idx[3][3][16];
+    for (int t = 0; t < 3; ++t)
+      for (int j = 0; j < 16; ++j)
+        for (int ch = 0; ch < 3; ++ch)
+          idx[t][ch][j] = (16 * t + j) % 3 == ch ? int8_t((16 * t + j) / 3) : int8_t(-128);
+    __m128i sh[3][3];
+    for (int t = 0; t < 3; ++t)
+      for (int ch = 0; ch < 3; ++ch) sh[t][ch] = _mm_load_si128(reinterpret_cast<const __m128i*>(idx[t][ch]));
+    for (; done + 16 <= hw; done += 16) {
+      const __m128i q0 = quant16(0xFFFF, x + done);
+      const __m128i q1 = quant16(0xFFFF, x + hw + done);
+      const __m128i q2 = quant16(0xFFFF, x + 2 * hw + done);
+      int8_t* dst = y + done * 3;
+      for (int t = 0; t < 3; ++t) {
+        const __m128i o = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(q0, sh[t][0]), _mm_shuffle_epi8(q1, sh[t][1])),
+                                       _mm_shuffle_epi8(q2, sh[t][2]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * t), o);
+      }
+    }
+  }
   alignas(16) int8_t q[16];
   for (size_t ch = 0; ch < c; ++ch) {
     const float* src = x + ch * hw;
-    for (size_t i = 0; i < hw; i += 16) {
-      const __mmask16 m = lanes(hw - i);
-      __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src + i), vs);
-      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      _mm_store_si128(reinterpret_cast<__m128i*>(q),
-                      _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vzp)));
+    for (size_t i = done; i < hw; i += 16) {
+      _mm_store_si128(reinterpret_cast<__m128i*>(q), quant16(lanes(hw - i), src + i));
       const size_t cnt = hw - i < 16 ? hw - i : 16;
       int8_t* dst = y + i * c + ch;
       for (size_t j = 0; j < cnt; ++j) dst[j * c] = q[j];
