@@ -11,6 +11,8 @@ import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
 import { IsaName, NativeModel, loadNative } from './native';
+import type { ClassifyOptions, Prediction } from './classify';
+import type { ImageInput } from './image';
 
 export type Dim = number | string;
 
@@ -62,12 +64,15 @@ export class Model {
   readonly isa: IsaName;
   /** The compiled plan and graph bindings (for tools; not a stable API; weights are released after loading). */
   readonly compiled: CompiledModel;
+  /** The ONNX file's metadata_props (e.g. mnq.preprocess, mnq.labels written by `mnq calibrate`). */
+  readonly metadata: Readonly<Record<string, string>>;
   private native: NativeModel | null;
   private readonly imageSize: number; // floats per image
   private readonly chw: [number, number, number];
 
-  constructor(compiled: CompiledModel, native: NativeModel) {
+  constructor(compiled: CompiledModel, native: NativeModel, metadata: Record<string, string> = {}) {
     this.compiled = compiled;
+    this.metadata = Object.freeze({ ...metadata });
     this.native = native;
     const inp = compiled.input;
     this.chw = [inp.c, inp.h, inp.w];
@@ -136,6 +141,18 @@ export class Model {
       });
     });
     return res;
+  }
+
+  /**
+   * Classifies images (file paths, encoded image bytes or raw pixels): top-k
+   * { label, index, probability } per image, in input order. Preprocessing and
+   * labels come from the model's metadata unless given. See lib/classify.ts.
+   */
+  classify(images: ImageInput | ImageInput[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
+    // loaded on first use: sharp is only needed by programs that classify images
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { classify } = require('./classify') as typeof import('./classify');
+    return classify(this, images, options);
   }
 
   /** Releases the native model. Runs already started finish; later calls throw. */
@@ -264,9 +281,12 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
     throw new TypeError(`mnq: load() takes a file path (string) or ONNX bytes (Uint8Array), got ${describe(pathOrBytes)}`);
   }
   const compileOptions: CompileOptions = { keep: options.keep };
-  const compiled = compileModel(readModel(bytes), compileOptions);
+  const onnxModel = readModel(bytes);
+  const metadata: Record<string, string> = {};
+  for (const p of onnxModel.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
+  const compiled = compileModel(onnxModel, compileOptions);
   const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
   // The native model has packed its own copy of the weights: drop the JS one.
   for (const op of compiled.plan.ops) op.weights = new Int8Array(0);
-  return new Model(compiled, native);
+  return new Model(compiled, native, metadata);
 }

@@ -274,6 +274,21 @@ describe('classify real models', () => {
       }
     }
   });
+
+  withMnq('model.classify() and model.metadata (mnq Model API)', async () => {
+    const { load } = require('../lib/model') as typeof import('../lib/model'); // eslint-disable-line @typescript-eslint/no-var-requires
+    const model = await load(V2_QDQ[0], { threads: 1 });
+    try {
+      expect(typeof model.metadata).toBe('object');
+      const r = await model.classify([CAT], { topK: 3 });
+      expect(r).toHaveLength(1);
+      expect(r[0]).toHaveLength(3);
+      expect(r[0][0]).toMatchObject({ label: 'Egyptian cat', index: 286 });
+      expect(r[0][0].probability).toBeGreaterThan(r[0][1].probability);
+    } finally {
+      model.dispose();
+    }
+  });
 });
 
 describe('mnq classify CLI', () => {
