@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { PlanDesc } from './plan';
 
-export type IsaName = 'scalar' | 'avx2' | 'avx512vnni' | 'neon' | 'neondot';
+export type IsaName = 'scalar' | 'avx2' | 'avxvnni' | 'avx512vnni' | 'neon' | 'neondot';
 
 export interface NativeModelOptions {
   /** Threads that may compute at once for this model (the caller's thread included); default 1. */

@@ -96,6 +96,12 @@ export interface PlanOp {
   // Add(3) -> Clip(0, 6), or Mul-by-constant), computing it with exact float32
   // arithmetic; empty otherwise.
   table: Int8Array;
+  // PROPOSED addition to plan.h (asked of the runtime owner): add only. ORT runs
+  // QLinearAdd of uint8 tensors (QOperator models, uint8 QDQ) in the uint8 domain,
+  // and its float arithmetic is not shift-invariant, so the kernel must compute on
+  // a + addOffset, b + addOffset with zero points + addOffset and subtract addOffset
+  // after rounding: 128 for uint8 tensors (stored shifted to int8), 0 for int8.
+  addOffset: number;
 }
 
 /** mnq::PlanDesc */
@@ -132,6 +138,7 @@ export function makeOp(type: PlanOpType, name: string, inputs: number[], output:
     actScale: 1,
     actZeroPoint: 0,
     table: new Int8Array(0),
+    addOffset: 0,
   };
 }
 

@@ -10,7 +10,8 @@ import * as path from 'path';
 import { load, Model } from '../lib';
 import { loadNative } from '../lib/native';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
-import { describeShared, int8Models } from './helpers/shared';
+import { describeShared, int8Models, sharedPath } from './helpers/shared';
+import { ImagePipeline } from '../lib/image';
 import { loadBatch, preprocessFor, testImages } from './helpers/images';
 
 const IMAGES = Number(process.env.MNQ_PARITY_IMAGES ?? 3);
@@ -60,6 +61,26 @@ describeShared('int8 parity with ONNX Runtime', () => {
       }
     });
   }
+
+  // ORT computes a uint8 QLinearAdd in the uint8 domain with fixed = zc - fma(ra, za, rb * zb)
+  // (docs/quantization.md; the compiler marks such adds with PlanOp.addOffset = 128). On this image one
+  // element of an Add is an exact tie that a plain multiply-add, or int8-domain arithmetic, rounds the
+  // other way (max diff 6 in the logits): a regression test for both.
+  const tieImage = sharedPath('data', 'imagenet-sample', 'eval', 'n01632458_spotted_salamander.JPEG');
+  const tieModel = sharedPath('models', 'onnx', 'mobilenetv2-12-int8.onnx');
+  (tieImage && tieModel ? test : test.skip)('mobilenetv2-12-int8 on an image with a uint8 Add tie equals ORT', async () => {
+    const model = await load(tieModel!);
+    const ort = await openOrtInt8(tieModel!);
+    try {
+      const x = await new ImagePipeline({ preprocess: 'torch', width: 224, height: 224 }).float(tieImage!);
+      const ours = await model.run(x, [1, 3, 224, 224], { quantized: true });
+      const theirs = (await ort.run(x, [1, 3, 224, 224])).get(ort.int8Outputs[0])!;
+      expect(Array.from(ours.data)).toEqual(Array.from(theirs.data));
+    } finally {
+      model.dispose();
+      await ort.release();
+    }
+  });
 
   test('every supported ISA gives bit-identical outputs', async () => {
     const isas = loadNative().supportedIsas();

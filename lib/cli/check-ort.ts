@@ -4,16 +4,18 @@
 // --layers, every intermediate int8 tensor, reporting the first that differs).
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
 import { load } from '../model';
 import { openOrtInt8 } from '../compiler/ort-reference';
+import { onnxMetadata } from '../classify';
+import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec } from '../image';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
 
 const USAGE = `usage: mnq check-ort <model.onnx> [options]
   --images DIR     images to run (jpg/png; default: ../shared/data/coral or $MNQ_SHARED/data/coral)
   --count N        at most N images (default 8)
-  --preprocess P   tf ((p-127.5)/127.5, 87.5% central crop) or torch (ImageNet mean/std); default: guessed from the file name
+  --preprocess P   tf | torch | raw | paddle | JSON spec (as for classify / calibrate); default: the model's
+                   metadata (mnq.preprocess, written by mnq calibrate), else guessed from the file name
   --layers         also compare every intermediate int8 tensor
   --threads N      mnq threads (default 1)
   --ort-x86-default  run ORT with its x86 default QDQ handling (int8 QDQ converted to uint8 pair by pair;
@@ -48,7 +50,7 @@ function parseArgs(argv: string[]) {
   if (!o.model) throw new Error(USAGE);
   if (!Number.isInteger(o.count) || o.count < 1) throw new Error('--count must be a positive integer');
   if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error('--threads must be a positive integer');
-  if (o.preprocess && o.preprocess !== 'tf' && o.preprocess !== 'torch') throw new Error('--preprocess must be tf or torch');
+  if (o.preprocess) parsePreprocess(o.preprocess); // throws a clear message for a bad name / spec
   return o;
 }
 
@@ -57,25 +59,16 @@ function defaultImageDir(): string {
   return path.join(shared, 'data', 'coral');
 }
 
-/** One image as float NCHW, preprocessed the TF or torchvision way. */
-export async function imageToNchw(file: string, h: number, w: number, pp: 'tf' | 'torch'): Promise<Float32Array> {
-  const meta = await sharp(file).metadata();
-  const W = meta.width ?? w, H = meta.height ?? h;
-  let img = sharp(file).removeAlpha().toColourspace('srgb');
-  if (pp === 'tf') {
-    const cw = Math.round(W * 0.875), ch = Math.round(H * 0.875);
-    img = img.extract({ left: Math.floor((W - cw) / 2), top: Math.floor((H - ch) / 2), width: cw, height: ch }).resize(w, h, { fit: 'fill' });
-  } else {
-    img = img.resize(w, h, { fit: 'cover', position: 'centre' });
-  }
-  const data = await img.raw().toBuffer();
-  const out = new Float32Array(3 * h * w);
-  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
-  for (let p = 0; p < h * w; p++) for (let c = 0; c < 3; c++) {
-    const v = data[p * 3 + c];
-    out[c * h * w + p] = pp === 'tf' ? (v - 127.5) / 127.5 : (v / 255 - mean[c]) / std[c];
-  }
-  return out;
+/**
+ * The preprocessing of the images: --preprocess, else the model's mnq.preprocess metadata, else a guess
+ * from the file name (torchvision-style exports: torch; everything else: tf).
+ */
+export function checkPreprocess(model: string | Uint8Array, option: string): { spec: PreprocessSpec; source: 'option' | 'metadata' | 'file name' } {
+  if (option) return { spec: parsePreprocess(option), source: 'option' };
+  const meta = onnxMetadata(model)[METADATA_KEYS.preprocess];
+  if (meta) return { spec: parsePreprocess(meta), source: 'metadata' };
+  const base = typeof model === 'string' ? path.basename(model) : '';
+  return { spec: parsePreprocess(/mobilenetv2-12|\.random\./.test(base) ? 'torch' : 'tf'), source: 'file name' };
 }
 
 function compare(a: Int8Array, b: Int8Array): { identical: number; maxDiff: number } {
@@ -100,18 +93,20 @@ export async function run(argv: string[]): Promise<number> {
   if (!fs.existsSync(dir)) throw new Error(`image directory '${dir}' not found (use --images DIR)`);
   const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, o.count).map((f) => path.join(dir, f));
   if (!files.length) throw new Error(`no images (jpg/png/webp) in '${dir}'`);
-  const pp = (o.preprocess || (/mobilenetv2-12|\.random\./.test(path.basename(o.model)) ? 'torch' : 'tf')) as 'tf' | 'torch';
+  const pp = checkPreprocess(o.model, o.preprocess);
 
   const model = await load(o.model, { threads: o.threads, keep: o.layers ? 'all' : undefined });
   const layerNames = o.layers ? model.compiled.kept.map((k) => k.name) : [];
   const ort = await openOrtInt8(o.model, layerNames, 1, o.x86Default);
   const { c, h, w } = model.compiled.input;
+  const images = new ImagePipeline({ preprocess: pp.spec, width: w, height: h });
+  if (images.width !== w || images.height !== h) throw new Error(`the preprocessing's size ${images.width}x${images.height} differs from the model input ${w}x${h}`);
   const outputNames = model.compiled.outputs.map((out) => model.compiled.plan.tensors[out.tensor].name);
   const acc = new Map<string, { same: number; total: number; maxDiff: number }>();
   let top1Agree = 0;
   try {
     for (const file of files) {
-      const x = await imageToNchw(file, h, w, pp);
+      const x = await images.float(file);
       const ours = await model.runTensors(x, [1, c, h, w]);
       const theirs = await ort.run(x, [1, c, h, w]);
       const pairs: [string, string][] = [
@@ -145,13 +140,13 @@ export async function run(argv: string[]): Promise<number> {
   const firstDivergent = layers.find((l) => l.identical < 1) ?? null;
   const pass = outputs.every((r) => r.identical >= 0.999 && r.maxDiff <= 1) && top1Agree === files.length;
   const result = {
-    model: o.model, images: files.length, preprocess: pp, isa: model.isa, ortQdq: o.x86Default ? 'x86-default' : 'int8-allowed', pass, top1Agree,
+    model: o.model, images: files.length, preprocess: pp.spec.name, preprocessSource: pp.source, isa: model.isa, ortQdq: o.x86Default ? 'x86-default' : 'int8-allowed', pass, top1Agree,
     outputs, ...(o.layers ? { layers, firstDivergent: firstDivergent?.name ?? null } : {}),
   };
   if (o.json) {
     console.log(JSON.stringify(result, null, 2));
   } else {
-    console.log(`${path.basename(o.model)}: ${files.length} images, mnq (${model.isa}) vs ONNX Runtime`);
+    console.log(`${path.basename(o.model)}: ${files.length} images (preprocess ${pp.spec.name}, from the ${pp.source}), mnq (${model.isa}) vs ONNX Runtime (${result.ortQdq === 'x86-default' ? 'x86 default QDQ' : 'integer QDQ'})`);
     const line = (r: TensorReport) => `  ${r.name.padEnd(32)} ${(r.identical * 100).toFixed(3).padStart(8)}% identical  max diff ${r.maxDiff}`;
     console.log('outputs:');
     outputs.forEach((r) => console.log(line(r)));

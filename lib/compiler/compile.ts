@@ -14,7 +14,8 @@
 // the Q range makes it redundant and as Q(clip(y)) == clamp(Q(y)) otherwise;
 // elementwise float functions between DQ and Q become tables). QOperator nodes
 // map to plan ops directly. uint8 tensors are shifted to int8 (data - 128,
-// zero point - 128), which is exact.
+// zero point - 128), which is exact for every op but Add: ORT's QLinearAdd does
+// float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128.
 import {
   onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims,
   tensorData, toNum, DataType,
@@ -23,6 +24,7 @@ import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp 
 import { Elementwise, asUnaryParams, describeElementwise, exactEvaluator } from './activation';
 import { planMemory } from './memory';
 import { buildTable, f32, quantize } from './quant';
+import { METADATA_KEYS, parsePreprocess } from '../image/preprocess';
 
 /** An error in compiling a model: names the node, its op type and what is missing. */
 export class UnsupportedModelError extends Error {
@@ -39,6 +41,11 @@ export interface CompileOptions {
    * model outputs, or 'all' for every int8 tensor (no fusion then).
    */
   keep?: string[] | 'all';
+  /**
+   * [height, width] of the input when the model leaves them dynamic. Default: the `size` of the
+   * preprocessing in the model's metadata (`mnq.preprocess`, as `mnq calibrate` writes it).
+   */
+  inputSize?: [number, number];
 }
 
 export type Dim = number | string;
@@ -183,9 +190,11 @@ class Compiler {
       throw new UnsupportedModelError(`input '${gi.name}' has type ${DataType[gi.type?.tensorType?.elemType ?? 0]}; expected float32`);
     }
     if (inShape.length !== 4) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; expected [N, C, H, W]`);
-    const inDims = [1, ...inShape.slice(1).map((d) => {
-      if (typeof d !== 'number' || d <= 0) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; C, H and W must be fixed numbers`);
-      return d;
+    const size = this.options.inputSize ?? metadataInputSize(this.model);
+    const inDims = [1, ...inShape.slice(1).map((d, i) => {
+      if (typeof d === 'number' && d > 0) return d;
+      if (i > 0 && size) return size[i - 1];
+      throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; C, H and W must be fixed numbers (for a dynamic height / width, give the size in the model's mnq.preprocess metadata or CompileOptions.inputSize)`);
     })];
     this.values.set(gi.name ?? '', { kind: 'input', dims: inDims });
 
@@ -338,7 +347,7 @@ class Compiler {
     const inp = node.input ?? [];
     const x = this.get(inp[0]);
     const scale = this.scalarOf(inp[1], 'y_scale');
-    const { zp } = this.zeroPointOf(inp[2], 'y_zero_point');
+    const { zp, uint8 } = this.zeroPointOf(inp[2], 'y_zero_point');
     const name = node.output?.[0] ?? this.nodeName();
     if (x.kind === 'input') {
       if (this.inputId >= 0) this.fail('the input is quantized twice; expected one QuantizeLinear of the input');
@@ -347,7 +356,7 @@ class Compiler {
     }
     if (x.kind === 'const' || x.kind === 'qconst') this.fail('quantizing a constant is not supported');
     if (x.kind === 'q') this.fail('input is already quantized');
-    const id = this.lower(x, scale, zp, name);
+    const id = this.lower(x, scale, zp, name, uint8);
     return { kind: 'q', id, dims: x.dims };
   }
 
@@ -606,7 +615,7 @@ class Compiler {
 
   // ------------------------------------------------------------ lowering
   /** Lowers the float value x, quantized with (scale, zp), to plan ops; returns the output tensor. */
-  private lower(x: Value, scale: number, zp: number, name: string): number {
+  private lower(x: Value, scale: number, zp: number, name: string, uint8: boolean): number {
     // Quantizing a DQ (optionally reshaped) again: a copy when the parameters match, else a requantization table.
     const chain = this.elementwise(x);
     if (chain) {
@@ -632,7 +641,7 @@ class Compiler {
     let id: number;
     switch (core.op) {
       case 'conv': id = this.lowerConv(core, scale, zp, name); break;
-      case 'add': case 'mul': id = this.lowerBinary(core, scale, zp, name); break;
+      case 'add': case 'mul': id = this.lowerBinary(core, scale, zp, name, uint8); break;
       case 'gap': id = this.lowerGap(core, scale, zp, name); break;
       case 'matmul': case 'gemm': id = this.lowerFullyConnected(core, scale, zp, name); break;
       case 'reshape': this.fail('reshape of a float computation before QuantizeLinear is not supported');
@@ -715,6 +724,9 @@ class Compiler {
   }
 
   private weightArg(v: Value, what: string): QConstVal {
+    if (v.kind === 'const' && v.dtype === DataType.FLOAT) {
+      this.fail(`${what} are float32, not quantized (a node kept in float, e.g. by \`mnq calibrate --exclude\`): mnq runs int8 weights only (a DequantizeLinear of constant int8/uint8 data)`);
+    }
     if (v.kind !== 'qconst' || v.int32) this.fail(`${what} must be a DequantizeLinear of constant int8/uint8 data`);
     return v;
   }
@@ -762,7 +774,8 @@ class Compiler {
     return out;
   }
 
-  private lowerBinary(e: ExprVal, scale: number, zp: number, name: string): number {
+  /** uint8: the output (so, for ORT's QLinearAdd, all three tensors) is uint8 in the ONNX graph. */
+  private lowerBinary(e: ExprVal, scale: number, zp: number, name: string, uint8: boolean): number {
     const [a, b] = e.args;
     const ids = [a, b].map((v) => {
       if (v.kind === 'dq') return v.id;
@@ -778,10 +791,12 @@ class Compiler {
       if (e.op === 'mul' && bcast(ta, tb)) [ia, ib] = [ib, ia];
       else if (!(e.op === 'mul' && bcast(tb, ta))) this.fail(`operand shapes [${this.info[ia].dims}] and [${this.info[ib].dims}] differ; only equal shapes${e.op === 'mul' ? ' or a per-channel [N, C, 1, 1] scale' : ''} are supported`);
     }
-    const outT = this.tensors[ia];
     const out = this.newTensor(name, this.info[ia].dims, scale, zp);
-    void outT;
-    this.ops.push(makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out));
+    const op = makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out);
+    // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul's
+    // arithmetic is on (q - zp) and the same in both.
+    if (e.op === 'add' && uint8) op.addOffset = 128;
+    this.ops.push(op);
     return out;
   }
 
@@ -887,13 +902,13 @@ class Compiler {
     };
     const a = operand(0), b = operand(3);
     const scale = this.scalarOf(i[6], 'C_scale');
-    const { zp } = this.zeroPointOf(i[7], 'C_zero_point');
+    const { zp, uint8 } = this.zeroPointOf(i[7], 'C_zero_point');
     const dims = broadcastDims(a.dims, b.dims) ?? this.fail(`cannot broadcast [${a.dims}] with [${b.dims}]`);
     const opName = node.opType === 'QLinearAdd' ? 'add' : 'mul';
     // A constant operand gets its own shape [1, C] so it lines up with a [1, C] tensor.
     for (const v of [a, b]) if (v.kind === 'qconst' && v.dims.length === 1) v.dims = [1, v.dims[0]];
     const e = this.expr(opName, node, [a, b], dims);
-    const id = this.lowerBinary(e, scale, zp, node.output?.[0] ?? this.nodeName());
+    const id = this.lowerBinary(e, scale, zp, node.output?.[0] ?? this.nodeName(), uint8);
     return { kind: 'q', id, dims };
   }
 
@@ -979,6 +994,17 @@ function compact(plan: PlanDesc): number[] {
 }
 
 // ------------------------------------------------------------------ shapes
+
+/** [height, width] from the `size` of the model's mnq.preprocess metadata, if it has one. */
+function metadataInputSize(model: onnx.ModelProto): [number, number] | undefined {
+  const meta = (model.metadataProps ?? []).find((p) => p.key === METADATA_KEYS.preprocess)?.value;
+  if (!meta) return undefined;
+  try {
+    return parsePreprocess(meta).size;
+  } catch (e) {
+    throw new UnsupportedModelError(`metadata ${METADATA_KEYS.preprocess}: ${(e as Error).message}`);
+  }
+}
 
 function chw(dims: Dims, bad: () => never): [number, number, number] {
   if (dims.length === 2 && dims[0] === 1) return [dims[1], 1, 1];

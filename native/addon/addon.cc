@@ -155,6 +155,8 @@ class PlanReader {
     }
     op->qmin = int32(o.Get("qmin"), path + ".qmin");
     op->qmax = int32(o.Get("qmax"), path + ".qmax");
+    if (o.Has("addOffset") && !o.Get("addOffset").IsUndefined())
+      op->add_offset = int32(o.Get("addOffset"), path + ".addOffset");
     op->has_activation = boolean(o.Get("hasActivation"), path + ".hasActivation");
     {
       const std::string ap = path + ".activation";
@@ -382,7 +384,7 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
       if (!i.IsUndefined()) {
         std::string name = r.string(i, "options.isa");
         if (!mnq::parse_isa(name, &a.isa))
-          throw Napi::TypeError::New(env, "options.isa must be one of scalar, avx2, avx512vnni, neon, neondot; got '" +
+          throw Napi::TypeError::New(env, "options.isa must be one of scalar, avx2, avxvnni, avx512vnni, neon, neondot; got '" +
                                               name + "'");
         have_isa = true;
       }

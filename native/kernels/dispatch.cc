@@ -56,6 +56,7 @@ void check_clamp(const char* fn, int32_t qmin, int32_t qmax) {
 // ---------------------------------------------------------- CPU features
 struct CpuFeatures {
   bool avx2 = false;        // AVX2 + FMA + OS saves YMM
+  bool avxvnni = false;     // AVX2 + AVX-VNNI (VEX vpdpbusd)
   bool avx512vnni = false;  // AVX-512 F/BW/VL/DQ + VNNI + OS saves ZMM
   bool neon = false;
   bool neondot = false;
@@ -75,11 +76,16 @@ CpuFeatures detect_cpu() {
   unsigned max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
+  const unsigned max_subleaf7 = a;
   const bool avx2 = (b >> 5) & 1;
   const bool avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1,
              avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
   f.avx2 = ymm && avx2 && fma;
   f.avx512vnni = f.avx2 && zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+  if (max_subleaf7 >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avxvnni = f.avx2 && ((a >> 4) & 1);  // CPUID.(EAX=7,ECX=1):EAX[4] AVX-VNNI
+  }
 #elif defined(MNQ_ARM64_LINUX)
   const unsigned long hw = getauxval(AT_HWCAP);
   f.neon = (hw & HWCAP_ASIMD) != 0;
@@ -99,6 +105,7 @@ const detail::IsaKernels* table_of(Isa isa) {
   switch (isa) {
     case Isa::scalar: return &detail::scalar_kernels();
     case Isa::avx2: return detail::avx2_kernels();
+    case Isa::avxvnni: return detail::avxvnni_kernels();
     case Isa::avx512vnni: return detail::avx512vnni_kernels();
     case Isa::neon: return detail::neon_kernels();
     case Isa::neondot: return detail::neondot_kernels();
@@ -110,6 +117,7 @@ bool cpu_has(Isa isa) {
   switch (isa) {
     case Isa::scalar: return true;
     case Isa::avx2: return cpu().avx2;
+    case Isa::avxvnni: return cpu().avxvnni;
     case Isa::avx512vnni: return cpu().avx512vnni;
     case Isa::neon: return cpu().neon;
     case Isa::neondot: return cpu().neondot;
@@ -117,7 +125,9 @@ bool cpu_has(Isa isa) {
   return false;
 }
 
-const Isa kAllIsas[] = {Isa::scalar, Isa::avx2, Isa::avx512vnni, Isa::neon, Isa::neondot};
+// From the narrowest to the widest: default_isa() picks the last supported one.
+const Isa kAllIsas[] = {Isa::scalar,     Isa::avx2, Isa::avxvnni,
+                        Isa::avx512vnni, Isa::neon, Isa::neondot};
 
 std::string isa_list(const std::vector<Isa>& v) {
   std::string s;
@@ -132,6 +142,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
+    case Isa::avxvnni: return "avxvnni";
     case Isa::avx512vnni: return "avx512vnni";
     case Isa::neon: return "neon";
     case Isa::neondot: return "neondot";
@@ -164,7 +175,7 @@ Isa default_isa() {
     Isa isa;
     if (!parse_isa(env, &isa))
       throw std::runtime_error(std::string("mnq: MNQ_ISA='") + env +
-                               "' is not an ISA mnq knows (scalar, avx2, avx512vnni, neon, "
+                               "' is not an ISA mnq knows (scalar, avx2, avxvnni, avx512vnni, neon, "
                                "neondot); this CPU supports: " + isa_list(sup));
     if (!isa_supported(isa))
       throw std::runtime_error(std::string("mnq: MNQ_ISA='") + env +
@@ -198,14 +209,16 @@ const IsaKernels& resolved_kernels(Isa isa) {
          isa_list(supported_isas()) + ")");
   // Tables are immutable: resolve every ISA once (thread-safe static init).
   struct Resolved {
-    IsaKernels k[5];
+    IsaKernels k[sizeof(kAllIsas) / sizeof(kAllIsas[0])];
   };
   static const Resolved resolved = [] {
     Resolved r;
     const IsaKernels& s = scalar_kernels();
     for (Isa i : kAllIsas) {
       const IsaKernels* t = table_of(i);
-      IsaKernels k = s;
+      // Null entries fall back to scalar; avxvnni (which implies AVX2) falls
+      // back to the resolved AVX2 table, resolved before it in kAllIsas.
+      IsaKernels k = i == Isa::avxvnni ? r.k[int(Isa::avx2)] : s;
       if (t) {
         // A GEMM / depthwise kernel always runs on weights packed by its own table.
         if (t->gemm) { k.gemm = t->gemm; k.gemm_pack = t->gemm_pack ? t->gemm_pack : s.gemm_pack; }

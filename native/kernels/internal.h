@@ -2,8 +2,9 @@
 // implementations. Not installed, not used outside native/kernels.
 //
 // Each ISA provides an IsaKernels table. Entries may be null: the dispatcher
-// then uses the scalar reference entry, so a SIMD port can grow one kernel at
-// a time. Every non-null entry must be bit-identical to the scalar one.
+// then uses the scalar reference entry (avxvnni: the AVX2 entry), so a SIMD
+// port can grow one kernel at a time. Every non-null entry must be
+// bit-identical to the scalar one.
 #pragma once
 
 #include <cstddef>
@@ -119,6 +120,7 @@ const IsaKernels& resolved_kernels(Isa isa);
 // Tables; the non-scalar getters return nullptr when the ISA is not built in.
 const IsaKernels& scalar_kernels();
 const IsaKernels* avx2_kernels();
+const IsaKernels* avxvnni_kernels();
 const IsaKernels* avx512vnni_kernels();
 const IsaKernels* neon_kernels();
 const IsaKernels* neondot_kernels();

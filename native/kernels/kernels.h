@@ -43,13 +43,15 @@ enum class Isa : int {
   avx512vnni = 2,  // x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
   neon = 3,        // AArch64 ASIMD baseline (Cortex-A72, Raspberry Pi 4): no SDOT
   neondot = 4,     // AArch64 ASIMD + dot product (Cortex-A76, Raspberry Pi 5)
+  avxvnni = 5,     // x86-64 AVX2 (+FMA) + AVX-VNNI (VEX vpdpbusd on ymm: Alder Lake+, Zen 5)
 };
 const char* isa_name(Isa isa);
 bool parse_isa(const std::string& name, Isa* out);
 // True if this build contains the ISA's kernels and the running CPU has the
 // instructions (cpuid / getauxval).
 bool isa_supported(Isa isa);
-// All ISAs supported here, scalar first.
+// All ISAs supported here, scalar first, then from the narrowest to the widest
+// (x86-64: avx2, avxvnni, avx512vnni; AArch64: neon, neondot).
 std::vector<Isa> supported_isas();
 // The ISA to use: MNQ_ISA if set (throws std::runtime_error naming the ISA and
 // what this CPU supports when it is unknown or unsupported), else the best one.
@@ -163,6 +165,9 @@ struct AddParams {
   float b_scale = 1; int32_t b_zero_point = 0;
   float y_scale = 1; int32_t y_zero_point = 0;
   int32_t qmin = -128, qmax = 127;
+  // 128 when the tensors were uint8 (stored as int8 = value - 128): ORT computes
+  // the add on the uint8 values, and so does mnq then (docs/quantization.md).
+  int32_t offset = 0;
 };
 void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y);
 

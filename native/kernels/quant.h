@@ -66,27 +66,34 @@ inline float dequantize_linear(int32_t q, float scale, int32_t zero_point) {
 // ONNX Runtime x86-64 (MlasQLinearAddS8KernelAvx2, the kernel used on every
 // AVX2 / AVX-512 CPU):
 //   ra = sa / sc; rb = sb / sc                       (float32)
-//   fixed = float(zc) - (ra * float(za) + rb * float(zb))
+//   fixed = float(zc) - fma(ra, float(za), rb * float(zb))
 //   t = fma(float(b), rb, fixed); t = fma(float(a), ra, t)
 //   q = saturate_int8(round_half_even(t)), then the fused-ReLU clamp.
+// uint8 tensors: ORT runs the same float arithmetic on the uint8 values. mnq
+// stores them as int8 (value - 128), so an add of uint8 tensors carries
+// offset = 128: the kernels compute on a + offset, b + offset with every zero
+// point + offset, and subtract offset after the float clamp (exact: t and
+// offset are multiples of t's ulp, and rounding commutes with an integer shift).
 // The ARM build of ONNX Runtime uses a fixed-point variant instead; mnq follows
 // the x86 one on every ISA so that ARM and x86 give the same bits.
 struct AddConstants {
   float ra, rb, fixed;
+  float offset;  // 0 for int8 tensors, 128 for uint8 ones (see above)
 };
 inline AddConstants add_constants(float sa, int32_t za, float sb, int32_t zb, float sc,
-                                  int32_t zc) {
+                                  int32_t zc, int32_t offset = 0) {
   AddConstants k;
   k.ra = sa / sc;
   k.rb = sb / sc;
-  const float pa = k.ra * static_cast<float>(za);
-  const float pb = k.rb * static_cast<float>(zb);
-  k.fixed = static_cast<float>(zc) - (pa + pb);
+  const float pb = k.rb * static_cast<float>(zb + offset);
+  k.fixed = static_cast<float>(zc + offset) - std::fma(k.ra, static_cast<float>(za + offset), pb);
+  k.offset = static_cast<float>(offset);
   return k;
 }
 inline int32_t add_one(const AddConstants& k, int32_t a, int32_t b, int32_t qmin, int32_t qmax) {
-  float t = std::fma(static_cast<float>(b), k.rb, k.fixed);
-  t = std::fma(static_cast<float>(a), k.ra, t);
+  float t = std::fma(static_cast<float>(b) + k.offset, k.rb, k.fixed);
+  t = std::fma(static_cast<float>(a) + k.offset, k.ra, t);
+  t = t - k.offset;
   // cvtps2dq then packs (int32 -> int16 -> int8, saturating). |t| < 2^31 for
   // every valid scale ratio, so this is the rounded value clamped to int8,
   // which equals rounding the value clamped to the (integer) bounds.

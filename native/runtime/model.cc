@@ -426,6 +426,9 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         s.addp.y_zero_point = mid_zp;
         s.addp.qmin = op.qmin;
         s.addp.qmax = op.qmax;
+        if (op.add_offset != 0 && op.add_offset != 128)
+          fail(w, "add_offset must be 0 or 128, got " + std::to_string(op.add_offset));
+        s.addp.offset = op.add_offset;
         break;
       case PlanOpType::mul:
         same_shape(x, y, "inputs[0] and output");

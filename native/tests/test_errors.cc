@@ -122,7 +122,7 @@ void test_params() {
 
 void test_isa_choice() {
   // Every unsupported ISA is refused (never run an instruction the CPU lacks).
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
     Isa parsed;
     CHECK(parse_isa(isa_name(i), &parsed) && parsed == i);
     if (!isa_supported(i)) {
@@ -139,7 +139,7 @@ void test_isa_choice() {
   CHECK_THROWS(std::runtime_error, default_isa(), "MNQ_ISA='bogus' is not an ISA");
   setenv("MNQ_ISA", "scalar", 1);
   CHECK(default_isa() == Isa::scalar);
-  for (Isa i : {Isa::avx2, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
+  for (Isa i : {Isa::avx2, Isa::avxvnni, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
     setenv("MNQ_ISA", isa_name(i), 1);
     if (isa_supported(i)) CHECK(default_isa() == i);
     else CHECK_THROWS(std::runtime_error, default_isa(), "not supported on this CPU");

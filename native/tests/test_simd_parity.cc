@@ -319,6 +319,7 @@ void test_elementwise(Ctx& ctx, int extra) {
       p.b_zero_point = random_zp(r);
       p.y_zero_point = random_zp(r);
       if (r.chance(0.3f)) p.qmin = p.y_zero_point;
+      if (r.chance(0.3f)) p.offset = 128;  // tensors that were uint8
       std::vector<int8_t> y_ref(n), y(n, 0x55);
       add(Isa::scalar, p, n, a.data(), b.data(), y_ref.data());
       add(ctx.isa, p, n, a.data(), b.data(), y.data());

@@ -87,11 +87,16 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
         const bd = data[op.inputs[1]]!;
         const bcast = b.h * b.w * b.c !== out.length;
         if (op.type === PlanOpType.add) {
+          // ORT's MlasQLinearAdd{S8,U8}KernelAvx2, built with FMA contraction, in the tensors' own
+          // domain (uint8: values and zero points + 128): fixed = zc - fma(ra, za, rb * zb);
+          // t = fma(a, ra, fma(b, rb, fixed)); q = saturate(round_half_even(t)).
+          const off = op.addOffset;
+          const fma = (p: number, q: number, r: number) => f32(p * q + r); // exact product, one rounding (double rounding cannot matter for these magnitudes)
           const ra = f32(x.scale / y.scale), rb = f32(b.scale / y.scale);
-          const fixed = f32(y.zeroPoint - f32(f32(ra * x.zeroPoint) + f32(rb * b.zeroPoint)));
+          const fixed = f32((y.zeroPoint + off) - fma(ra, x.zeroPoint + off, f32(rb * (b.zeroPoint + off))));
           for (let i = 0; i < out.length; i++) {
-            const v = f32(f32(fixed + f32(ra * xd[i])) + f32(rb * bd[bcast ? i % b.c : i]));
-            out[i] = clamp(roundHalfEven(v), Math.max(-128, op.qmin), Math.min(127, op.qmax));
+            const v = fma(xd[i] + off, ra, fma(bd[bcast ? i % b.c : i] + off, rb, fixed));
+            out[i] = clamp(roundHalfEven(v) - off, Math.max(-128, op.qmin), Math.min(127, op.qmax));
           }
         } else {
           const r = f32(f32(x.scale * b.scale) / y.scale);

@@ -363,26 +363,29 @@ inline int8x16_t narrow16(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
 }
 
 // quant::add_one on 4 lanes: two fused multiply-adds as the reference (std::fma).
-inline int32x4_t add4(int32x4_t a, int32x4_t b, float32x4_t ra, float32x4_t rb, float32x4_t fixed) {
-  float32x4_t t = vfmaq_f32(fixed, vcvtq_f32_s32(b), rb);
-  t = vfmaq_f32(t, vcvtq_f32_s32(a), ra);
-  return vcvtnq_s32_f32(t);
+inline int32x4_t add4(int32x4_t a, int32x4_t b, float32x4_t ra, float32x4_t rb, float32x4_t fixed,
+                      float32x4_t off) {
+  float32x4_t t = vfmaq_f32(fixed, vaddq_f32(vcvtq_f32_s32(b), off), rb);
+  t = vfmaq_f32(t, vaddq_f32(vcvtq_f32_s32(a), off), ra);
+  return vcvtnq_s32_f32(vsubq_f32(t, off));
 }
 
 void add_neon(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point);
+                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
+                                                     p.offset);
   const float32x4_t ra = vdupq_n_f32(k.ra), rb = vdupq_n_f32(k.rb), fx = vdupq_n_f32(k.fixed);
+  const float32x4_t off = vdupq_n_f32(k.offset);
   const int8x16_t lo = vdupq_n_s8(static_cast<int8_t>(p.qmin)), hi = vdupq_n_s8(static_cast<int8_t>(p.qmax));
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const int8x16_t va = vld1q_s8(a + i), vb = vld1q_s8(b + i);
     const int16x8_t a0 = vmovl_s8(vget_low_s8(va)), a1 = vmovl_high_s8(va);
     const int16x8_t b0 = vmovl_s8(vget_low_s8(vb)), b1 = vmovl_high_s8(vb);
-    const int32x4_t r0 = add4(vmovl_s16(vget_low_s16(a0)), vmovl_s16(vget_low_s16(b0)), ra, rb, fx);
-    const int32x4_t r1 = add4(vmovl_high_s16(a0), vmovl_high_s16(b0), ra, rb, fx);
-    const int32x4_t r2 = add4(vmovl_s16(vget_low_s16(a1)), vmovl_s16(vget_low_s16(b1)), ra, rb, fx);
-    const int32x4_t r3 = add4(vmovl_high_s16(a1), vmovl_high_s16(b1), ra, rb, fx);
+    const int32x4_t r0 = add4(vmovl_s16(vget_low_s16(a0)), vmovl_s16(vget_low_s16(b0)), ra, rb, fx, off);
+    const int32x4_t r1 = add4(vmovl_high_s16(a0), vmovl_high_s16(b0), ra, rb, fx, off);
+    const int32x4_t r2 = add4(vmovl_s16(vget_low_s16(a1)), vmovl_s16(vget_low_s16(b1)), ra, rb, fx, off);
+    const int32x4_t r3 = add4(vmovl_high_s16(a1), vmovl_high_s16(b1), ra, rb, fx, off);
     vst1q_s8(y + i, vminq_s8(vmaxq_s8(narrow16(r0, r1, r2, r3), lo), hi));
   }
   for (; i < n; ++i) y[i] = static_cast<int8_t>(quant::add_one(k, a[i], b[i], p.qmin, p.qmax));

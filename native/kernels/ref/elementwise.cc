@@ -17,7 +17,8 @@ void global_avg_pool(const GlobalAvgPoolParams& p, size_t hw, size_t c, const in
 
 void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point);
+                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
+                                                     p.offset);
   for (size_t i = 0; i < n; ++i)
     y[i] = static_cast<int8_t>(quant::add_one(k, a[i], b[i], p.qmin, p.qmax));
 }

@@ -480,16 +480,18 @@ inline void store8_n(int8_t* dst, __m256i q, size_t left) {
 
 // quant::add_one with the two clamps merged: rounding commutes with clamping to
 // integer bounds, so clamp(t, max(-128, qmin), min(127, qmax)) then round.
-void add_kernel(float ra, float rb, float fixed, int32_t qmin, int32_t qmax, size_t n,
+void add_kernel(float ra, float rb, float fixed, float offset, int32_t qmin, int32_t qmax, size_t n,
                 const int8_t* a, const int8_t* b, int8_t* y) {
   const __m256 vra = _mm256_set1_ps(ra), vrb = _mm256_set1_ps(rb), vfixed = _mm256_set1_ps(fixed);
+  const __m256 voff = _mm256_set1_ps(offset);
   const __m256 lo = _mm256_set1_ps(float(qmin > -128 ? qmin : -128));
   const __m256 hi = _mm256_set1_ps(float(qmax < 127 ? qmax : 127));
   for (size_t i = 0; i < n; i += 8) {
-    const __m256 av = _mm256_cvtepi32_ps(load8_widen_n(a + i, n - i));
-    const __m256 bv = _mm256_cvtepi32_ps(load8_widen_n(b + i, n - i));
+    const __m256 av = _mm256_add_ps(_mm256_cvtepi32_ps(load8_widen_n(a + i, n - i)), voff);
+    const __m256 bv = _mm256_add_ps(_mm256_cvtepi32_ps(load8_widen_n(b + i, n - i)), voff);
     __m256 t = _mm256_fmadd_ps(bv, vrb, vfixed);
     t = _mm256_fmadd_ps(av, vra, t);
+    t = _mm256_sub_ps(t, voff);
     t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
     store8_n(y + i, _mm256_cvtps_epi32(t), n - i);
   }
@@ -624,8 +626,9 @@ void gemm(const GemmArgs& a) {
 
 void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point);
-  add_kernel(k.ra, k.rb, k.fixed, p.qmin, p.qmax, n, a, b, y);
+                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
+                                                     p.offset);
+  add_kernel(k.ra, k.rb, k.fixed, k.offset, p.qmin, p.qmax, n, a, b, y);
 }
 void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   mul_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,

@@ -52,6 +52,9 @@ namespace {
 
 constexpr int kColBlock = 16;  // GEMM columns per packed block (one zmm of int32)
 constexpr int kChanBlock = 16; // depthwise channels per zmm
+// The quad path also covers a last partial block of 64 channels when more than
+// this many of them are used (else that tail runs 16 channels at a time).
+constexpr int kDwqMinTail = 32;
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -86,6 +89,10 @@ void gemm_pack(PackedGemm* w) {
   }
 }
 
+bool dw_quad_ok(const PackedDepthwise& w);
+bool dw_quad_pairs(const PackedDepthwise& w);
+void depthwise_pack_quad(PackedDepthwise* w);
+
 void depthwise_pack(PackedDepthwise* w) {
   const ConvShape& s = w->shape;
   const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
@@ -109,11 +116,75 @@ void depthwise_pack(PackedDepthwise* w) {
     const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[ch]);
     w->bias_folded[ch] = int32_t(b - xzp * sumw);
   }
+  if (dw_quad_ok(*w)) depthwise_pack_quad(w);
+}
+
+// Quad layout (symmetric 3x3 / 5x5, dilation 1, stride 1 or 2): 64 channels per
+// block, four kernel rows per int32 lane, for vpdpbusd against u8 activations
+// (x ^ 0x80) interleaved from four input rows (see dwq_block). Appended to the
+// 16-channel layout: [block][row quad][kx][sub][16 lanes][4 rows] int8, then the
+// folded bias [block][sub][16] int32 (bias - (128 + x_zp) * sum_taps w).
+// Lane d of sub-vector s holds channel 16 * (d / 4) + 4 * s + d % 4 of the block:
+// the order unpack{lo,hi}_epi8 then unpack{lo,hi}_epi16 leaves 64 bytes in.
+bool dw_quad_ok(const PackedDepthwise& w) {
+  const ConvShape& s = w.shape;
+  return w.symmetric && s.dilation_w == 1 && (s.stride_w == 1 || s.stride_w == 2) &&
+         ((s.kernel_h == 3 && s.kernel_w == 3) || (s.kernel_h == 5 && s.kernel_w == 5));
+}
+inline int dwq_channel(int s, int d) { return 16 * (d / 4) + 4 * s + d % 4; }
+size_t dwq_block_bytes(const ConvShape& s) { return size_t((s.kernel_h + 3) / 4) * s.kernel_w * 4 * 64; }
+size_t dwq_offset(const ConvShape& s) { return size_t(ceil_div(s.in_c, kChanBlock) * kChanBlock) * s.kernel_h * s.kernel_w * 4; }
+
+// 32 channels, stride 1: one 64-byte load holds two adjacent input pixels, so
+// the quad path runs pairs of output pixels as one 64-channel block whose lanes
+// v hold channel v % 32 (weights, bias and multipliers repeated).
+bool dw_quad_pairs(const PackedDepthwise& w) {
+  return w.shape.in_c == 32 && w.shape.stride_w == 1;
+}
+
+void depthwise_pack_quad(PackedDepthwise* w) {
+  const ConvShape& s = w->shape;
+  const int kh = s.kernel_h, kw = s.kernel_w, taps = kh * kw, quads = (kh + 3) / 4;
+  const bool pairs = dw_quad_pairs(*w);
+  const int c = pairs ? 64 : s.in_c;  // lanes
+  const int nblk = ceil_div(c, 64);
+  const size_t off = dwq_offset(s), bb = dwq_block_bytes(s);
+  const size_t wbytes = size_t(nblk) * bb;
+  AlignedBuffer old = std::move(w->packed);
+  w->packed.resize(off + wbytes + size_t(nblk) * 64 * 4);
+  uint8_t* p = w->packed.data();
+  std::memcpy(p, old.data(), off);
+  std::memset(p + off, 0, w->packed.size() - off);
+  int8_t* q = reinterpret_cast<int8_t*>(p + off);
+  int32_t* qb = reinterpret_cast<int32_t*>(p + off + wbytes);
+  const uint32_t xzp = uint32_t(w->x_zero_point);
+  for (int b = 0; b < nblk; ++b)
+    for (int sub = 0; sub < 4; ++sub)
+      for (int d = 0; d < 16; ++d) {
+        const int lane = 64 * b + dwq_channel(sub, d);
+        if (lane >= c) continue;
+        const int ch = pairs ? lane % 32 : lane;
+        uint32_t sumw = 0;
+        for (int t = 0; t < taps; ++t) sumw += uint32_t(int32_t(w->w[size_t(ch) * taps + t]));
+        const uint32_t bias = w->bias.empty() ? 0u : uint32_t(w->bias[ch]);
+        qb[64 * b + 16 * sub + d] = int32_t(bias - (128u + xzp) * sumw);
+        for (int qd = 0; qd < quads; ++qd)
+          for (int kx = 0; kx < kw; ++kx)
+            for (int r = 0; r < 4; ++r) {
+              const int ky = 4 * qd + r;
+              if (ky >= kh) continue;
+              q[size_t(b) * bb + ((size_t(qd) * kw + kx) * 4 + sub) * 64 + d * 4 + r] =
+                  w->w[size_t(ch) * taps + ky * kw + kx];
+            }
+      }
 }
 
 size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
+  // The x_zp row (the quad path reads whole 64-byte blocks of it), the tap
+  // pointers, the quad path's multipliers (64-byte aligned).
   const int cpad = ceil_div(w.shape.in_c, 64) * 64;
-  return size_t(cpad) + size_t(w.shape.kernel_h) * w.shape.kernel_w * sizeof(void*) + 64;
+  return size_t(cpad) + 8 + size_t(w.shape.kernel_h) * w.shape.kernel_w * sizeof(void*) + 64 +
+         size_t(cpad) * sizeof(float);
 }
 
 // Per-thread activation panel for the GEMM (grown outside the target region).
@@ -143,6 +214,7 @@ struct Epilogue {
   __m512i zp;
   bool has_lut;
   __m512i t0, t1, t2, t3;  // the 256-byte table as 4 x 16 dwords
+  int32_t zp16, qmin, qmax;
 };
 
 inline Epilogue make_epilogue(const OutputStage& o) {
@@ -151,6 +223,9 @@ inline Epilogue make_epilogue(const OutputStage& o) {
   e.hi = _mm512_set1_ps(float(o.qmax - o.zero_point));
   e.zp = _mm512_set1_epi32(o.zero_point);
   e.has_lut = o.has_lut;
+  e.zp16 = o.zero_point;
+  e.qmin = o.qmin;
+  e.qmax = o.qmax;
   e.t0 = _mm512_loadu_si512(o.lut + 0);
   e.t1 = _mm512_loadu_si512(o.lut + 64);
   e.t2 = _mm512_loadu_si512(o.lut + 128);
@@ -194,11 +269,63 @@ struct GemmCall {
   const float* mult;       // [n]
   int n;                   // total columns
   bool asym;
+  bool fast;               // gemm_store_fast applies
   int8_t* y;               // row 0 of the panel, column 0
   size_t ys;
 };
 
+// Fast output stage (no table, every |multiplier| < 1, so |float(acc) * m| < 2^31
+// and cvtps2dq cannot overflow): round, then the saturating packs int32 -> int16,
+// + zp (saturating), int16 -> int8, then the clamp on bytes. Saturation keeps
+// out-of-range values beyond the int8 clamp bounds, and rounding commutes with
+// clamping to integer bounds, so this equals quant::requantize.
+// After the packs, dword 4L + b of the 128-bit-lane-interleaved result holds
+// columns 4L..4L+3 of block b; one vpermd puts the 16 * NB columns in order.
 template <int MR, int NB>
+__attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, const Epilogue& e, int nb,
+                                                           const __m512i (*acc)[NB]) {
+  const int col0 = nb * kColBlock;
+  const int valid = imin(NB * kColBlock, c.n - col0);
+  __m512 mult[NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int v = valid - b * kColBlock;
+    const __mmask16 m = v >= 16 ? __mmask16(0xFFFF) : v <= 0 ? __mmask16(0) : __mmask16((1u << v) - 1);
+    mult[b] = _mm512_maskz_loadu_ps(m, c.mult + col0 + b * kColBlock);
+  }
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  const __m512i zp16 = _mm512_set1_epi16(short(e.zp16));
+  const __m512i lo8 = _mm512_set1_epi8(char(e.qmin)), hi8 = _mm512_set1_epi8(char(e.qmax));
+  const __mmask64 store_mask = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
+  const __m512i wzp0 = c.asym ? _mm512_loadu_si512(c.wzp + col0) : _mm512_setzero_si512();
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= c.rows) break;
+    __m512i q[4];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+      __m512i v = acc[r][b];
+      if (c.asym) {
+        const __m512i wzp = b == 0 ? wzp0 : _mm512_loadu_si512(c.wzp + col0 + b * kColBlock);
+        v = _mm512_sub_epi32(v, _mm512_mullo_epi32(wzp, _mm512_set1_epi32(c.rowsum[r])));
+      }
+      q[b] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(v), mult[b]));
+    }
+#pragma GCC unroll 4
+    for (int b = NB; b < 4; ++b) q[b] = q[0];
+    const __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+    const __m512i p23 = NB > 2 ? _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16) : p01;
+    __m512i o = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(p01, p23));
+    o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
+    int8_t* dst = c.y + size_t(r) * c.ys + col0;
+    if (NB == 4 && valid >= 64) _mm512_storeu_si512(dst, o);
+    else if (NB == 2 && valid >= 32) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(o));
+    else if (NB == 1 && valid >= 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_castsi512_si128(o));
+    else _mm512_mask_storeu_epi8(dst, store_mask, o);
+  }
+}
+
+template <int MR, int NB, bool kFast>
 void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
   __m512i acc[MR][NB];
 #pragma GCC unroll 4
@@ -223,6 +350,10 @@ void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
       for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, wv[b]);
     }
   }
+  if (kFast) {
+    gemm_store_fast<MR, NB>(c, e, nb, acc);
+    return;
+  }
   // Epilogue.
 #pragma GCC unroll 4
   for (int b = 0; b < NB; ++b) {
@@ -246,15 +377,15 @@ void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
   }
 }
 
-template <int MR>
+template <int MR, bool kFast>
 void gemm_rows(const GemmCall& c, const Epilogue& e, int nb_begin, int nb_end) {
   constexpr int kMaxNB = MR <= 6 ? 4 : MR <= 8 ? 3 : MR <= 12 ? 2 : 1;
   int nb = nb_begin;
-  for (; nb + kMaxNB <= nb_end; nb += kMaxNB) gemm_tile<MR, kMaxNB>(c, e, nb);
+  for (; nb + kMaxNB <= nb_end; nb += kMaxNB) gemm_tile<MR, kMaxNB, kFast>(c, e, nb);
   const int left = nb_end - nb;
-  if (kMaxNB > 3 && left == 3) gemm_tile<MR, (kMaxNB > 3 ? 3 : 1)>(c, e, nb);
-  else if (kMaxNB > 2 && left == 2) gemm_tile<MR, (kMaxNB > 2 ? 2 : 1)>(c, e, nb);
-  else for (; nb < nb_end; ++nb) gemm_tile<MR, 1>(c, e, nb);
+  if (kMaxNB > 3 && left == 3) gemm_tile<MR, (kMaxNB > 3 ? 3 : 1), kFast>(c, e, nb);
+  else if (kMaxNB > 2 && left == 2) gemm_tile<MR, (kMaxNB > 2 ? 2 : 1), kFast>(c, e, nb);
+  else for (; nb < nb_end; ++nb) gemm_tile<MR, 1, kFast>(c, e, nb);
 }
 
 // Copies rows [m0, m0 + rows) of x into the panel as u8 (x ^ 0x80), zero-padded
@@ -305,6 +436,10 @@ void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
   c.n = w.n;
   c.asym = !w.symmetric;
   c.ys = a.y_stride;
+  c.fast = !a.out->has_lut && a.out->qmin >= -128 && a.out->qmax <= 127 &&
+           a.out->qmin <= a.out->qmax && a.out->zero_point >= -128 && a.out->zero_point <= 127;
+  for (int j = a.n_begin; j < a.n_end && c.fast; ++j)
+    c.fast = c.mult[j] < 1.0f && c.mult[j] > -1.0f;
   const int nb_begin = a.n_begin / kColBlock;
   const int nb_end = (a.n_end + kColBlock - 1) / kColBlock;
   for (size_t m0 = 0; m0 < a.m; m0 += MR) {
@@ -312,7 +447,8 @@ void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
     build_panel(a.x + m0 * a.x_stride, a.x_stride, w.k, rows, MR, ps, c.asym, panel, rowsum);
     c.rows = rows;
     c.y = a.y + m0 * a.y_stride;
-    gemm_rows<MR>(c, e, nb_begin, nb_end);
+    if (c.fast) gemm_rows<MR, true>(c, e, nb_begin, nb_end);
+    else gemm_rows<MR, false>(c, e, nb_begin, nb_end);
   }
 }
 
@@ -340,11 +476,21 @@ struct DwCtx {
   const float* mult;        // [C]
   int C, cfull, taps;
   __mmask16 tail_mask;
+  int32_t out_zp;
+  // Quad path: channels [0, cquad) (a multiple of 64; 0 = not used).
+  int cquad;
+  const int8_t* wq;
+  size_t wq_block;
+  const int32_t* bq;
+  bool pairs;               // quad path on pixel pairs (dw_quad_pairs), instead of cquad
+  const float* mq;          // multipliers in quad order (scratch)
+  __m512i zx[2];            // a padding column of the quad path, per row quad
 };
 
 // One output pixel at any position: tap pointers go to the zero-point row
 // where the tap falls into the padding.
-void dw_pixel(const DwCtx& d, const Epilogue& e, int oy, int ox, const int8_t** ptrs, int8_t* yp) {
+void dw_pixel(const DwCtx& d, const Epilogue& e, int oy, int ox, const int8_t** ptrs, int8_t* yp,
+              int c_begin = 0) {
   const ConvShape& s = d.p->shape;
   int t = 0;
   for (int ky = 0; ky < s.kernel_h; ++ky) {
@@ -355,7 +501,7 @@ void dw_pixel(const DwCtx& d, const Epilogue& e, int oy, int ox, const int8_t** 
       ptrs[t] = (row_ok && ix >= 0 && ix < s.in_w) ? d.x + (size_t(iy) * s.in_w + ix) * d.C : d.zrow;
     }
   }
-  for (int c0 = 0; c0 < d.C; c0 += kChanBlock) {
+  for (int c0 = c_begin; c0 < d.C; c0 += kChanBlock) {
     const bool tail = c0 >= d.cfull;
     const __mmask16 m = tail ? d.tail_mask : __mmask16(0xFFFF);
     const int32_t* wb = d.w + size_t(c0) * d.taps;
@@ -483,6 +629,215 @@ void dw_run_block_inside(const DwCtx& d, const Epilogue& e, const int8_t* xbase,
   }
 }
 
+// Quad path (see dw_quad_ok): one block of 64 channels. Each input column of a
+// run is loaded once from each of four kernel rows (a missing fifth..eighth row
+// is zero), flipped to u8 and interleaved into four sub-vectors of 16 lanes x 4
+// rows; one vpdpbusd then applies four kernel rows of one tap column. G adjacent
+// output pixels share the columns. The result comes back in channel order
+// through the packs that undo the unpacks.
+struct DwqBlock {
+  const int8_t* w;     // [quad][kx][sub][64] int8
+  const int32_t* bias; // [sub][16]
+  const float* mult;   // [sub][16]
+  __m512i zp16;
+  __mmask64 m;         // channels of the block that exist
+};
+
+inline DwqBlock dwq_block(const DwCtx& d, int c0) {
+  DwqBlock b;
+  b.w = d.wq + size_t(c0 / 64) * d.wq_block;
+  b.bias = d.bq + c0;
+  b.mult = d.mq + c0;
+  b.zp16 = _mm512_set1_epi16(short(d.out_zp));
+  const int left = d.C - c0;
+  b.m = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
+  return b;
+}
+
+template <bool kMask, bool kLut>
+__attribute__((always_inline)) inline void dwq_store(const Epilogue& e, const DwqBlock& b, const __m512i* acc, int8_t* dst) {
+  __m512i q[4];
+#pragma GCC unroll 4
+  for (int s = 0; s < 4; ++s) {
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[s]), _mm512_load_ps(b.mult + 16 * s));
+    f = _mm512_min_ps(_mm512_max_ps(f, e.lo), e.hi);
+    q[s] = _mm512_cvtps_epi32(f);
+    if (kLut) q[s] = _mm512_srai_epi32(_mm512_slli_epi32(lut16(e, _mm512_add_epi32(q[s], e.zp)), 24), 24);
+  }
+  // Values are in [qmin - zp, qmax - zp] (or int8 after the table): the
+  // saturating packs are exact and put the channels back in order.
+  __m512i p01 = _mm512_packs_epi32(q[0], q[1]), p23 = _mm512_packs_epi32(q[2], q[3]);
+  if (!kLut) {
+    p01 = _mm512_adds_epi16(p01, b.zp16);
+    p23 = _mm512_adds_epi16(p23, b.zp16);
+  }
+  const __m512i out = _mm512_packs_epi16(p01, p23);
+  if (kMask) _mm512_mask_storeu_epi8(dst, b.m, out);
+  else _mm512_storeu_si512(dst, out);
+}
+
+// Rows 4q..4q+3 of one input column -> four sub-vectors of 16 lanes x 4 rows
+// (u8). Rows beyond the kernel (KH) are zero (their weights are zero too).
+template <int KH, bool kMask>
+__attribute__((always_inline)) inline void dwq_column(const DwqBlock& b, int q, const int8_t* const* src, __m512i* x) {
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  __m512i v[4];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+    v[r] = 4 * q + r < KH ? _mm512_xor_si512(kMask ? _mm512_maskz_loadu_epi8(b.m, src[r])
+                                                   : _mm512_loadu_si512(src[r]), flip)
+                          : _mm512_setzero_si512();
+  const __m512i ab_lo = _mm512_unpacklo_epi8(v[0], v[1]), ab_hi = _mm512_unpackhi_epi8(v[0], v[1]);
+  const __m512i cd_lo = _mm512_unpacklo_epi8(v[2], v[3]), cd_hi = _mm512_unpackhi_epi8(v[2], v[3]);
+  x[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+  x[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+  x[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+  x[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+}
+
+// Output pixels [i, count) of a run in steps of G; returns the first pixel not done.
+template <int KH, int KW, int S, int G, bool kMask, bool kLut>
+int dwq_steps(const DwCtx& d, const Epilogue& e, const TapRows& rows, int i, int count, int8_t* yp,
+              int c0, const DwqBlock& b) {
+  constexpr int Q = (KH + 3) / 4, U = (G - 1) * S + KW;
+  for (; i + G <= count; i += G) {
+    __m512i acc[G][4];
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) {
+      const __m512i bias = _mm512_load_si512(b.bias + 16 * s);
+#pragma GCC unroll 4
+      for (int j = 0; j < G; ++j) acc[j][s] = bias;
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < Q; ++q) {
+      const int8_t* base[4];
+      size_t step[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        const int ky = 4 * q + r < KH ? 4 * q + r : 0;
+        step[r] = rows.step[ky];
+        base[r] = rows.p[ky] + c0 + size_t(i) * S * step[r];
+      }
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        const int8_t* src[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) src[r] = 4 * q + r < KH ? base[r] + size_t(u) * step[r] : nullptr;
+        __m512i x[4];
+        dwq_column<KH, kMask>(b, q, src, x);
+#pragma GCC unroll 4
+        for (int j = 0; j < G; ++j) {
+          const int kx = u - j * S;
+          if (kx < 0 || kx >= KW) continue;
+#pragma GCC unroll 4
+          for (int s = 0; s < 4; ++s)
+            acc[j][s] = _mm512_dpbusd_epi32(acc[j][s], x[s],
+                                            _mm512_load_si512(b.w + ((q * KW + kx) * 4 + s) * 64));
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; ++j) dwq_store<kMask, kLut>(e, b, acc[j], yp + size_t(i + j) * d.C + c0);
+  }
+  return i;
+}
+
+template <int KH, int KW, int S, bool kMask, bool kLut>
+void dwq_run_block(const DwCtx& d, const Epilogue& e, const TapRows& rows, int count, int8_t* yp,
+                   int c0, const DwqBlock& b) {
+  int i = dwq_steps<KH, KW, S, 4, kMask, kLut>(d, e, rows, 0, count, yp, c0, b);
+  i = dwq_steps<KH, KW, S, 2, kMask, kLut>(d, e, rows, i, count, yp, c0, b);
+  dwq_steps<KH, KW, S, 1, kMask, kLut>(d, e, rows, i, count, yp, c0, b);
+}
+
+// A run of output pixels, channels [0, cquad).
+template <int KH, int KW>
+void dwq_run(const DwCtx& d, const Epilogue& e, const TapRows& rows, int count, int8_t* yp) {
+  const int stride = d.p->shape.stride_w;
+  for (int c0 = 0; c0 < d.cquad; c0 += 64) {
+    const DwqBlock b = dwq_block(d, c0);
+    const bool mask = c0 + 64 > d.C;
+#define MNQ_DWQ(S_, M_, L_) dwq_run_block<KH, KW, S_, M_, L_>(d, e, rows, count, yp, c0, b)
+    if (stride == 1) {
+      if (mask) { if (e.has_lut) MNQ_DWQ(1, true, true); else MNQ_DWQ(1, true, false); }
+      else { if (e.has_lut) MNQ_DWQ(1, false, true); else MNQ_DWQ(1, false, false); }
+    } else {
+      if (mask) { if (e.has_lut) MNQ_DWQ(2, true, true); else MNQ_DWQ(2, true, false); }
+      else { if (e.has_lut) MNQ_DWQ(2, false, true); else MNQ_DWQ(2, false, false); }
+    }
+#undef MNQ_DWQ
+  }
+}
+
+// One output pixel near the left or right edge, channels [0, cquad). row0: the
+// kernel rows at input column 0 (the x_zp row with step 0 in the vertical
+// padding); a tap column in the horizontal padding uses d.zx (x_zp ^ 0x80 in
+// every row of the kernel, the same for all channels).
+template <int KH, int KW, bool kMask, bool kLut>
+void dwq_pixel_block(const DwCtx& d, const Epilogue& e, const TapRows& row0, int ox, int8_t* yp,
+                     int c0, const DwqBlock& b) {
+  const ConvShape& s = d.p->shape;
+  constexpr int Q = (KH + 3) / 4;
+  __m512i acc[4];
+#pragma GCC unroll 4
+  for (int sb = 0; sb < 4; ++sb) acc[sb] = _mm512_load_si512(b.bias + 16 * sb);
+#pragma GCC unroll 2
+  for (int q = 0; q < Q; ++q) {
+#pragma GCC unroll 5
+    for (int kx = 0; kx < KW; ++kx) {
+      const int ix = ox * s.stride_w - s.pad_left + kx;
+      __m512i x[4];
+      if (ix >= 0 && ix < s.in_w) {
+        const int8_t* src[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const int ky = 4 * q + r < KH ? 4 * q + r : 0;
+          src[r] = row0.p[ky] + c0 + size_t(ix) * row0.step[ky];
+        }
+        dwq_column<KH, kMask>(b, q, src, x);
+      } else {
+        x[0] = x[1] = x[2] = x[3] = d.zx[q];
+      }
+#pragma GCC unroll 4
+      for (int sb = 0; sb < 4; ++sb)
+        acc[sb] = _mm512_dpbusd_epi32(acc[sb], x[sb], _mm512_load_si512(b.w + ((q * KW + kx) * 4 + sb) * 64));
+    }
+  }
+  dwq_store<kMask, kLut>(e, b, acc, yp + c0);
+}
+
+template <int KH, int KW>
+void dwq_pixel(const DwCtx& d, const Epilogue& e, const TapRows& row0, int ox, int8_t* yp) {
+  for (int c0 = 0; c0 < d.cquad; c0 += 64) {
+    const DwqBlock b = dwq_block(d, c0);
+    const bool mask = c0 + 64 > d.C;
+    if (mask) { if (e.has_lut) dwq_pixel_block<KH, KW, true, true>(d, e, row0, ox, yp, c0, b);
+                else dwq_pixel_block<KH, KW, true, false>(d, e, row0, ox, yp, c0, b); }
+    else { if (e.has_lut) dwq_pixel_block<KH, KW, false, true>(d, e, row0, ox, yp, c0, b);
+           else dwq_pixel_block<KH, KW, false, false>(d, e, row0, ox, yp, c0, b); }
+  }
+}
+
+// Multipliers of the quad blocks in sub-vector order (sub s = 128-bit lane s of
+// each 16-channel chunk), zero beyond C.
+void dwq_multipliers(const DwCtx& d, const float* mult, float* mq) {
+  const int lanes = d.pairs ? 64 : d.cquad;
+  for (int c0 = 0; c0 < lanes; c0 += 64) {
+    __m512 mc[4];
+    for (int l = 0; l < 4; ++l) {
+      const int n = d.C - c0 - 16 * l;
+      const __mmask16 mm = n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+      mc[l] = d.pairs ? _mm512_loadu_ps(mult + 16 * (l % 2)) : _mm512_maskz_loadu_ps(mm, mult + c0 + 16 * l);
+    }
+    const __m512 t0 = _mm512_shuffle_f32x4(mc[0], mc[1], 0x44), t1 = _mm512_shuffle_f32x4(mc[0], mc[1], 0xEE);
+    const __m512 t2 = _mm512_shuffle_f32x4(mc[2], mc[3], 0x44), t3 = _mm512_shuffle_f32x4(mc[2], mc[3], 0xEE);
+    _mm512_store_ps(mq + c0 + 0, _mm512_shuffle_f32x4(t0, t2, 0x88));
+    _mm512_store_ps(mq + c0 + 16, _mm512_shuffle_f32x4(t0, t2, 0xDD));
+    _mm512_store_ps(mq + c0 + 32, _mm512_shuffle_f32x4(t1, t3, 0x88));
+    _mm512_store_ps(mq + c0 + 48, _mm512_shuffle_f32x4(t1, t3, 0xDD));
+  }
+}
+
 // A run of `count` output pixels (taps inside the image horizontally). Stride 1
 // runs of 8 or more use the grouped kernel; other runs whose kernel rows are
 // all inside the image use constant tap offsets; the rest use TapRows.
@@ -496,7 +851,30 @@ void dw_run(const DwCtx& d, const Epilogue& e, const TapRows& rows, bool rows_in
     for (int kx = 0; kx < KW; ++kx)
       off[ky * KW + kx] = (size_t(ky) * s.dilation_h * s.in_w + size_t(kx) * s.dilation_w) * d.C;
   const size_t xstep = size_t(s.stride_w) * d.C;
-  for (int c0 = 0; c0 < d.C; c0 += kChanBlock) {
+  if (d.cquad > 0) dwq_run<KH, KW>(d, e, rows, count, yp);
+  if (d.pairs && count >= 2) {
+    // Pixel pairs: 64 lanes = two pixels of 32 channels; a pair advances two
+    // input columns (S = 2 in column steps) and writes 64 bytes.
+    DwCtx dp = d;
+    dp.C = 64;
+    const DwqBlock b = dwq_block(dp, 0);
+    const int pairs = count / 2;
+    int i = 0;
+    if (e.has_lut) {
+      i = dwq_steps<KH, KW, 2, 4, false, true>(dp, e, rows, i, pairs, yp, 0, b);
+      dwq_steps<KH, KW, 2, 1, false, true>(dp, e, rows, i, pairs, yp, 0, b);
+    } else {
+      i = dwq_steps<KH, KW, 2, 4, false, false>(dp, e, rows, i, pairs, yp, 0, b);
+      dwq_steps<KH, KW, 2, 1, false, false>(dp, e, rows, i, pairs, yp, 0, b);
+    }
+    if (count % 2 == 0) return;
+    TapRows last = rows;  // the odd last pixel: 16-channel path
+    for (int ky = 0; ky < KH; ++ky) last.p[ky] += size_t(count - 1) * rows.step[ky];
+    for (int c0 = 0; c0 < d.C; c0 += kChanBlock)
+      dw_run_block<KH, KW, false>(d, e, last, 1, yp + size_t(count - 1) * d.C, c0, 1, 1);
+    return;
+  }
+  for (int c0 = d.cquad < d.C ? d.cquad : d.C; c0 < d.C; c0 += kChanBlock) {
     const bool tail = c0 >= d.cfull;
     if (grouped) {
       if (tail) dw_run_block_grouped<KH, KW, 1, true>(d, e, rows, count, yp, c0);
@@ -525,6 +903,18 @@ void depthwise_avx512(const DepthwiseArgs& a) {
   d.bias = p.bias_folded.data();
   d.mult = a.out->multiplier.data();
   const Epilogue e = make_epilogue(*a.out);
+  d.out_zp = a.out->zero_point;
+  d.cquad = 0;
+  d.pairs = false;
+  if (dw_quad_ok(p)) {
+    const int rest = d.C % 64;
+    d.pairs = dw_quad_pairs(p);
+    d.cquad = d.pairs ? 0 : (rest == 0 || rest > kDwqMinTail) ? ceil_div(d.C, 64) * 64 : d.C / 64 * 64;
+    d.wq = reinterpret_cast<const int8_t*>(p.packed.data() + dwq_offset(s));
+    d.wq_block = dwq_block_bytes(s);
+    d.bq = reinterpret_cast<const int32_t*>(p.packed.data() + dwq_offset(s) +
+                                            size_t(ceil_div(d.C, 64)) * d.wq_block);
+  }
   // Scratch: a row of x_zp (padding taps read it), then the tap pointers.
   int8_t* zrow = static_cast<int8_t*>(a.scratch);
   const int zlen = (d.C + 63) / 64 * 64;
@@ -532,6 +922,18 @@ void depthwise_avx512(const DepthwiseArgs& a) {
   d.zrow = zrow;
   uintptr_t pp = (reinterpret_cast<uintptr_t>(zrow + zlen) + 7) & ~uintptr_t(7);
   const int8_t** ptrs = reinterpret_cast<const int8_t**>(pp);
+  if (d.cquad > 0 || d.pairs) {  // then the quad multipliers, 64-byte aligned
+    float* mq = reinterpret_cast<float*>((pp + size_t(d.taps) * sizeof(void*) + 63) & ~uintptr_t(63));
+    dwq_multipliers(d, d.mult, mq);
+    d.mq = mq;
+    for (int q = 0; q < 2; ++q) {
+      uint32_t z = 0;
+      for (int r = 0; r < 4; ++r)
+        if (4 * q + r < s.kernel_h) z |= uint32_t(uint8_t(p.x_zero_point ^ 0x80)) << (8 * r);
+      d.zx[q] = _mm512_set1_epi32(int32_t(z));
+    }
+  }
+  const int c_rest = d.cquad < d.C ? d.cquad : d.C;  // first channel of the 16-channel path
   const bool k3 = s.kernel_h == 3 && s.kernel_w == 3, k5 = s.kernel_h == 5 && s.kernel_w == 5;
   // Output columns whose taps are all inside the image horizontally.
   const int span_w = (s.kernel_w - 1) * s.dilation_w;
@@ -542,6 +944,21 @@ void depthwise_avx512(const DepthwiseArgs& a) {
   const bool fast = (k3 || k5) && ox_hi > ox_lo;
   for (int oy = a.row_begin; oy < a.row_end; ++oy) {
     int8_t* yrow = a.y + size_t(oy) * s.out_w * d.C;
+    TapRows row0;  // kernel rows at input column 0, for the quad path's edge pixels
+    for (int ky = 0; ky < s.kernel_h && ky < 5; ++ky) {
+      const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+      const bool in = iy >= 0 && iy < s.in_h;
+      row0.p[ky] = in ? a.x + size_t(iy) * s.in_w * d.C : zrow;
+      row0.step[ky] = in ? size_t(d.C) : 0;
+    }
+    auto edge_pixel = [&](int ox) {
+      int8_t* yp = yrow + size_t(ox) * d.C;
+      if (d.cquad > 0) {
+        if (k3) dwq_pixel<3, 3>(d, e, row0, ox, yp);
+        else dwq_pixel<5, 5>(d, e, row0, ox, yp);
+      }
+      if (c_rest < d.C) dw_pixel(d, e, oy, ox, ptrs, yp, c_rest);
+    };
     int ox = 0;
     if (fast) {
       TapRows rows;
@@ -554,12 +971,12 @@ void depthwise_avx512(const DepthwiseArgs& a) {
         rows.p[ky] = in ? a.x + (size_t(iy) * s.in_w + ix0) * d.C : zrow;
         rows.step[ky] = in ? size_t(d.C) : 0;
       }
-      for (; ox < ox_lo; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);
+      for (; ox < ox_lo; ++ox) edge_pixel(ox);
       if (k3) dw_run<3, 3>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
       else dw_run<5, 5>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
       ox = ox_hi;
     }
-    for (; ox < s.out_w; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);
+    for (; ox < s.out_w; ++ox) edge_pixel(ox);
   }
 }
 
@@ -577,17 +994,19 @@ inline __m512i load16_widen(__mmask16 m, const int8_t* p) {
 
 // quant::add_one with the two clamps merged: rounding commutes with clamping to
 // integer bounds, so clamp(t, max(-128, qmin), min(127, qmax)) then round.
-void add_kernel(float ra, float rb, float fixed, int32_t qmin, int32_t qmax, size_t n,
+void add_kernel(float ra, float rb, float fixed, float offset, int32_t qmin, int32_t qmax, size_t n,
                 const int8_t* a, const int8_t* b, int8_t* y) {
   const __m512 vra = _mm512_set1_ps(ra), vrb = _mm512_set1_ps(rb), vfixed = _mm512_set1_ps(fixed);
+  const __m512 voff = _mm512_set1_ps(offset);
   const __m512 lo = _mm512_set1_ps(float(qmin > -128 ? qmin : -128));
   const __m512 hi = _mm512_set1_ps(float(qmax < 127 ? qmax : 127));
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 m = lanes(n - i);
-    const __m512 av = _mm512_cvtepi32_ps(load16_widen(m, a + i));
-    const __m512 bv = _mm512_cvtepi32_ps(load16_widen(m, b + i));
+    const __m512 av = _mm512_add_ps(_mm512_cvtepi32_ps(load16_widen(m, a + i)), voff);
+    const __m512 bv = _mm512_add_ps(_mm512_cvtepi32_ps(load16_widen(m, b + i)), voff);
     __m512 t = _mm512_fmadd_ps(bv, vrb, vfixed);
     t = _mm512_fmadd_ps(av, vra, t);
+    t = _mm512_sub_ps(t, voff);
     t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
     _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t)));
   }
@@ -752,8 +1171,9 @@ void gemm(const GemmArgs& a) {
 
 void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point);
-  add_kernel(k.ra, k.rb, k.fixed, p.qmin, p.qmax, n, a, b, y);
+                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
+                                                     p.offset);
+  add_kernel(k.ra, k.rb, k.fixed, k.offset, p.qmin, p.qmax, n, a, b, y);
 }
 void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   mul_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,

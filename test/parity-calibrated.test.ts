@@ -1,0 +1,142 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
+// Parity with ONNX Runtime for the int8 models mnq itself makes: float MobileNets from the builder
+// (random weights, no shared data needed: calibrated on synthetic images) and shared float models,
+// calibrated with calibrate() on a few calibration images. mnq and ORT (integer QDQ execution,
+// session.qdqisint8allowed = 1) run the same images; every output and every intermediate int8 tensor
+// ORT can expose must follow the parity rule: >= 99.9% identical, never more than 1 apart, same top-1.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { load } from '../lib';
+import { buildMobileNet, modelBytes } from '../lib/builder';
+import { calibrate } from '../lib/calibrate';
+import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { checkPreprocess } from '../lib/cli/check-ort';
+import { ImagePipeline } from '../lib/image';
+import { describeShared, sharedPath } from './helpers/shared';
+import { testImages } from './helpers/images';
+
+/** Writes `count` smooth random RGB images (sums of oriented sinusoids plus noise) as PNGs into `dir`. */
+async function syntheticImages(dir: string, count: number, seed: number, size = 80): Promise<string[]> {
+  let s = seed >>> 0;
+  const rnd = () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+  const files: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const waves = Array.from({ length: 4 }, () => ({ fx: rnd() * 0.3, fy: rnd() * 0.3, ph: rnd() * 6.3, amp: [rnd(), rnd(), rnd()] }));
+    const px = Buffer.alloc(size * size * 3);
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) {
+      let v = 0;
+      for (const w of waves) v += w.amp[c] * Math.sin(w.fx * x + w.fy * y + w.ph);
+      px[(y * size + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + 50 * v + (rnd() - 0.5) * 30)));
+    }
+    const file = path.join(dir, `synthetic_${seed}_${k}.png`);
+    await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+    files.push(file);
+  }
+  return files;
+}
+
+interface TensorParity { name: string; identical: number; maxDiff: number }
+
+/**
+ * Runs an int8 model (bytes) through mnq (every int8 tensor kept) and ORT (those tensors exposed) on a
+ * batch of images preprocessed as its metadata says; returns the output's and every layer's parity.
+ */
+async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: TensorParity; top1Same: boolean[]; layers: TensorParity[] }> {
+  const model = await load(bytes, { keep: 'all' });
+  const names = model.compiled.kept.map((k) => k.name);
+  const ort = await openOrtInt8(bytes, names);
+  try {
+    const { c, h, w } = model.compiled.input;
+    expect(checkPreprocess(bytes, '').source).toBe('metadata'); // mnq calibrate records its preprocessing
+    const pipe = new ImagePipeline({ preprocess: checkPreprocess(bytes, '').spec, width: w, height: h });
+    const batch = await pipe.floatBatch(images);
+    expect(batch.errors.filter(Boolean)).toEqual([]);
+    const shape = [images.length, c, h, w];
+    const ours = await model.runTensors(batch.data, shape);
+    const theirs = await ort.run(batch.data, shape);
+    const cmp = (name: string, a: Int8Array, b: Int8Array): TensorParity => {
+      expect({ name, length: a.length }).toEqual({ name, length: b.length });
+      let same = 0, maxDiff = 0;
+      for (let i = 0; i < a.length; i++) {
+        const d = Math.abs(a[i] - b[i]);
+        if (d === 0) same++;
+        if (d > maxDiff) maxDiff = d;
+      }
+      return { name, identical: same / a.length, maxDiff };
+    };
+    const outName = model.compiled.plan.tensors[model.compiled.outputs[0].tensor].name;
+    const a = ours.get(outName)!.data, b = theirs.get(ort.int8Outputs[0])!.data;
+    const n = a.length / images.length;
+    const argmax = (v: Int8Array, o: number) => { let k = 0; for (let i = 1; i < n; i++) if (v[o + i] > v[o + k]) k = i; return k; };
+    const top1Same = images.map((_, i) => argmax(a, i * n) === argmax(b, i * n));
+    const layers = ort.extra.filter((x) => ours.has(x) && theirs.has(x)).map((x) => cmp(x, ours.get(x)!.data, theirs.get(x)!.data));
+    expect(layers.length).toBeGreaterThan(10); // the comparison reaches inside the network
+    return { output: cmp(outName, a, b), top1Same, layers };
+  } finally {
+    model.dispose();
+    await ort.release();
+  }
+}
+
+function expectParity(label: string, p: Awaited<ReturnType<typeof parity>>): void {
+  const ok = (t: TensorParity) => t.identical >= 0.999 && t.maxDiff <= 1;
+  const bad = p.layers.filter((t) => !ok(t));
+  const first = p.layers.find((t) => t.identical < 1);
+  const report = `${label}: output ${(p.output.identical * 100).toFixed(3)}% identical, max diff ${p.output.maxDiff}; `
+    + `${p.layers.length} layers, first that differs: ${first ? `${first.name} (${(first.identical * 100).toFixed(3)}%, max diff ${first.maxDiff})` : 'none'}`;
+  expect({ report, output: ok(p.output), layersOutsideRule: bad.map((t) => t.name) }).toEqual({ report, output: true, layersOutsideRule: [] });
+  expect({ report, top1Same: p.top1Same }).toEqual({ report, top1Same: p.top1Same.map(() => true) });
+}
+
+describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared data)', () => {
+  let dir: string;
+  let calib: string[];
+  let evalImages: string[];
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mnq-parity-'));
+    fs.mkdirSync(path.join(dir, 'calib'));
+    fs.mkdirSync(path.join(dir, 'eval'));
+    calib = await syntheticImages(path.join(dir, 'calib'), 4, 1);
+    evalImages = await syntheticImages(path.join(dir, 'eval'), 3, 2);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  // V3-Small at opset 13 spells h-swish x * HardSigmoid(x); V3-Large at 17 uses HardSwish; V2 keeps its
+  // BatchNormalization nodes (folded by the calibrator) and uses TF-style asymmetric padding.
+  const cases: [string, string, Parameters<typeof buildMobileNet>[1], Parameters<typeof calibrate>[1]['method']][] = [
+    ['V3-Small 0.5 @64, opset 13', 'v3-small', { width: 0.5, resolution: 64, seed: 11, opset: 13 }, 'minmax'],
+    ['V3-Large 0.35 @64, opset 17', 'v3-large', { width: 0.35, resolution: 64, seed: 12, opset: 17 }, 'percentile'],
+    ['V2 0.35 @64, BN kept, TF padding', 'v2', { width: 0.35, resolution: 64, seed: 13, bn: 'keep', padding: 'tf-same' }, 'minmax'],
+  ];
+  for (const [label, arch, opts, method] of cases) {
+    test(`${label}, ${method}`, async () => {
+      const float = modelBytes(buildMobileNet(arch, opts));
+      const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length });
+      expect(q.imagesUsed).toBe(calib.length);
+      expectParity(label, await parity(q.bytes, evalImages));
+    });
+  }
+});
+
+describeShared('parity with ONNX Runtime: shared float models calibrated by mnq', () => {
+  const calibDir = sharedPath('data', 'imagenet-sample', 'calib');
+  const images = testImages(4);
+  // Keras V3-Small: input rescaling inside the graph, SE, h-swish, no QAT (the hard case);
+  // torchvision V3-Small at opset 13 (HardSigmoid * Mul); TF V1 (ReLU6 as Clip, asymmetric pads).
+  const models: [string, Parameters<typeof calibrate>[1]['method']][] = [
+    ['keras_mobilenet_v3_small_1.0_224.float.onnx', 'minmax'],
+    ['mobilenet_v3_small.random.opset13.onnx', 'minmax'],
+    ['mobilenet_v1_0.25_128_quant.float.onnx', 'entropy'],
+  ];
+  for (const [file, method] of models) {
+    const src = sharedPath('models', 'onnx', file);
+    (src && calibDir ? test : test.skip)(`${file}, ${method}, calibrated on 4 images`, async () => {
+      const q = await calibrate(src!, { images: calibDir!, method, limit: 4 });
+      expectParity(file, await parity(q.bytes, images));
+    });
+  }
+});
