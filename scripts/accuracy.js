@@ -4,7 +4,10 @@
 // then measures it on imagenet-sample/eval (never used for calibration) against the
 // float model, and Google's own int8 (*.qdq.onnx) where there is one.
 //
-//   npm run build:ts && node scripts/accuracy.js [--methods minmax,mse] [--models a.float.onnx,...] [--limit N] [--no-mnq] [--json]
+//   npm run build:ts && node scripts/accuracy.js [--methods minmax,mse+eqh+bc] [--models a.float.onnx,...] [--limit N] [--no-mnq] [--json]
+//
+// A run is a method with options: `+eq` (--equalize), `+eqh` (--equalize-hswish), `+bc`
+// (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip). By default every model gets the four methods plus its EXTRA runs.
 //
 // Uses the compiled library in dist/ (MNQ_DIST to point elsewhere); ONNX Runtime with one
 // thread (MNQ_ORT_THREADS to change). Prints a markdown table.
@@ -31,6 +34,27 @@ const MODELS = [
   ['keras_mobilenet_v3_small_1.0_224.float.onnx', null, 1.5, 95],
   ['mobilenet_v1_0.25_128_quant.float.onnx', null, null, null],
 ];
+// runs beyond the four plain methods, where they are the best found for that model
+const EXTRA = {
+  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+cc', 'mse+cc+bc'],
+  'mobilenet_v3_small_1.0_224_quant.float.onnx': ['percentile+eqh', 'percentile+bc', 'percentile+eqh+bc'],
+  'keras_mobilenet_v3_small_1.0_224.float.onnx': ['percentile+eqh', 'percentile+eqh+bc'],
+};
+
+/** 'percentile+eqh+bc' → calibrate options */
+function runOptions(spec) {
+  const [method, ...flags] = spec.split('+');
+  const o = { method };
+  for (const f of flags) {
+    if (f === 'eq') o.equalize = true;
+    else if (f === 'eqh') o.equalize = 'hswish';
+    else if (f === 'bc') o.biasCorrection = true;
+    else if (f === 'bca') o.biasCorrection = 'all';
+    else if (f === 'cc') o.calibrateClip = true;
+    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +bc, +bca, +cc)`);
+  }
+  return o;
+}
 
 async function main() {
   if (!fs.existsSync(path.join(dist, 'calibrate', 'index.js'))) {
@@ -46,7 +70,7 @@ async function main() {
   }
   const { calibrate } = require(path.join(dist, 'calibrate', 'index.js'));
   const { compare } = require(path.join(dist, 'calibrate', 'compare.js'));
-  const methods = arg('methods', 'minmax,percentile,entropy,mse').split(',');
+  const methods = arg('methods') ? arg('methods').split(',') : null;
   const only = arg('models', '') ? arg('models', '').split(',') : null;
   const limit = arg('limit') ? Number(arg('limit')) : undefined;
   const json = process.argv.includes('--json');
@@ -63,14 +87,14 @@ async function main() {
       if (only && !only.includes(model)) continue;
       const fp = path.join(modelsDir, model);
       if (!fs.existsSync(fp)) continue;
-      const runs = methods.map((m) => ({ label: 'mnq calibrate', method: m }));
+      const runs = (methods || ['minmax', 'percentile', 'entropy', 'mse', ...(EXTRA[model] || [])]).map((m) => ({ label: 'mnq calibrate', method: m }));
       if (google && fs.existsSync(path.join(modelsDir, google))) runs.push({ label: "Google's", method: null, file: path.join(modelsDir, google) });
       let googleTop1;
       const results = [];
       for (const r of runs) {
         let file = r.file;
         if (!file) {
-          const res = await calibrate(fp, { images: calibDir, method: r.method });
+          const res = await calibrate(fp, { images: calibDir, ...runOptions(r.method) });
           file = path.join(tmp, `${model}.${r.method}.onnx`);
           fs.writeFileSync(file, res.bytes);
         }

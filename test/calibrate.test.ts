@@ -6,6 +6,7 @@ import { normalize } from '../lib/calibrate/normalize';
 import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/calibrators';
 import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32 } from '../lib/calibrate/quantize';
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
+import { findHardSwishPairs, equalizeHardSwish } from '../lib/calibrate/equalize';
 import * as vm from 'vm';
 
 // onnxruntime-node makes its output typed arrays in Node's own realm, and onnxruntime-common checks them
@@ -242,6 +243,52 @@ describe('normalize', () => {
     expect(graph.nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv']);
     expect(attrInt(graph.nodes[0], 'group', 1)).toBe(3);
     expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), xx, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+  });
+});
+
+describe('h-swish equalization', () => {
+  test('Conv → HardSwish → depthwise becomes Conv·s × HardSigmoid(Conv) → depthwise/s: same function, channel ranges equalized', async () => {
+    const r = rng(11);
+    const C = 4;
+    // channel 2 is tiny after the h-swish and its depthwise filter is large (the Keras V3-Small stem)
+    const w = randn(C * 3, r);
+    for (let i = 0; i < 3; i++) w[2 * 3 + i] *= 0.05;
+    const dw = randn(C * 9, r);
+    for (let i = 0; i < 9; i++) dw[2 * 9 + i] *= 40;
+    const m = build({
+      opset: 14, input: [1, 3, 8, 8], output: 'y',
+      nodes: [
+        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
+        mkNode('HardSwish', 'hs', ['c'], ['h']),
+        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
+      ],
+      inits: [makeTensor('w', [C, 3, 1, 1], w), makeTensor('b', [C], Float32Array.of(1, -1, 0, 2)),
+        makeTensor('dw', [C, 1, 3, 3], dw), makeTensor('db', [C], randn(C, r))],
+    });
+    const x = randn(3 * 64, r, 2);
+    const want = await runModel(m, x, [1, 3, 8, 8]);
+    const g = new Graph(m);
+    const pairs = findHardSwishPairs(g);
+    expect(pairs.map((p) => p.hswish.name)).toEqual(['hs']);
+    // per-channel max |h| measured on x
+    const hOut = new Graph(m);
+    hOut.outputs = [floatValueInfo('h')];
+    const h = await runModel(hOut.toModel(), x, [1, 3, 8, 8]);
+    const amax = new Float32Array(C);
+    for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) amax[c] = Math.max(amax[c], Math.abs(h[c * 64 + i]));
+    expect(equalizeHardSwish(g, pairs, new Map([['h', amax]]))).toBe(1);
+    expect(g.nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'HardSigmoid', 'Mul', 'Conv']);
+    const got = await runModel(g.toModel({ opset: 14 }), x, [1, 3, 8, 8]);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
+    // the Mul output's channel ranges are closer together than the h-swish output's
+    const mul = g.nodes.find((n) => n.opType === 'Mul')!;
+    const eqOut = new Graph(g.toModel({ opset: 14 }));
+    eqOut.outputs = [floatValueInfo(mul.output![0])];
+    const e = await runModel(eqOut.toModel(), x, [1, 3, 8, 8]);
+    const emax = new Float32Array(C);
+    for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) emax[c] = Math.max(emax[c], Math.abs(e[c * 64 + i]));
+    const spread = (v: Float32Array) => Math.max(...v) / Math.min(...v);
+    expect(spread(emax)).toBeLessThan(spread(amax) / 2);
   });
 });
 

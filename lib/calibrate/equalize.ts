@@ -8,7 +8,7 @@
 // Tensors whose values change are renamed (suffix '_eq') so a comparison by name never pairs them
 // with the unequalized float tensors.
 import { NodeProto, attrInt } from '../onnx/proto';
-import { Graph } from './graph';
+import { Graph, mkNode, attrF } from './graph';
 
 export interface EqualizePair {
   conv: NodeProto;
@@ -132,6 +132,84 @@ export function equalize(g: Graph, pairs: EqualizePair[], channelMax: Map<string
       node.output = [nu];
       g.replaceUses(old, nu);
     }
+    changed++;
+  }
+  return changed;
+}
+
+/** Conv → HardSwish → depthwise Conv: the h-swish output's channels can be equalized once h-swish is split. */
+export interface HardSwishPair {
+  conv: NodeProto;
+  hswish: NodeProto;
+  depthwise: NodeProto;
+}
+
+/**
+ * HardSwish outputs that feed only a depthwise Conv (MobileNetV3's expansion → depthwise). Their
+ * per-channel ranges differ by 100× (the Keras V3-Small stem: one channel spans ±0.3 where others
+ * reach 20, and the depthwise filter multiplies it by 47), which per-tensor int8 cannot carry.
+ */
+export function findHardSwishPairs(g: Graph): HardSwishPair[] {
+  const pairs: HardSwishPair[] = [];
+  for (const hswish of g.nodes) {
+    if (hswish.opType !== 'HardSwish') continue;
+    const conv = g.producer(hswish.input![0]);
+    if (!isConstConv(g, conv) || g.consumers(hswish.input![0]).length !== 1 || g.isGraphOutput(hswish.input![0])) continue;
+    if (g.isGraphOutput(hswish.output![0])) continue;
+    const cons = g.consumers(hswish.output![0]);
+    const C = g.constDims(conv.input![1])[0];
+    if (cons.length !== 1 || !isConstConv(g, cons[0]) || attrInt(cons[0], 'group', 1) !== C || g.constDims(cons[0].input![1])[0] !== C) continue;
+    pairs.push({ conv, hswish, depthwise: cons[0] });
+  }
+  return pairs;
+}
+
+/**
+ * Equalizes the h-swish output channels: h-swish(x)·s = (s·x)·h-sigmoid(x), so
+ *   Conv → HardSwish → DW   becomes   Conv·s → a,  Conv → HardSigmoid → gate,  Mul(a, gate) → DW/s
+ * (the same function; the Conv is computed twice, once scaled per channel). The Mul output is
+ * quantized per tensor with the channels brought to comparable ranges (s_c from the channel's
+ * range and its depthwise filter's range, as in cross-layer equalization); the gate is in [0, 1]
+ * and the scaled Conv output has its own scale, as the SE Mul's inputs do. Returns the number of
+ * pairs changed.
+ */
+export function equalizeHardSwish(g: Graph, pairs: HardSwishPair[], channelMax: Map<string, Float32Array>): number {
+  let changed = 0;
+  for (const p of pairs) {
+    const amax = channelMax.get(p.hswish.output![0]);
+    if (!amax) continue;
+    const { conv, hswish, depthwise: dw } = p;
+    const wN = conv.input![1], bN = conv.input![2];
+    const C = g.constDims(wN)[0];
+    const dwW = g.constF(dw.input![1])!, dwD = g.constDims(dw.input![1]);
+    const k = dwW.length / C;
+    const wr = new Float32Array(C);
+    for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wr[c] = Math.max(wr[c], Math.abs(dwW[c * k + j]));
+    let aAll = 0, wAll = 0;
+    for (let c = 0; c < C; c++) { aAll = Math.max(aAll, amax[c]); wAll = Math.max(wAll, wr[c]); }
+    if (!(aAll > 0 && wAll > 0)) continue;
+    const s = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      const v = amax[c] > 0 && wr[c] > 0 ? Math.sqrt((wr[c] / wAll) / (amax[c] / aAll)) : 1;
+      s[c] = Math.min(Math.max(v, 1 / 64), 64);
+    }
+    const w = g.constF(wN)!, per = w.length / C;
+    const b = bN ? g.constF(bN)! : new Float32Array(C);
+    const ws = w.slice(), bs = b.slice();
+    for (let c = 0; c < C; c++) { for (let j = 0; j < per; j++) ws[c * per + j] *= s[c]; bs[c] *= s[c]; }
+    const x = hswish.input![0];
+    const base = hswish.name || hswish.output![0];
+    const scaled = g.fresh(`${x}_scaled`);
+    const scaledConv = mkNode('Conv', g.fresh(`${conv.name || x}_scaled`), [conv.input![0], g.addConst(`${wN}_scaled`, g.constDims(wN), ws), g.addConst(`${bN || wN + '_bias'}_scaled`, [C], bs)], [scaled], conv.attribute ?? []);
+    const gate = g.fresh(`${base}_gate`);
+    const hsig = mkNode('HardSigmoid', g.fresh(`${base}_gate`), [x], [gate], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]);
+    const out = g.fresh(`${hswish.output![0]}_eq`);
+    const mul = mkNode('Mul', base, [scaled, gate], [out]);
+    g.nodes[g.nodes.indexOf(hswish)] = mul;
+    g.nodes.splice(g.nodes.indexOf(conv) + 1, 0, scaledConv, hsig);
+    const dwS = dwW.slice();
+    for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) dwS[c * k + j] /= s[c];
+    dw.input = [out, g.addConst(`${dw.input![1]}_eq`, dwD, dwS), ...dw.input!.slice(2)];
     changed++;
   }
   return changed;

@@ -16,7 +16,7 @@ import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan }
 import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range } from './calibrators';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
-import { findPairs, equalize } from './equalize';
+import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish } from './equalize';
 
 export { Method, METHODS } from './calibrators';
 
@@ -42,8 +42,21 @@ export interface CalibrateOptions {
   limit?: number;
   /** node names (or output tensor names) to keep in float */
   exclude?: string[];
-  /** cross-layer range equalization of Conv → [Relu →] Conv before calibration (default false; see equalize.ts) */
-  equalize?: boolean;
+  /**
+   * cross-layer range equalization before calibration (see equalize.ts), default false: true or 'all'
+   * for Conv → [Relu →] Conv pairs and Conv → HardSwish → depthwise Conv; 'hswish' for the latter only
+   */
+  equalize?: boolean | 'all' | 'hswish';
+  /**
+   * empirical bias correction (default false): layer by layer, shift each spatial Conv's bias by the
+   * mean per-channel error of its int8 output against float on the calibration images (see biasCorrect);
+   * 'all' corrects the 1×1-pixel outputs (SE convolutions) too
+   */
+  biasCorrection?: boolean | 'all';
+  /** images used for bias correction (the first N calibration images; default 32) */
+  biasCorrectionImages?: number;
+  /** calibrate Clip / ReLU6 outputs too: range [0, min(6, calibrated max)] instead of [0, 6] (default false) */
+  calibrateClip?: boolean;
   /** called for images that cannot be read (they are skipped) */
   onWarning?: (message: string) => void;
   /** progress bar on stderr (a terminal only) */
@@ -154,6 +167,69 @@ export async function collectStats(
   return { stats, used, skipped };
 }
 
+/** Per-channel mean of NCHW tensors over the images (and positions). */
+async function channelMeans(
+  model: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
+): Promise<Map<string, { mean: Float64Array; spatial: number }>> {
+  const g = new Graph(model);
+  const outs = new Set(g.outputs.map((o) => o.name!));
+  for (const t of tensors) if (!outs.has(t)) g.outputs.push(floatValueInfo(t));
+  const s = await session(encodeModel(g.toModel()), 'model');
+  const sum = new Map<string, { mean: Float64Array; spatial: number }>();
+  let n = 0;
+  for await (const img of streamImages(files, spec, size[1], size[0], () => undefined)) {
+    const r = await runFloat(s, img.data, [1, 3, size[0], size[1]], tensors);
+    for (const t of tensors) {
+      const { data, dims } = r[t];
+      const C = dims[1], hw = data.length / C;
+      let e = sum.get(t);
+      if (!e) { e = { mean: new Float64Array(C), spatial: hw }; sum.set(t, e); }
+      const m = e.mean;
+      for (let c = 0; c < C; c++) {
+        let v = 0;
+        for (let i = c * hw, end = i + hw; i < end; i++) v += data[i];
+        m[c] += v / hw;
+      }
+    }
+    n++;
+  }
+  await s.release();
+  for (const { mean } of sum.values()) for (let c = 0; c < mean.length; c++) mean[c] /= Math.max(1, n);
+  return sum;
+}
+
+/**
+ * Empirical bias correction (Nagel et al. 2019, §4.2, measured instead of analytic): quantization
+ * shifts the mean of a convolution's output (clipped activation tails, rounding of small depthwise
+ * filters), and the shift accumulates through the network. In graph order, for each spatial Conv
+ * (a 1×1-pixel output's mean over a few images is too noisy), the int8 QDQ graph runs over the
+ * images and the mean per-channel difference of that Conv's output from float is subtracted from
+ * its float bias, so later layers are measured with the earlier ones corrected. The activation
+ * quantization stays as calibrated. Returns the corrected float model.
+ */
+async function biasCorrect(
+  floatModel: ModelProto, emit: (m: ModelProto) => ModelProto, floatNodes: Set<string>,
+  files: string[], spec: PreprocessSpec, size: [number, number], opset: number, pointwise = false,
+): Promise<ModelProto> {
+  const fg = new Graph(floatModel);
+  const convs = fg.nodes.filter((n) => n.opType === 'Conv' && n.input![2] && fg.isConst(n.input![1]) && fg.isConst(n.input![2]) &&
+    !floatNodes.has(n.name || n.output![0]) && !fg.isGraphOutput(n.output![0]));
+  const ref = await channelMeans(floatModel, convs.map((n) => n.output![0]), files, spec, size);
+  let model = floatModel;
+  for (const n of convs) {
+    const t = n.output![0];
+    const f = ref.get(t)!;
+    if (f.spatial <= 1 && !pointwise) continue;
+    const m = (await channelMeans(emit(model), [t], files, spec, size)).get(t)!;
+    const bN = n.input![2];
+    const b = fg.constF(bN)!.slice();
+    for (let c = 0; c < b.length; c++) b[c] -= m.mean[c] - f.mean[c];
+    fg.setConst(bN, fg.constDims(bN), b);
+    model = fg.toModel({ opset });
+  }
+  return model;
+}
+
 /** Per-channel maximum of |x| of NCHW tensors over the images (for equalization). */
 async function channelMaxima(
   floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
@@ -201,18 +277,24 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const size = inputSize(graph, spec);
   const opset = Math.max(OUTPUT_OPSET, opsetVersion(src));
   if (opts.equalize) {
-    const pairs = findPairs(graph);
+    const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph);
     if (pairs.length) {
       const tensors = pairs.map((p) => p.tensor);
       const maxes = await channelMaxima(graph.toModel({ opset }), tensors, files.slice(0, 32), spec, size);
       const n = equalize(graph, pairs, maxes);
       if (n) log.push(`${n} Conv → [Relu →] Conv pairs equalized`);
     }
+    const hs = findHardSwishPairs(graph);
+    if (hs.length) {
+      const maxes = await channelMaxima(graph.toModel({ opset }), hs.map((p) => p.hswish.output![0]), files.slice(0, 32), spec, size);
+      const n = equalizeHardSwish(graph, hs, maxes);
+      if (n) log.push(`${n} Conv → HardSwish → depthwise Conv equalized (h-swish split into Conv·s × HardSigmoid)`);
+    }
   }
   const floatModel = graph.toModel({ opset });
 
   const plan: QuantPlan = planQuantization(graph, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
-  const observe = observedTensors(plan);
+  const observe = observedTensors(plan, !!opts.calibrateClip);
   const { stats, used, skipped } = await collectStats(floatModel, observe, files, spec, size, {
     histogram: needsHistogram(method), onWarning: opts.onWarning, progress: opts.progress,
   });
@@ -220,15 +302,27 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   for (const [t, s] of stats) ranges.set(t, computeRange(s, method, { percentile: opts.percentile }));
   const qp = resolveQParams(plan, ranges, opts.onWarning);
 
-  const qg = new Graph(floatModel);
-  const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
-  emitQdq(qg, plan2, qp, { perTensor: opts.perTensor });
+  const emit = (m: ModelProto): Graph => {
+    const qg = new Graph(m);
+    const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
+    emitQdq(qg, plan2, qp, { perTensor: opts.perTensor });
+    return qg;
+  };
+  let corrected = floatModel;
+  if (opts.biasCorrection) {
+    const floatNames = new Set([...plan.floatNodes].map((n) => n.name || n.output![0]));
+    const bcFiles = files.slice(0, opts.biasCorrectionImages ?? 32);
+    corrected = await biasCorrect(floatModel, (m) => emit(m).toModel({ opset }), floatNames, bcFiles, spec, size, opset, opts.biasCorrection === 'all');
+    log.push(`bias correction on ${bcFiles.length} images`);
+  }
+  const qg = emit(corrected);
   const classes = outputClasses(src);
   const meta = metadata(src);
   const labels = meta[METADATA_KEYS.labels] ?? (classes === 1001 ? 'imagenet-1001' : classes === 1000 ? 'imagenet-1000' : undefined);
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),
-    [CALIB_KEYS.method]: method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method,
+    [CALIB_KEYS.method]: (method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method) +
+      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' ? '-hswish' : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
     [CALIB_KEYS.images]: String(used),
     [CALIB_KEYS.sourceSha256]: sha256(bytes),
   };

@@ -100,11 +100,14 @@ export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
   return { tensors: order, rangeOf, fused, floatNodes };
 }
 
-/** Tensors whose float values calibration must observe (the plan's calibrated and ReLU tensors). */
-export function observedTensors(plan: QuantPlan): string[] {
+/**
+ * Tensors whose float values calibration must observe (the plan's calibrated and ReLU tensors; with
+ * `clip`, the Clip / ReLU6 outputs too, whose range becomes [max(lo, calibrated lo), min(hi, calibrated hi)]).
+ */
+export function observedTensors(plan: QuantPlan, clip = false): string[] {
   return plan.tensors.filter((t) => {
     const k = plan.rangeOf.get(t)!.kind;
-    return k === 'calibrated' || k === 'relu';
+    return k === 'calibrated' || k === 'relu' || (clip && k === 'clip');
   });
 }
 

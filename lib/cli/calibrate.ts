@@ -13,7 +13,13 @@ const USAGE = `usage: mnq calibrate <float.onnx> --images DIR -o <int8.onnx> [op
   --per-tensor           one weight scale per tensor instead of per output channel
   --limit N              use the first N images only
   --exclude NODE         keep NODE in float (repeatable, or comma-separated)
-  --equalize             cross-layer range equalization of Conv → [Relu →] Conv first (experimental)
+  --equalize             cross-layer range equalization of Conv → [Relu →] Conv and Conv → HardSwish →
+                         depthwise Conv first (h-swish split into Conv·s × HardSigmoid)
+  --equalize-hswish      only the HardSwish → depthwise equalization (best for Keras MobileNetV3)
+  --calibrate-clip       calibrate ReLU6 / Clip outputs too: [0, min(6, calibrated max)] instead of [0, 6]
+  --bias-correction      shift each spatial Conv's bias by its mean int8-vs-float output error, measured
+                         layer by layer on the first 32 calibration images (slower: one pass per Conv)
+  --bias-correction-all  the same, 1×1-pixel outputs (SE convolutions) included
   --force                overwrite the output file
   --json                 print the result as JSON (no progress bar)
   -h, --help             this help`;
@@ -57,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) { console.log(USAGE); return 0; }
   let args: ParsedArgs;
   try {
-    args = parseArgs(argv, ['images', 'output', 'method', 'percentile', 'preprocess', 'limit', 'exclude'], ['per-tensor', 'force', 'json', 'equalize'], { '-o': '--output' });
+    args = parseArgs(argv, ['images', 'output', 'method', 'percentile', 'preprocess', 'limit', 'exclude'], ['per-tensor', 'force', 'json', 'equalize', 'equalize-hswish', 'bias-correction', 'bias-correction-all', 'calibrate-clip'], { '-o': '--output' });
   } catch (e) {
     console.error(`mnq calibrate: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
@@ -89,7 +95,9 @@ export async function run(argv: string[]): Promise<number> {
     percentile,
     preprocess: f('preprocess'),
     perTensor: args.flags.has('per-tensor'),
-    equalize: args.flags.has('equalize'),
+    equalize: args.flags.has('equalize') ? true : args.flags.has('equalize-hswish') ? 'hswish' : false,
+    biasCorrection: args.flags.has('bias-correction-all') ? 'all' : args.flags.has('bias-correction'),
+    calibrateClip: args.flags.has('calibrate-clip'),
     limit: positiveInt(f('limit'), '--limit'),
     exclude: (args.flags.get('exclude') ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
     onWarning: (m) => { warnings.push(m); if (!json) console.error(`warning: ${m}`); },
