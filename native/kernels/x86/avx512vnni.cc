@@ -436,7 +436,8 @@ void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
   c.n = w.n;
   c.asym = !w.symmetric;
   c.ys = a.y_stride;
-  c.fast = !a.out->has_lut && a.out->qmin >= -128 && a.out->qmax <= 127 &&
+  // (Not for a few rows, e.g. a batch-1 classifier: there the weights dominate.)
+  c.fast = MR > 4 && !a.out->has_lut && a.out->qmin >= -128 && a.out->qmax <= 127 &&
            a.out->qmin <= a.out->qmax && a.out->zero_point >= -128 && a.out->zero_point <= 127;
   for (int j = a.n_begin; j < a.n_end && c.fast; ++j)
     c.fast = c.mult[j] < 1.0f && c.mult[j] > -1.0f;
