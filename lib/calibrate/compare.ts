@@ -170,7 +170,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const qExtra = [...new Set(pairs.map((p) => p.int8Name))].filter((t) => t !== qOut);
   for (const t of qExtra) qG.outputs.push(floatValueInfo(t));
   const fs1 = await session(encodeModel(fG.toModel()), 'float model');
-  const qs = await session(encodeModel(qG.toModel()), 'int8 model');
+  const qs = await session(encodeModel(qG.toModel()), 'int8 model', true);
   const useMnq = opts.mnq !== false;
   const mnq = useMnq ? await loadMnq(qBytes) : 'not requested';
   const mnqRun = typeof mnq === 'string' ? undefined : mnq;

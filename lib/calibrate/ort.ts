@@ -4,7 +4,13 @@ import * as ort from 'onnxruntime-node';
 
 export { ort };
 
-export async function session(bytes: Uint8Array, what = 'model'): Promise<ort.InferenceSession> {
+/**
+ * `integerQdq`: run QDQ int8 graphs with ONNX Runtime's integer execution
+ * (session.qdqisint8allowed = 1, its default on ARM). On x86 its default converts
+ * int8 Q/DQ pairs to uint8 one pair at a time and runs some Conv / Add / Mul in
+ * float32 between them, which is not the int8 model's arithmetic (README, Numerics).
+ */
+export async function session(bytes: Uint8Array, what = 'model', integerQdq = false): Promise<ort.InferenceSession> {
   const threads = Number(process.env.MNQ_ORT_THREADS || 1) || 1;
   try {
     return await ort.InferenceSession.create(bytes, {
@@ -13,6 +19,7 @@ export async function session(bytes: Uint8Array, what = 'model'): Promise<ort.In
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      ...(integerQdq ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
     });
   } catch (e) {
     throw new Error(`ONNX Runtime cannot load the ${what}: ${(e as Error).message}`);
