@@ -562,6 +562,24 @@ void im2col(const ConvShape& s, int32_t x_zp, const int8_t* x, int row_begin, in
       }
     }
 }
+
+// Output rows [row_begin, row_end) of a GEMM-based conv: pixel rows of x (already
+// im2col'd for a general conv) with row stride x_stride, all output channels.
+void gemm_output_rows(const PackedConv& p, const OutputStage& out, const int8_t* x,
+                      size_t x_stride, int8_t* y, int row_begin, int row_end) {
+  const ConvShape& s = p.shape;
+  detail::GemmArgs a;
+  a.w = &p.gemm_w;
+  a.out = &out;
+  a.m = size_t(row_end - row_begin) * s.out_w;
+  a.x = x;
+  a.x_stride = x_stride;
+  a.y = y + size_t(row_begin) * s.out_w * s.out_c;
+  a.y_stride = size_t(s.out_c);
+  a.n_begin = 0;
+  a.n_end = s.out_c;
+  p.gemm(a);
+}
 }  // namespace
 
 void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8_t* y,
@@ -577,20 +595,10 @@ void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8
   check_ptr(fn, "y", y);
   if (conv_scratch_size(p, row_begin, row_end) > 0) check_ptr(fn, "scratch", scratch);
   switch (p.kind) {
-    case ConvKind::pointwise: {
-      detail::GemmArgs a;
-      a.w = &p.gemm_w;
-      a.out = &out;
-      a.m = size_t(row_end - row_begin) * s.out_w;
-      a.x = x + size_t(row_begin) * s.in_w * s.in_c;
-      a.x_stride = size_t(s.in_c);
-      a.y = y + size_t(row_begin) * s.out_w * s.out_c;
-      a.y_stride = size_t(s.out_c);
-      a.n_begin = 0;
-      a.n_end = s.out_c;
-      p.gemm(a);
+    case ConvKind::pointwise:
+      gemm_output_rows(p, out, x + size_t(row_begin) * s.in_w * s.in_c, size_t(s.in_c), y,
+                       row_begin, row_end);
       return;
-    }
     case ConvKind::depthwise: {
       detail::DepthwiseArgs a;
       a.w = &p.dw_w;
@@ -606,17 +614,7 @@ void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8
     case ConvKind::general: {
       int8_t* col = static_cast<int8_t*>(scratch);
       im2col(s, p.gemm_w.x_zero_point, x, row_begin, row_end, col);
-      detail::GemmArgs a;
-      a.w = &p.gemm_w;
-      a.out = &out;
-      a.m = size_t(row_end - row_begin) * s.out_w;
-      a.x = col;
-      a.x_stride = size_t(p.gemm_w.k);
-      a.y = y + size_t(row_begin) * s.out_w * s.out_c;
-      a.y_stride = size_t(s.out_c);
-      a.n_begin = 0;
-      a.n_end = s.out_c;
-      p.gemm(a);
+      gemm_output_rows(p, out, col, size_t(p.gemm_w.k), y, row_begin, row_end);
       return;
     }
   }
