@@ -95,7 +95,7 @@ struct Model::Step {
   const PlanTensor* y = nullptr;  // output
   // conv / fully_connected
   ConvKind kind = ConvKind::pointwise;
-  bool as_gemm = false;          // pointwise conv or fully connected: one GEMM over the batch
+  bool as_gemm = false;          // pointwise conv or fully connected: one GEMM over the image's pixels
   int gemm_n = 0, gemm_k = 0;    // GEMM columns and depth
   PackedConvPtr packed;
   OutputStage stage;
@@ -496,6 +496,32 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
       }
     }
   }
+
+  // The batched tail: the longest suffix of steps whose tensors are all one pixel.
+  auto one_pixel = [](const PlanTensor* t) { return t == nullptr || (t->h == 1 && t->w == 1); };
+  tail_begin_ = steps_.size();
+  while (tail_begin_ > 0) {
+    const Step& s = steps_[tail_begin_ - 1];
+    if (!one_pixel(s.x) || !one_pixel(s.b) || !one_pixel(s.y)) break;
+    --tail_begin_;
+  }
+  tail_offset_.assign(nt, -1);
+  std::vector<bool> made_in_tail(nt, false);
+  auto slot = [&](int id) {
+    if (tail_offset_[id] >= 0) return;
+    tail_offset_[id] = tail_bytes_;
+    tail_bytes_ += (elements(tensors_[id]) + 63) / 64 * 64;
+  };
+  for (size_t i = tail_begin_; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    for (const PlanTensor* t : {s.x, s.b}) {
+      if (!t) continue;
+      const int id = static_cast<int>(t - tensors_.data());
+      if (tail_offset_[id] < 0) tail_inputs_.push_back(id);  // not yet seen: made before the tail
+      slot(id);
+    }
+    slot(static_cast<int>(s.y - tensors_.data()));
+  }
 }
 
 Model::~Model() {
@@ -521,6 +547,28 @@ size_t Model::output_elements(size_t i) const {
 }
 
 // ------------------------------------------------------------------ execution
+//
+// Each image runs alone, from its input to its outputs, in one region of the
+// arena (image_stride() bytes, laid out by the compiler's per-image memory
+// plan): its working set is one image's whatever the batch, and a region is
+// reused image after image, run after run, so it stays in cache (an op over the
+// whole batch would stream B times the activations of the large early layers
+// through the caches).
+//
+// With T threads, the first floor(B / T) * T images run image-parallel: each
+// thread takes whole images, one region per thread, and runs every step alone
+// with no synchronisation per op. The remaining images (all of them at batch 1)
+// run one after the other, each step split over the threads (rows of a conv,
+// columns of a small GEMM, ranges of an elementwise op).
+//
+// The tail - the last steps, where every tensor is one pixel (the classifier
+// after the global pool) - runs once over the whole batch instead: its weights
+// are the largest of the network and its activations the smallest, so a GEMM
+// over B rows reads the weights once for B images. Its tensors have their own
+// batch-major slots after the regions (tail_offset_); each image's tail inputs
+// are copied there when its region is done.
+//
+// Memory: min(B, T) regions plus B times the (small) tail, however large B is.
 namespace {
 
 // Splits [0, units) into at most `max_tasks` contiguous ranges of at least `min_chunk` units.
@@ -531,122 +579,109 @@ size_t task_count(size_t units, size_t min_chunk, int threads) {
   return std::max<size_t>(1, std::min(by_size, max_tasks));
 }
 
+// fn(begin, end) over [0, units): on the pool's threads when `pool` is not null,
+// else in one call on this thread.
 template <typename Fn>
-void split(ThreadPool& pool, size_t units, size_t min_chunk, Fn&& fn) {
-  const size_t tasks = task_count(units, min_chunk, pool.threads());
+void split(ThreadPool* pool, size_t units, size_t min_chunk, Fn&& fn) {
+  const size_t tasks = task_count(units, min_chunk, pool ? pool->threads() : 1);
   if (tasks == 0) return;
   if (tasks == 1) {
     fn(size_t{0}, units);
     return;
   }
-  pool.parallel_for(tasks, [&](size_t t) {
+  pool->parallel_for(tasks, [&](size_t t) {
     size_t b = units * t / tasks, e = units * (t + 1) / tasks;
     if (b < e) fn(b, e);
   });
 }
 
-// Splits a range of units [b, e) over images of `per_image` units each.
-template <typename Fn>
-void per_image(size_t b, size_t e, size_t per_image_units, Fn&& fn) {
-  while (b < e) {
-    size_t img = b / per_image_units;
-    size_t lo = b - img * per_image_units;
-    size_t hi = std::min(e - img * per_image_units, per_image_units);
-    fn(img, lo, hi);
-    b = img * per_image_units + hi;
-  }
-}
-
 }  // namespace
 
-void Model::run_step(const Step& s, uint8_t* arena, int batch) const {
-  const size_t B = static_cast<size_t>(batch);
-  auto base = [&](const PlanTensor* t) { return reinterpret_cast<int8_t*>(arena + static_cast<size_t>(t->offset) * B); };
+size_t Model::image_stride() const { return (static_cast<size_t>(arena_bytes_) + 63) / 64 * 64; }
+
+void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const {
   const PlanTensor& X = *s.x;
   const PlanTensor& Y = *s.y;
-  const size_t x_img = static_cast<size_t>(elements(X));
-  const size_t y_img = static_cast<size_t>(elements(Y));
-  int8_t* x = base(s.x);
-  int8_t* y = base(s.y);
-  const int T = pool_.threads();
+  const size_t x_img = static_cast<size_t>(elements(X)), y_img = static_cast<size_t>(elements(Y));
+  const size_t y_all = batch * y_img;
+  const int T = pool ? pool->threads() : 1;
 
   switch (s.type) {
     case PlanOpType::conv:
     case PlanOpType::fully_connected:
       if (s.as_gemm) {
-        // One GEMM over every pixel of the batch: rows m = B * h * w, columns n.
-        const size_t m = B * static_cast<size_t>(Y.h) * Y.w;
+        // One GEMM over every pixel of the batch: rows m = batch * h * w, columns n.
+        const size_t m = batch * static_cast<size_t>(Y.h) * Y.w;
         const size_t k = static_cast<size_t>(s.gemm_k), n = static_cast<size_t>(s.gemm_n);
         const PackedConv& p = *s.packed;
         if (T > 1 && m < static_cast<size_t>(8 * T)) {
-          // Few rows (batch-1 classifier, SE FCs): split the columns.
+          // Few rows (classifier, SE FCs): split the columns.
           const size_t blk = static_cast<size_t>(std::max(1, gemm_column_block(p)));
           const size_t nblocks = (n + blk - 1) / blk;
           // At least ~32K multiply-adds per task, so that tiny SE layers stay on one thread.
           const size_t block_macs = std::max<size_t>(1, m * k * blk);
-          split(pool_, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
+          split(pool, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
             const int n0 = static_cast<int>(b0 * blk), n1 = static_cast<int>(std::min(n, b1 * blk));
             gemm_run_columns(p, s.stage, x, y, m, n0, n1);
           });
         } else {
-          split(pool_, m, 16, [&](size_t r0, size_t r1) {
+          split(pool, m, 16, [&](size_t r0, size_t r1) {
             gemm_run_columns(p, s.stage, x + r0 * k, y + r0 * n, r1 - r0, 0, static_cast<int>(n));
           });
         }
       } else {
         const PackedConv& p = *s.packed;
-        const size_t rows = static_cast<size_t>(Y.h);
-        split(pool_, B * rows, 1, [&](size_t u0, size_t u1) {
-          per_image(u0, u1, rows, [&](size_t img, size_t r0, size_t r1) {
+        for (size_t i = 0; i < batch; ++i) {
+          split(pool, static_cast<size_t>(Y.h), 1, [&](size_t r0, size_t r1) {
             void* scratch = tls_scratch.get(conv_scratch_size(p, static_cast<int>(r0), static_cast<int>(r1)));
-            conv_run(p, s.stage, x + img * x_img, y + img * y_img, static_cast<int>(r0), static_cast<int>(r1),
-                     scratch);
+            conv_run(p, s.stage, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1), scratch);
           });
-        });
+        }
       }
       break;
     case PlanOpType::global_avg_pool:
-      split(pool_, B, 1, [&](size_t i0, size_t i1) {
-        for (size_t i = i0; i < i1; ++i)
-          global_avg_pool(isa_, s.gap, static_cast<size_t>(X.h) * X.w, static_cast<size_t>(X.c), x + i * x_img,
-                          y + i * y_img);
-      });
+      for (size_t i = 0; i < batch; ++i)
+        global_avg_pool(isa_, s.gap, static_cast<size_t>(X.h) * X.w, static_cast<size_t>(X.c), x + i * x_img,
+                        y + i * y_img);
       break;
-    case PlanOpType::add: {
-      const int8_t* b = base(s.b);
-      split(pool_, B * y_img, 16384, [&](size_t e0, size_t e1) {
-        add(isa_, s.addp, e1 - e0, x + e0, b + e0, y + e0);
-      });
+    case PlanOpType::add:
+      split(pool, y_all, 16384, [&](size_t e0, size_t e1) { add(isa_, s.addp, e1 - e0, x + e0, b + e0, y + e0); });
       break;
-    }
-    case PlanOpType::mul: {
-      const int8_t* b = base(s.b);
+    case PlanOpType::mul:
       if (s.channelwise) {
         const size_t hw = static_cast<size_t>(X.h) * X.w, c = static_cast<size_t>(X.c);
-        split(pool_, B * hw, std::max<size_t>(1, 16384 / c), [&](size_t p0, size_t p1) {
-          per_image(p0, p1, hw, [&](size_t img, size_t q0, size_t q1) {
-            mul_channelwise(isa_, s.mulp, q1 - q0, c, x + img * x_img + q0 * c, b + img * c,
-                            y + img * y_img + q0 * c);
+        for (size_t i = 0; i < batch; ++i) {
+          split(pool, hw, std::max<size_t>(1, 16384 / c), [&](size_t p0, size_t p1) {
+            mul_channelwise(isa_, s.mulp, p1 - p0, c, x + i * x_img + p0 * c, b + i * c, y + i * y_img + p0 * c);
           });
-        });
+        }
       } else {
-        split(pool_, B * y_img, 16384, [&](size_t e0, size_t e1) {
-          mul(isa_, s.mulp, e1 - e0, x + e0, b + e0, y + e0);
-        });
+        split(pool, y_all, 16384, [&](size_t e0, size_t e1) { mul(isa_, s.mulp, e1 - e0, x + e0, b + e0, y + e0); });
       }
       break;
-    }
     case PlanOpType::lut:
-      split(pool_, B * y_img, 16384, [&](size_t e0, size_t e1) {
-        lut_apply(isa_, s.table, e1 - e0, x + e0, y + e0);
-      });
+      split(pool, y_all, 16384, [&](size_t e0, size_t e1) { lut_apply(isa_, s.table, e1 - e0, x + e0, y + e0); });
       return;  // the table is the op
   }
   if (s.has_table) {
     // Activation after gap / add / mul: the op wrote the activation's input domain.
-    split(pool_, B * y_img, 16384, [&](size_t e0, size_t e1) {
-      lut_apply(isa_, s.table, e1 - e0, y + e0, y + e0);
-    });
+    split(pool, y_all, 16384, [&](size_t e0, size_t e1) { lut_apply(isa_, s.table, e1 - e0, y + e0, y + e0); });
+  }
+}
+
+void Model::run_steps(size_t begin, size_t end, const std::function<int8_t*(const PlanTensor*)>& at, size_t batch,
+                      ThreadPool* pool) const {
+  Profile* prof = profile_.get();
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = begin; i < end; ++i) {
+    const Step& s = steps_[i];
+    const Clock::time_point t0 = prof ? Clock::now() : Clock::time_point();
+    try {
+      run_step(s, at(s.x), s.b ? at(s.b) : nullptr, at(s.y), batch, pool);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(op_where(s.index, s.type, s.name) + ": " + e.what());
+    }
+    if (prof) prof->add(profile_kind(s.type, s.kind), t0);
   }
 }
 
@@ -657,10 +692,10 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
     throw std::invalid_argument("expected " + std::to_string(outputs_.size()) + " output buffers, got " +
                                 std::to_string(outputs.size()));
   const size_t B = static_cast<size_t>(batch);
-  if (static_cast<uint64_t>(arena_bytes_) * B > (uint64_t{1} << 40))
-    throw std::invalid_argument("batch " + std::to_string(batch) + " needs too much memory (" +
-                                std::to_string(arena_bytes_) + " bytes per image)");
-  const size_t need = static_cast<size_t>(arena_bytes_) * B;
+  // Regions: one per thread that runs whole images (see "execution" above).
+  const size_t stride = image_stride();
+  const size_t regions = B >= static_cast<size_t>(pool_.threads()) ? static_cast<size_t>(pool_.threads()) : 1;
+  const size_t need = stride * regions + (static_cast<size_t>(tail_bytes_) * B + 63) / 64 * 64;
 
   ThreadPool::ComputeSlot slot(pool_);
   Profile* prof = profile_.get();
@@ -687,38 +722,65 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
     }
   }
   uint8_t* mem = arena->data();
-
   if (prof) prof->add(kProfileOutputs, t0);
 
+  uint8_t* tail = mem + stride * regions;
+  auto tail_at = [&](const PlanTensor* t) {
+    return reinterpret_cast<int8_t*>(tail + static_cast<size_t>(tail_offset_[t - tensors_.data()]) * B);
+  };
+
+  // One image, from its input to the tail, in one region of the arena.
   const PlanTensor& in = tensors_[input_];
-  if (prof) t0 = Clock::now();
   const size_t in_img = static_cast<size_t>(elements(in));
-  int8_t* in_ptr = reinterpret_cast<int8_t*>(mem + static_cast<size_t>(in.offset) * B);
-  if (f32_input) {
-    split(pool_, B, 1, [&](size_t i0, size_t i1) {
-      for (size_t i = i0; i < i1; ++i)
-        quantize_nchw_to_nhwc(isa_, f32_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
-                              static_cast<size_t>(in.w), in.scale, in.zero_point, in_ptr + i * in_img);
-    });
-  } else {
-    std::memcpy(in_ptr, i8_input, in_img * B);
-  }
-  if (prof) prof->add(kProfileInput, t0);
-
-  for (const Step& s : steps_) {
-    if (prof) t0 = Clock::now();
-    try {
-      run_step(s, mem, batch);
-    } catch (const std::invalid_argument& e) {
-      throw std::runtime_error(op_where(s.index, s.type, s.name) + ": " + e.what());
+  auto one_image = [&](size_t i, uint8_t* region, ThreadPool* pool) {
+    Clock::time_point t = prof ? Clock::now() : Clock::time_point();
+    int8_t* dst = reinterpret_cast<int8_t*>(region + static_cast<size_t>(in.offset));
+    if (f32_input) {
+      quantize_nchw_to_nhwc(isa_, f32_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
+                            static_cast<size_t>(in.w), in.scale, in.zero_point, dst);
+    } else {
+      std::memcpy(dst, i8_input + i * in_img, in_img);
     }
-    if (prof) prof->add(profile_kind(s.type, s.kind), t0);
-  }
-  if (prof) t0 = Clock::now();
+    if (prof) prof->add(kProfileInput, t);
+    run_steps(0, tail_begin_, [&](const PlanTensor* x) { return reinterpret_cast<int8_t*>(region + x->offset); }, 1,
+              pool);
+    if (prof) t = Clock::now();
+    for (int id : tail_inputs_) {
+      const size_t n = static_cast<size_t>(elements(tensors_[id]));
+      std::memcpy(tail_at(&tensors_[id]) + i * n, region + static_cast<size_t>(tensors_[id].offset), n);
+    }
+    for (size_t o = 0; o < outputs_.size(); ++o) {
+      if (tail_offset_[outputs_[o]] >= 0) continue;  // copied from the tail below
+      const PlanTensor& y = tensors_[outputs_[o]];
+      const size_t n = static_cast<size_t>(elements(y));
+      std::memcpy(outputs[o] + i * n, region + static_cast<size_t>(y.offset), n);
+    }
+    if (prof) prof->add(kProfileOutputs, t);
+  };
 
-  for (size_t i = 0; i < outputs_.size(); ++i) {
-    const PlanTensor& t = tensors_[outputs_[i]];
-    std::memcpy(outputs[i], mem + static_cast<size_t>(t.offset) * B, static_cast<size_t>(elements(t)) * B);
+  const size_t T = static_cast<size_t>(pool_.threads());
+  ThreadPool* pool = T > 1 ? &pool_ : nullptr;
+  if (T == 1) {
+    for (size_t i = 0; i < B; ++i) one_image(i, mem, nullptr);
+  } else {
+    // Whole images per thread (region t for task t) while at least T are left, then step-split.
+    const size_t image_parallel = B / T * T;
+    if (image_parallel > 0) {
+      std::atomic<size_t> next{0};
+      pool_.parallel_for(T, [&](size_t t) {
+        for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < image_parallel;)
+          one_image(i, mem + t * stride, nullptr);
+      });
+    }
+    for (size_t i = image_parallel; i < B; ++i) one_image(i, mem, pool);
+  }
+
+  // The tail, once for the whole batch.
+  run_steps(tail_begin_, steps_.size(), tail_at, B, pool);
+  for (size_t o = 0; o < outputs_.size(); ++o) {
+    if (tail_offset_[outputs_[o]] < 0) continue;
+    const PlanTensor& y = tensors_[outputs_[o]];
+    std::memcpy(outputs[o], tail_at(&y), static_cast<size_t>(elements(y)) * B);
   }
 
   {
@@ -726,8 +788,6 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
     if (free_arenas_.size() < static_cast<size_t>(pool_.threads())) free_arenas_.push_back(std::move(arena));
   }
   if (prof) {
-    prof->add(kProfileOutputs, t0);
-    prof->calls[kProfileOutputs].fetch_sub(1, std::memory_order_relaxed);  // one per run, counted above
     prof->runs.fetch_add(1, std::memory_order_relaxed);
     prof->images.fetch_add(static_cast<int64_t>(B), std::memory_order_relaxed);
   }

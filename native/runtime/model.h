@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -56,7 +57,13 @@ class Model {
   class Arena;
   void execute(const float* f32_input, const int8_t* i8_input, int batch,
                const std::vector<int8_t*>& outputs) const;
-  void run_step(const Step& s, uint8_t* arena, int batch) const;
+  // Steps [begin, end) over `batch` images whose tensors are where at(tensor)
+  // says (batch-major when batch > 1); each step split over `pool`'s threads
+  // when it is not null, else run on the calling thread.
+  void run_steps(size_t begin, size_t end, const std::function<int8_t*(const PlanTensor*)>& at, size_t batch,
+                 ThreadPool* pool) const;
+  void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
+  size_t image_stride() const;  // bytes of one image region: arena_bytes_ rounded up to 64
 
   // MNQ_PROFILE=1: wall time per step kind, summed over runs, printed to stderr
   // by the destructor (kinds: see profile_kind() in model.cc).
@@ -70,6 +77,13 @@ class Model {
   int input_ = -1;
   std::vector<int> outputs_;
   int64_t arena_bytes_ = 0;
+  // The batched tail (see "execution" in model.cc): steps [tail_begin_, end),
+  // each of their tensors' slot offset per image (-1: not in the tail), the
+  // slots' bytes per image, and the tensors made before the tail that it reads.
+  size_t tail_begin_ = 0;
+  std::vector<int64_t> tail_offset_;
+  int64_t tail_bytes_ = 0;
+  std::vector<int> tail_inputs_;
 
   // Arenas are reused across runs: at most `threads` runs compute at once.
   mutable std::mutex arenas_mu_;

@@ -1,7 +1,7 @@
 // The execution plan: what the TypeScript compiler (lib/compiler) hands to the
 // native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns.
-// Everything is per image; a batch of N multiplies every arena offset and the
-// arena size by N (all tensors scale linearly with N).
+// Everything is per image; a run of batch N gives each image its own arena
+// region (see Model::execute).
 //
 // The TypeScript mirror of these structures is lib/plan.ts; the addon converts
 // one to the other field by field. Model::create validates every field (ids,
