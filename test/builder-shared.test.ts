@@ -1,20 +1,16 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
 // MobileNet builder against the real models in the shared data (MNQ_SHARED, default ../shared):
 // layer-for-layer equality with torchvision's exports, and weight loading that reproduces
 // the source files' outputs in ONNX Runtime on real images. Skips clearly without shared data.
 import * as path from 'path';
-import * as vm from 'vm';
 import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
 import { buildMobileNet, inspectOnnx, OnnxLayer } from '../lib/builder';
 import { encodeModel, readModel } from '../lib/onnx/proto';
 import { describeShared, sharedPath } from './helpers/shared';
 
-// onnxruntime-node makes its output typed arrays in Node's own realm and onnxruntime-common checks them
-// with `instanceof` against this sandbox's globals: use Node's typed arrays here (jest realm issue).
-for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
-  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
-}
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
 
 const model = (f: string) => path.join(sharedPath('models', 'onnx') ?? '', f);
 

@@ -1,9 +1,12 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
 // MobileNet builder: architectures, counts, ONNX export run by ONNX Runtime, options, CLI.
 // Needs no shared data (see builder-shared.test.ts for the tests against real files).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as vm from 'vm';
+import * as ort from 'onnxruntime-node';
 import {
   buildMobileNet, countArch, makeDivisible, inspectOnnx, buildNet, weightLayers, ARCHITECTURES, Rng,
 } from '../lib/builder';
@@ -12,14 +15,6 @@ import { GraphWriter, float, int, ints, writeFileAtomic } from '../lib/onnx/writ
 import * as buildCli from '../lib/cli/build';
 import * as infoCli from '../lib/cli/info';
 
-// onnxruntime-node makes its output typed arrays in Node's own realm and onnxruntime-common checks them
-// with `instanceof` against this sandbox's globals: use Node's typed arrays here (jest realm issue).
-for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
-  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
-}
-// loaded after the fix above
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
 
 async function runOrt(model: Uint8Array, x: Float32Array, batch: number, res: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const s = await ort.InferenceSession.create(model);

@@ -1,22 +1,15 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
 // Classification: softmax / top-k, labels (1000 vs 1001 classes, wnids), classify() with ONNX Runtime on the
 // float and int8 V2 models and with mnq when its runtime is built, per-image errors, batching, the CLI.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as vm from 'vm';
-
-// onnxruntime-node makes its output typed arrays in Node's own realm and onnxruntime-common checks them with
-// `instanceof` against this jest sandbox's globals: use Node's typed arrays here, before ORT loads.
-for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
-  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
-}
-/* eslint-disable @typescript-eslint/no-var-requires */
-const { Classifier, classify, loadOrtModel, softmax, topK } = require('../lib/classify') as typeof import('../lib/classify');
-const labels = require('../lib/labels') as typeof import('../lib/labels');
-const cli = require('../lib/cli/classify') as typeof import('../lib/cli/classify');
-const bench = require('../lib/cli/bench-classify') as typeof import('../lib/cli/bench-classify');
-/* eslint-enable @typescript-eslint/no-var-requires */
-type ClassifierModel = import('../lib/classify').ClassifierModel;
+import { Classifier, ClassifierModel, classify, loadOrtModel, softmax, topK } from '../lib/classify';
+import * as labels from '../lib/labels';
+import * as cli from '../lib/cli/classify';
+import * as bench from '../lib/cli/bench-classify';
 
 const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
 const ONNX = path.join(SHARED, 'models', 'onnx');

@@ -1,23 +1,19 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
 // Image pipeline: preprocessing specs, geometry, the int8 lookup table against ONNX Runtime's
 // QuantizeLinear, TF preprocessing against a straightforward reference, decode error paths.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import * as vm from 'vm';
+import * as ort from 'onnxruntime-node';
 import { onnx, readModel, tensorData } from '../lib/onnx/proto';
 import {
   decodeToPixels, floatTable, geometry, ImageError, ImagePipeline, int8Table, parsePreprocess, pixelsToFloatNCHW,
   pixelsToInt8NHWC, PREPROCESS, quantizeLinearInt8, formatPreprocess,
 } from '../lib/image';
 
-// onnxruntime-node makes its output typed arrays in Node's own realm and onnxruntime-common checks them with
-// `instanceof` against this jest sandbox's globals: use Node's typed arrays here, before ORT loads.
-for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
-  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
-}
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
 
 const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
 const CAT = path.join(SHARED, 'data', 'coral', 'cat.png');

@@ -4,9 +4,9 @@
 // the same decode code, the same batching and decode/inference overlap, ORT running the int8 ONNX file
 // with float input and `threads` intra-op threads.
 import * as os from 'os';
-import { parseArgs } from 'util';
 import { Classifier, ClassifierModel, loadOrtModel } from '../classify';
 import { listImageFiles, loadClassifierModel, modelDefaults } from './classify';
+import { parseArgs, reportUsageError } from './args';
 import { resolveModelPath } from './fetch';
 import { imagenetClassOfFile } from '../labels';
 
@@ -14,7 +14,7 @@ export const summary = 'end-to-end images/s of classifying a directory, mnq vs s
 
 const HELP = `usage: mnq bench-classify DIR --model M [--batch 32] [--threads 2] [--vs-ort] [--limit N] [--repeat R] [--json]
 
-  --model M     int8 ONNX model file or fetched model name (default: mobilenet_v2_1.0_224_quant.qdq)
+  -m, --model M int8 ONNX model file or fetched model name (default: mobilenet_v2_1.0_224_quant.qdq)
   --batch B     images per run (default 32)
   --threads N   inference threads for mnq and for ORT (default 2)
   --vs-ort      also run the sharp + onnxruntime-node pipeline on the same model and print the ratio
@@ -50,55 +50,51 @@ async function pass(model: ClassifierModel, files: string[], batch: number, thre
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, images, failed, labelled, top1, top5 };
 }
 
+const FLAGS = {
+  model: { type: 'string', short: 'm' }, batch: { type: 'string' }, threads: { type: 'string' }, 'vs-ort': { type: 'boolean' },
+  'ort-only': { type: 'boolean' }, limit: { type: 'string' }, repeat: { type: 'string' }, decoders: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** The options, or null for --help; throws a UsageError for bad usage. */
+function parseOptions(argv: string[]) {
+  const args = parseArgs(argv, FLAGS);
+  if (args.help) return null;
+  return {
+    dir: args.single('directory of images'),
+    model: args.string('model'),
+    batch: args.int('batch', { min: 1 }) ?? 32,
+    threads: args.int('threads', { min: 1 }) ?? 2,
+    repeat: args.int('repeat', { min: 1 }) ?? 3,
+    limit: args.int('limit', { min: 1 }) ?? Infinity,
+    decoders: args.int('decoders', { min: 1 }),
+    vsOrt: args.bool('vs-ort'),
+    ortOnly: args.bool('ort-only'),
+    json: args.bool('json'),
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true,
-      options: {
-        model: { type: 'string', short: 'm' }, batch: { type: 'string' }, threads: { type: 'string' }, 'vs-ort': { type: 'boolean' },
-        'ort-only': { type: 'boolean' }, limit: { type: 'string' }, repeat: { type: 'string' }, decoders: { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseOptions(argv);
   } catch (e) {
-    console.error(`mnq bench-classify: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return reportUsageError('bench-classify', e, HELP);
   }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
+  if (!parsed) {
     console.log(HELP);
     return 0;
   }
-  const num = (name: string, s: string | undefined, d: number): number => {
-    if (s === undefined) return d;
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${s}'`);
-    return n;
-  };
-  let batch: number, threads: number, repeat: number, limit: number, decoders: number | undefined;
-  try {
-    batch = num('batch', v.batch, 32);
-    threads = num('threads', v.threads, 2);
-    repeat = num('repeat', v.repeat, 3);
-    limit = num('limit', v.limit, Infinity as unknown as number);
-    decoders = v.decoders === undefined ? undefined : num('decoders', v.decoders, 1);
-  } catch (e) {
-    console.error(`mnq bench-classify: ${(e as Error).message}`);
-    return 2;
-  }
-  if (positionals.length !== 1) {
-    console.error(`mnq bench-classify: give one directory of images\n\n${HELP}`);
-    return 2;
-  }
-  const files = listImageFiles(positionals[0]).slice(0, limit);
-  if (!files.length) throw new Error(`no image files in '${positionals[0]}'`);
+  const v = parsed;
+  const { dir, batch, threads, repeat, limit, decoders } = v;
+  const files = listImageFiles(dir).slice(0, limit);
+  if (!files.length) throw new Error(`no image files in '${dir}'`);
   const modelFile = resolveModelPath(v.model ?? 'mobilenet_v2_1.0_224_quant.qdq');
   const pre = await modelDefaults(modelFile);
 
   const engines: { name: string; model: ClassifierModel & { release?(): Promise<void>; dispose?(): void }; int8: boolean }[] = [];
-  if (!v['ort-only']) engines.push({ name: 'mnq', model: await loadClassifierModel(modelFile, 'mnq', threads), int8: true });
-  if (v['vs-ort'] || v['ort-only']) engines.push({ name: 'sharp+ort', model: await loadOrtModel(modelFile, { threads }), int8: false });
+  if (!v.ortOnly) engines.push({ name: 'mnq', model: await loadClassifierModel(modelFile, 'mnq', threads), int8: true });
+  if (v.vsOrt || v.ortOnly) engines.push({ name: 'sharp+ort', model: await loadOrtModel(modelFile, { threads }), int8: false });
 
   const best = new Map<string, Pass>();
   try {
@@ -131,9 +127,9 @@ export async function run(argv: string[]): Promise<number> {
   const ratio = mnqRow && ortRow ? +(mnqRow.imagesPerSecond / ortRow.imagesPerSecond).toFixed(2) : undefined;
   const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism?.() ?? os.cpus().length} cores, ${process.platform}-${process.arch}`;
   if (v.json) {
-    console.log(JSON.stringify({ model: modelFile, dir: positionals[0], images: files.length, batch, threads, repeat, machine, results: rows, ratio }));
+    console.log(JSON.stringify({ model: modelFile, dir, images: files.length, batch, threads, repeat, machine, results: rows, ratio }));
   } else {
-    console.log(`model ${modelFile}\n${files.length} images from ${positionals[0]}, batch ${batch}, threads ${threads}, best of ${repeat} passes\n${machine}\n`);
+    console.log(`model ${modelFile}\n${files.length} images from ${dir}, batch ${batch}, threads ${threads}, best of ${repeat} passes\n${machine}\n`);
     console.log(`${'engine'.padEnd(12)}${'img/s'.padStart(10)}${'seconds'.padStart(10)}${'failed'.padStart(8)}${'top-1 %'.padStart(10)}${'top-5 %'.padStart(10)}`);
     for (const r of rows) {
       const a = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1)).padStart(10);

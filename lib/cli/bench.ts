@@ -8,6 +8,7 @@
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
+import { parseArgs, reportUsageError } from './args';
 
 export const summary = 'measure latency, img/s and peak memory (optionally against ONNX Runtime)';
 
@@ -38,33 +39,29 @@ export interface EngineResult {
   peakRssMB: number;
 }
 
-interface Options { model: string; threads: number; batch: number; runs: number; warmup: number; vsOrt: boolean; json: boolean; engine: string }
+interface Options { model: string; threads: number; batch: number; runs: number; warmup: number; vsOrt: boolean; json: boolean; engine: Engine | '' }
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { model: '', threads: 1, batch: 1, runs: 50, warmup: 5, vsOrt: false, json: false, engine: '' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const num = () => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer\n${USAGE}`);
-      return v;
-    };
-    if (a === '--threads') o.threads = num();
-    else if (a === '--batch') o.batch = num();
-    else if (a === '--runs') o.runs = num();
-    else if (a === '--warmup') o.warmup = num();
-    else if (a === '--vs-ort') o.vsOrt = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--engine') o.engine = argv[++i] ?? '';
-    else if (a === '--help' || a === '-h') throw Object.assign(new Error(USAGE), { help: true });
-    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
-    else if (!o.model) o.model = a;
-    else throw new Error(`unexpected argument ${a}\n${USAGE}`);
-  }
-  if (!o.model) throw new Error(USAGE);
-  if (o.threads < 1 || o.batch < 1) throw new Error('--threads and --batch must be >= 1');
-  if (o.runs < 50) throw new Error('--runs must be at least 50');
-  return o;
+const FLAGS = {
+  threads: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' },
+  'vs-ort': { type: 'boolean' }, json: { type: 'boolean' },
+  // internal: the engine measured by a child process (see child())
+  engine: { type: 'string', hidden: true },
+} as const;
+
+/** The options, or null for --help; throws a UsageError for bad usage. */
+function parseOptions(argv: string[]): Options | null {
+  const args = parseArgs(argv, FLAGS);
+  if (args.help) return null;
+  return {
+    model: args.single('model file'),
+    threads: args.int('threads', { min: 1 }) ?? 1,
+    batch: args.int('batch', { min: 1 }) ?? 1,
+    runs: args.int('runs', { min: 50 }) ?? 50,
+    warmup: args.int('warmup', { min: 0 }) ?? 5,
+    vsOrt: args.bool('vs-ort'),
+    json: args.bool('json'),
+    engine: args.choice('engine', ENGINES) ?? '',
+  };
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -138,15 +135,17 @@ function child(o: Options, engine: Engine): EngineResult {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let o: Options;
+  let o: Options | null;
   try {
-    o = parseArgs(argv);
+    o = parseOptions(argv);
   } catch (e) {
-    console.error((e as Error).message);
-    return (e as { help?: boolean }).help ? 0 : 2;
+    return reportUsageError('bench', e, USAGE);
+  }
+  if (!o) {
+    console.log(USAGE);
+    return 0;
   }
   if (o.engine) {
-    if (!ENGINES.includes(o.engine as Engine)) throw new Error(`--engine must be one of ${ENGINES.join(', ')}`);
     console.log(JSON.stringify(await measure(o)));
     return 0;
   }

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildMobileNet, saveModel, BuildOptions } from '../builder';
-import { numberFlag, parseArgs, UsageError } from '../builder/cli-args';
+import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'build a MobileNet (v1, v2, v3-large, v3-small) as float ONNX, random or loaded weights';
 
@@ -19,43 +19,41 @@ const USAGE = `usage: mnq build <v1|v2|v3-large|v3-small> [options] -o out.onnx
   --json            print the result as JSON
   -o, --output FILE output ONNX file (written only when the build succeeds)`;
 
+const FLAGS = {
+  width: { type: 'string' }, resolution: { type: 'string' }, classes: { type: 'string' }, weights: { type: 'string' },
+  seed: { type: 'string' }, opset: { type: 'string' }, bn: { type: 'string' }, padding: { type: 'string' },
+  json: { type: 'boolean' }, output: { type: 'string', short: 'o' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
   try {
-    const args = parseArgs(argv,
-      ['width', 'resolution', 'classes', 'weights', 'seed', 'opset', 'bn', 'padding', 'output'],
-      ['json'], { '-o': 'output' });
-    if (args.positional.length !== 1) {
-      throw new UsageError(args.positional.length === 0 ? 'missing architecture' : `unexpected arguments: ${args.positional.slice(1).join(' ')}`);
+    const args = parseArgs(argv, FLAGS);
+    if (args.help) {
+      console.log(USAGE);
+      return 0;
     }
-    const out = args.flags.get('output');
+    const arch = args.single('architecture');
+    const out = args.string('output');
     if (!out) throw new UsageError('missing -o out.onnx');
-    if (args.flags.has('weights') && args.flags.has('seed')) throw new UsageError('give --weights or --seed, not both');
-    const bn = args.flags.get('bn');
-    if (bn !== undefined && bn !== 'fold' && bn !== 'keep') throw new UsageError(`--bn must be 'fold' or 'keep', got '${bn}'`);
-    const padding = args.flags.get('padding');
-    if (padding !== undefined && padding !== 'symmetric' && padding !== 'tf-same') {
-      throw new UsageError(`--padding must be 'symmetric' or 'tf-same', got '${padding}'`);
-    }
-    const weights = args.flags.get('weights');
+    if (args.has('weights') && args.has('seed')) throw new UsageError('give --weights or --seed, not both');
+    const bn = args.choice('bn', ['fold', 'keep'] as const);
+    const padding = args.choice('padding', ['symmetric', 'tf-same'] as const);
+    const weights = args.string('weights');
     if (weights !== undefined && path.resolve(weights) === path.resolve(out)) {
       throw new UsageError('the output file must not be the weights file');
     }
     if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`output '${out}' is a directory`);
     const opts: BuildOptions = {
-      width: numberFlag(args, 'width'),
-      resolution: numberFlag(args, 'resolution', true),
-      classes: numberFlag(args, 'classes', true),
-      seed: numberFlag(args, 'seed', true),
-      opset: numberFlag(args, 'opset', true),
+      width: args.number('width'),
+      resolution: args.int('resolution'),
+      classes: args.int('classes'),
+      seed: args.int('seed'),
+      opset: args.int('opset'),
       weights,
-      bn: bn as BuildOptions['bn'],
-      padding: padding as BuildOptions['padding'],
+      bn,
+      padding,
     };
-    const built = buildMobileNet(args.positional[0], opts); // everything in memory first
+    const built = buildMobileNet(arch, opts); // everything in memory first
     saveModel(built, out); // atomic: no partial file on failure
     const n = built.net;
     const info = {
@@ -63,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       opset: opts.opset ?? 17, params: built.counts.params, macs: built.counts.macs,
       weights: weights ?? null, seed: weights ? null : opts.seed ?? 0, load: built.load ?? null,
     };
-    if (args.booleans.has('json')) console.log(JSON.stringify(info, null, 2));
+    if (args.bool('json')) console.log(JSON.stringify(info, null, 2));
     else {
       console.log(`wrote ${out}: MobileNet ${n.arch} width ${n.width} ${n.resolution}x${n.resolution}, ${n.classes} classes, opset ${info.opset}`);
       console.log(`  ${(info.params / 1e6).toFixed(3)} M params, ${(info.macs / 1e6).toFixed(1)} M MACs, weights: ${weights ?? `random (seed ${info.seed})`}`);
@@ -74,9 +72,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    const err = e as Error;
-    console.error(`mnq build: ${err.message}`);
-    if (err instanceof UsageError) console.error(`run 'mnq build --help' for usage`);
-    return err instanceof UsageError ? 2 : 1;
+    if (e instanceof UsageError) return reportUsageError('build', e);
+    console.error(`mnq build: ${(e as Error).message}`);
+    return 1;
   }
 }

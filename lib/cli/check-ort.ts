@@ -8,6 +8,7 @@ import { load } from '../model';
 import { openOrtInt8 } from '../compiler/ort-reference';
 import { onnxMetadata } from '../classify';
 import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec } from '../image';
+import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
 
@@ -26,31 +27,32 @@ Passes (exit 0) when every output is >= 99.9% identical, never off by more than 
 
 interface TensorReport { name: string; identical: number; maxDiff: number; elements: number }
 
-function parseArgs(argv: string[]) {
-  const o = { model: '', images: '', count: 8, layers: false, json: false, threads: 1, preprocess: '', x86Default: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--images') o.images = val();
-    else if (a === '--count') o.count = Number(val());
-    else if (a === '--layers') o.layers = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--threads') o.threads = Number(val());
-    else if (a === '--preprocess') o.preprocess = val();
-    else if (a === '--ort-x86-default') o.x86Default = true;
-    else if (a === '--help' || a === '-h') throw Object.assign(new Error(USAGE), { help: true });
-    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
-    else if (!o.model) o.model = a;
-    else throw new Error(`unexpected argument ${a}\n${USAGE}`);
+const FLAGS = {
+  images: { type: 'string' }, count: { type: 'string' }, preprocess: { type: 'string' }, layers: { type: 'boolean' },
+  threads: { type: 'string' }, 'ort-x86-default': { type: 'boolean' }, json: { type: 'boolean' },
+} as const;
+
+/** The options, or null for --help; throws a UsageError for bad usage. */
+function parseOptions(argv: string[]) {
+  const args = parseArgs(argv, FLAGS);
+  if (args.help) return null;
+  const o = {
+    model: args.single('model file'),
+    images: args.string('images') ?? '',
+    count: args.int('count', { min: 1 }) ?? 8,
+    layers: args.bool('layers'),
+    json: args.bool('json'),
+    threads: args.int('threads', { min: 1 }) ?? 1,
+    preprocess: args.string('preprocess') ?? '',
+    x86Default: args.bool('ort-x86-default'),
+  };
+  if (o.preprocess) {
+    try {
+      parsePreprocess(o.preprocess); // a clear message for a bad name / spec
+    } catch (e) {
+      throw new UsageError(`--preprocess: ${(e as Error).message}`);
+    }
   }
-  if (!o.model) throw new Error(USAGE);
-  if (!Number.isInteger(o.count) || o.count < 1) throw new Error('--count must be a positive integer');
-  if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error('--threads must be a positive integer');
-  if (o.preprocess) parsePreprocess(o.preprocess); // throws a clear message for a bad name / spec
   return o;
 }
 
@@ -82,12 +84,15 @@ function compare(a: Int8Array, b: Int8Array): { identical: number; maxDiff: numb
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let o: ReturnType<typeof parseArgs>;
+  let o: ReturnType<typeof parseOptions>;
   try {
-    o = parseArgs(argv);
+    o = parseOptions(argv);
   } catch (e) {
-    console.error((e as Error).message);
-    return (e as { help?: boolean }).help ? 0 : 2;
+    return reportUsageError('check-ort', e, USAGE);
+  }
+  if (!o) {
+    console.log(USAGE);
+    return 0;
   }
   const dir = o.images || defaultImageDir();
   if (!fs.existsSync(dir)) throw new Error(`image directory '${dir}' not found (use --images DIR)`);

@@ -4,10 +4,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { Classifier, ClassifierModel, ClassifyOptions, loadOrtModel, onnxMetadata, Prediction } from '../classify';
 import { ImageError, METADATA_KEYS, parsePreprocess, PreprocessSpec } from '../image';
 import { loadLabels, Labels } from '../labels';
+import { parseArgs, reportUsageError, UsageError } from './args';
 import { findModelBySha, loadManifest, resolveModelPath, sha256File } from './fetch';
 
 export const summary = 'classify images (files, directories, globs) with a model: top-k labels';
@@ -17,10 +17,10 @@ export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|gif|tiff?|avif|heic|heif|svg|
 
 const HELP = `usage: mnq classify <image|dir|glob>... --model <model.onnx|name> [options]
 
-  --model M         an ONNX model file, or the name of a model fetched with 'mnq fetch'
-  --top K           classes per image (default 5)
-  --batch B         images per inference run (default 32)
-  --threads N       inference threads (default: all ${cores()} cores); image decoding is sized to match
+  -m, --model M     an ONNX model file, or the name of a model fetched with 'mnq fetch'
+  -k, --top K       classes per image (default 5)
+  -b, --batch B     images per inference run (default 32)
+  -t, --threads N   inference threads (default: all ${cores()} cores); image decoding is sized to match
   --json            JSON Lines: {"image", "predictions": [{label, index, probability}]} or {"image", "error"}
   --labels FILE     label file (one per line) or set ('imagenet-1001', 'imagenet-1000'); default from the model
   --preprocess P    'tf', 'torch', 'raw', 'paddle' or a JSON spec; default from the model
@@ -221,63 +221,67 @@ export class ProgressBar {
 
 // ---------------------------------------------------------------------------------------------------
 
-export async function run(argv: string[]): Promise<number> {
-  let parsed;
+const FLAGS = {
+  model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, batch: { type: 'string', short: 'b' },
+  threads: { type: 'string', short: 't' }, json: { type: 'boolean' }, labels: { type: 'string' },
+  preprocess: { type: 'string' }, engine: { type: 'string' }, 'max-pixels': { type: 'string' },
+  decoders: { type: 'string' },
+} as const;
+
+interface Options {
+  images: string[]; model: string; top: number; batch: number; threads: number; json: boolean;
+  maxPixels?: number; decoders?: number; engine: Engine; preprocess?: PreprocessSpec; labels?: Labels;
+}
+
+/** The options, or null for --help; throws a UsageError for bad usage. */
+function parseOptions(argv: string[]): Options | null {
+  const args = parseArgs(argv, FLAGS);
+  if (args.help) return null;
+  const model = args.string('model');
+  if (!model) throw new UsageError('--model is required');
+  if (!args.positional.length) throw new UsageError('name at least one image, directory or glob');
+  const o: Options = {
+    images: args.positional,
+    model,
+    top: args.int('top', { min: 1 }) ?? 5,
+    batch: args.int('batch', { min: 1 }) ?? 32,
+    threads: args.int('threads', { min: 1 }) ?? cores(),
+    json: args.bool('json'),
+    maxPixels: args.int('max-pixels', { min: 1 }),
+    decoders: args.int('decoders', { min: 1 }),
+    engine: args.choice('engine', ['mnq', 'ort'] as const) ?? 'mnq',
+  };
+  const preprocess = args.string('preprocess');
+  const labels = args.string('labels');
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, batch: { type: 'string', short: 'b' },
-        threads: { type: 'string', short: 't' }, json: { type: 'boolean' }, labels: { type: 'string' },
-        preprocess: { type: 'string' }, engine: { type: 'string' }, 'max-pixels': { type: 'string' },
-        decoders: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    if (preprocess) o.preprocess = parsePreprocess(preprocess);
   } catch (e) {
-    console.error(`mnq classify: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    throw new UsageError(`--preprocess: ${(e as Error).message}`);
   }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
+  try {
+    if (labels) o.labels = loadLabels(labels);
+  } catch (e) {
+    throw new UsageError(`--labels: ${(e as Error).message}`);
+  }
+  return o;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: Options | null;
+  try {
+    parsed = parseOptions(argv);
+  } catch (e) {
+    return reportUsageError('classify', e, HELP);
+  }
+  if (!parsed) {
     console.log(HELP);
     return 0;
   }
-  const usage = (msg: string): number => {
-    console.error(`mnq classify: ${msg}\n\n${HELP}`);
-    return 2;
-  };
-  if (!v.model) return usage('--model is required');
-  if (!positionals.length) return usage('name at least one image, directory or glob');
-  const int = (name: string, s: string | undefined, dflt: number): number => {
-    if (s === undefined) return dflt;
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${s}'`);
-    return n;
-  };
-  let top: number, batch: number, threads: number, maxPixels: number | undefined, decoders: number | undefined;
-  try {
-    top = int('top', v.top, 5);
-    batch = int('batch', v.batch, 32);
-    threads = int('threads', v.threads, cores());
-    maxPixels = v['max-pixels'] === undefined ? undefined : int('max-pixels', v['max-pixels'], 0);
-    decoders = v.decoders === undefined ? undefined : int('decoders', v.decoders, 1);
-  } catch (e) {
-    return usage((e as Error).message);
-  }
-  const engine = (v.engine ?? 'mnq') as Engine;
-  if (engine !== 'mnq' && engine !== 'ort') return usage(`--engine must be 'mnq' or 'ort', got '${v.engine}'`);
-  let preprocess: PreprocessSpec | undefined;
-  let labels: Labels | undefined;
-  try {
-    if (v.preprocess) preprocess = parsePreprocess(v.preprocess);
-    if (v.labels) labels = loadLabels(v.labels);
-  } catch (e) {
-    return usage((e as Error).message);
-  }
+  const v = parsed;
+  const { top, batch, threads, maxPixels, decoders, engine, preprocess, labels } = v;
 
   const modelFile = resolveModelPath(v.model);
-  const { files, errors: argErrors } = expandInputs(positionals);
+  const { files, errors: argErrors } = expandInputs(v.images);
   const defaults = await modelDefaults(modelFile);
   const model = await loadClassifierModel(modelFile, engine, threads);
   const options: ClassifyOptions = {

@@ -5,7 +5,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseArgs } from 'util';
+import { parseArgs, reportUsageError } from './args';
 
 export const summary = 'download (or copy from a mirror directory) a known model and verify its sha256';
 
@@ -200,30 +200,26 @@ Gets known models (models/manifest.json) and verifies their sha256.
   --list       list the known models
   --json       with --list: the manifest entries as JSON Lines`;
 
+const FLAGS = {
+  from: { type: 'string' }, dir: { type: 'string' }, force: { type: 'boolean' }, list: { type: 'boolean' }, json: { type: 'boolean' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
+  let args;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        from: { type: 'string' }, dir: { type: 'string' }, force: { type: 'boolean' }, list: { type: 'boolean' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    args = parseArgs(argv, FLAGS);
   } catch (e) {
-    console.error(`mnq fetch: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return reportUsageError('fetch', e, HELP);
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
+  if (args.help) {
     console.log(HELP);
     return 0;
   }
+  const positionals = args.positional;
   const manifest = loadManifest();
-  if (values.list) {
+  if (args.bool('list')) {
     for (const m of manifest.models) {
-      if (values.json) console.log(JSON.stringify(m));
+      if (args.bool('json')) console.log(JSON.stringify(m));
       else console.log(`${m.name.padEnd(42)} ${m.format.padEnd(15)} ${String(m.classes).padStart(5)} classes  ${m.url ? 'download' : 'mirror only'}  ${m.license}`);
     }
     return 0;
@@ -237,7 +233,7 @@ export async function run(argv: string[]): Promise<number> {
     try {
       const tty = process.stderr.isTTY;
       const r = await fetchModel(name, {
-        from: values.from, dir: values.dir, force: values.force, manifest,
+        from: args.string('from'), dir: args.string('dir'), force: args.bool('force'), manifest,
         onProgress: tty ? (b, t) => process.stderr.write(`\r${name}: ${(b / 1e6).toFixed(1)}${t ? ` / ${(t / 1e6).toFixed(1)}` : ''} MB`) : undefined,
       });
       if (tty && r.status !== 'present') process.stderr.write('\n');

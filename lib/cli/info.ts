@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import { readModel } from '../onnx/proto';
 import { ARCHITECTURES, countArch, inspectOnnx } from '../builder';
-import { numberFlag, parseArgs, UsageError } from '../builder/cli-args';
+import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'parameters, MACs and layers of an ONNX model or a MobileNet architecture';
 
@@ -72,18 +72,22 @@ export function info(target: string, opts: { width?: number; resolution?: number
 
 const fmt = (n: number | null, unit = 1e6, d = 2) => (n === null ? '?' : (n / unit).toFixed(d));
 
+const FLAGS = {
+  width: { type: 'string' }, resolution: { type: 'string' }, classes: { type: 'string' },
+  json: { type: 'boolean' }, layers: { type: 'boolean' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
   try {
-    const args = parseArgs(argv, ['width', 'resolution', 'classes'], ['json', 'layers']);
-    if (args.positional.length !== 1) throw new UsageError(args.positional.length ? `unexpected arguments: ${args.positional.slice(1).join(' ')}` : 'missing model file or architecture');
-    const r = info(args.positional[0], {
-      width: numberFlag(args, 'width'), resolution: numberFlag(args, 'resolution', true), classes: numberFlag(args, 'classes', true),
+    const args = parseArgs(argv, FLAGS);
+    if (args.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const r = info(args.single('model file or architecture'), {
+      width: args.number('width'), resolution: args.int('resolution'), classes: args.int('classes'),
     });
-    if (args.booleans.has('json')) {
+    if (args.bool('json')) {
       console.log(JSON.stringify(r, null, 2));
       return 0;
     }
@@ -92,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`  params ${r.params} (${fmt(r.params)} M)`);
     console.log(`  MACs   ${r.macs ?? '?'} (${fmt(r.macs, 1e6, 1)} M; conv+linear ${fmt(r.convLinearMacs, 1e6, 1)} M, SE scale ${fmt(r.seScaleMacs, 1e6, 2)} M)`);
     console.log(`  ${r.layers.filter((l) => l.type !== 'scale').length} conv/linear layers; counting: ${r.convention}`);
-    if (args.booleans.has('layers')) {
+    if (args.bool('layers')) {
       for (const l of r.layers) {
         console.log(`  ${l.name.padEnd(40)} ${l.type.padEnd(7)} w[${l.weightShape}] s${l.stride} g${l.groups} ${l.act.padEnd(8)} `
           + `${JSON.stringify(l.input)} -> ${JSON.stringify(l.output)} params ${l.params} macs ${l.macs ?? '?'}`);
@@ -100,9 +104,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    const err = e as Error;
-    console.error(`mnq info: ${err.message}`);
-    if (err instanceof UsageError) console.error(`run 'mnq info --help' for usage`);
-    return err instanceof UsageError ? 2 : 1;
+    if (e instanceof UsageError) return reportUsageError('info', e);
+    console.error(`mnq info: ${(e as Error).message}`);
+    return 1;
   }
 }
