@@ -5,7 +5,7 @@
 //
 // Layout conventions (see plan.h): every tensor is int8 NHWC *per image* with a
 // per-tensor (scale, zeroPoint); `offset` is its byte offset in a per-image
-// arena. A batch of N multiplies offsets and arenaBytes by N.
+// arena (a run gives each image, or each thread, its own arena region).
 
 /** mnq::UnaryFn: unary float functions evaluated between DequantizeLinear and QuantizeLinear. */
 export enum UnaryFn {
@@ -65,6 +65,7 @@ export enum PlanOpType {
   mul = 3, // same shape, or b broadcast over pixels (b.h == b.w == 1): SE scale
   lut = 4,
   fullyConnected = 5, // x: [1][1][k] (flattened), weights [n][k]
+  maxPool = 6, // window given by `shape` (outC == inC); output in the input's quantization (or a table)
 }
 
 /** mnq::PlanOp */
@@ -73,8 +74,8 @@ export interface PlanOp {
   name: string; // ONNX node name(s)
   inputs: number[]; // tensor ids
   output: number; // tensor id
-  // conv / fullyConnected
-  shape: ConvShape; // conv only (fullyConnected: derived from tensors)
+  // conv / fullyConnected / maxPool
+  shape: ConvShape; // conv and maxPool (fullyConnected: derived from tensors)
   groups: number;
   weights: Int8Array; // ONNX layout [outC][inC/groups][kh][kw] / [n][k]
   wZeroPoint: Int32Array; // [outC] (empty = symmetric)
@@ -89,18 +90,17 @@ export interface PlanOp {
   activation: UnaryParams;
   actScale: number;
   actZeroPoint: number;
-  // PROPOSED addition to plan.h (asked of the runtime owner): a precomputed
-  // 256-entry table, table[q + 128] = output for input q, used instead of
-  // make_lut(activation, ...) when non-empty. The compiler sets it only for
-  // activations that are not a single UnaryFn (e.g. TFLite's h-sigmoid spelled
+  // A precomputed 256-entry table, table[q + 128] = output for input q, used
+  // instead of make_lut(activation, ...) when non-empty. The compiler sets it only
+  // for activations that are not a single UnaryFn (e.g. TFLite's h-sigmoid spelled
   // Add(3) -> Clip(0, 6), or Mul-by-constant), computing it with exact float32
   // arithmetic; empty otherwise.
   table: Int8Array;
-  // PROPOSED addition to plan.h (asked of the runtime owner): add only. ORT runs
-  // QLinearAdd of uint8 tensors (QOperator models, uint8 QDQ) in the uint8 domain,
-  // and its float arithmetic is not shift-invariant, so the kernel must compute on
-  // a + addOffset, b + addOffset with zero points + addOffset and subtract addOffset
-  // after rounding: 128 for uint8 tensors (stored shifted to int8), 0 for int8.
+  // add only. ORT runs QLinearAdd of uint8 tensors (QOperator models, uint8 QDQ)
+  // in the uint8 domain, and its float arithmetic is not shift-invariant, so the
+  // kernel computes on a + addOffset, b + addOffset with zero points + addOffset
+  // and subtracts addOffset after rounding: 128 for uint8 tensors (stored shifted
+  // to int8), 0 for int8.
   addOffset: number;
 }
 

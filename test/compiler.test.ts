@@ -104,13 +104,31 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(() => compile(dynamic('{"base":"nope"}'))).toThrow(/metadata mnq\.preprocess: unknown preprocessing 'nope'/);
   });
 
+  test('DQ -> MaxPool -> Q: an int8 max pool; a Q with other parameters becomes a requantization table', () => {
+    const same = compile(tinyConvModel({ maxPool: {} }));
+    expect(opCounts(same)).toEqual({ conv: 1, maxPool: 1, globalAvgPool: 1 });
+    const pool = same.plan.ops[1];
+    expect(pool.shape).toMatchObject({ inH: 5, inW: 5, inC: 4, outH: 3, outW: 3, outC: 4, kernelH: 3, strideH: 2, padTop: 1, padBottom: 1 });
+    expect(same.plan.tensors[pool.output]).toMatchObject({ scale: Math.fround(0.05), zeroPoint: -20 });
+    // ceil_mode: 5x5, kernel 2, stride 2 -> 3x3 (the last window half outside: padding on the bottom / right)
+    const ceil = compile(tinyConvModel({ maxPool: { ceil: true } })).plan.ops[1];
+    expect(ceil.shape).toMatchObject({ outH: 3, outW: 3, kernelH: 2, strideH: 2, padTop: 0, padBottom: 1, padRight: 1 });
+    const requant = compile(tinyConvModel({ maxPool: { requantize: true } }));
+    expect(opCounts(requant)).toEqual({ conv: 1, maxPool: 1, lut: 1, globalAvgPool: 1 });
+    checkMemoryPlan(requant.plan);
+  });
+
   test('bad bytes give an error, not a crash', () => {
     expect(() => compile(Uint8Array.of(1, 2, 3, 4, 5))).toThrow(/ONNX/);
     expect(() => compile('/nonexistent/model.onnx')).toThrow(/cannot read model file/);
   });
 
   test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
-    for (const opts of [{ act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' }]) {
+    const cases: Parameters<typeof tinyConvModel>[0][] = [
+      { act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' },
+      { maxPool: {} }, { maxPool: { ceil: true }, uint8: false }, { maxPool: { requantize: true }, lut: 'HardSwish' },
+    ];
+    for (const opts of cases) {
       const bytes = tinyConvModel(opts);
       const m = compile(bytes);
       const ort = await openOrtInt8(bytes);

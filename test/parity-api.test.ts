@@ -23,6 +23,26 @@ describe('Model API', () => {
     expect(model.inputQuantization).toEqual({ scale: Math.fround(0.02), zeroPoint: 3 });
   });
 
+  test.each([
+    ['same parameters', { maxPool: {} }],
+    ['ceil_mode, int8', { maxPool: { ceil: true }, uint8: false }],
+    ['requantized after h-swish', { maxPool: { requantize: true }, lut: 'HardSwish' }],
+  ])('DQ -> MaxPool -> Q (%s) runs natively, batched and threaded, identical to ONNX Runtime', async (_, opts) => {
+    const b = tinyConvModel(opts as Parameters<typeof tinyConvModel>[0]);
+    const ort = await openOrtInt8(b);
+    const m = await load(b, { threads: 2 });
+    const x = new Float32Array(3 * IMG);
+    for (let i = 0; i < 3; i++) x.set(image(10 + i), i * IMG);
+    const q = await m.run(x, [3, 3, 5, 5], { quantized: true });
+    for (let i = 0; i < 3; i++) {
+      const theirs = (await ort.run(x.slice(i * IMG, (i + 1) * IMG), [1, 3, 5, 5])).get(ort.int8Outputs[0])!;
+      expect(Array.from(q.data.subarray(i * 4, (i + 1) * 4))).toEqual(Array.from(theirs.data));
+    }
+    expect(new Set(q.data).size).toBeGreaterThan(3); // not degenerate
+    m.dispose();
+    await ort.release();
+  });
+
   test('run matches ONNX Runtime; quantized output is the int8 tensor before the last DQ', async () => {
     const x = image(1);
     const ort = await openOrtInt8(bytes);

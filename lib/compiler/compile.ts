@@ -305,6 +305,7 @@ class Compiler {
         return out(this.expr('gap', node, [x], [1, x.dims[1], 1, 1]));
       }
       case 'AveragePool': return out(this.averagePool(node));
+      case 'MaxPool': return out(this.maxPool(node));
       case 'Flatten': case 'Reshape': case 'Squeeze': case 'Unsqueeze': return out(this.reshape(node));
       case 'Shape': {
         const x = this.get(inp[0]);
@@ -323,7 +324,7 @@ class Compiler {
       case 'QLinearMatMul': return out(this.qlinearMatMul(node));
       case 'QLinearSigmoid': case 'QLinearLeakyRelu': return out(this.qlinearUnary(node));
       default:
-        this.fail('operator is not supported by mnq (supported: int8 QDQ / QOperator MobileNet graphs: Conv, Add, Mul, GlobalAveragePool, MatMul, Gemm, activations, reshapes)');
+        this.fail('operator is not supported by mnq (supported: int8 QDQ / QOperator MobileNet graphs: Conv, Add, Mul, GlobalAveragePool, MaxPool, MatMul, Gemm, activations, reshapes)');
     }
   }
 
@@ -453,6 +454,46 @@ class Compiler {
       return this.expr('gap', node, [x], [1, x.dims[1], 1, 1]);
     }
     this.fail(`only a global AveragePool (kernel = the whole ${x.dims.slice(2).join('x')} image, no padding) is supported; kernel is ${k.join('x')}`);
+  }
+
+  /**
+   * MaxPool of an int8 tensor (a DequantizeLinear of one in QDQ graphs, the tensor itself in QOperator
+   * ones). Max commutes with (de)quantization, so MaxPool(DQ(q)) == DQ(maxpool(q)) exactly: the plan op
+   * runs on the int8 values and its output keeps the input's scale and zero point (a QuantizeLinear
+   * after it with other parameters becomes a requantization table, as for any DQ -> Q).
+   */
+  private maxPool(node: NodeProto): Value {
+    const inp = node.input ?? [];
+    if ((node.output ?? []).filter((o) => o).length > 1) this.fail('the Indices output is not supported');
+    const x = this.get(inp[0]);
+    if (x.kind !== 'q' && x.kind !== 'dq') {
+      this.fail(`the input must be an int8 tensor or its DequantizeLinear, found ${x.kind === 'expr' ? `a float ${describeNode(x.node)}` : x.kind}`);
+    }
+    if (x.dims.length !== 4) this.fail(`only 2-D pooling is supported (input [${x.dims}])`);
+    const k = attrInts(node, 'kernel_shape', []);
+    if (k.length !== 2) this.fail(`kernel_shape must have 2 values, got [${k}]`);
+    const shape = this.convShape(node, x.dims, [x.dims[1], 1, k[0], k[1]]);
+    if (attrInt(node, 'ceil_mode', 0) !== 0) {
+      // ceil_mode: windows that start inside the (left-padded) input but run past its end are kept;
+      // the part outside is padding, which max pooling never selects.
+      const grow = (inp: number, k: number, s: number, d: number, p0: number, p1: number) => {
+        const eff = (k - 1) * d + 1;
+        let out = Math.ceil((inp + p0 + p1 - eff) / s) + 1;
+        if ((out - 1) * s >= inp + p0) out--;
+        return { out, p1: Math.max(p1, (out - 1) * s + eff - inp - p0) };
+      };
+      const gh = grow(shape.inH, shape.kernelH, shape.strideH, shape.dilationH, shape.padTop, shape.padBottom);
+      const gw = grow(shape.inW, shape.kernelW, shape.strideW, shape.dilationW, shape.padLeft, shape.padRight);
+      shape.outH = gh.out; shape.padBottom = gh.p1;
+      shape.outW = gw.out; shape.padRight = gw.p1;
+    }
+    const src = this.tensors[x.id];
+    const name = node.output?.[0] ?? this.nodeName();
+    const out = this.newTensor(name, [1, shape.outC, shape.outH, shape.outW], src.scale, src.zeroPoint);
+    const op = makeOp(PlanOpType.maxPool, this.nodeName(), [x.id], out);
+    op.shape = shape;
+    this.ops.push(op);
+    return { kind: x.kind, id: out, dims: [x.dims[0], shape.outC, shape.outH, shape.outW] };
   }
 
   private reshapeDims(node: NodeProto, x: Value): Dims {

@@ -47,7 +47,7 @@ function int8Type(graph: onnx.IGraphProto, name: string): number | null {
       if (!zp) return DataType.UINT8;
       return inits.get(zp)?.dataType ?? null;
     }
-    if (['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Transpose'].includes(n.opType ?? '')) return int8Type(graph, inp[0]);
+    if (['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Transpose', 'MaxPool'].includes(n.opType ?? '')) return int8Type(graph, inp[0]);
     return null;
   }
   return null;

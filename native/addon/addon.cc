@@ -128,13 +128,13 @@ class PlanReader {
   void op(const Napi::Value& v, const std::string& path, mnq::PlanOp* op) {
     Napi::Object o = object(v, path);
     const int type = int32(o.Get("type"), path + ".type");
-    if (type < 0 || type > static_cast<int>(mnq::PlanOpType::fully_connected))
-      type_error(env_, path + ".type", "a PlanOpType (0..5), got " + std::to_string(type));
+    if (type < 0 || type > static_cast<int>(mnq::PlanOpType::max_pool))
+      type_error(env_, path + ".type", "a PlanOpType (0..6), got " + std::to_string(type));
     op->type = static_cast<mnq::PlanOpType>(type);
     op->name = string(o.Get("name"), path + ".name");
     op->inputs = ids(o.Get("inputs"), path + ".inputs");
     op->output = int32(o.Get("output"), path + ".output");
-    if (op->type == mnq::PlanOpType::conv) {
+    if (op->type == mnq::PlanOpType::conv || op->type == mnq::PlanOpType::max_pool) {
       const std::string sp = path + ".shape";
       Napi::Object s = object(o.Get("shape"), sp);
       mnq::ConvShape& c = op->shape;
@@ -145,7 +145,7 @@ class PlanReader {
           {"padTop", &c.pad_top}, {"padLeft", &c.pad_left}, {"padBottom", &c.pad_bottom},
           {"padRight", &c.pad_right}};
       for (const auto& f : fields) *f.second = int32(s.Get(f.first), sp + "." + f.first);
-      op->groups = int32(o.Get("groups"), path + ".groups");
+      if (op->type == mnq::PlanOpType::conv) op->groups = int32(o.Get("groups"), path + ".groups");
     }
     if (op->type == mnq::PlanOpType::conv || op->type == mnq::PlanOpType::fully_connected) {
       op->weights = typed<int8_t>(o.Get("weights"), path + ".weights", napi_int8_array, "an Int8Array");

@@ -158,6 +158,14 @@ struct GlobalAvgPoolParams {
 void global_avg_pool(Isa isa, const GlobalAvgPoolParams& p, size_t hw, size_t c,
                      const int8_t* x, int8_t* y);
 
+// MaxPool (NHWC, one image), output rows [row_begin, row_end): the window of a
+// conv of shape s (kernel, stride, dilation, pads; out_c == in_c), padding
+// never selected. Max commutes with quantization, so this is exact on the int8
+// values for any scale and zero point (as ORT's int8 MaxPool); a window with
+// no input pixel gives -128. One implementation for every ISA (the compiler
+// vectorises the channel loop); s must have passed validate().
+void max_pool(const ConvShape& s, const int8_t* x, int8_t* y, int row_begin, int row_end);
+
 // ---------------------------------------------------------------- elementwise
 // ORT QLinearAdd: y = Q(DQ(a) + DQ(b)), same shape. qmin/qmax for a fused ReLU.
 struct AddParams {

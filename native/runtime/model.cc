@@ -28,6 +28,7 @@ const char* op_type_name(PlanOpType t) {
     case PlanOpType::mul: return "mul";
     case PlanOpType::lut: return "lut";
     case PlanOpType::fully_connected: return "fully_connected";
+    case PlanOpType::max_pool: return "max_pool";
   }
   return "unknown";
 }
@@ -104,6 +105,7 @@ struct Model::Step {
   AddParams addp;
   MulParams mulp;
   bool channelwise = false;       // mul with b broadcast over pixels
+  ConvShape pool_shape;           // max_pool
   // standalone table (lut op), or the table applied after gap/add/mul with an activation
   bool has_table = false;
   int8_t table[256] = {};
@@ -137,8 +139,8 @@ struct Model::Profile {
 namespace {
 const char* const kProfileNames[] = {"quantize input", "conv 1x1 (gemm)", "conv depthwise", "conv general",
                                      "fully connected", "global avg pool", "add", "mul", "lut",
-                                     "arena + outputs"};
-constexpr int kProfileInput = 0, kProfileOutputs = 9;
+                                     "max pool", "arena + outputs"};
+constexpr int kProfileInput = 0, kProfileOutputs = 10;
 
 int profile_kind(PlanOpType type, ConvKind kind) {
   switch (type) {
@@ -148,6 +150,7 @@ int profile_kind(PlanOpType type, ConvKind kind) {
     case PlanOpType::add: return 6;
     case PlanOpType::mul: return 7;
     case PlanOpType::lut: return 8;
+    case PlanOpType::max_pool: return 9;
   }
   return kProfileOutputs;
 }
@@ -257,7 +260,7 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
     size_t want_inputs = 0;
     switch (op.type) {
       case PlanOpType::conv: case PlanOpType::global_avg_pool: case PlanOpType::lut:
-      case PlanOpType::fully_connected:
+      case PlanOpType::fully_connected: case PlanOpType::max_pool:
         want_inputs = 1; break;
       case PlanOpType::add: case PlanOpType::mul:
         want_inputs = 2; break;
@@ -406,6 +409,25 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         }
         break;
       }
+      case PlanOpType::max_pool: {
+        const ConvShape& ps = op.shape;
+        try {
+          ps.validate();
+        } catch (const std::exception& e) {
+          fail(w, std::string("shape: ") + e.what());
+        }
+        if (ps.in_h != x.h || ps.in_w != x.w || ps.in_c != x.c || ps.out_h != y.h || ps.out_w != y.w ||
+            ps.out_c != y.c || ps.out_c != ps.in_c)
+          fail(w, "shape (in " + std::to_string(ps.in_h) + "x" + std::to_string(ps.in_w) + "x" +
+                      std::to_string(ps.in_c) + ", out " + std::to_string(ps.out_h) + "x" + std::to_string(ps.out_w) +
+                      "x" + std::to_string(ps.out_c) + ") does not match input " + dims(x) + " and output " + dims(y) +
+                      " with out_c == in_c");
+        s.pool_shape = ps;
+        if (!op.has_activation && (mid_scale != x.scale || mid_zp != x.zero_point))
+          fail(w, "the output's scale and zero point differ from the input's: set has_activation (identity) to "
+                  "requantize");
+        break;
+      }
       case PlanOpType::global_avg_pool:
         if (y.h != 1 || y.w != 1 || y.c != x.c)
           fail(w, "output tensor '" + y.name + "' must be [h 1, w 1, c " + std::to_string(x.c) + "], got " +
@@ -451,8 +473,9 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         s.has_table = true;
         break;
     }
-    if (op.type == PlanOpType::global_avg_pool || op.type == PlanOpType::add || op.type == PlanOpType::mul) {
-      // add clamps natively; gap and mul get their clamp folded into the table that follows.
+    if (op.type == PlanOpType::global_avg_pool || op.type == PlanOpType::add || op.type == PlanOpType::mul ||
+        op.type == PlanOpType::max_pool) {
+      // add clamps natively; gap, mul and max_pool get their clamp folded into the table that follows.
       const bool fold = clamps && op.type != PlanOpType::add;
       if (op.has_activation) {
         activation_table(op.act_scale, op.act_zero_point, s.table);
@@ -657,6 +680,13 @@ void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_
         }
       } else {
         split(pool, y_all, 16384, [&](size_t e0, size_t e1) { mul(isa_, s.mulp, e1 - e0, x + e0, b + e0, y + e0); });
+      }
+      break;
+    case PlanOpType::max_pool:
+      for (size_t i = 0; i < batch; ++i) {
+        split(pool, static_cast<size_t>(Y.h), 1, [&](size_t r0, size_t r1) {
+          max_pool(s.pool_shape, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1));
+        });
       }
       break;
     case PlanOpType::lut:

@@ -67,7 +67,7 @@ class Model {
 
   // MNQ_PROFILE=1: wall time per step kind, summed over runs, printed to stderr
   // by the destructor (kinds: see profile_kind() in model.cc).
-  static constexpr int kProfileKinds = 10;
+  static constexpr int kProfileKinds = 11;
   struct Profile;
   std::unique_ptr<Profile> profile_;
 

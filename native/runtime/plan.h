@@ -32,6 +32,7 @@ enum class PlanOpType : int {
   mul = 3,              // same shape, or b broadcast over pixels (b.h == b.w == 1): SE scale
   lut = 4,
   fully_connected = 5,  // x: [1][1][k] (flattened), weights [n][k]: a GEMM over the batch
+  max_pool = 6,         // window given by `shape` (out_c == in_c); result in x's quantization
 };
 
 struct PlanOp {
@@ -39,8 +40,8 @@ struct PlanOp {
   std::string name;            // ONNX node name(s), for errors and per-layer reports
   std::vector<int> inputs;     // tensor ids
   int output = -1;             // tensor id
-  // conv / fully_connected
-  ConvShape shape;             // conv only (fully_connected: derived from tensors)
+  // conv / fully_connected / max_pool
+  ConvShape shape;             // conv and max_pool (fully_connected: derived from tensors)
   int groups = 1;
   std::vector<int8_t> weights;       // ONNX layout [out_c][in_c/groups][kh][kw] / [n][k]
   std::vector<int32_t> w_zero_point; // [out_c] (empty = symmetric)
@@ -53,7 +54,7 @@ struct PlanOp {
   // add only: 128 when the model's tensors were uint8 (ORT computes the add on
   // the uint8 values; see AddParams::offset), else 0.
   int32_t add_offset = 0;
-  // Fused activation (conv, fully_connected, global_avg_pool, add, mul): the
+  // Fused activation (conv, fully_connected, global_avg_pool, add, mul, max_pool): the
   // op's result is first quantized with (act_scale, act_zero_point), clamped to
   // [qmin, qmax], and then mapped by a 256-entry table to the output tensor's
   // quantization. The table is make_lut(activation, act_scale, act_zero_point,

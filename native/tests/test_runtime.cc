@@ -161,8 +161,18 @@ PlanDesc network(Rng& rng) {
   PlanOp& sq = b.op(PlanOpType::mul, "square", {t9, t9}, t10);
   sq.qmin = -100;
   sq.qmax = 90;
+  // Max pool 3x3 stride 2 pad 1, requantized through an identity table.
+  int t10p = b.tensor("maxpool", 2, 3, 8, 0.11f, -7);
+  PlanOp& mp = b.op(PlanOpType::max_pool, "maxpool", {t10}, t10p);
+  mp.shape = conv_shape(3, 2, 1, 1, 1, 1, 8);
+  mp.shape.in_h = 4; mp.shape.in_w = 5; mp.shape.in_c = 8;
+  mp.shape.out_h = 2; mp.shape.out_w = 3;
+  mp.has_activation = true;
+  mp.activation = {UnaryFn::identity, 0, 0};
+  mp.act_scale = 0.08f;
+  mp.act_zero_point = -30;
   int t11 = b.tensor("gap", 1, 1, 8, 0.04f, 2);
-  PlanOp& gap = b.op(PlanOpType::global_avg_pool, "gap", {t10}, t11);
+  PlanOp& gap = b.op(PlanOpType::global_avg_pool, "gap", {t10p}, t11);
   gap.has_activation = true;
   gap.activation = {UnaryFn::sigmoid, 0, 0};
   gap.act_scale = 0.05f;
@@ -241,6 +251,23 @@ std::vector<std::vector<int8_t>> reference(const PlanDesc& p, const int8_t* inpu
                           out.data());
         else
           mul(Isa::scalar, mp, out.size(), a.data(), t[op.inputs[1]].data(), out.data());
+        clamp_then_table();
+        break;
+      }
+      case PlanOpType::max_pool: {
+        const ConvShape& s = op.shape;
+        for (int oy = 0; oy < s.out_h; ++oy)
+          for (int ox = 0; ox < s.out_w; ++ox)
+            for (int c = 0; c < s.in_c; ++c) {
+              int m = -128;
+              for (int ky = 0; ky < s.kernel_h; ++ky)
+                for (int kx = 0; kx < s.kernel_w; ++kx) {
+                  const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+                  const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+                  if (iy >= 0 && iy < s.in_h && ix >= 0 && ix < s.in_w) m = std::max(m, int(a[(iy * s.in_w + ix) * s.in_c + c]));
+                }
+              out[(oy * s.out_w + ox) * s.in_c + c] = int8_t(m);
+            }
         clamp_then_table();
         break;
       }
@@ -413,6 +440,10 @@ void test_validation() {
   expect_error("shape vs tensor", [&](PlanDesc& p) { find(p, "dw").shape.out_c = 9; }, "'dw')");
   expect_error("shape inconsistent", [&](PlanDesc& p) { find(p, "stem").shape.stride_h = 1; }, "'stem'): shape");
   expect_error("groups", [&](PlanDesc& p) { find(p, "dw").groups = 3; }, "groups 3");
+  expect_error("max_pool shape", [&](PlanDesc& p) { find(p, "maxpool").shape.out_w = 2; }, "'maxpool'): shape");
+  expect_error("max_pool channels", [&](PlanDesc& p) { find(p, "maxpool").shape.in_c = 4; }, "'maxpool'): shape");
+  expect_error("max_pool requantization", [&](PlanDesc& p) { find(p, "maxpool").has_activation = false; },
+               "set has_activation (identity) to requantize");
   expect_error("qmin/qmax", [&](PlanDesc& p) { find(p, "stem").qmin = 100; find(p, "stem").qmax = 0; }, "qmin / qmax");
   expect_error("act scale", [&](PlanDesc& p) { find(p, "dw").act_scale = 0; }, "act_scale must be finite");
   expect_error("activation fn", [&](PlanDesc& p) { find(p, "hswish").activation.fn = UnaryFn(77); }, "activation.fn 77");

@@ -107,6 +107,20 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
         }
         break;
       }
+      case PlanOpType.maxPool: {
+        const s = op.shape;
+        const t = op.hasActivation ? table(op, op.actScale, op.actZeroPoint, y.scale, y.zeroPoint) : null;
+        for (let oy = 0; oy < s.outH; oy++) for (let ox = 0; ox < s.outW; ox++) for (let c = 0; c < s.outC; c++) {
+          let m = -128;
+          for (let ky = 0; ky < s.kernelH; ky++) for (let kx = 0; kx < s.kernelW; kx++) {
+            const iy = oy * s.strideH - s.padTop + ky * s.dilationH, ix = ox * s.strideW - s.padLeft + kx * s.dilationW;
+            if (iy >= 0 && iy < s.inH && ix >= 0 && ix < s.inW) m = Math.max(m, xd[(iy * s.inW + ix) * s.inC + c]);
+          }
+          m = clamp(m, op.qmin, op.qmax);
+          out[(oy * s.outW + ox) * s.outC + c] = t ? t[m + 128] : m;
+        }
+        break;
+      }
       case PlanOpType.lut: {
         const t = table(op, x.scale, x.zeroPoint, y.scale, y.zeroPoint);
         for (let i = 0; i < out.length; i++) out[i] = t[xd[i] + 128];

@@ -24,6 +24,9 @@ export interface TinyOptions {
   /** activation after a Q/DQ pair (becomes a table): 'HardSwish' | 'Sigmoid' | 'none' */
   lut?: string;
   uint8?: boolean;
+  /** a MaxPool (3x3 stride 2 pad 1, or 2x2 stride 2 ceil_mode on the 5x5 map) before the GAP, quantized again
+   * with the same parameters (ORT drops the pair) or with others (a requantization) */
+  maxPool?: { ceil?: boolean; requantize?: boolean };
 }
 
 /** input [N,3,5,5] -> Q -> DQ -> Conv 3x3 pad 1 (4 channels, per-channel int8 weights) -> act -> Q -> DQ -> [lut -> Q -> DQ] -> GAP -> Q -> DQ -> Flatten -> output */
@@ -42,6 +45,7 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
     makeTensor('a_s', [], Float32Array.of(0.03)), zpT('a_z', -100),
     makeTensor('g_s', [], Float32Array.of(0.025)), zpT('g_z', -90),
     makeTensor('c0', [], Float32Array.of(0)), makeTensor('c6', [], Float32Array.of(6)),
+    makeTensor('m_s', [], Float32Array.of(0.07)), zpT('m_z', 11),
   ];
   const nodes = [
     node('QuantizeLinear', ['input', 'x_s', 'x_z'], ['x_q'], 'q_in'),
@@ -58,6 +62,14 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
   if (opts.lut && opts.lut !== 'none') {
     nodes.push(node(opts.lut, ['y'], ['l'], 'lut'), node('QuantizeLinear', ['l', 'a_s', 'a_z'], ['a_q'], 'q_a'), node('DequantizeLinear', ['a_q', 'a_s', 'a_z'], ['a'], 'dq_a'));
     z = 'a';
+  }
+  if (opts.maxPool) {
+    const attrs = opts.maxPool.ceil
+      ? [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }, { name: 'ceil_mode', i: 1 }]
+      : [{ name: 'kernel_shape', ints: [3, 3] }, { name: 'strides', ints: [2, 2] }, { name: 'pads', ints: [1, 1, 1, 1] }];
+    const [s, zp] = opts.maxPool.requantize ? ['m_s', 'm_z'] : z === 'a' ? ['a_s', 'a_z'] : ['y_s', 'y_z'];
+    nodes.push(node('MaxPool', [z], ['mp'], 'maxpool', attrs), node('QuantizeLinear', ['mp', s, zp], ['mp_q'], 'q_mp'), node('DequantizeLinear', ['mp_q', s, zp], ['m'], 'dq_mp'));
+    z = 'm';
   }
   nodes.push(
     node('GlobalAveragePool', [z], ['g'], 'gap'),
