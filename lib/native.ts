@@ -1,5 +1,5 @@
 // Locates and loads the native addon (build/Release/mnq.node, built by
-// `npm install` / `npx node-gyp rebuild`) and describes its interface.
+// `npm install`, or `npm run install` to rebuild) and describes its interface.
 // The addon is a thin binding over native/runtime: it validates the plan
 // (lib/plan.ts) field by field and runs it off the main thread.
 import * as fs from 'fs';
@@ -66,8 +66,8 @@ export function loadNative(): NativeAddon {
   const file = addonPath();
   if (!fs.existsSync(file)) {
     throw new Error(
-      `mnq: the native addon is not built (no ${file}). Build it with \`npx node-gyp rebuild -j 2\` ` +
-        '(or `npm install`) in ' + packageRoot + '; it needs a C++17 compiler and make (apt-get install build-essential).',
+      `mnq: the native addon is not built (no ${file}). Build it with \`npm run install\` (node-gyp, bundled with npm) ` +
+        'in ' + packageRoot + '; it needs a C++17 compiler and make (apt-get install build-essential).',
     );
   }
   try {
@@ -77,7 +77,7 @@ export function loadNative(): NativeAddon {
     const msg = e instanceof Error ? e.message : String(e);
     throw new Error(
       `mnq: could not load the native addon ${file}: ${msg}. ` +
-        'If Node was upgraded or the file was built elsewhere, rebuild it with `npx node-gyp rebuild -j 2`.',
+        'If Node was upgraded or the file was built elsewhere, rebuild it with `npm run install` in ' + packageRoot + '.',
     );
   }
   return cached;
