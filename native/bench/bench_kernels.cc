@@ -2,7 +2,13 @@
 // the V3-Large / V3-Small layers, the stems and the classifiers, for every ISA
 // this CPU supports (supported_isas()), one thread, one image.
 //
-//   bench_kernels [--json] [--isa NAME] [--model v2|v3l|v3s] [--min-ms N]
+//   bench_kernels [--json] [--isa NAME] [--model v2|v3l|v3s|stems] [--kernel KIND] [--lut] [--asym] [--min-ms N]
+//
+// --model stems: the first convs of other models (MobileNetV1 3->32 at 224, 160
+// and 128; PaddleOCR's direction classifier 3->8 at 48x192). --kernel keeps one
+// kind (pointwise | depthwise | general | fc). --lut adds a fused table (h-swish)
+// to every conv's output stage, as V3's h-swish layers have. --asym gives the
+// weights per-channel zero points over the whole int8 range (uint8 models).
 //
 // --json prints one object per line: {kernel, isa, shape, macs, ns, gmacs, model, layer}
 // (ns = median time of one full-image call). Otherwise a table plus, per ISA,
@@ -99,6 +105,15 @@ std::vector<Layer> layers() {
       {5, 240, 40, 1}, {5, 120, 48, 1}, {5, 144, 48, 1}, {5, 288, 96, 2}, {5, 576, 96, 1},
       {5, 576, 96, 1}},
      576, 1024, 1000);
+  // Other stems: MobileNetV1 (1.0 224, 0.5 160, 0.25 128), PaddleOCR cls (48x192, 3 -> 8).
+  v.push_back({"stems", "general", shape(224, 224, 3, 32, 3, 2)});
+  v.push_back({"stems", "general", shape(160, 160, 3, 16, 3, 2)});
+  v.push_back({"stems", "general", shape(128, 128, 3, 8, 3, 2)});
+  {
+    ConvShape s = shape(48, 192, 3, 8, 3, 2);  // ONNX pads 1 on every side
+    s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
+    v.push_back({"stems", "general", s});
+  }
   return v;
 }
 
@@ -121,7 +136,7 @@ int8_t rnd() {
   return int8_t(rng_state >> 24);
 }
 
-double time_layer(Isa isa, const Layer& l, double min_ms) {
+double time_layer(Isa isa, const Layer& l, double min_ms, bool lut, bool asym) {
   const ConvShape& s = l.s;
   const ConvKind kind = l.kernel == "depthwise" ? ConvKind::depthwise
                         : l.kernel == "general"  ? ConvKind::general
@@ -135,8 +150,16 @@ double time_layer(Isa isa, const Layer& l, double min_ms) {
   std::vector<int32_t> bias(size_t(s.out_c));
   for (auto& b : bias) b = int32_t(rnd()) * 100;
   std::vector<float> ws(size_t(s.out_c), 0.01f);
-  const OutputStage out = make_output_stage(0.05f, ws.data(), ws.size(), 0.1f, -3, -3, 127);
-  auto p = pack_conv(isa, kind, s, w.data(), nullptr, bias.data(), 5);
+  OutputStage out = make_output_stage(0.05f, ws.data(), ws.size(), 0.1f, -3, -3, 127);
+  if (lut) {
+    UnaryParams f;
+    f.fn = UnaryFn::hardswish;
+    make_lut(f, 0.1f, -3, 0.05f, -10, out.lut);
+    out.has_lut = true;
+  }
+  std::vector<int32_t> wzp(size_t(s.out_c));
+  for (size_t c = 0; c < wzp.size(); ++c) wzp[c] = int32_t(c % 7) - 3;
+  auto p = pack_conv(isa, kind, s, w.data(), asym ? wzp.data() : nullptr, bias.data(), 5);
   std::vector<uint8_t> scratch(conv_scratch_size(*p, 0, s.out_h) + 64);
   using clk = std::chrono::steady_clock;
   std::vector<double> t;
@@ -155,17 +178,20 @@ double time_layer(Isa isa, const Layer& l, double min_ms) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false;
-  std::string only_isa, only_model;
+  bool json = false, lut = false, asym = false;
+  std::string only_isa, only_model, only_kernel;
   double min_ms = 30;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") json = true;
     else if (a == "--isa" && i + 1 < argc) only_isa = argv[++i];
     else if (a == "--model" && i + 1 < argc) only_model = argv[++i];
+    else if (a == "--lut") lut = true;
+    else if (a == "--asym") asym = true;
+    else if (a == "--kernel" && i + 1 < argc) only_kernel = argv[++i];
     else if (a == "--min-ms" && i + 1 < argc) min_ms = std::atof(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--json] [--isa NAME] [--model v2|v3l|v3s] [--min-ms N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json] [--isa NAME] [--model v2|v3l|v3s|stems] [--kernel KIND] [--lut] [--asym] [--min-ms N]\n", argv[0]);
       return 2;
     }
   }
@@ -189,7 +215,8 @@ int main(int argc, char** argv) {
     for (const Layer& l : all) {
       ++index;
       if (!only_model.empty() && l.model != only_model) continue;
-      const double ns = time_layer(isa, l, min_ms);
+      if (!only_kernel.empty() && l.kernel != only_kernel) continue;
+      const double ns = time_layer(isa, l, min_ms, lut, asym);
       const double macs = macs_of(l);
       const double g = macs / ns;
       Sum& s = sums[std::string(isa_name(isa)) + " " + l.model + " " + l.kernel];

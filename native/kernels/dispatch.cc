@@ -228,6 +228,11 @@ const IsaKernels& resolved_kernels(Isa isa) {
           k.depthwise_scratch_size =
               t->depthwise_scratch_size ? t->depthwise_scratch_size : s.depthwise_scratch_size;
         }
+        if (t->conv_direct) {
+          k.conv_direct = t->conv_direct;
+          k.conv_direct_pack = t->conv_direct_pack;
+          k.conv_direct_scratch_size = t->conv_direct_scratch_size;
+        }
         if (t->global_avg_pool) k.global_avg_pool = t->global_avg_pool;
         if (t->add) k.add = t->add;
         if (t->mul) k.mul = t->mul;
@@ -472,8 +477,13 @@ PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s, const int8_t
                 weights[((size_t(o) * ic + c) * kh + y) * kw + x];
     if (kk >= (size_t(1) << 24)) fail("pack_conv: kernel_h * kernel_w * in_c too large");
     fill_gemm(&p->gemm_w, s.out_c, int(kk), w.data(), w_zero_point, bias, x_zero_point);
-    p->gemm = k.gemm;
-    k.gemm_pack(&p->gemm_w);
+    if (k.conv_direct && k.conv_direct_pack(s, &p->gemm_w)) {
+      p->direct = k.conv_direct;
+      p->direct_scratch_size = k.conv_direct_scratch_size;
+    } else {
+      p->gemm = k.gemm;
+      k.gemm_pack(&p->gemm_w);
+    }
   }
   return p;
 }
@@ -486,6 +496,7 @@ size_t conv_scratch_size(const PackedConv& p, int row_begin, int row_end) {
     case ConvKind::pointwise: return 0;
     case ConvKind::depthwise: return p.depthwise_scratch_size(p.dw_w, row_begin, row_end);
     case ConvKind::general:
+      if (p.direct) return p.direct_scratch_size(p.shape, row_begin, row_end);
       return size_t(row_end - row_begin) * p.shape.out_w * size_t(p.gemm_w.k);
   }
   return 0;
@@ -599,19 +610,14 @@ void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8
       gemm_output_rows(p, out, x + size_t(row_begin) * s.in_w * s.in_c, size_t(s.in_c), y,
                        row_begin, row_end);
       return;
-    case ConvKind::depthwise: {
-      detail::DepthwiseArgs a;
-      a.w = &p.dw_w;
-      a.out = &out;
-      a.x = x;
-      a.y = y;
-      a.row_begin = row_begin;
-      a.row_end = row_end;
-      a.scratch = scratch;
-      p.depthwise(a);
+    case ConvKind::depthwise:
+      p.depthwise(detail::DepthwiseArgs{&p.dw_w, &out, x, y, row_begin, row_end, scratch});
       return;
-    }
     case ConvKind::general: {
+      if (p.direct) {
+        p.direct(detail::DirectConvArgs{&s, &p.gemm_w, &out, x, y, row_begin, row_end, scratch});
+        return;
+      }
       int8_t* col = static_cast<int8_t*>(scratch);
       im2col(s, p.gemm_w.x_zero_point, x, row_begin, row_end, col);
       gemm_output_rows(p, out, col, size_t(p.gemm_w.k), y, row_begin, row_end);

@@ -45,6 +45,7 @@ struct PackedGemm {
   bool symmetric = true;             // every w_zero_point is 0
   // ISA-owned:
   int n_block = 1;                   // column split granularity of the packed layout
+  bool patch_sums = false;           // direct conv: subtract w_zp[n] * (patch sum of u8 inputs)
   std::vector<int32_t> bias_folded;  // e.g. bias - x_zp * sum_k w (+ ISA corrections)
   AlignedBuffer packed;
 };
@@ -78,12 +79,30 @@ struct DepthwiseArgs {
   void* scratch;     // depthwise_scratch_size bytes
 };
 
+// A general conv computed straight from the NHWC input, without im2col (the
+// stem: few input and output channels). The weights are PackedGemm's raw fields
+// (w as [out_c][kh][kw][in_c]); the ISA's pack fills the ISA-owned ones.
+struct DirectConvArgs {
+  const ConvShape* s;
+  const PackedGemm* w;
+  const OutputStage* out;
+  const int8_t* x;   // [in_h][in_w][in_c]
+  int8_t* y;         // [out_h][out_w][out_c]
+  int row_begin, row_end;
+  void* scratch;     // conv_direct_scratch_size bytes
+};
+
 struct IsaKernels {
   void (*gemm_pack)(PackedGemm* w) = nullptr;   // raw fields filled; fill ISA-owned ones
   void (*gemm)(const GemmArgs& a) = nullptr;
   void (*depthwise_pack)(PackedDepthwise* w) = nullptr;
   size_t (*depthwise_scratch_size)(const PackedDepthwise& w, int row_begin, int row_end) = nullptr;
   void (*depthwise)(const DepthwiseArgs& a) = nullptr;
+  // Direct general conv: the pack returns false for shapes the ISA does not run
+  // directly (those run as im2col + GEMM).
+  bool (*conv_direct_pack)(const ConvShape& s, PackedGemm* w) = nullptr;
+  size_t (*conv_direct_scratch_size)(const ConvShape& s, int row_begin, int row_end) = nullptr;
+  void (*conv_direct)(const DirectConvArgs& a) = nullptr;
   void (*global_avg_pool)(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x, int8_t* y) = nullptr;
   void (*add)(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) = nullptr;
   void (*mul)(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) = nullptr;
@@ -107,6 +126,9 @@ struct PackedConv {
   void (*depthwise)(const detail::DepthwiseArgs& a) = nullptr;
   size_t (*depthwise_scratch_size)(const detail::PackedDepthwise& w, int row_begin,
                                    int row_end) = nullptr;
+  // General convs the ISA runs without im2col (null: im2col + gemm).
+  void (*direct)(const detail::DirectConvArgs& a) = nullptr;
+  size_t (*direct_scratch_size)(const ConvShape& s, int row_begin, int row_end) = nullptr;
   detail::PackedGemm gemm_w;     // pointwise and general (general: w is [out_c][kh][kw][in_c])
   detail::PackedDepthwise dw_w;  // depthwise
 };

@@ -7,7 +7,8 @@
 // channels 1..300 (vector-width boundaries), odd spatial sizes, strides 1 and 2,
 // K = 1, 3, 5, 7, dilation, asymmetric padding (TF SAME), extreme scales and
 // zero points, saturating inputs, asymmetric weights, fused clamp and table,
-// row splits (conv_run over row ranges) and column splits (gemm_run_columns).
+// row splits (conv_run over row ranges) and column splits (gemm_run_columns),
+// and the shapes of the direct (no im2col) general conv path.
 #include <algorithm>
 #include <cinttypes>
 #include <string>
@@ -294,6 +295,55 @@ void test_general(Ctx& ctx, int cases) {
   }
 }
 
+// Shapes of the direct (no im2col) general conv path: a kernel row of
+// kernel_w * in_c <= 32 bytes, out_c <= 64, dilation_w 1; stems (3x3 s2 over 3
+// channels, out_c 8..64) at odd sizes and pads, other kernels, strides and
+// dilation_h; asymmetric weights whose w - w_zp fits int8 (these run directly
+// too, including the extremes -128 and 127) or does not (im2col + GEMM).
+void test_general_direct(Ctx& ctx, int cases) {
+  Rng& r = *ctx.rng;
+  auto run = [&](const ConvShape& s, const char* what) {
+    ConvCase c = random_weights(r, s, ConvKind::general);
+    if (!c.wzp.empty() && r.chance(0.7f)) {
+      // Asymmetric, but w - w_zp in [-128, 127]: each channel's weights around its zero point.
+      for (int o = 0; o < s.out_c; ++o) {
+        const int zp = r.uniform(-128, 127);
+        c.wzp[size_t(o)] = zp;
+        const size_t per = size_t(s.in_c) * s.kernel_h * s.kernel_w;
+        for (size_t i = 0; i < per; ++i) {
+          int v = zp + (r.chance(0.1f) ? (r.chance(0.5f) ? -128 : 127) : r.uniform(-128, 127));
+          v = std::max(-128, std::min(127, v));
+          c.w[size_t(o) * per + i] = int8_t(v);
+        }
+      }
+    }
+    ctx.what = describe(s, what, !c.wzp.empty());
+    run_conv_case(ctx, c);
+  };
+  for (int oc : {1, 8, 15, 16, 17, 24, 32, 33, 40, 48, 63, 64, 65})
+    for (int w : {1, 2, 5, 9, 16, 31}) {
+      // 3x3 s2 over 3 channels: TF SAME (pads after) and ONNX pads 1.
+      run(make_shape(r.uniform(1, 9) + 2, w + 2, 3, oc, 3, 2, 1, 0, 0, 1, 1), "general-direct-stem");
+      run(make_shape(r.uniform(1, 9), w, 3, oc, 3, 2, 1, 1, 1, 1, 1), "general-direct-stem");
+    }
+  for (int i = 0; i < cases; ++i) {
+    const int k = r.pick(std::vector<int>{1, 2, 3, 5, 7});
+    const int ic = r.uniform(1, std::max(1, std::min(8, 32 / k)));
+    const int oc = r.pick(std::vector<int>{1, 3, 8, 12, 16, 20, 24, 32, 40, 48, 56, 64});
+    const int stride = r.uniform(1, 3);
+    const int pt = r.uniform(0, k - 1), pl = r.uniform(0, k - 1);
+    const int pb = r.uniform(0, k - 1), pr = r.uniform(0, k - 1);
+    ConvShape s = make_shape(r.uniform(k, 14), r.uniform(k, 20), ic, oc, k, stride, 1, pt, pl, pb, pr);
+    if (r.chance(0.25f) && k > 1) {  // dilation_h (dilation_w > 1 takes the GEMM path)
+      s = make_shape(r.uniform(2 * k, 14), r.uniform(k, 20), ic, oc, k, stride, 1, pt, pl, pb, pr);
+      s.dilation_h = 2;
+      s.out_h = (s.in_h + pt + pb - (2 * (k - 1) + 1)) / stride + 1;
+    }
+    if (k == 1 && stride == 1 && pt + pl + pb + pr == 0) s.pad_right = 1, s.out_w += 1;
+    run(s, "general-direct");
+  }
+}
+
 std::vector<size_t> lengths(Rng& r, int extra) {
   std::vector<size_t> v;
   for (size_t n = 0; n <= 70; ++n) v.push_back(n);
@@ -473,6 +523,7 @@ int main(int argc, char** argv) {
     test_pointwise(ctx, cases);
     test_depthwise(ctx, cases);
     test_general(ctx, cases / 2);
+    test_general_direct(ctx, cases / 2);
     test_elementwise(ctx, cases / 6);
     std::printf("tested ISA %s against scalar: %s\n", isa_name(isa),
                 failures() == before ? "bit-identical" : "DIFFERENCES");

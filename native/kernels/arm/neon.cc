@@ -15,6 +15,7 @@
 //   int32. Taps outside the image are skipped (they are x = xz, contributing 0).
 //   Channel tails (< 8) use the same integer math in scalar code.
 // Output stage: neon_common.h (bit-identical to the scalar reference).
+#include "../elementwise_entry.h"
 #include "../internal.h"
 
 #if defined(__aarch64__)
@@ -370,13 +371,12 @@ inline int32x4_t add4(int32x4_t a, int32x4_t b, float32x4_t ra, float32x4_t rb, 
   return vcvtnq_s32_f32(vsubq_f32(t, off));
 }
 
-void add_neon(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
-                                                     p.offset);
+void add_neon(float k_ra, float k_rb, float k_fixed, float k_offset, int32_t qmin, int32_t qmax,
+              size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
+  const quant::AddConstants k{k_ra, k_rb, k_fixed, k_offset};
   const float32x4_t ra = vdupq_n_f32(k.ra), rb = vdupq_n_f32(k.rb), fx = vdupq_n_f32(k.fixed);
   const float32x4_t off = vdupq_n_f32(k.offset);
-  const int8x16_t lo = vdupq_n_s8(static_cast<int8_t>(p.qmin)), hi = vdupq_n_s8(static_cast<int8_t>(p.qmax));
+  const int8x16_t lo = vdupq_n_s8(static_cast<int8_t>(qmin)), hi = vdupq_n_s8(static_cast<int8_t>(qmax));
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const int8x16_t va = vld1q_s8(a + i), vb = vld1q_s8(b + i);
@@ -388,7 +388,7 @@ void add_neon(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, in
     const int32x4_t r3 = add4(vmovl_high_s16(a1), vmovl_high_s16(b1), ra, rb, fx, off);
     vst1q_s8(y + i, vminq_s8(vmaxq_s8(narrow16(r0, r1, r2, r3), lo), hi));
   }
-  for (; i < n; ++i) y[i] = static_cast<int8_t>(quant::add_one(k, a[i], b[i], p.qmin, p.qmax));
+  for (; i < n; ++i) y[i] = static_cast<int8_t>(quant::add_one(k, a[i], b[i], qmin, qmax));
 }
 
 // quant::mul_one for 16 lanes: (a - za) * (b - zb) exactly in int32, then the output stage.
@@ -404,25 +404,24 @@ inline int8x16_t mul16(int8x16_t va, int8x16_t vb, int16x8_t za, int16x8_t zb, f
                   requant_s32(p3, r, zc));
 }
 
-void mul_neon(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  const float ratio = quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale);
+void mul_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, size_t n, const int8_t* a,
+              const int8_t* b, int8_t* y) {
   const float32x4_t r = vdupq_n_f32(ratio);
-  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(p.a_zero_point));
-  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(p.b_zero_point));
-  const int32x4_t zc = vdupq_n_s32(p.y_zero_point);
+  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(a_zp));
+  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(b_zp));
+  const int32x4_t zc = vdupq_n_s32(y_zp);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) vst1q_s8(y + i, mul16(vld1q_s8(a + i), vld1q_s8(b + i), za, zb, r, zc));
   for (; i < n; ++i)
-    y[i] = static_cast<int8_t>(quant::mul_one(ratio, a[i], p.a_zero_point, b[i], p.b_zero_point, p.y_zero_point));
+    y[i] = static_cast<int8_t>(quant::mul_one(ratio, a[i], a_zp, b[i], b_zp, y_zp));
 }
 
-void mul_channelwise_neon(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
-                          int8_t* y) {
-  const float ratio = quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale);
+void mul_channelwise_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, size_t hw, size_t c,
+                          const int8_t* x, const int8_t* s, int8_t* y) {
   const float32x4_t r = vdupq_n_f32(ratio);
-  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(p.a_zero_point));
-  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(p.b_zero_point));
-  const int32x4_t zc = vdupq_n_s32(p.y_zero_point);
+  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(a_zp));
+  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(b_zp));
+  const int32x4_t zc = vdupq_n_s32(y_zp);
   for (size_t i = 0; i < hw; ++i) {
     const int8_t* xi = x + i * c;
     int8_t* yi = y + i * c;
@@ -430,16 +429,14 @@ void mul_channelwise_neon(const MulParams& p, size_t hw, size_t c, const int8_t*
     for (; ch + 16 <= c; ch += 16) vst1q_s8(yi + ch, mul16(vld1q_s8(xi + ch), vld1q_s8(s + ch), za, zb, r, zc));
     for (; ch < c; ++ch)
       yi[ch] = static_cast<int8_t>(
-          quant::mul_one(ratio, xi[ch], p.a_zero_point, s[ch], p.b_zero_point, p.y_zero_point));
+          quant::mul_one(ratio, xi[ch], a_zp, s[ch], b_zp, y_zp));
   }
 }
 
-void global_avg_pool_neon(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x,
-                          int8_t* y) {
-  const float scale = quant::gap_scale(p.x_scale, p.y_scale, hw);
-  const int32_t bias = -p.x_zero_point * static_cast<int32_t>(hw);
+void global_avg_pool_neon(float scale, int32_t bias, int32_t y_zero_point, size_t hw, size_t c,
+                          const int8_t* x, int8_t* y) {
   const float32x4_t m = vdupq_n_f32(scale);
-  const int32x4_t zp = vdupq_n_s32(p.y_zero_point);
+  const int32x4_t zp = vdupq_n_s32(y_zero_point);
   size_t ch = 0;
   for (; ch + 16 <= c; ch += 16) {
     int32x4_t a0 = vdupq_n_s32(bias), a1 = a0, a2 = a0, a3 = a0;
@@ -457,7 +454,7 @@ void global_avg_pool_neon(const GlobalAvgPoolParams& p, size_t hw, size_t c, con
   for (; ch < c; ++ch) {
     int32_t acc = bias;
     for (size_t i = 0; i < hw; ++i) acc += x[i * c + ch];
-    y[ch] = static_cast<int8_t>(quant::requantize(acc, scale, p.y_zero_point, -128, 127));
+    y[ch] = static_cast<int8_t>(quant::requantize(acc, scale, y_zero_point, -128, 127));
   }
 }
 
@@ -501,10 +498,10 @@ IsaKernels make_neon_table() {
   t.depthwise_pack = depthwise_pack_neon;
   t.depthwise_scratch_size = depthwise_scratch_size_neon;
   t.depthwise = depthwise_neon;
-  t.global_avg_pool = global_avg_pool_neon;
-  t.add = add_neon;
-  t.mul = mul_neon;
-  t.mul_channelwise = mul_channelwise_neon;
+  t.global_avg_pool = global_avg_pool_entry<global_avg_pool_neon>;
+  t.add = add_entry<add_neon>;
+  t.mul = mul_entry<mul_neon>;
+  t.mul_channelwise = mul_channelwise_entry<mul_channelwise_neon>;
   t.lut_apply = lut_apply_neon;
   t.quantize_nchw_to_nhwc = quantize_nchw_to_nhwc_neon;
   t.dequantize = dequantize_neon;

@@ -19,18 +19,31 @@
 //     acc = sum_k x*w' + bias - x_zp * sum_k w' = bias + sum_k (x - x_zp)(w - w_zp).
 //   Register tile 4 rows x 16 columns (8 accumulators).
 //
+// Direct general conv (the stem: few input and output channels)
+//   Dilation_w 1, a kernel row of kernel_w * in_c <= 32 values and out_c <= 32
+//   (any weight zero points) run straight from the input instead of im2col +
+//   GEMM: per output row, the kernel_h input rows are widened to int16 into row
+//   buffers with the horizontal padding (x_zp) in place (kernel rows in the
+//   vertical padding read one row of x_zp), so output pixel ox finds kernel row
+//   ky at buffer[ky] + ox * stride_w * in_c. A kernel row is read as
+//   ceil(kernel_w * in_c / 2) broadcast int16 pairs; the value past an odd run
+//   (the next pixel's) meets a zero weight. Tiles of pixels x all 8-channel blocks.
+//
 // Depthwise
 //   8 channels per ymm in int32 lanes; weights are int32 lanes with low half
 //   w - w_zp and high half zero, so vpmaddwd against sign-extended activations
 //   is an exact multiply. Padding taps read a row filled with x_zp. 3x3 and
 //   5x5 pixels whose taps are all inside the image keep the weights in
-//   registers along the row; border pixels use per-tap pointers.
+//   registers along the row; there, blocks of 16 channels put two taps in each
+//   lane instead (depthwise_pack_pairs), which uses both products of vpmaddwd.
+//   Border pixels use per-tap pointers.
 //
 // Elementwise (add, mul, channelwise mul, global average pool, quantize,
 //   dequantize): quant.h's arithmetic 8 lanes at a time (lut_apply stays scalar).
 #include <cstring>
 #include <vector>
 
+#include "../elementwise_entry.h"
 #include "../internal.h"
 #include "../quant.h"
 
@@ -74,6 +87,44 @@ void gemm_pack(PackedGemm* w) {
   }
 }
 
+// Tap pairs (3x3 and 5x5, the fast path's kernels): 16 channels per step, two
+// taps per int32 lane, so that vpmaddwd's two products are both used. Appended
+// to the 8-channel layout for the first C / 16 * 16 channels:
+// [block of 16][tap pair][half][8 lanes][2 int16], where half 0 holds channels
+// 0-3 and 8-11 of the block, half 1 channels 4-7 and 12-15 (the lanes
+// unpack{lo,hi}_epi16 of two widened 16-channel tap vectors give), and a lane
+// holds (w[tap 2p] - w_zp, w[tap 2p + 1] - w_zp), zero past the last tap.
+bool dw_pairs_ok(const PackedDepthwise& w) {
+  const ConvShape& s = w.shape;
+  return s.in_c >= 16 && ((s.kernel_h == 3 && s.kernel_w == 3) || (s.kernel_h == 5 && s.kernel_w == 5));
+}
+inline int dw_pair_channel(int half, int lane) { return (lane < 4 ? lane : lane + 4) + 4 * half; }
+size_t dw_pairs_offset(const ConvShape& s) {
+  return size_t(ceil_div(s.in_c, kChanBlock) * kChanBlock) * s.kernel_h * s.kernel_w * 4;
+}
+
+void depthwise_pack_pairs(PackedDepthwise* w) {
+  const ConvShape& s = w->shape;
+  const int taps = s.kernel_h * s.kernel_w, pairs = (taps + 1) / 2, blocks = s.in_c / 16;
+  const size_t off = dw_pairs_offset(s);
+  AlignedBuffer old = std::move(w->packed);
+  w->packed.resize(off + size_t(blocks) * pairs * 64);
+  std::memcpy(w->packed.data(), old.data(), off);
+  int16_t* q = reinterpret_cast<int16_t*>(w->packed.data() + off);
+  for (int b = 0; b < blocks; ++b)
+    for (int p = 0; p < pairs; ++p)
+      for (int half = 0; half < 2; ++half)
+        for (int lane = 0; lane < 8; ++lane) {
+          const int ch = 16 * b + dw_pair_channel(half, lane);
+          const int32_t zpw = w->symmetric ? 0 : w->w_zero_point[ch];
+          for (int j = 0; j < 2; ++j) {
+            const int t = 2 * p + j;
+            q[((size_t(b) * pairs + p) * 2 + half) * 16 + lane * 2 + j] =
+                t < taps ? int16_t(int32_t(w->w[size_t(ch) * taps + t]) - zpw) : int16_t(0);
+          }
+        }
+}
+
 void depthwise_pack(PackedDepthwise* w) {
   const ConvShape& s = w->shape;
   const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
@@ -97,11 +148,56 @@ void depthwise_pack(PackedDepthwise* w) {
     const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[ch]);
     w->bias_folded[ch] = int32_t(b - xzp * sumw);
   }
+  if (dw_pairs_ok(*w)) depthwise_pack_pairs(w);
 }
 
 size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
   const int cpad = ceil_div(w.shape.in_c, 64) * 64;
   return size_t(cpad) + size_t(w.shape.kernel_h) * w.shape.kernel_w * sizeof(void*) + 64;
+}
+
+// ------------------------------------------------------ direct conv (packing)
+// See "Direct general conv" above. Weights w' = w - w_zp as int16 pairs:
+// [ky][pair][block of 8 channels][8 lanes][2 int16]; bias - x_zp * sum w'.
+constexpr int kDirectMaxRun = 32;     // kernel_w * in_c
+constexpr int kDirectMaxBlocks = 4;   // out_c <= 32
+constexpr int kDirectMaxRows = 16;    // kernel_h
+
+inline int direct_pairs(const ConvShape& s) { return ceil_div(s.kernel_w * s.in_c, 2); }
+// Bytes of one int16 row buffer: what the last pixel of a row reads, rounded to 64.
+inline size_t direct_row_bytes(const ConvShape& s) {
+  const size_t used = size_t(s.out_w - 1) * s.stride_w * s.in_c + 2 * size_t(direct_pairs(s));
+  return (2 * used + 63) / 64 * 64;
+}
+size_t direct_scratch_size(const ConvShape& s, int, int) {
+  return size_t(s.kernel_h + 1) * direct_row_bytes(s) + 64;
+}
+
+bool direct_pack(const ConvShape& s, PackedGemm* w) {
+  const int run = s.kernel_w * s.in_c;
+  if (s.dilation_w != 1 || run > kDirectMaxRun || s.out_c > kDirectMaxBlocks * kColBlock ||
+      s.kernel_h > kDirectMaxRows)
+    return false;
+  const int pairs = direct_pairs(s), nb = ceil_div(s.out_c, kColBlock);
+  w->n_block = kColBlock;
+  w->packed.resize(size_t(s.kernel_h) * pairs * nb * 32);
+  int16_t* p = reinterpret_cast<int16_t*>(w->packed.data());
+  std::memset(p, 0, w->packed.size());
+  w->bias_folded.assign(size_t(nb) * kColBlock, 0);
+  const uint32_t xzp = uint32_t(w->x_zero_point);
+  for (int o = 0; o < s.out_c; ++o) {
+    const int32_t zpw = w->symmetric ? 0 : w->w_zero_point[o];
+    uint32_t sumw = 0;
+    for (int ky = 0; ky < s.kernel_h; ++ky)
+      for (int i = 0; i < run; ++i) {
+        const int32_t v = int32_t(w->w[size_t(o) * w->k + size_t(ky) * run + i]) - zpw;
+        sumw += uint32_t(v);
+        p[((size_t(ky) * pairs + i / 2) * nb + o / kColBlock) * 16 + (o % kColBlock) * 2 + i % 2] = int16_t(v);
+      }
+    const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[o]);
+    w->bias_folded[o] = int32_t(b - xzp * sumw);
+  }
+  return true;
 }
 
 // Per-thread activation panel for the GEMM (grown outside the target region).
@@ -118,6 +214,9 @@ uint8_t* gemm_panel(size_t bytes) {
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+
+#include "byte_lut_avx2.h"  // inside the target region (see there)
+#include "direct_conv.h"
 
 namespace mnq {
 namespace detail {
@@ -321,6 +420,121 @@ void gemm_avx2(const GemmArgs& a, uint8_t* panel, size_t ps) {
   else gemm_mr<4>(a, e, panel, ps);
 }
 
+// ----------------------------------------------------------------- direct conv
+
+using DirectCall16 = DirectCall<int16_t>;
+
+// Output pixels [ox, ox + MR) of one row, all NB channel blocks.
+template <int NB, int MR>
+__attribute__((always_inline)) inline void direct_tile(const ByteLut* table, const DirectCall16& c, const Epilogue& e, int ox,
+                                                       int8_t* y) {
+  __m256i acc[MR][NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.bias + b * kColBlock));
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) acc[r][b] = bias;
+  }
+  const uint8_t* wp = c.w;
+  for (int ky = 0; ky < c.kh; ++ky) {
+    const int16_t* xp = c.rows[ky] + size_t(ox) * c.step;
+    for (int q = 0; q < c.groups; ++q, wp += NB * 32) {
+      __m256i wv[NB];
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) wv[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp + b * 32));
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        int32_t av;
+        std::memcpy(&av, xp + size_t(r) * c.step + 2 * q, 4);
+        const __m256i a = _mm256_set1_epi32(av);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) acc[r][b] = _mm256_add_epi32(acc[r][b], _mm256_madd_epi16(a, wv[b]));
+      }
+    }
+  }
+  int8_t* yp = y + size_t(ox) * c.n;
+  if (MR * NB % 4 == 0 && c.fast) {
+    // The tile's outputs are contiguous: four accumulators at a time (pixel-major)
+    // make one 32-byte store. After the float clamp the values are within
+    // [-255, 255], so the int16 packs and the zero point add are exact (any
+    // multiplier: c.fast's bound is not needed here); a table applies to the bytes.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i zp16 = _mm256_packs_epi32(e.zp, e.zp);
+    __m256 mult[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) mult[b] = _mm256_loadu_ps(c.mult + b * kColBlock);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR * NB; i += 4) {
+      __m256i q[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[(i + j) / NB][(i + j) % NB]), mult[(i + j) % NB]);
+        q[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(f, e.lo), e.hi));
+      }
+      const __m256i p01 = _mm256_add_epi16(_mm256_packs_epi32(q[0], q[1]), zp16);
+      const __m256i p23 = _mm256_add_epi16(_mm256_packs_epi32(q[2], q[3]), zp16);
+      __m256i o = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order);
+      if (table) o = byte_lut(*table, o);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yp + i * 8), o);
+    }
+    return;
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int valid = imin(kColBlock, c.n - b * kColBlock);
+    const __m256 mult = load_mult(c.mult + b * kColBlock, valid);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) store_cols(yp + size_t(r) * c.n + b * kColBlock, requant8(e, acc[r][b], mult), valid);
+  }
+}
+
+template <int NB>
+void direct_row(const ByteLut* table, const DirectCall16& c, const Epilogue& e, int out_w, int8_t* y) {
+  constexpr int MR = NB <= 2 ? 4 : 2;  // accumulators, weights, a broadcast and a product in 16 ymm
+  int ox = 0;
+  for (; ox + MR <= out_w; ox += MR) direct_tile<NB, MR>(table, c, e, ox, y);
+  for (; ox < out_w; ++ox) direct_tile<NB, 1>(table, c, e, ox, y);
+}
+
+// Row buffer: padded input columns widened to int16, x_zp outside the input.
+void direct_fill_row(const ConvShape& s, const int8_t* xrow, int16_t pad, size_t len, int16_t* dst) {
+  const size_t lo = size_t(s.pad_left) * s.in_c < len ? size_t(s.pad_left) * s.in_c : len;
+  const size_t in_vals = size_t(s.in_w) * s.in_c;
+  const size_t hi = lo + (in_vals < len - lo ? in_vals : len - lo);
+  size_t i = 0;
+  for (; i < lo; ++i) dst[i] = pad;
+  for (; i + 16 <= hi; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xrow + (i - lo)))));
+  for (; i < hi; ++i) dst[i] = xrow[i - lo];
+  for (; i < len; ++i) dst[i] = pad;
+}
+
+void conv_direct_avx2(const DirectConvArgs& a) {
+  const ConvShape& s = *a.s;
+  alignas(16) int8_t lut[260];
+  const Epilogue e = make_epilogue(*a.out, lut);
+  ByteLut table_storage;
+  const ByteLut* table = nullptr;  // the fused table, applied to packed bytes
+  if (e.lut) {
+    make_byte_lut(e.lut, &table_storage);
+    table = &table_storage;
+  }
+  DirectCall16 c;
+  direct_call_init(a, direct_pairs(s), kColBlock, &c);
+  c.fast = s.out_c % kColBlock == 0;  // the packed stores clamp in float: any multiplier
+  const size_t len = direct_row_bytes(s) / 2;  // int16 values
+  int16_t* base = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(a.scratch) + 63) & ~uintptr_t(63));
+  const int16_t pad = int16_t(a.w->x_zero_point);
+  for (size_t i = 0; i < len; ++i) base[i] = pad;  // the padding row
+  const int nb = ceil_div(s.out_c, kColBlock);
+  direct_conv_rows(
+      a, c, base, base + len, len, [&](const int8_t* x, int16_t* buf) { direct_fill_row(s, x, pad, len, buf); },
+      [&](int8_t* y) {
+        with_direct_blocks(nb, [&](auto blocks) { direct_row<decltype(blocks)::value>(table, c, e, s.out_w, y); });
+      });
+}
+
 // ------------------------------------------------------------------- depthwise
 
 inline __m256i load8_widen(const int8_t* p) {
@@ -341,6 +555,7 @@ struct DwCtx {
   const int32_t* bias;      // bias_folded (padded to 8)
   const float* mult;        // [C]
   int C, cfull, ctail, taps;
+  const uint8_t* wpairs;    // tap-pair weights (depthwise_pack_pairs), or nullptr
 };
 
 // One output pixel at any position: tap pointers go to the zero-point row
@@ -403,6 +618,50 @@ inline void dw_run_block(const DwCtx& d, const Epilogue& e, const int8_t* xbase,
   }
 }
 
+// dw_run_block for channels [c0, c0 + 16) with tap pairs (depthwise_pack_pairs):
+// per pair, the two taps' 16 channels widened to int16 and interleaved, one
+// vpmaddwd per half. packs_epi32 of the two halves restores the channel order.
+template <int KH, int KW>
+inline void dw_run_pairs(const DwCtx& d, const Epilogue& e, const int8_t* xbase, int count, int8_t* yp,
+                         int c0, const size_t* off, size_t xstep) {
+  constexpr int T = KH * KW, P = (T + 1) / 2;
+  const __m256i* wq = reinterpret_cast<const __m256i*>(d.wpairs + size_t(c0 / 16) * P * 64);
+  const __m256i bias_lo = _mm256_setr_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d.bias + c0)),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.bias + c0 + 8)));
+  const __m256i bias_hi = _mm256_setr_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d.bias + c0 + 4)),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.bias + c0 + 12)));
+  const __m256 m_lo = _mm256_setr_m128(_mm_loadu_ps(d.mult + c0), _mm_loadu_ps(d.mult + c0 + 8));
+  const __m256 m_hi = _mm256_setr_m128(_mm_loadu_ps(d.mult + c0 + 4), _mm_loadu_ps(d.mult + c0 + 12));
+  const int8_t* xp = xbase + c0;
+  int8_t* yq = yp + c0;
+  for (int i = 0; i < count; ++i, xp += xstep, yq += d.C) {
+    __m256i lo = bias_lo, hi = bias_hi;
+#pragma GCC unroll 13
+    for (int p = 0; p < P; ++p) {
+      const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + off[2 * p])));
+      const __m256i b = 2 * p + 1 < T ? _mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                            reinterpret_cast<const __m128i*>(xp + off[2 * p + 1])))
+                                      : a;  // (its weights are zero)
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), _mm256_load_si256(wq + 2 * p)));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), _mm256_load_si256(wq + 2 * p + 1)));
+    }
+    __m256 f0 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(lo), m_lo), e.lo), e.hi);
+    __m256 f1 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(hi), m_hi), e.lo), e.hi);
+    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), e.zp), q1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), e.zp);
+    if (e.lut) {
+      const __m256i k128 = _mm256_set1_epi32(128);
+      q0 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(e.lut), _mm256_add_epi32(q0, k128), 1);
+      q1 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(e.lut), _mm256_add_epi32(q1, k128), 1);
+      q0 = _mm256_srai_epi32(_mm256_slli_epi32(q0, 24), 24);
+      q1 = _mm256_srai_epi32(_mm256_slli_epi32(q1, 24), 24);
+    }
+    // Lane L of packs_epi32(q0, q1): channels 8L..8L+3 (q0) then 8L+4..8L+7 (q1).
+    const __m256i w16 = _mm256_packs_epi32(q0, q1);
+    const __m128i o = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(yq), o);
+  }
+}
+
 template <int KH, int KW>
 void dw_run(const DwCtx& d, const Epilogue& e, const int8_t* xbase, int count, int8_t* yp) {
   const ConvShape& s = d.p->shape;
@@ -412,6 +671,8 @@ void dw_run(const DwCtx& d, const Epilogue& e, const int8_t* xbase, int count, i
       off[ky * KW + kx] = (size_t(ky) * s.dilation_h * s.in_w + size_t(kx) * s.dilation_w) * d.C;
   const size_t xstep = size_t(s.stride_w) * d.C;
   int c0 = 0;
+  if (d.wpairs)
+    for (; c0 + 16 <= d.C; c0 += 16) dw_run_pairs<KH, KW>(d, e, xbase, count, yp, c0, off, xstep);
   for (; c0 < d.cfull; c0 += kChanBlock) dw_run_block<KH, KW, false>(d, e, xbase, count, yp, c0, off, xstep);
   if (d.ctail) dw_run_block<KH, KW, true>(d, e, xbase, count, yp, c0, off, xstep);
 }
@@ -429,6 +690,7 @@ void depthwise_avx2(const DepthwiseArgs& a) {
   d.w = reinterpret_cast<const int32_t*>(p.packed.data());
   d.bias = p.bias_folded.data();
   d.mult = a.out->multiplier.data();
+  d.wpairs = dw_pairs_ok(p) ? p.packed.data() + dw_pairs_offset(s) : nullptr;
   alignas(16) int8_t lut[260];
   const Epilogue e = make_epilogue(*a.out, lut);
   // Scratch: a row of x_zp (padding taps read it), then the tap pointers.
@@ -624,25 +886,6 @@ void gemm(const GemmArgs& a) {
   gemm_avx2(a, gemm_panel(ps * 8), ps);
 }
 
-void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
-                                                     p.offset);
-  add_kernel(k.ra, k.rb, k.fixed, k.offset, p.qmin, p.qmax, n, a, b, y);
-}
-void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  mul_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,
-             p.y_zero_point, n, a, b, y);
-}
-void mul_channelwise(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
-                     int8_t* y) {
-  mul_channelwise_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point,
-                         p.b_zero_point, p.y_zero_point, hw, c, x, s, y);
-}
-void global_avg_pool(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x, int8_t* y) {
-  gap_kernel(quant::gap_scale(p.x_scale, p.y_scale, hw),
-             int32_t(uint32_t(-p.x_zero_point) * uint32_t(hw)), p.y_zero_point, hw, c, x, y);
-}
 
 IsaKernels make_table() {
   IsaKernels t;
@@ -651,10 +894,13 @@ IsaKernels make_table() {
   t.depthwise_pack = depthwise_pack;
   t.depthwise_scratch_size = depthwise_scratch_size;
   t.depthwise = depthwise_avx2;
-  t.global_avg_pool = global_avg_pool;
-  t.add = add;
-  t.mul = mul;
-  t.mul_channelwise = mul_channelwise;
+  t.conv_direct_pack = direct_pack;
+  t.conv_direct_scratch_size = direct_scratch_size;
+  t.conv_direct = conv_direct_avx2;
+  t.global_avg_pool = global_avg_pool_entry<gap_kernel>;
+  t.add = add_entry<add_kernel>;
+  t.mul = mul_entry<mul_kernel>;
+  t.mul_channelwise = mul_channelwise_entry<mul_channelwise_kernel>;
   // lut_apply: no AVX2 byte-table lookup; the scalar entry is used.
   t.quantize_nchw_to_nhwc = quantize_kernel;
   t.dequantize = dequantize_kernel;

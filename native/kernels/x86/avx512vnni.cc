@@ -14,8 +14,8 @@
 //     acc = sum_k u*w + bias - (128 + x_zp) * sum_k w + K * x_zp * w_zp[n]
 //           - w_zp[n] * sum_k x          (the last term only for asymmetric weights)
 //   which equals bias + sum_k (x - x_zp) * (w - w_zp[n]) modulo 2^32.
-//   Weights: blocks of 16 columns; inside a block, per group of 4 k: 16 columns x
-//   4 bytes (one zmm). Activations: a row panel of MR rows, xor-ed and
+//   Weights: vnni::gemm_pack<16> (vnni_pack.h), one zmm per 4 k of a 16-column
+//   block. Activations: a row panel of MR rows, xor-ed and
 //   zero-padded to a multiple of 4 bytes. Register tile MR x (16 * NB).
 //
 // Depthwise
@@ -29,13 +29,28 @@
 //   stride-1 runs work on groups of 4 pixels that share widened inputs. Border
 //   pixels and other kernel sizes use per-tap pointers.
 //
+// Direct general conv (the stem: 3x3 over 3 input channels, few output channels)
+//   im2col + GEMM spends more on building the patch rows than on the products
+//   when K = 27 and out_c = 16. The shapes vnni::direct_pack takes (vnni_pack.h)
+//   with out_c <= 64 run straight from the input: per
+//   output row, the kernel_h input rows are copied as u8 (x ^ 0x80) into row
+//   buffers with the horizontal padding (x_zp ^ 0x80) in place (kernel rows in
+//   the vertical padding read one such padding row), so output pixel ox finds
+//   kernel row ky at buffer[ky] + ox * stride_w * in_c, without bounds checks.
+//   A kernel row is read as G = ceil(kernel_w * in_c / 4) broadcast dwords; the
+//   bytes past the run (the next pixel's) meet zero weights. Tiles of 4
+//   pixels x all channel blocks; when out_c is a multiple of 16 the tile's output
+//   is contiguous and leaves in 64-byte stores (gemm_store_fast's packing).
+//
 // Elementwise (add, mul, channelwise mul, global average pool, table lookup,
 //   quantize, dequantize): quant.h's arithmetic 16 lanes at a time.
 #include <cstring>
 #include <vector>
 
+#include "../elementwise_entry.h"
 #include "../internal.h"
 #include "../quant.h"
+#include "vnni_pack.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 // GCC 12 warns about the deliberately undefined pass-through operands inside
@@ -56,38 +71,12 @@ constexpr int kChanBlock = 16; // depthwise channels per zmm
 // this many of them are used (else that tail runs 16 channels at a time).
 constexpr int kDwqMinTail = 32;
 
-inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+using vnni::ceil_div;
+using vnni::direct_groups;
+using vnni::direct_row_bytes;
+using vnni::kDirectMaxRows;
 
 // -------------------------------------------------------------- packing (baseline ISA)
-
-void gemm_pack(PackedGemm* w) {
-  const int n = w->n, k = w->k, k4 = ceil_div(k, 4);
-  const int nblocks = ceil_div(n, kColBlock), npad = nblocks * kColBlock;
-  const size_t block_bytes = size_t(k4) * 64;
-  const size_t wbytes = size_t(nblocks) * block_bytes;
-  w->n_block = kColBlock;
-  // Layout: weights, then w_zero_point padded to npad int32.
-  w->packed.resize(wbytes + size_t(npad) * 4);
-  uint8_t* p = w->packed.data();
-  std::memset(p, 0, w->packed.size());
-  for (int j = 0; j < n; ++j) {
-    uint8_t* blk = p + size_t(j / kColBlock) * block_bytes + (j % kColBlock) * 4;
-    const int8_t* src = w->w.data() + size_t(j) * k;
-    for (int i = 0; i < k; ++i) blk[size_t(i / 4) * 64 + (i % 4)] = uint8_t(src[i]);
-  }
-  int32_t* wzp = reinterpret_cast<int32_t*>(p + wbytes);
-  w->bias_folded.assign(npad, 0);
-  const uint32_t xzp = uint32_t(w->x_zero_point);
-  for (int j = 0; j < n; ++j) {
-    const int8_t* src = w->w.data() + size_t(j) * k;
-    uint32_t sumw = 0;
-    for (int i = 0; i < k; ++i) sumw += uint32_t(int32_t(src[i]));
-    const uint32_t zpw = w->symmetric ? 0u : uint32_t(w->w_zero_point[j]);
-    const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[j]);
-    w->bias_folded[j] = int32_t(b - (128u + xzp) * sumw + uint32_t(k) * xzp * zpw);
-    wzp[j] = int32_t(zpw);
-  }
-}
 
 bool dw_quad_ok(const PackedDepthwise& w);
 bool dw_quad_pairs(const PackedDepthwise& w);
@@ -187,20 +176,15 @@ size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
          size_t(cpad) * sizeof(float);
 }
 
-// Per-thread activation panel for the GEMM (grown outside the target region).
-uint8_t* gemm_panel(size_t bytes) {
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
-  uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
-  return buf.data() + ((64 - (a & 63)) & 63);
-}
-
 }  // namespace
 }  // namespace detail
 }  // namespace mnq
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")
+
+#include "direct_conv.h"  // inside the target region (see there)
+#include "vnni_gemm.h"
 
 namespace mnq {
 namespace detail {
@@ -255,24 +239,6 @@ inline __m128i requant16(const Epilogue& e, __m512i acc, __m512 mult) {
 }
 
 // ------------------------------------------------------------------------ GEMM
-
-struct GemmCall {
-  const uint8_t* panel;    // [MR][ps] u8
-  size_t ps;
-  const int32_t* rowsum;   // [MR] sum_k x (asymmetric weights only)
-  int rows;                // valid rows in the panel
-  int k4;
-  size_t block_bytes;      // k4 * 64
-  const uint8_t* wpacked;  // weights of block 0
-  const int32_t* bias;     // bias_folded
-  const int32_t* wzp;      // padded w zero points
-  const float* mult;       // [n]
-  int n;                   // total columns
-  bool asym;
-  bool fast;               // gemm_store_fast applies
-  int8_t* y;               // row 0 of the panel, column 0
-  size_t ys;
-};
 
 // Fast output stage (no table, every |multiplier| < 1, so |float(acc) * m| < 2^31
 // and cvtps2dq cannot overflow): round, then the saturating packs int32 -> int16,
@@ -421,36 +387,13 @@ void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps,
 
 template <int MR>
 void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
-  const PackedGemm& w = *a.w;
-  GemmCall c;
-  int32_t rowsum[MR];
-  c.panel = panel;
-  c.ps = ps;
-  c.rowsum = rowsum;
-  c.k4 = (w.k + 3) / 4;
-  c.block_bytes = size_t(c.k4) * 64;
-  c.wpacked = w.packed.data();
-  c.bias = w.bias_folded.data();
-  c.wzp = reinterpret_cast<const int32_t*>(w.packed.data() + size_t((w.n + 15) / 16) * c.block_bytes);
-  c.mult = a.out->multiplier.data();
-  c.n = w.n;
-  c.asym = !w.symmetric;
-  c.ys = a.y_stride;
-  // (Not for a few rows, e.g. a batch-1 classifier: there the weights dominate.)
-  c.fast = MR > 4 && !a.out->has_lut && a.out->qmin >= -128 && a.out->qmax <= 127 &&
-           a.out->qmin <= a.out->qmax && a.out->zero_point >= -128 && a.out->zero_point <= 127;
-  for (int j = a.n_begin; j < a.n_end && c.fast; ++j)
-    c.fast = c.mult[j] < 1.0f && c.mult[j] > -1.0f;
-  const int nb_begin = a.n_begin / kColBlock;
-  const int nb_end = (a.n_end + kColBlock - 1) / kColBlock;
-  for (size_t m0 = 0; m0 < a.m; m0 += MR) {
-    const int rows = int(a.m - m0 < size_t(MR) ? a.m - m0 : size_t(MR));
-    build_panel(a.x + m0 * a.x_stride, a.x_stride, w.k, rows, MR, ps, c.asym, panel, rowsum);
-    c.rows = rows;
-    c.y = a.y + m0 * a.y_stride;
-    if (c.fast) gemm_rows<MR, true>(c, e, nb_begin, nb_end);
-    else gemm_rows<MR, false>(c, e, nb_begin, nb_end);
-  }
+  // The packed output stage: not for a few rows (e.g. a batch-1 classifier),
+  // where the weights dominate.
+  gemm_panels<MR, kColBlock>(a, MR > 4 && !e.has_lut, panel, ps, build_panel,
+                             [&](const GemmCall& c, int nb_begin, int nb_end) {
+                               if (c.fast) gemm_rows<MR, true>(c, e, nb_begin, nb_end);
+                               else gemm_rows<MR, false>(c, e, nb_begin, nb_end);
+                             });
 }
 
 void gemm_avx512(const GemmArgs& a, uint8_t* panel, size_t ps) {
@@ -464,6 +407,155 @@ void gemm_avx512(const GemmArgs& a, uint8_t* panel, size_t ps) {
   else if (nblocks == 2) gemm_mr<12>(a, e, panel, ps);
   else if (nblocks % 3 == 0 && nblocks % 4 != 0) gemm_mr<8>(a, e, panel, ps);
   else gemm_mr<6>(a, e, panel, ps);
+}
+
+// ----------------------------------------------------------------- direct conv
+
+using DirectCallU8 = DirectCall<uint8_t>;
+
+// Output pixels [ox, ox + MR) of one row, all NB channel blocks.
+template <int NB, int MR>
+__attribute__((always_inline)) inline void direct_tile(const DirectCallU8& c, const Epilogue& e, int ox,
+                                                       int8_t* y) {
+  __m512i acc[MR][NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const __m512i bias = _mm512_loadu_si512(c.bias + b * kColBlock);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) acc[r][b] = bias;
+  }
+  const uint8_t* wp = c.w;
+  for (int ky = 0; ky < c.kh; ++ky) {
+    const uint8_t* xp = c.rows[ky] + size_t(ox) * c.step;
+    for (int g = 0; g < c.groups; ++g, wp += NB * 64) {
+      __m512i wv[NB];
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) wv[b] = _mm512_load_si512(wp + b * 64);
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        int32_t av;
+        std::memcpy(&av, xp + size_t(r) * c.step + 4 * g, 4);
+        const __m512i a = _mm512_set1_epi32(av);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, wv[b]);
+      }
+    }
+  }
+  if (c.usum) {  // asymmetric weights: - w_zp[n] * patch sum
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const __m512i u = _mm512_set1_epi32(c.usum[size_t(ox + r) * c.step]);
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b)
+        acc[r][b] = _mm512_sub_epi32(acc[r][b], _mm512_mullo_epi32(_mm512_loadu_si512(c.wzp + b * kColBlock), u));
+    }
+  }
+  int8_t* yp = y + size_t(ox) * c.n;
+  if (MR * NB % 4 == 0 && c.fast && !e.has_lut) {
+    // out_c == 16 * NB: the tile's MR * NB * 16 outputs are contiguous; four
+    // accumulators at a time (in pixel-major order) make one 64-byte store,
+    // packed as in gemm_store_fast.
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i zp16 = _mm512_set1_epi16(short(e.zp16));
+    const __m512i lo8 = _mm512_set1_epi8(char(e.qmin)), hi8 = _mm512_set1_epi8(char(e.qmax));
+    __m512 mult[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) mult[b] = _mm512_loadu_ps(c.mult + b * kColBlock);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR * NB; i += 4) {
+      __m512i q[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[(i + j) / NB][(i + j) % NB]),
+                                                mult[(i + j) % NB]));
+      const __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+      const __m512i p23 = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
+      __m512i o = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(p01, p23));
+      o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
+      _mm512_storeu_si512(yp + i * 16, o);
+    }
+    return;
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int valid = imin(kColBlock, c.n - b * kColBlock);
+    const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+    const __m512 mult = _mm512_maskz_loadu_ps(m, c.mult + b * kColBlock);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r)
+      _mm_mask_storeu_epi8(yp + size_t(r) * c.n + b * kColBlock, m, requant16(e, acc[r][b], mult));
+  }
+}
+
+template <int NB>
+void direct_row(const DirectCallU8& c, const Epilogue& e, int out_w, int8_t* y) {
+  int ox = 0;
+  for (; ox + 4 <= out_w; ox += 4) direct_tile<NB, 4>(c, e, ox, y);
+  for (; ox < out_w; ++ox) direct_tile<NB, 1>(c, e, ox, y);
+}
+
+// Row buffer: padded input columns as u8, x_zp ^ 0x80 outside the input.
+void direct_fill_row(const ConvShape& s, const int8_t* xrow, uint8_t pad, size_t len, uint8_t* dst) {
+  const __m512i flip = _mm512_set1_epi8(char(0x80)), padv = _mm512_set1_epi8(char(pad));
+  const int64_t lo = int64_t(s.pad_left) * s.in_c, hi = lo + int64_t(s.in_w) * s.in_c;
+  for (size_t i = 0; i < len; i += 64) {
+    const int64_t a = lo - int64_t(i), b = hi - int64_t(i);  // input bytes are [a, b) of this chunk
+    if (a >= 64 || b <= 0) {
+      _mm512_store_si512(dst + i, padv);
+      continue;
+    }
+    const int a0 = a > 0 ? int(a) : 0, b0 = b < 64 ? int(b) : 64;
+    const __mmask64 m = (b0 == 64 ? ~__mmask64(0) : (__mmask64(1) << b0) - 1) & ~((__mmask64(1) << a0) - 1);
+    // Masked-off lanes are not read (no fault), so the base may lie outside the row.
+    const __m512i v = _mm512_maskz_loadu_epi8(m, xrow + (int64_t(i) - lo));
+    _mm512_store_si512(dst + i, _mm512_mask_blend_epi8(m, padv, _mm512_xor_si512(v, flip)));
+  }
+}
+
+// Patch sums of one output row: t[i] = sum over kernel rows of u at i, then
+// usum[i] = t[i] + ... + t[i + run - 1] (the patch of the pixel at i = ox * step).
+void direct_patch_sums(const DirectCallU8& c, int run, size_t len, size_t count, uint16_t* t, uint16_t* usum) {
+  for (size_t i = 0; i < len; i += 32) {
+    __m512i v = _mm512_setzero_si512();
+    for (int ky = 0; ky < c.kh; ++ky)
+      v = _mm512_add_epi16(v, _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.rows[ky] + i))));
+    _mm512_storeu_si512(t + i, v);
+  }
+  _mm512_storeu_si512(t + len, _mm512_setzero_si512());
+  _mm512_storeu_si512(t + len + 32, _mm512_setzero_si512());
+  for (size_t i = 0; i < count; i += 32) {
+    __m512i v = _mm512_loadu_si512(t + i);
+    for (int j = 1; j < run; ++j) v = _mm512_add_epi16(v, _mm512_loadu_si512(t + i + j));
+    _mm512_storeu_si512(usum + i, v);
+  }
+}
+
+void conv_direct_avx512(const DirectConvArgs& a) {
+  const ConvShape& s = *a.s;
+  const PackedGemm& w = *a.w;
+  const Epilogue e = make_epilogue(*a.out);
+  const int nb = ceil_div(s.out_c, kColBlock);
+  DirectCallU8 c;
+  direct_call_init(a, direct_groups(s), kColBlock, &c);
+  c.wzp = reinterpret_cast<const int32_t*>(w.packed.data() + size_t(s.kernel_h) * c.groups * nb * 64);
+  const size_t len = direct_row_bytes(s);
+  uint8_t* base = vnni::direct_scratch_base(a.scratch);  // padding row, kernel_h rows, patch sums
+  const uint8_t pad = uint8_t(w.x_zero_point ^ 0x80);
+  const __m512i padv = _mm512_set1_epi8(char(pad));
+  for (size_t i = 0; i < len; i += 64) _mm512_store_si512(base + i, padv);
+  uint16_t* tsum = reinterpret_cast<uint16_t*>(base + size_t(s.kernel_h + 1) * len);
+  uint16_t* usum = tsum + len + 64;
+  const size_t count = size_t(s.out_w - 1) * c.step + 1;  // patch-sum positions used
+  direct_conv_rows(
+      a, c, base, base + len, len,
+      [&](const int8_t* x, uint8_t* buf) { direct_fill_row(s, x, pad, len, buf); },
+      [&](int8_t* y) {
+        if (w.patch_sums) {
+          direct_patch_sums(c, s.kernel_w * s.in_c, len, count, tsum, usum);
+          c.usum = usum;
+        }
+        with_direct_blocks(nb, [&](auto blocks) { direct_row<decltype(blocks)::value>(c, e, s.out_w, y); });
+      });
 }
 
 // ------------------------------------------------------------------- depthwise
@@ -1167,40 +1259,28 @@ void gemm(const GemmArgs& a) {
   if (a.m == 0 || a.n_end <= a.n_begin) return;
   const size_t ps = size_t((a.w->k + 63) / 64) * 64;
   const int mr_max = 16;
-  gemm_avx512(a, gemm_panel(ps * mr_max), ps);
+  gemm_avx512(a, vnni::gemm_panel(ps * mr_max), ps);
 }
 
-void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  const quant::AddConstants k = quant::add_constants(p.a_scale, p.a_zero_point, p.b_scale,
-                                                     p.b_zero_point, p.y_scale, p.y_zero_point,
-                                                     p.offset);
-  add_kernel(k.ra, k.rb, k.fixed, k.offset, p.qmin, p.qmax, n, a, b, y);
-}
-void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  mul_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,
-             p.y_zero_point, n, a, b, y);
-}
-void mul_channelwise(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
-                     int8_t* y) {
-  mul_channelwise_kernel(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point,
-                         p.b_zero_point, p.y_zero_point, hw, c, x, s, y);
-}
-void global_avg_pool(const GlobalAvgPoolParams& p, size_t hw, size_t c, const int8_t* x, int8_t* y) {
-  gap_kernel(quant::gap_scale(p.x_scale, p.y_scale, hw),
-             int32_t(uint32_t(-p.x_zero_point) * uint32_t(hw)), p.y_zero_point, hw, c, x, y);
+
+bool conv_direct_pack(const ConvShape& s, PackedGemm* w) {
+  return vnni::direct_pack<kColBlock>(s, w, 4 * kColBlock);
 }
 
 IsaKernels make_table() {
   IsaKernels t;
-  t.gemm_pack = gemm_pack;
+  t.gemm_pack = vnni::gemm_pack<kColBlock>;
   t.gemm = gemm;
   t.depthwise_pack = depthwise_pack;
   t.depthwise_scratch_size = depthwise_scratch_size;
   t.depthwise = depthwise_avx512;
-  t.global_avg_pool = global_avg_pool;
-  t.add = add;
-  t.mul = mul;
-  t.mul_channelwise = mul_channelwise;
+  t.conv_direct_pack = conv_direct_pack;
+  t.conv_direct_scratch_size = vnni::direct_scratch_size;
+  t.conv_direct = conv_direct_avx512;
+  t.global_avg_pool = global_avg_pool_entry<gap_kernel>;
+  t.add = add_entry<add_kernel>;
+  t.mul = mul_entry<mul_kernel>;
+  t.mul_channelwise = mul_channelwise_entry<mul_channelwise_kernel>;
   t.lut_apply = lut_kernel;
   t.quantize_nchw_to_nhwc = quantize_kernel;
   t.dequantize = dequantize_kernel;

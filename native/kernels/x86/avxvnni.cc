@@ -8,8 +8,9 @@
 // std:: templates, so no AVX-VNNI copy of a shared inline function can leak
 // into the baseline code.
 //
-// Only the GEMM (pointwise conv, fully connected, im2col'd stem conv) is here;
-// the dispatcher fills every other entry from the AVX2 table (dispatch.cc).
+// Only the GEMM (pointwise conv, fully connected, im2col'd general conv) and the
+// direct general conv are here; the dispatcher fills every other entry from the
+// AVX2 table (dispatch.cc).
 //
 // GEMM
 //   vpdpbusd multiplies u8 by s8: activations are made unsigned by u = x ^ 0x80
@@ -19,14 +20,20 @@
 //           - w_zp[n] * sum_k x          (the last term only for asymmetric weights)
 //   which equals bias + sum_k (x - x_zp) * (w - w_zp[n]) modulo 2^32. The
 //   non-saturating vpdpbusd is exact for every int8 weight including -128.
-//   Weights: blocks of 8 columns; inside a block, per group of 4 k: 8 columns x
-//   4 bytes (one ymm). Activations: a row panel of MR rows, xor-ed and
+//   Weights: vnni::gemm_pack<8> (vnni_pack.h), one ymm per 4 k of an 8-column
+//   block. Activations: a row panel of MR rows, xor-ed and
 //   zero-padded to a multiple of 32 bytes. Register tile MR x (8 * NB) with
 //   MR * NB + NB + 1 <= 16 ymm registers.
+//
+// Direct general conv (the stem; shapes vnni::direct_pack takes, out_c <= 32)
+//   The scheme of avx512vnni.cc's direct conv on ymm: u8 row buffers with the
+//   padding in place, a kernel row read as broadcast dwords, tiles of pixels x
+//   all 8-channel blocks, 32-byte packed stores when out_c is a multiple of 8.
 #include <cstring>
 #include <vector>
 
 #include "../internal.h"
+#include "vnni_pack.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -37,47 +44,12 @@ namespace {
 
 constexpr int kColBlock = 8;  // GEMM columns per packed block (one ymm of int32)
 constexpr int kMaxRows = 12;  // the tallest register tile
+constexpr int kDirectMaxBlocks = 4;  // direct conv: out_c <= 32
 
-inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
-
-// -------------------------------------------------------------- packing (baseline ISA)
-
-void gemm_pack(PackedGemm* w) {
-  const int n = w->n, k = w->k, k4 = ceil_div(k, 4);
-  const int nblocks = ceil_div(n, kColBlock), npad = nblocks * kColBlock;
-  const size_t block_bytes = size_t(k4) * 32;
-  const size_t wbytes = size_t(nblocks) * block_bytes;
-  w->n_block = kColBlock;
-  // Layout: weights, then w_zero_point padded to npad int32.
-  w->packed.resize(wbytes + size_t(npad) * 4);
-  uint8_t* p = w->packed.data();
-  std::memset(p, 0, w->packed.size());
-  for (int j = 0; j < n; ++j) {
-    uint8_t* blk = p + size_t(j / kColBlock) * block_bytes + (j % kColBlock) * 4;
-    const int8_t* src = w->w.data() + size_t(j) * k;
-    for (int i = 0; i < k; ++i) blk[size_t(i / 4) * 32 + (i % 4)] = uint8_t(src[i]);
-  }
-  int32_t* wzp = reinterpret_cast<int32_t*>(p + wbytes);
-  w->bias_folded.assign(npad, 0);
-  const uint32_t xzp = uint32_t(w->x_zero_point);
-  for (int j = 0; j < n; ++j) {
-    const int8_t* src = w->w.data() + size_t(j) * k;
-    uint32_t sumw = 0;
-    for (int i = 0; i < k; ++i) sumw += uint32_t(int32_t(src[i]));
-    const uint32_t zpw = w->symmetric ? 0u : uint32_t(w->w_zero_point[j]);
-    const uint32_t b = w->bias.empty() ? 0u : uint32_t(w->bias[j]);
-    w->bias_folded[j] = int32_t(b - (128u + xzp) * sumw + uint32_t(k) * xzp * zpw);
-    wzp[j] = int32_t(zpw);
-  }
-}
-
-// Per-thread activation panel for the GEMM (grown outside the target region).
-uint8_t* gemm_panel(size_t bytes) {
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
-  uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
-  return buf.data() + ((64 - (a & 63)) & 63);
-}
+using vnni::ceil_div;
+using vnni::direct_groups;
+using vnni::direct_row_bytes;
+using vnni::kDirectMaxRows;
 
 }  // namespace
 }  // namespace detail
@@ -85,6 +57,10 @@ uint8_t* gemm_panel(size_t bytes) {
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avxvnni")
+
+#include "byte_lut_avx2.h"  // inside the target region (see there)
+#include "direct_conv.h"
+#include "vnni_gemm.h"
 
 namespace mnq {
 namespace detail {
@@ -167,23 +143,6 @@ inline void store_bytes(int8_t* dst, __m256i v, int count) {
 }
 
 // ------------------------------------------------------------------------ GEMM
-
-struct GemmCall {
-  const uint8_t* panel;    // [MR][ps] u8
-  size_t ps;
-  const int32_t* rowsum;   // [MR] sum_k x (asymmetric weights only)
-  int rows;                // valid rows in the panel
-  int k4;
-  size_t block_bytes;      // k4 * 32
-  const uint8_t* wpacked;  // weights of block 0
-  const int32_t* bias;     // bias_folded (padded)
-  const int32_t* wzp;      // padded w zero points
-  const float* mult;       // [n]
-  int n;                   // total columns
-  bool asym;
-  int8_t* y;               // row 0 of the panel, column 0
-  size_t ys;
-};
 
 // Fast output stage (no table, every |multiplier| < 1, so |float(acc) * m| < 2^31
 // and cvtps2dq cannot overflow): round, then the saturating packs int32 -> int16,
@@ -338,34 +297,165 @@ void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps,
 
 template <int MR>
 void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
-  const PackedGemm& w = *a.w;
-  GemmCall c;
-  int32_t rowsum[MR];
-  c.panel = panel;
-  c.ps = ps;
-  c.rowsum = rowsum;
-  c.k4 = (w.k + 3) / 4;
-  c.block_bytes = size_t(c.k4) * 32;
-  c.wpacked = w.packed.data();
-  c.bias = w.bias_folded.data();
-  c.wzp = reinterpret_cast<const int32_t*>(w.packed.data() +
-                                           size_t((w.n + kColBlock - 1) / kColBlock) * c.block_bytes);
-  c.mult = a.out->multiplier.data();
-  c.n = w.n;
-  c.asym = !w.symmetric;
-  c.ys = a.y_stride;
-  bool fast = !e.lut;
-  for (int j = a.n_begin; j < a.n_end && fast; ++j) fast = c.mult[j] < 1.0f && c.mult[j] > -1.0f;
-  const int nb_begin = a.n_begin / kColBlock;
-  const int nb_end = (a.n_end + kColBlock - 1) / kColBlock;
-  for (size_t m0 = 0; m0 < a.m; m0 += MR) {
-    const int rows = int(a.m - m0 < size_t(MR) ? a.m - m0 : size_t(MR));
-    build_panel(a.x + m0 * a.x_stride, a.x_stride, w.k, rows, MR, ps, c.asym, panel, rowsum);
-    c.rows = rows;
-    c.y = a.y + m0 * a.y_stride;
-    if (fast) gemm_rows<MR, true>(c, e, nb_begin, nb_end);
-    else gemm_rows<MR, false>(c, e, nb_begin, nb_end);
+  gemm_panels<MR, kColBlock>(a, !e.lut, panel, ps, build_panel,
+                             [&](const GemmCall& c, int nb_begin, int nb_end) {
+                               if (c.fast) gemm_rows<MR, true>(c, e, nb_begin, nb_end);
+                               else gemm_rows<MR, false>(c, e, nb_begin, nb_end);
+                             });
+}
+
+// ----------------------------------------------------------------- direct conv
+
+using DirectCallU8 = DirectCall<uint8_t>;
+
+// Output pixels [ox, ox + MR) of one row, all NB channel blocks.
+template <int NB, int MR>
+__attribute__((always_inline)) inline void direct_tile(const ByteLut* table, const DirectCallU8& c, const Epilogue& e, int ox,
+                                                       int8_t* y) {
+  __m256i acc[MR][NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.bias + b * kColBlock));
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) acc[r][b] = bias;
   }
+  const uint8_t* wp = c.w;
+  for (int ky = 0; ky < c.kh; ++ky) {
+    const uint8_t* xp = c.rows[ky] + size_t(ox) * c.step;
+    for (int g = 0; g < c.groups; ++g, wp += NB * 32) {
+      __m256i wv[NB];
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) wv[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp + b * 32));
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        int32_t av;
+        std::memcpy(&av, xp + size_t(r) * c.step + 4 * g, 4);
+        const __m256i a = _mm256_set1_epi32(av);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) acc[r][b] = _mm256_dpbusd_avx_epi32(acc[r][b], a, wv[b]);
+      }
+    }
+  }
+  if (c.usum) {  // asymmetric weights: - w_zp[n] * patch sum
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const __m256i u = _mm256_set1_epi32(c.usum[size_t(ox + r) * c.step]);
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b)
+        acc[r][b] = _mm256_sub_epi32(
+            acc[r][b], _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.wzp + b * kColBlock)), u));
+    }
+  }
+  int8_t* yp = y + size_t(ox) * c.n;
+  if (MR * NB % 4 == 0 && c.fast) {
+    // out_c == 8 * NB: the tile's outputs are contiguous; four accumulators at
+    // a time (pixel-major) make one 32-byte store, packed as in gemm_store_fast;
+    // a table applies to the bytes.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i zp16 = _mm256_set1_epi16(short(e.zp16));
+    const __m256i lo8 = _mm256_set1_epi8(char(e.qmin)), hi8 = _mm256_set1_epi8(char(e.qmax));
+    __m256 mult[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) mult[b] = _mm256_loadu_ps(c.mult + b * kColBlock);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR * NB; i += 4) {
+      __m256i q[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[(i + j) / NB][(i + j) % NB]),
+                                                mult[(i + j) % NB]));
+      const __m256i p01 = _mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), zp16);
+      const __m256i p23 = _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), zp16);
+      __m256i o = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order);
+      o = _mm256_min_epi8(_mm256_max_epi8(o, lo8), hi8);
+      if (table) o = byte_lut(*table, o);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yp + i * 8), o);
+    }
+    return;
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int valid = imin(kColBlock, c.n - b * kColBlock);
+    const __m256 mult = load_mult(c.mult + b * kColBlock, valid);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r)
+      store_bytes(yp + size_t(r) * c.n + b * kColBlock, _mm256_castsi128_si256(requant8(e, acc[r][b], mult)),
+                  valid);
+  }
+}
+
+template <int NB>
+void direct_row(const ByteLut* table, const DirectCallU8& c, const Epilogue& e, int out_w, int8_t* y) {
+  constexpr int MR = NB <= 3 ? 4 : 2;  // MR * NB accumulators + NB weights + 1 <= 16 ymm
+  int ox = 0;
+  for (; ox + MR <= out_w; ox += MR) direct_tile<NB, MR>(table, c, e, ox, y);
+  for (; ox < out_w; ++ox) direct_tile<NB, 1>(table, c, e, ox, y);
+}
+
+// Row buffer: padded input columns as u8, x_zp ^ 0x80 outside the input.
+void direct_fill_row(const ConvShape& s, const int8_t* xrow, uint8_t pad, size_t len, uint8_t* dst) {
+  const size_t lo = size_t(s.pad_left) * s.in_c < len ? size_t(s.pad_left) * s.in_c : len;
+  const size_t in_bytes = size_t(s.in_w) * s.in_c;
+  const size_t hi = lo + (in_bytes < len - lo ? in_bytes : len - lo);
+  std::memset(dst, pad, lo);
+  const __m256i flip = _mm256_set1_epi8(char(0x80));
+  size_t i = lo;
+  for (; i + 32 <= hi; i += 32)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xrow + (i - lo))), flip));
+  for (; i < hi; ++i) dst[i] = uint8_t(xrow[i - lo] ^ 0x80);
+  std::memset(dst + hi, pad, len - hi);
+}
+
+// Patch sums of one output row: t[i] = sum over kernel rows of u at i, then
+// usum[i] = t[i] + ... + t[i + run - 1] (the patch of the pixel at i = ox * step).
+void direct_patch_sums(const DirectCallU8& c, int run, size_t len, size_t count, uint16_t* t, uint16_t* usum) {
+  for (size_t i = 0; i < len; i += 16) {
+    __m256i v = _mm256_setzero_si256();
+    for (int ky = 0; ky < c.kh; ++ky)
+      v = _mm256_add_epi16(v, _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(c.rows[ky] + i))));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + i), v);
+  }
+  for (size_t i = len; i < len + 64; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + i), _mm256_setzero_si256());
+  for (size_t i = 0; i < count; i += 16) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + i));
+    for (int j = 1; j < run; ++j) v = _mm256_add_epi16(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + i + j)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(usum + i), v);
+  }
+}
+
+void conv_direct_avxvnni(const DirectConvArgs& a) {
+  const ConvShape& s = *a.s;
+  const PackedGemm& w = *a.w;
+  alignas(16) int8_t lut[260];
+  const Epilogue e = make_epilogue(*a.out, lut);
+  ByteLut table_storage;
+  const ByteLut* table = nullptr;  // the fused table, applied to packed bytes
+  if (e.lut) {
+    make_byte_lut(e.lut, &table_storage);
+    table = &table_storage;
+  }
+  const int nb = ceil_div(s.out_c, kColBlock);
+  DirectCallU8 c;
+  direct_call_init(a, direct_groups(s), kColBlock, &c);
+  c.wzp = reinterpret_cast<const int32_t*>(w.packed.data() + size_t(s.kernel_h) * c.groups * nb * 32);
+  const size_t len = direct_row_bytes(s);
+  uint8_t* base = vnni::direct_scratch_base(a.scratch);  // padding row, kernel_h rows, patch sums
+  const uint8_t pad = uint8_t(w.x_zero_point ^ 0x80);
+  std::memset(base, pad, len);
+  uint16_t* tsum = reinterpret_cast<uint16_t*>(base + size_t(s.kernel_h + 1) * len);
+  uint16_t* usum = tsum + len + 64;
+  const size_t count = size_t(s.out_w - 1) * c.step + 1;  // patch-sum positions used
+  direct_conv_rows(
+      a, c, base, base + len, len,
+      [&](const int8_t* x, uint8_t* buf) { direct_fill_row(s, x, pad, len, buf); },
+      [&](int8_t* y) {
+        if (w.patch_sums) {
+          direct_patch_sums(c, s.kernel_w * s.in_c, len, count, tsum, usum);
+          c.usum = usum;
+        }
+        with_direct_blocks(nb, [&](auto blocks) { direct_row<decltype(blocks)::value>(table, c, e, s.out_w, y); });
+      });
 }
 
 void gemm_avxvnni(const GemmArgs& a, uint8_t* panel, size_t ps) {
@@ -395,13 +485,20 @@ namespace {
 void gemm(const GemmArgs& a) {
   if (a.m == 0 || a.n_end <= a.n_begin) return;
   const size_t ps = size_t((a.w->k + 31) / 32) * 32;
-  gemm_avxvnni(a, gemm_panel(ps * kMaxRows), ps);
+  gemm_avxvnni(a, vnni::gemm_panel(ps * kMaxRows), ps);
+}
+
+bool conv_direct_pack(const ConvShape& s, PackedGemm* w) {
+  return vnni::direct_pack<kColBlock>(s, w, kDirectMaxBlocks * kColBlock);
 }
 
 IsaKernels make_table() {
   IsaKernels t;
-  t.gemm_pack = gemm_pack;
+  t.gemm_pack = vnni::gemm_pack<kColBlock>;
   t.gemm = gemm;
+  t.conv_direct_pack = conv_direct_pack;
+  t.conv_direct_scratch_size = vnni::direct_scratch_size;
+  t.conv_direct = conv_direct_avxvnni;
   return t;
 }
 
