@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
+import { roundHalfEven } from './compiler/quant';
 import { IsaName, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
 import type { ImageInput } from './image';
@@ -215,6 +216,12 @@ export class Model {
   private finish(outs: Int8Array[], batch: number, options: RunOptions): Float32Array | QuantizedTensor {
     const o = this.compiled.outputs[0];
     const t = this.compiled.plan.tensors[o.tensor];
+    if (o.softmaxQuantization) {
+      const sq = o.softmaxQuantization;
+      const q = quantizedSoftmaxRows(outs[0], batch, t.scale, t.zeroPoint, sq.scale, sq.zeroPoint);
+      if (options.quantized) return { data: q, scale: sq.scale, zeroPoint: sq.zeroPoint, shape: [batch, o.c] };
+      return Float32Array.from(q, (v) => Math.fround((v - sq.zeroPoint) * sq.scale));
+    }
     const q = nhwcToNchw(outs[0], batch, o.c, o.h, o.w);
     if (options.quantized) {
       const shape = [batch, ...(o.shape.length === 4 ? [o.c, o.h, o.w] : o.shape.length === 3 ? [o.c, o.w] : [o.c])];
@@ -248,6 +255,32 @@ function softmaxRows(x: Float32Array, rows: number): void {
     for (let i = 0; i < n; i++) { const e = Math.exp(x[r * n + i] - max); x[r * n + i] = e; sum += e; }
     for (let i = 0; i < n; i++) x[r * n + i] = x[r * n + i] / sum;
   }
+}
+
+/**
+ * Q(Softmax(DQ(x))) per row, in float32 as ONNX Runtime runs a DQ -> Softmax -> Q group (it does not
+ * fuse it): dequantize, subtract the row max, exp, sum in order, divide, QuantizeLinear (round half to
+ * even). Tested equal to ORT in test/parity-api.test.ts.
+ */
+function quantizedSoftmaxRows(x: Int8Array, rows: number, xScale: number, xZp: number, yScale: number, yZp: number): Int8Array {
+  const f = Math.fround;
+  const n = x.length / rows;
+  const out = new Int8Array(x.length);
+  const e = new Float32Array(n);
+  for (let r = 0; r < rows; r++) {
+    let max = -128;
+    for (let i = 0; i < n; i++) max = Math.max(max, x[r * n + i]);
+    const m = f(f(max - xZp) * xScale);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      e[i] = Math.exp(f(f(f(x[r * n + i] - xZp) * xScale) - m));
+      sum = f(sum + e[i]);
+    }
+    for (let i = 0; i < n; i++) {
+      out[r * n + i] = Math.max(-128, Math.min(127, roundHalfEven(f(f(e[i] / sum) / yScale)) + yZp));
+    }
+  }
+  return out;
 }
 
 function describe(v: unknown): string {

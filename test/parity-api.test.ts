@@ -132,4 +132,25 @@ describe('other QDQ patterns against ONNX Runtime', () => {
       await ort.release();
     }
   });
+
+  test('a quantized Softmax output (DQ -> Softmax -> Q -> DQ) equals ONNX Runtime, batched', async () => {
+    const bytes = tinyHeadModel({ quantizedSoftmax: true });
+    const model = await load(bytes, { threads: 2 });
+    const ort = await openOrtInt8(bytes);
+    try {
+      expect(model.compiled.outputs[0].softmaxQuantization).toEqual({ scale: Math.fround(1 / 256), zeroPoint: -128 });
+      const n = 6;
+      const x = Float32Array.from({ length: n * 36 }, (_, i) => Math.sin(i * 0.31) * 4);
+      const theirs = (await ort.run(x, [n, 4, 3, 3])).get(ort.int8Outputs[0])!;
+      const q = await model.run(x, [n, 4, 3, 3], { quantized: true });
+      expect(q).toMatchObject({ shape: [n, 10], scale: Math.fround(1 / 256), zeroPoint: -128 });
+      expect(new Set(q.data).size).toBeGreaterThan(10); // not all in a few bins
+      expect(Array.from(q.data)).toEqual(Array.from(theirs.data));
+      const probs = await model.run(x, [n, 4, 3, 3]);
+      expect(Array.from(probs)).toEqual(Array.from(q.data, (v) => Math.fround((v + 128) / 256)));
+    } finally {
+      model.dispose();
+      await ort.release();
+    }
+  });
 });

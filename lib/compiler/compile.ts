@@ -70,6 +70,12 @@ export interface CompiledOutput {
   w: number;
   /** The graph applies Softmax after the final DequantizeLinear. */
   softmax: boolean;
+  /**
+   * The graph quantizes that Softmax again (DQ -> Softmax -> Q [-> DQ], as ONNX Runtime's quantizer
+   * writes a Softmax): its QuantizeLinear's parameters. ORT computes this Softmax in float32 between
+   * the DQ and the Q, and so does mnq's output stage (lib/model.ts); the plan ends at the logits.
+   */
+  softmaxQuantization?: { scale: number; zeroPoint: number };
 }
 
 export interface CompiledModel {
@@ -248,9 +254,11 @@ class Compiler {
     let v = this.values.get(name);
     if (!v) throw new UnsupportedModelError(`graph output '${name}' is not produced by any node`);
     let softmax = false;
+    let softmaxQuantization: CompiledOutput['softmaxQuantization'];
     let dims = v.dims;
-    if (v.kind === 'expr' && v.op === 'softmax') {
+    if (v.kind === 'expr' && (v.op === 'softmax' || v.op === 'qsoftmax' || v.op === 'dqsoftmax')) {
       softmax = true;
+      if (v.op !== 'softmax') softmaxQuantization = { scale: v.attrs!.scale as number, zeroPoint: v.attrs!.zeroPoint as number };
       v = v.args[0];
     }
     while (v.kind === 'expr' && v.op === 'reshape') v = v.args[0];
@@ -268,7 +276,7 @@ class Compiler {
     let shape = valueInfoShape(o);
     if (shape.length !== dims.length) shape = ['N', ...dims.slice(1)];
     dims = dims.slice();
-    return { name, shape, tensor: v.id, c, h, w, softmax };
+    return { name, shape, tensor: v.id, c, h, w, softmax, ...(softmaxQuantization ? { softmaxQuantization } : {}) };
   }
 
   private constFromTensor(t: TensorProto): ConstVal {
@@ -357,6 +365,10 @@ class Compiler {
     }
     if (x.kind === 'const' || x.kind === 'qconst') this.fail('quantizing a constant is not supported');
     if (x.kind === 'q') this.fail('input is already quantized');
+    if (x.kind === 'expr' && x.op === 'softmax') {
+      // Q(Softmax(DQ(logits))): computed after the plan, at the output (see CompiledOutput.softmaxQuantization).
+      return { ...x, op: 'qsoftmax', attrs: { scale: f32(scale), zeroPoint: zp } };
+    }
     const id = this.lower(x, scale, zp, name, uint8);
     return { kind: 'q', id, dims: x.dims };
   }
@@ -375,6 +387,12 @@ class Compiler {
       return { kind: 'dq', id: x.id, dims: x.dims };
     }
     if (x.kind === 'const') return this.quantizedConst(node, x, inp[1], inp[2]);
+    if (x.kind === 'expr' && x.op === 'qsoftmax') {
+      const scale = this.scalarOf(inp[1], 'x_scale');
+      const { zp } = this.zeroPointOf(inp[2] || null, 'x_zero_point');
+      if (f32(scale) !== x.attrs!.scale || zp !== x.attrs!.zeroPoint) this.fail('dequantizes a quantized Softmax with other parameters than its QuantizeLinear');
+      return { ...x, op: 'dqsoftmax' };
+    }
     this.fail(`input '${inp[0]}' is neither an int8 tensor nor a constant`);
   }
 

@@ -90,9 +90,12 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
  * A classifier head exercising the other QDQ patterns: input [N,4,3,3] -> Q -> DQ
  * -> Conv 1x1 -> Q -> DQ -> x * HardSigmoid(x) (h-swish as opset 13 writes it) -> Q -> DQ
  * -> Sigmoid -> Q -> DQ -> GlobalAveragePool -> Q -> DQ -> Flatten -> Gemm (transB, per-channel
- * int8 weights, int32 bias) -> Q -> DQ -> Softmax -> output [N, 5].
+ * int8 weights, int32 bias) -> Q -> DQ -> Softmax -> output [N, 5]; with `quantizedSoftmax`, the
+ * Softmax is quantized again (-> Q(1/256, -128) -> DQ -> output), as ONNX Runtime's quantizer writes it,
+ * and the FC has 10 outputs.
  */
-export function tinyHeadModel(): Uint8Array {
+export function tinyHeadModel(opts: { quantizedSoftmax?: boolean } = {}): Uint8Array {
+  const classes = opts.quantizedSoftmax ? 10 : 5;
   const inits = [
     makeTensor('x_s', [], Float32Array.of(0.03)), makeTensor('x_z', [], Int8Array.of(-5)),
     makeTensor('w_q', [6, 4, 1, 1], Int8Array.from({ length: 24 }, (_, i) => ((i * 53) % 255) - 127)),
@@ -102,12 +105,13 @@ export function tinyHeadModel(): Uint8Array {
     makeTensor('h_s', [], Float32Array.of(0.04)), makeTensor('h_z', [], Int8Array.of(-110)),
     makeTensor('s_s', [], Float32Array.of(1 / 256)), makeTensor('s_z', [], Int8Array.of(-128)),
     makeTensor('g_s', [], Float32Array.of(0.003)), makeTensor('g_z', [], Int8Array.of(-128)),
-    makeTensor('fw_q', [5, 6], Int8Array.from({ length: 30 }, (_, i) => ((i * 71) % 255) - 127)),
-    makeTensor('fw_s', [5], Float32Array.of(0.02, 0.01, 0.03, 0.025, 0.015)),
-    makeTensor('fw_z', [5], Int8Array.of(0, 0, 0, 0, 0)),
-    makeTensor('fb_q', [5], Int32Array.of(300, -200, 0, 50, -1000)),
-    makeTensor('fb_s', [5], Float32Array.of(0.00006, 0.00003, 0.00009, 0.000075, 0.000045)),
+    makeTensor('fw_q', [classes, 6], Int8Array.from({ length: classes * 6 }, (_, i) => ((i * 71) % 255) - 127)),
+    makeTensor('fw_s', [classes], Float32Array.from({ length: classes }, (_, i) => [0.02, 0.01, 0.03, 0.025, 0.015][i % 5])),
+    makeTensor('fw_z', [classes], new Int8Array(classes)),
+    makeTensor('fb_q', [classes], Int32Array.from({ length: classes }, (_, i) => [300, -200, 0, 50, -1000][i % 5])),
+    makeTensor('fb_s', [classes], Float32Array.from({ length: classes }, (_, i) => [0.00006, 0.00003, 0.00009, 0.000075, 0.000045][i % 5])),
     makeTensor('o_s', [], Float32Array.of(0.01)), makeTensor('o_z', [], Int8Array.of(0)),
+    makeTensor('p_s', [], Float32Array.of(1 / 256)), makeTensor('p_z', [], Int8Array.of(-128)),
   ];
   const q = (x: string, p: string, y: string) => [
     node('QuantizeLinear', [x, `${p}_s`, `${p}_z`], [`${y}_q`], `q_${y}`),
@@ -130,13 +134,17 @@ export function tinyHeadModel(): Uint8Array {
     node('DequantizeLinear', ['fb_q', 'fb_s'], ['fb'], 'dq_fb', [{ name: 'axis', i: 0 }]),
     node('Gemm', ['flat', 'fw', 'fb'], ['fc'], 'fc', [{ name: 'transB', i: 1 }]),
     ...q('fc', 'o', 'o'),
-    node('Softmax', ['o'], ['output'], 'softmax', [{ name: 'axis', i: 1 }]),
+    node('Softmax', ['o'], [opts.quantizedSoftmax ? 'sm' : 'output'], 'softmax', [{ name: 'axis', i: 1 }]),
+    ...(opts.quantizedSoftmax ? [
+      node('QuantizeLinear', ['sm', 'p_s', 'p_z'], ['p_q'], 'q_p'),
+      node('DequantizeLinear', ['p_q', 'p_s', 'p_z'], ['output'], 'dq_p'),
+    ] : []),
   ];
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
     producerName: 'mnq-test',
-    graph: { name: 'head', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 4, 3, 3])], output: [valueInfo('output', ['N', 5])] },
+    graph: { name: 'head', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 4, 3, 3])], output: [valueInfo('output', ['N', classes])] },
   });
   return encodeModel(model);
 }
