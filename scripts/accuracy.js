@@ -6,7 +6,7 @@
 //
 //   npm run build:ts && node scripts/accuracy.js [--methods minmax,mse+eqh+bc] [--models a.float.onnx,...] [--limit N] [--no-mnq] [--json]
 //
-// A run is a method with options: `+eq` (--equalize), `+eqh` (--equalize-hswish), `+bc`
+// A run is a method with options: `+eq` (--equalize), `+eqh` (--equalize-hswish), `+eqs` (--equalize-stem), `+bc`
 // (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip). By default every model gets the four methods plus its EXTRA runs.
 //
 // Uses the compiled library in dist/ (MNQ_DIST to point elsewhere); ONNX Runtime with one
@@ -36,7 +36,7 @@ const MODELS = [
 ];
 // runs beyond the four plain methods, where they are the best found for that model
 const EXTRA = {
-  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+cc', 'mse+cc+bc'],
+  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+eqs', 'mse+eqs+bc'],
   'mobilenet_v3_small_1.0_224_quant.float.onnx': ['percentile+eqh', 'percentile+bc', 'percentile+eqh+bc'],
   'keras_mobilenet_v3_small_1.0_224.float.onnx': ['percentile+eqh', 'percentile+eqh+bc'],
 };
@@ -48,10 +48,11 @@ function runOptions(spec) {
   for (const f of flags) {
     if (f === 'eq') o.equalize = true;
     else if (f === 'eqh') o.equalize = 'hswish';
+    else if (f === 'eqs') o.equalize = 'stem';
     else if (f === 'bc') o.biasCorrection = true;
     else if (f === 'bca') o.biasCorrection = 'all';
     else if (f === 'cc') o.calibrateClip = true;
-    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +bc, +bca, +cc)`);
+    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +eqs, +bc, +bca, +cc)`);
   }
   return o;
 }

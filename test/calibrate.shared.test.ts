@@ -17,6 +17,8 @@ const { compare, compareHtml } = require('../lib/calibrate/compare') as typeof i
 const { readModel, tensorData, attrInt, onnx } = require('../lib/onnx/proto') as typeof import('../lib/onnx/proto');
 const cliCalibrate = require('../lib/cli/calibrate') as typeof import('../lib/cli/calibrate');
 const cliCompare = require('../lib/cli/compare') as typeof import('../lib/cli/compare');
+const { inputQParams } = require('../lib/calibrate/index') as typeof import('../lib/calibrate/index');
+const { parsePreprocess } = require('../lib/image/preprocess') as typeof import('../lib/image/preprocess');
 /* eslint-enable @typescript-eslint/no-var-requires */
 
 const REPO = path.resolve(__dirname, '..');
@@ -123,6 +125,28 @@ describeShared('calibrate on shared models', () => {
     // this model agrees 84.7% with float on the full eval set (plain percentile: 72.8%; with
     // --bias-correction too: 90.6%; docs/calibration.md)
     expect(c.agreementOrt).toBeGreaterThanOrEqual(75);
+  }, 300000);
+
+  test('MobileNetV1 0.5 with --equalize-stem: the stem ReLU6 pair equalized, tf input on the least-error grid, int8 tracks float', async () => {
+    const v1 = model('mobilenet_v1_0.5_160_quant.float.onnx');
+    const r = await calibrate(v1, { images: CALIB, limit: 16, method: 'mse', equalize: 'stem' });
+    expect(r.normalizeLog.join(' ')).toMatch(/1 Conv → \[Relu →\] Conv pairs equalized/);
+    const meta = Object.fromEntries((readModel(r.bytes).metadataProps ?? []).map((e) => [e.key, e.value]));
+    expect(meta[CALIB_KEYS.method]).toBe('mse +equalize-stem');
+    // (p − 127.5)/127.5 is half a step off the 2/255 grid: the input gets the slightly wider least-error step
+    const inQ = r.tensors.find((t) => t.name === 'input')!;
+    const best = inputQParams(parsePreprocess('tf'));
+    expect(inQ.scale).toBe(best.scale);
+    expect(inQ.scale).toBeGreaterThan(2 / 255);
+    // the stem's ReLU6 output keeps the clamp range [0, 6]
+    const stem = r.tensors.find((t) => /^conv0_relu6/.test(t.name))!;
+    expect([stem.lo, stem.hi]).toEqual([0, 6]);
+    const out = path.join(tmp, 'v1-05.eqs.onnx');
+    fs.writeFileSync(out, r.bytes);
+    const c = await compare(v1, out, { images: EVAL, limit: 60, mnq: false, layers: false });
+    // measured: 95.0% agreement, 26.7 dB (the full runs are in docs/calibration.md)
+    expect(c.agreementOrt).toBeGreaterThanOrEqual(90);
+    expect(c.logitsSqnrDb).toBeGreaterThan(24);
   }, 300000);
 
   test('torchvision exports (opset 13 HardSigmoid·Mul, opset 17 HardSwish) and PaddleOCR (opset 9, BN, Clip/Div/Mul) quantize and run', async () => {

@@ -4,9 +4,10 @@
 import { onnx, makeTensor, encodeModel, readModel, tensorData, attrInt } from '../lib/onnx/proto';
 import { normalize } from '../lib/calibrate/normalize';
 import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/calibrators';
-import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32 } from '../lib/calibrate/quantize';
+import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32, flatOutside } from '../lib/calibrate/quantize';
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
-import { findHardSwishPairs, equalizeHardSwish } from '../lib/calibrate/equalize';
+import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize } from '../lib/calibrate/equalize';
+import { parsePreprocess, floatTable, quantizeLinearInt8 } from '../lib/image/preprocess';
 import * as vm from 'vm';
 
 // onnxruntime-node makes its output typed arrays in Node's own realm, and onnxruntime-common checks them
@@ -17,6 +18,8 @@ for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int
 // loaded after the fix above (onnxruntime-common keeps the typed-array constructors it sees at load time)
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { session, runFloat } = require('../lib/calibrate/ort') as typeof import('../lib/calibrate/ort');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { inputQParams } = require('../lib/calibrate/index') as typeof import('../lib/calibrate/index');
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -151,6 +154,17 @@ describe('weights', () => {
     const { q, scales } = quantizeWeights(w, 2, false);
     for (let i = 0; i < w.length; i++) expect(q[i] * scales[Math.floor(i / 6)]).toBeCloseTo(w[i], 6);
     expect(weightGrid(Float32Array.from([0.1, 0.2337, -0.5111, 0.91]))).toBeNull();
+  });
+
+  test('channels on different grids (rescaled one by one by equalization) each keep their own grid exactly', () => {
+    // channel 0 on step 0.01, channel 1 on step 0.0037 (9 values whose smallest gap is 2 steps): no common grid
+    const c0 = [-120, -7, 0, 5, 64, 127, -30, 2, 9].map((k) => 0.01 * k);
+    const c1 = [-40, -2, 0, 6, 64, 101, -30, 2, 10].map((k) => 0.0037 * k);
+    const w = Float32Array.from([...c0, ...c1]);
+    expect(weightGrid(w)).toBeNull();
+    const { q, scales } = quantizeWeights(w, 2, false);
+    expect(scales[1]).toBeCloseTo(0.0037, 7); // not max|w| / 127 = 0.00291
+    for (let i = 0; i < w.length; i++) expect(q[i] * scales[Math.floor(i / 9)]).toBeCloseTo(w[i], 6);
   });
 
   test('a bias that would overflow int32 widens the weight scale of its channel', () => {
@@ -289,6 +303,124 @@ describe('h-swish equalization', () => {
     for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) emax[c] = Math.max(emax[c], Math.abs(e[c * 64 + i]));
     const spread = (v: Float32Array) => Math.max(...v) / Math.min(...v);
     expect(spread(emax)).toBeLessThan(spread(amax) / 2);
+    // the scaled Conv output's values below −3·s_c are multiplied by a zero gate: its range hint says
+    // so, and clamping it there (what calibration observes) leaves the output unchanged
+    const scaled = mul.input![0];
+    const hint = g.rangeHints.get(scaled)!;
+    expect(hint.channelLo!.length).toBe(C);
+    expect(hint.lo).toBeCloseTo(Math.min(...hint.channelLo!), 5);
+    const clamped = new Graph(g.toModel({ opset: 14 }));
+    const floorName = clamped.addConst('floor', [1, C, 1, 1], hint.channelLo!);
+    const cm = clamped.nodes.find((n) => n.opType === 'Mul')!;
+    cm.input = [`${scaled}_floored`, cm.input![1]];
+    clamped.nodes.push(mkNode('Max', 'floor_max', [scaled, floorName], [`${scaled}_floored`]));
+    expect(maxAbsDiff(await runModel(clamped.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+    // and some of its values were below a floor (the clamp was not vacuous)
+    const sOut = new Graph(g.toModel({ opset: 14 }));
+    sOut.outputs = [floatValueInfo(scaled)];
+    const sv = await runModel(sOut.toModel(), x, [1, 3, 8, 8]);
+    let below = 0;
+    for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) if (sv[c * 64 + i] < hint.channelLo![c]) below++;
+    expect(below).toBeGreaterThan(0);
+  });
+
+  test('a tensor read only by HardSigmoid / HardSwish is quantized only where they are not flat', () => {
+    const m = build({
+      opset: 14, input: [1, 3, 8, 8], output: 'y',
+      nodes: [
+        mkNode('Conv', 'c1', ['x', 'w', 'b'], ['a']), mkNode('HardSigmoid', 'hsig', ['a'], ['ga'], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]),
+        mkNode('Conv', 'c2', ['x', 'w', 'b'], ['s']), mkNode('HardSwish', 'hsw', ['s'], ['gs']),
+        mkNode('Conv', 'c3', ['x', 'w', 'b'], ['t']), mkNode('HardSigmoid', 'hsig2', ['t'], ['gt']), mkNode('Relu', 'r', ['t'], ['rt']),
+        mkNode('Add', 'add1', ['ga', 'gs'], ['u']), mkNode('Add', 'add2', ['gt', 'rt'], ['v']), mkNode('Add', 'add3', ['u', 'v'], ['y']),
+      ],
+      inits: [makeTensor('w', [3, 3, 1, 1], Float32Array.from({ length: 9 }, (_, i) => i - 4)), makeTensor('b', [3], Float32Array.of(0, 1, 2))],
+    });
+    const g = new Graph(m);
+    expect(flatOutside(g, 'a')).toEqual({ lo: -3, hi: 3 });
+    expect(flatOutside(g, 's')).toEqual({ lo: -3, hi: Infinity });
+    expect(flatOutside(g, 't')).toBeUndefined(); // the Relu reads it too
+    const ranges = new Map(['x', 'a', 's', 't', 'ga', 'gs', 'gt', 'rt', 'u', 'v', 'y'].map((t) => [t, { lo: -10, hi: 12 }]));
+    const on = resolveQParams(planQuantization(g, {}), ranges);
+    expect(on.get('a')!.range).toEqual({ lo: -3, hi: 3 });
+    expect(on.get('s')!.range).toEqual({ lo: -3, hi: 12 });
+    expect(on.get('t')!.range).toEqual({ lo: -10, hi: 12 });
+    const off = resolveQParams(planQuantization(g, { gateRanges: false }), ranges);
+    expect(off.get('a')!.range).toEqual({ lo: -10, hi: 12 });
+  });
+});
+
+describe('input quantization', () => {
+  const mse = (t: Float32Array, scale: number, zp: number) => {
+    let e = 0;
+    for (const v of t) { const d = v - Math.fround(scale) * (quantizeLinearInt8(v, scale, zp) - zp); e += d * d; }
+    return e / t.length;
+  };
+  test("tf's (p − 127.5) / 127.5 lies half a step off any int8 grid of step 2/255: a slightly wider step spreads the error", () => {
+    const spec = parsePreprocess('tf');
+    const t = floatTable(spec);
+    const plain = qparams({ lo: -1, hi: 1 });
+    const q = inputQParams(spec);
+    expect(q.scale).toBeGreaterThan(plain.scale);
+    // every value sits exactly between two codes with the plain range: error (step/2)² on every pixel
+    expect(mse(t, plain.scale, plain.zeroPoint)).toBeCloseTo((plain.scale / 2) ** 2, 8);
+    expect(mse(t, q.scale, q.zeroPoint)).toBeLessThan(mse(t, plain.scale, plain.zeroPoint) / 2.5);
+    // the whole range [-1, 1] stays representable (no clipping of black or white)
+    expect(q.scale * (-128 - q.zeroPoint)).toBeLessThanOrEqual(-1);
+    expect(q.scale * (127 - q.zeroPoint)).toBeGreaterThanOrEqual(1 - 1e-6);
+  });
+  test('raw 0..255 stays exact (scale 1, zero point -128)', () => {
+    const q = inputQParams(parsePreprocess('raw'));
+    expect(q).toEqual({ scale: 1, zeroPoint: -128 });
+    expect(mse(floatTable(parsePreprocess('raw')), q.scale, q.zeroPoint)).toBe(0);
+  });
+});
+
+describe('stem ReLU6 equalization', () => {
+  test('Conv(x) → ReLU6 → depthwise: narrow channels scaled up to fill [0, 6], same function on the calibration inputs, later ReLU6 pairs untouched', async () => {
+    const r = rng(21);
+    const C = 4;
+    const w = randn(C * 3, r);
+    for (let i = 0; i < 3; i++) w[1 * 3 + i] *= 0.02; // channel 1: a narrow channel
+    for (let i = 0; i < 3; i++) w[0 * 3 + i] *= 20; // channel 0: saturates at 6
+    const six = makeTensor('six', [], Float32Array.of(6)), zero = makeTensor('zero', [], Float32Array.of(0));
+    const m = build({
+      opset: 14, input: [1, 3, 8, 8], output: 'y',
+      nodes: [
+        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
+        mkNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
+        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['d'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
+        mkNode('Clip', 'relu6b', ['d', 'zero', 'six'], ['h2']),
+        mkNode('Conv', 'dw2', ['h2', 'dw2', 'db2'], ['y'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
+      ],
+      inits: [makeTensor('w', [C, 3, 1, 1], w), makeTensor('b', [C], Float32Array.of(1, 0.5, 2, 3)),
+        makeTensor('dw', [C, 1, 3, 3], randn(C * 9, r)), makeTensor('db', [C], randn(C, r)),
+        makeTensor('dw2', [C, 1, 3, 3], randn(C * 9, r)), makeTensor('db2', [C], randn(C, r)), six, zero],
+    });
+    const x = randn(3 * 64, r, 2);
+    const want = await runModel(m, x, [1, 3, 8, 8]);
+    const chMax = async (model: onnx.IModelProto, t: string) => {
+      const g2 = new Graph(model as onnx.ModelProto);
+      g2.outputs = [floatValueInfo(t)];
+      const h = await runModel(g2.toModel(), x, [1, 3, 8, 8]);
+      const a = new Float32Array(C);
+      for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) a[c] = Math.max(a[c], Math.abs(h[c * 64 + i]));
+      return a;
+    };
+    const amax = await chMax(m, 'h');
+    expect(amax[0]).toBe(6);
+    expect(amax[1]).toBeLessThan(1);
+    const g = new Graph(m);
+    const all = findPairs(g);
+    expect(all.map((p) => p.conv.name)).toEqual(['conv']); // the ReLU6 pair after the stem is not taken
+    expect(all[0].clipHi).toBe(6);
+    expect(findPairs(g, 'stem').map((p) => p.conv.name)).toEqual(['conv']);
+    expect(equalize(g, all, new Map([['h', amax]]))).toBe(1);
+    const em = g.toModel({ opset: 14 });
+    expect(maxAbsDiff(await runModel(em, x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+    const relu6 = g.nodes.find((n) => n.name === 'relu6')!;
+    const after = await chMax(em, relu6.output![0]);
+    expect(after[0]).toBe(6); // saturating channel: not scaled
+    for (let c = 1; c < C; c++) expect(after[c]).toBeCloseTo(6, 3); // the others now fill [0, 6]
   });
 });
 

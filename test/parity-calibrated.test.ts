@@ -126,16 +126,18 @@ describeShared('parity with ONNX Runtime: shared float models calibrated by mnq'
   const calibDir = sharedPath('data', 'imagenet-sample', 'calib');
   const images = testImages(4);
   // Keras V3-Small: input rescaling inside the graph, SE, h-swish, no QAT (the hard case);
-  // torchvision V3-Small at opset 13 (HardSigmoid * Mul); TF V1 (ReLU6 as Clip, asymmetric pads).
-  const models: [string, Parameters<typeof calibrate>[1]['method']][] = [
+  // torchvision V3-Small at opset 13 (HardSigmoid * Mul); TF V1 (ReLU6 as Clip, asymmetric pads);
+  // PaddleOCR (opset 9, Constant weights, separate BatchNormalization, MaxPool, Softmax output).
+  const models: [string, Parameters<typeof calibrate>[1]['method'], Parameters<typeof calibrate>[1]['preprocess']?][] = [
     ['keras_mobilenet_v3_small_1.0_224.float.onnx', 'minmax'],
     ['mobilenet_v3_small.random.opset13.onnx', 'minmax'],
     ['mobilenet_v1_0.25_128_quant.float.onnx', 'entropy'],
+    ['ppocr_mobile_v2.0_cls.float.onnx', 'percentile', '{"base":"paddle","size":[48,192]}'],
   ];
-  for (const [file, method] of models) {
+  for (const [file, method, preprocess] of models) {
     const src = sharedPath('models', 'onnx', file);
     (src && calibDir ? test : test.skip)(`${file}, ${method}, calibrated on 4 images`, async () => {
-      const q = await calibrate(src!, { images: calibDir!, method, limit: 4 });
+      const q = await calibrate(src!, { images: calibDir!, method, limit: 4, ...(preprocess ? { preprocess } : {}) });
       expectParity(file, await parity(q.bytes, images));
     });
   }

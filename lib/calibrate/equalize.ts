@@ -9,6 +9,7 @@
 // with the unequalized float tensors.
 import { NodeProto, attrInt } from '../onnx/proto';
 import { Graph, mkNode, attrF } from './graph';
+import { clipBounds } from './normalize';
 
 export interface EqualizePair {
   conv: NodeProto;
@@ -20,6 +21,8 @@ export interface EqualizePair {
   next: NodeProto[];
   /** intermediate nodes whose output is rescaled (GlobalAveragePool, Mul) */
   through: NodeProto[];
+  /** upper bound of a ReLU6-style Clip(0, hi) between them (channels may only be scaled up, to at most hi) */
+  clipHi?: number;
 }
 
 function isConstConv(g: Graph, n: NodeProto | undefined): n is NodeProto {
@@ -27,13 +30,22 @@ function isConstConv(g: Graph, n: NodeProto | undefined): n is NodeProto {
 }
 
 /** Conv → Relu → {Conv, GAP → Conv, Mul(·, gate) → Conv} and Conv → Conv patterns that can be equalized. */
-export function findPairs(g: Graph): EqualizePair[] {
+export function findPairs(g: Graph, only?: 'stem'): EqualizePair[] {
   const pairs: EqualizePair[] = [];
   for (const conv of g.nodes) {
     if (!isConstConv(g, conv)) continue;
+    if (only === 'stem' && !g.inputs.some((i) => i.name === conv.input![0])) continue;
     const after = g.soleConsumer(conv.output![0]);
     if (!after) continue;
-    const relu = after.opType === 'Relu' ? after : null;
+    let clipHi: number | undefined;
+    if (after.opType === 'Clip') {
+      // ReLU6: the stem only (the Conv reading the graph input; equalizing later ReLU6 pairs did not help)
+      if (!g.inputs.some((i) => i.name === conv.input![0])) continue;
+      const b = clipBounds(g, after);
+      if (!b || b[0] !== 0 || !(isFinite(b[1]) && b[1] > 0)) continue;
+      clipHi = b[1];
+    }
+    const relu = after.opType === 'Relu' || clipHi !== undefined ? after : null;
     const x = relu ? relu.output![0] : conv.output![0];
     if (g.isGraphOutput(x)) continue;
     const C = g.constDims(conv.input![1])[0];
@@ -61,7 +73,7 @@ export function findPairs(g: Graph): EqualizePair[] {
       ok = false;
       break;
     }
-    if (ok && next.length) pairs.push({ conv, relu, tensor: x, next, through });
+    if (ok && next.length) pairs.push({ conv, relu, tensor: x, next, through, ...(clipHi !== undefined ? { clipHi } : {}) });
   }
   return pairs;
 }
@@ -97,9 +109,19 @@ export function equalize(g: Graph, pairs: EqualizePair[], channelMax: Map<string
     for (let c = 0; c < C; c++) { amaxAll = Math.max(amaxAll, amax[c]); r2All = Math.max(r2All, r2[c]); }
     if (!(amaxAll > 0 && r2All > 0)) continue;
     const s = new Float32Array(C);
+    // depthwise consumers only: their per-channel weight scales absorb any s, so a clipped (ReLU6)
+    // channel is scaled up to fill the clip range
+    const allDw = p.through.length === 0 && p.next.every((n) => attrInt(n, 'group', 1) === C && C > 1);
     for (let c = 0; c < C; c++) {
       // target: channel range × its next-layer weight range equal across channels
       let v = amax[c] > 0 && r2[c] > 0 ? Math.sqrt((amax[c] / amaxAll) / (r2[c] / r2All)) : 1;
+      if (p.clipHi !== undefined) {
+        // k·Clip(0, hi)(x) = Clip(0, hi)(k·x) only where k·x ≤ hi, so a ReLU6 channel is only scaled up
+        // (s ≤ 1), to at most its calibrated maximum at hi: beyond that maximum it now clips at hi·s
+        // (a per-channel calibrated range, as any calibrated activation range clips)
+        if (allDw) v = amax[c] > 0 ? amax[c] / p.clipHi : 1;
+        v = Math.min(1, Math.max(v, amax[c] / p.clipHi));
+      }
       v = Math.min(Math.max(v, 1 / 64), 64);
       s[c] = v;
     }
@@ -207,6 +229,12 @@ export function equalizeHardSwish(g: Graph, pairs: HardSwishPair[], channelMax: 
     const mul = mkNode('Mul', base, [scaled, gate], [out]);
     g.nodes[g.nodes.indexOf(hswish)] = mul;
     g.nodes.splice(g.nodes.indexOf(conv) + 1, 0, scaledConv, hsig);
+    // the gate is 0 where x ≤ −3, i.e. where channel c of the scaled output is ≤ −3·s_c: those
+    // values do not matter (calibration observes max(a_c, −3·s_c)), and none below −3·max(s)
+    let sMax = 0;
+    const channelLo = new Float32Array(C);
+    for (let c = 0; c < C; c++) { sMax = Math.max(sMax, s[c]); channelLo[c] = -3 * s[c]; }
+    g.rangeHints.set(scaled, { lo: -3 * sMax, hi: Infinity, channelLo });
     const dwS = dwW.slice();
     for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) dwS[c * k + j] /= s[c];
     dw.input = [out, g.addConst(`${dw.input![1]}_eq`, dwD, dwS), ...dw.input!.slice(2)];

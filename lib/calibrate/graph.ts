@@ -13,6 +13,11 @@ export class Graph {
   inits = new Map<string, TensorProto>();
   inputs: onnx.IValueInfoProto[];
   outputs: onnx.IValueInfoProto[];
+  /**
+   * ranges outside which a tensor's values do not matter (set by rewrites that know, e.g. the h-swish
+   * split: the scaled Conv output is multiplied by a gate that is 0 where it is below −3·s)
+   */
+  rangeHints = new Map<string, { lo: number; hi: number; channelLo?: Float32Array }>();
   private cache = new Map<string, Float32Array>();
   private counter = 0;
 

@@ -9,11 +9,11 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
-import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable } from '../image/preprocess';
+import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable, quantizeLinearInt8 } from '../image/preprocess';
 import { normalize, OUTPUT_OPSET } from './normalize';
 import { Graph, floatValueInfo, valueShape } from './graph';
 import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
-import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range } from './calibrators';
+import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qparams } from './calibrators';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
 import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish } from './equalize';
@@ -44,9 +44,11 @@ export interface CalibrateOptions {
   exclude?: string[];
   /**
    * cross-layer range equalization before calibration (see equalize.ts), default false: true or 'all'
-   * for Conv → [Relu →] Conv pairs and Conv → HardSwish → depthwise Conv; 'hswish' for the latter only
+   * for Conv → [Relu →] Conv pairs and Conv → HardSwish → depthwise Conv; 'hswish' for the latter only;
+   * 'stem' for the stem only: the Conv reading the graph input → [Relu | ReLU6] → Conv (a ReLU6 stem's narrow
+   * channels scaled up to fill [0, 6] when a depthwise Conv follows; the only ReLU6 pair equalized)
    */
-  equalize?: boolean | 'all' | 'hswish';
+  equalize?: boolean | 'all' | 'hswish' | 'stem';
   /**
    * empirical bias correction (default false): layer by layer, shift each spatial Conv's bias by the
    * mean per-channel error of its int8 output against float on the calibration images (see biasCorrect);
@@ -55,6 +57,12 @@ export interface CalibrateOptions {
   biasCorrection?: boolean | 'all';
   /** images used for bias correction (the first N calibration images; default 32) */
   biasCorrectionImages?: number;
+  /**
+   * clip the calibrated range of a tensor read only by HardSigmoid / HardSwish to where they are not
+   * flat ([−3, 3] for an h-sigmoid input, ≥ −3 for an h-swish input): the same outputs, a finer step
+   * (default true)
+   */
+  gateRanges?: boolean;
   /** calibrate Clip / ReLU6 outputs too: range [0, min(6, calibrated max)] instead of [0, 6] (default false) */
   calibrateClip?: boolean;
   /** called for images that cannot be read (they are skipped) */
@@ -114,6 +122,35 @@ export function inputSize(g: Graph, spec: PreprocessSpec): [number, number] {
   return [h, w];
 }
 
+/**
+ * The int8 quantization of the graph input with the least squared error over the preprocessing's 3×256
+ * possible values (each equally likely). The plain range quantization of tf's (p − 127.5) / 127.5 puts
+ * every value exactly half a step between two codes (the grid needs a half-integer zero point), the
+ * largest possible error on every pixel; a step slightly wider than 2/255 spreads the error
+ * (mean square step²/12 instead of step²/4). Exact tables (raw: 0..255, step 1) stay exact.
+ */
+export function inputQParams(spec: PreprocessSpec): { scale: number; zeroPoint: number } {
+  const t = floatTable(spec);
+  const r = preprocessRange(spec)!;
+  const base = qparams(r);
+  const err = (scale: number, zp: number) => {
+    let e = 0;
+    for (let i = 0; i < t.length; i++) { const d = t[i] - Math.fround(scale) * (quantizeLinearInt8(t[i], scale, zp) - zp); e += d * d; }
+    return e;
+  };
+  let best = base, bestE = err(base.scale, base.zeroPoint);
+  if (bestE === 0) return base;
+  for (let k = 0; k <= 400; k++) {
+    const scale = Math.fround(base.scale * (1 + k * 0.0001));
+    for (let zp = base.zeroPoint - 3; zp <= base.zeroPoint + 3; zp++) {
+      if (zp < -128 || zp > 127) continue;
+      const e = err(scale, zp);
+      if (e < bestE * (1 - 1e-9)) { bestE = e; best = { scale, zeroPoint: zp }; }
+    }
+  }
+  return best;
+}
+
 /** Known value range of a preprocessing's output (so the input quantization is exact), or undefined. */
 export function preprocessRange(spec: PreprocessSpec): Range | undefined {
   const t = floatTable(spec);
@@ -132,7 +169,7 @@ export function sha256(bytes: Uint8Array): string {
  */
 export async function collectStats(
   floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
-  opts: { histogram: boolean; onWarning?: (m: string) => void; progress?: boolean },
+  opts: { histogram: boolean; onWarning?: (m: string) => void; progress?: boolean; channelLo?: Map<string, Float32Array> },
 ): Promise<{ stats: Map<string, TensorStats>; used: number; skipped: number }> {
   const g = new Graph(floatModel);
   const outs = new Set(g.outputs.map((o) => o.name!));
@@ -151,7 +188,14 @@ export async function collectStats(
     })) {
       const r = await runFloat(s, img.data, shape, tensors.length ? tensors : undefined);
       for (const t of tensors) {
-        const d = t === inputName ? img.data : r[t].data;
+        let d = t === inputName ? img.data : r[t].data;
+        const floor = opts.channelLo?.get(t);
+        if (floor) {
+          // values below a channel's floor do not matter (see Graph.rangeHints): observe max(x, floor)
+          d = Float32Array.from(d);
+          const hw = d.length / floor.length;
+          for (let c = 0; c < floor.length; c++) for (let i = c * hw, e = i + hw; i < e; i++) if (d[i] < floor[c]) d[i] = floor[c];
+        }
         if (pass === 0) stats.get(t)!.observeMinMax(d);
         else stats.get(t)!.observeHistogram(d);
       }
@@ -277,14 +321,14 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const size = inputSize(graph, spec);
   const opset = Math.max(OUTPUT_OPSET, opsetVersion(src));
   if (opts.equalize) {
-    const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph);
+    const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph, opts.equalize === 'stem' ? 'stem' : undefined);
     if (pairs.length) {
       const tensors = pairs.map((p) => p.tensor);
       const maxes = await channelMaxima(graph.toModel({ opset }), tensors, files.slice(0, 32), spec, size);
       const n = equalize(graph, pairs, maxes);
       if (n) log.push(`${n} Conv → [Relu →] Conv pairs equalized`);
     }
-    const hs = findHardSwishPairs(graph);
+    const hs = opts.equalize === 'stem' ? [] : findHardSwishPairs(graph);
     if (hs.length) {
       const maxes = await channelMaxima(graph.toModel({ opset }), hs.map((p) => p.hswish.output![0]), files.slice(0, 32), spec, size);
       const n = equalizeHardSwish(graph, hs, maxes);
@@ -293,10 +337,13 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   }
   const floatModel = graph.toModel({ opset });
 
-  const plan: QuantPlan = planQuantization(graph, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
+  const inQ = inputQParams(spec);
+  const plan: QuantPlan = planQuantization(graph, { exclude: opts.exclude, inputRange: preprocessRange(spec), inputQParams: inQ, gateRanges: opts.gateRanges });
   const observe = observedTensors(plan, !!opts.calibrateClip);
   const { stats, used, skipped } = await collectStats(floatModel, observe, files, spec, size, {
     histogram: needsHistogram(method), onWarning: opts.onWarning, progress: opts.progress,
+    channelLo: opts.gateRanges === false ? undefined
+      : new Map([...graph.rangeHints].filter(([, h]) => h.channelLo).map(([t, h]) => [t, h.channelLo!])),
   });
   const ranges = new Map<string, Range>();
   for (const [t, s] of stats) ranges.set(t, computeRange(s, method, { percentile: opts.percentile }));
@@ -304,7 +351,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
 
   const emit = (m: ModelProto): Graph => {
     const qg = new Graph(m);
-    const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec) });
+    const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec), inputQParams: inQ, gateRanges: opts.gateRanges });
     emitQdq(qg, plan2, qp, { perTensor: opts.perTensor });
     return qg;
   };
@@ -322,7 +369,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),
     [CALIB_KEYS.method]: (method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method) +
-      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' ? '-hswish' : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
+      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
     [CALIB_KEYS.images]: String(used),
     [CALIB_KEYS.sourceSha256]: sha256(bytes),
   };

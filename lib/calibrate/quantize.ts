@@ -24,17 +24,50 @@ export interface QuantPlan {
   /** tensors that get QuantizeLinear → DequantizeLinear, in graph order */
   tensors: string[];
   /** how the range of each planned tensor is found */
-  rangeOf: Map<string, { kind: 'calibrated' } | { kind: 'fixed'; range: Range } | { kind: 'relu' } | { kind: 'same'; as: string } | { kind: 'clip'; lo: number; hi: number }>;
+  rangeOf: Map<string, { kind: 'calibrated'; within?: Range } | { kind: 'fixed'; range: Range; qp?: QParams } | { kind: 'relu' } | { kind: 'same'; as: string } | { kind: 'clip'; lo: number; hi: number }>;
   /** activation nodes fused into the op before them (their input tensor is not quantized) */
   fused: Set<NodeProto>;
   /** nodes left in float */
   floatNodes: Set<NodeProto>;
 }
 
+/**
+ * Where a tensor read only by HardSigmoid / HardSwish can be clipped without changing their outputs:
+ * HardSigmoid(x) = max(0, min(1, αx + β)) is constant outside [−β/α, (1 − β)/α] ([−3, 3] for h-sigmoid),
+ * HardSwish(x) is 0 for x ≤ −3. Undefined when some consumer is another op (or the tensor is an output).
+ */
+export function flatOutside(g: Graph, t: string): Range | undefined {
+  if (g.isGraphOutput(t)) return undefined;
+  const cons = g.consumers(t);
+  if (!cons.length) return undefined;
+  let lo = Infinity, hi = -Infinity;
+  for (const c of cons) {
+    if (c.opType === 'HardSigmoid') {
+      const a = attrFloat(c, 'alpha', 0.2), b = attrFloat(c, 'beta', 0.5);
+      if (!(a > 0)) return undefined;
+      lo = Math.min(lo, -b / a);
+      hi = Math.max(hi, (1 - b) / a);
+    } else if (c.opType === 'HardSwish') {
+      lo = Math.min(lo, -3);
+      hi = Infinity;
+    } else return undefined;
+  }
+  return { lo, hi };
+}
+
+function attrFloat(n: NodeProto, name: string, dflt: number): number {
+  const a = (n.attribute ?? []).find((x) => x.name === name);
+  return a && typeof a.f === 'number' ? a.f : dflt;
+}
+
 export interface PlanOptions {
   exclude?: string[];
   /** known input range (from the preprocessing), e.g. [-1, 1] or [0, 255] */
   inputRange?: Range;
+  /** clip tensors read only by HardSigmoid / HardSwish to where those are not flat (default true) */
+  gateRanges?: boolean;
+  /** the graph input's quantization when known exactly (the preprocessing's values; see inputQParams) */
+  inputQParams?: QParams;
 }
 
 function nodeId(n: NodeProto): string { return n.name || n.output![0]; }
@@ -55,6 +88,11 @@ export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
     if (!rangeOf.has(t)) { rangeOf.set(t, r); order.push(t); }
   };
   const inputNames = new Set(g.inputs.map((i) => i.name!));
+  // a calibrated tensor read only by HardSigmoid / HardSwish: its range need not reach where they are flat
+  const calibrated = (t: string): { kind: 'calibrated'; within?: Range } => {
+    const w = opts.gateRanges === false ? undefined : flatOutside(g, t) ?? g.rangeHints.get(t);
+    return w ? { kind: 'calibrated', within: w } : { kind: 'calibrated' };
+  };
   const quantizable = (n: NodeProto) => WEIGHTED.has(n.opType!) || BINARY.has(n.opType!) || UNARY.has(n.opType!) || PASS_THROUGH.has(n.opType!) || n.opType === 'Softmax';
 
   for (const n of g.nodes) {
@@ -69,8 +107,8 @@ export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
     const actIns = n.opType === 'Reshape' ? [n.input![0]] : WEIGHTED.has(n.opType!) ? [n.input![0]] : n.input!.filter((i, k) => i && !g.isConst(i) && !(n.opType === 'Clip' && k > 0));
     for (const i of actIns) {
       if (g.isConst(i)) continue;
-      if (inputNames.has(i) && opts.inputRange) need(i, { kind: 'fixed', range: opts.inputRange });
-      else need(i, { kind: 'calibrated' });
+      if (inputNames.has(i) && opts.inputRange) need(i, { kind: 'fixed', range: opts.inputRange, ...(opts.inputQParams ? { qp: opts.inputQParams } : {}) });
+      else need(i, calibrated(i));
     }
     // output, through a fused Relu / Clip
     let out = n.output![0];
@@ -83,19 +121,22 @@ export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
           out = act.output![0];
           if (isFinite(b[0]) && isFinite(b[1])) need(out, { kind: 'clip', lo: b[0], hi: b[1] });
           else if (b[0] === 0) need(out, { kind: 'relu' });
-          else need(out, { kind: 'calibrated' });
+          else need(out, calibrated(out));
           continue;
         }
       }
     }
-    if (n.opType === 'Softmax') need(out, { kind: 'fixed', range: { lo: 0, hi: 1 } });
-    else if (PASS_THROUGH.has(n.opType!)) need(out, { kind: 'same', as: n.input![0] });
+    if (n.opType === 'Softmax') {
+      // A Softmax that is the model's output stays float after the DequantizeLinear of its input
+      // (the logits are the int8 result; probabilities need no 8-bit rounding); an inner one is [0, 1].
+      if (!g.isGraphOutput(out)) need(out, { kind: 'fixed', range: { lo: 0, hi: 1 } });
+    } else if (PASS_THROUGH.has(n.opType!)) need(out, { kind: 'same', as: n.input![0] });
     else if (n.opType === 'Relu') need(out, { kind: 'relu' });
     else if (n.opType === 'Clip') {
       const b = clipBounds(g, n);
       if (b && isFinite(b[0]) && isFinite(b[1])) need(out, { kind: 'clip', lo: b[0], hi: b[1] });
-      else need(out, { kind: 'calibrated' });
-    } else need(out, { kind: 'calibrated' });
+      else need(out, calibrated(out));
+    } else need(out, calibrated(out));
   }
   return { tensors: order, rangeOf, fused, floatNodes };
 }
@@ -127,6 +168,10 @@ export function resolveQParams(
       out.set(t, q);
       continue;
     }
+    if (r.kind === 'fixed' && r.qp) {
+      out.set(t, { ...r.qp, range: { lo: r.qp.scale * (-128 - r.qp.zeroPoint), hi: r.qp.scale * (127 - r.qp.zeroPoint) } });
+      continue;
+    }
     if (r.kind === 'fixed') range = r.range;
     else if (r.kind === 'clip') {
       const c = ranges.get(t);
@@ -136,6 +181,10 @@ export function resolveQParams(
       const c = ranges.get(t);
       if (!c) throw new Error(`internal: no calibrated range for '${t}'`);
       range = r.kind === 'relu' ? { lo: 0, hi: c.hi } : c;
+      if (r.kind === 'calibrated' && r.within) {
+        const lo = Math.max(range.lo, r.within.lo), hi = Math.min(range.hi, r.within.hi);
+        if (hi > lo) range = { lo, hi };
+      }
     }
     let q: QParams;
     try {
@@ -158,13 +207,18 @@ export interface EmitOptions { perTensor?: boolean }
  * The step of the grid a weight tensor already lies on (weights dequantized from an int8 / uint8 model,
  * e.g. quantization-aware training: w = S·(q − z) with integer z), or null when it lies on none.
  */
-export function weightGrid(w: Float32Array): number | null {
+export function weightGrid(w: Float32Array, maxDivisor = 1): number | null {
   const u = Array.from(new Set(w)).sort((a, b) => a - b);
   if (u.length < 3 || u.length > 65536) return null;
   let S = Infinity;
   for (let i = 1; i < u.length; i++) { const d = u[i] - u[i - 1]; if (d > 0 && d < S) S = d; }
   if (!(S > 0 && isFinite(S))) return null;
-  for (const v of u) { const r = v / S; if (Math.abs(r - Math.round(r)) > 0.02) return null; }
+  // the smallest gap may be a multiple of the step (a short channel, e.g. a 3×3 depthwise filter)
+  const fits = (step: number) => u.every((v) => { const r = v / step; return Math.abs(r - Math.round(r)) <= 0.02; });
+  let k = 1;
+  while (k <= maxDivisor && !fits(S / k)) k++;
+  if (k > maxDivisor) return null;
+  S /= k;
   // refine: the least-squares step of the integer multiples
   let num = 0, den = 0;
   for (const v of u) { const k = Math.round(v / S); num += v * k; den += k * k; }
@@ -196,8 +250,10 @@ export function quantizeWeights(w: Float32Array, channels: number, perTensor: bo
     const a = perTensor ? 0 : c * per, b = perTensor ? w.length : (c + 1) * per;
     for (let i = a; i < b; i++) m = Math.max(m, Math.abs(w[i]));
     let s = m > 0 ? Math.fround(m / 127) : 1;
-    if (grid && m > 0 && m / grid < 129) {
-      const g = Math.fround(grid);
+    // the tensor's grid, or (after equalization rescaled channels one by one) the channel's own
+    const cg = grid ?? (perTensor ? null : weightGrid(w.subarray(a, b), 4));
+    if (cg && m > 0 && m / cg < 129) {
+      const g = Math.fround(cg);
       if (weightError(w, a, b, g) < weightError(w, a, b, s)) s = g;
     }
     scales[c] = s;

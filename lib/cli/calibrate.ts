@@ -16,6 +16,8 @@ const USAGE = `usage: mnq calibrate <float.onnx> --images DIR -o <int8.onnx> [op
   --equalize             cross-layer range equalization of Conv → [Relu →] Conv and Conv → HardSwish →
                          depthwise Conv first (h-swish split into Conv·s × HardSigmoid)
   --equalize-hswish      only the HardSwish → depthwise equalization (best for Keras MobileNetV3)
+  --equalize-stem        only the stem: Conv → ReLU6 → depthwise, the stem's narrow channels scaled up to
+                         fill [0, 6] (best for MobileNetV1 0.5)
   --calibrate-clip       calibrate ReLU6 / Clip outputs too: [0, min(6, calibrated max)] instead of [0, 6]
   --bias-correction      shift each spatial Conv's bias by its mean int8-vs-float output error, measured
                          layer by layer on the first 32 calibration images (slower: one pass per Conv)
@@ -63,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) { console.log(USAGE); return 0; }
   let args: ParsedArgs;
   try {
-    args = parseArgs(argv, ['images', 'output', 'method', 'percentile', 'preprocess', 'limit', 'exclude'], ['per-tensor', 'force', 'json', 'equalize', 'equalize-hswish', 'bias-correction', 'bias-correction-all', 'calibrate-clip'], { '-o': '--output' });
+    args = parseArgs(argv, ['images', 'output', 'method', 'percentile', 'preprocess', 'limit', 'exclude'], ['per-tensor', 'force', 'json', 'equalize', 'equalize-hswish', 'equalize-stem', 'bias-correction', 'bias-correction-all', 'calibrate-clip'], { '-o': '--output' });
   } catch (e) {
     console.error(`mnq calibrate: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
@@ -95,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     percentile,
     preprocess: f('preprocess'),
     perTensor: args.flags.has('per-tensor'),
-    equalize: args.flags.has('equalize') ? true : args.flags.has('equalize-hswish') ? 'hswish' : false,
+    equalize: args.flags.has('equalize') ? true : args.flags.has('equalize-hswish') ? 'hswish' : args.flags.has('equalize-stem') ? 'stem' : false,
     biasCorrection: args.flags.has('bias-correction-all') ? 'all' : args.flags.has('bias-correction'),
     calibrateClip: args.flags.has('calibrate-clip'),
     limit: positiveInt(f('limit'), '--limit'),
