@@ -122,7 +122,7 @@ enum class ConvKind : int {
   pointwise = 0,  // 1x1, stride 1, no padding, groups 1: a GEMM over pixels
   depthwise = 1,  // groups == in_c == out_c, KxK
   general = 2,    // groups 1, any KxK (stem conv): im2col + GEMM, or for small kernel
-                  // rows and few output channels straight from the NHWC input (x86)
+                  // rows and few output channels straight from the NHWC input (x86, AArch64)
 };
 // Chooses the kind for a shape and group count (throws for unsupported groupings).
 ConvKind conv_kind(const ConvShape& s, int groups);

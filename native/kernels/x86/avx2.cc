@@ -216,7 +216,7 @@ uint8_t* gemm_panel(size_t bytes) {
 #pragma GCC target("avx2,fma")
 
 #include "byte_lut_avx2.h"  // inside the target region (see there)
-#include "direct_conv.h"
+#include "../direct_conv.h"
 
 namespace mnq {
 namespace detail {

@@ -183,7 +183,7 @@ size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")
 
-#include "direct_conv.h"  // inside the target region (see there)
+#include "../direct_conv.h"  // inside the target region (see there)
 #include "vnni_gemm.h"
 
 namespace mnq {

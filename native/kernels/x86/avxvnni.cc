@@ -59,7 +59,7 @@ using vnni::kDirectMaxRows;
 #pragma GCC target("avx2,fma,avxvnni")
 
 #include "byte_lut_avx2.h"  // inside the target region (see there)
-#include "direct_conv.h"
+#include "../direct_conv.h"
 #include "vnni_gemm.h"
 
 namespace mnq {

@@ -1,25 +1,26 @@
-// The row driver of the direct general conv (no im2col), common to the x86
-// kernel files. Each file includes it inside its target region, after its own
-// helpers: everything here has internal linkage and is compiled for that ISA.
-// The vector code (row buffers, tiles, stores) stays in the files.
+// The row driver of the direct general conv (no im2col), common to the x86 and
+// AArch64 kernel files. Each file includes it where its vector code is compiled
+// (x86: inside its target region, after its own helpers): everything here has
+// internal linkage and is compiled for that ISA. The vector code (row buffers,
+// tiles, stores) stays in the files; the weight packing is direct_pack.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "../internal.h"
+#include "internal.h"
 
 namespace mnq {
 namespace detail {
 namespace {
 
 // What the tiles of one output row read. Elem is the row buffers' element: u8
-// (x ^ 0x80) for the VNNI kernels, int16 for AVX2.
+// (x ^ 0x80) for the VNNI kernels, int16 for AVX2, int8 (x itself) for NEON.
 template <typename Elem>
 struct DirectCall {
   const Elem* rows[16];    // per kernel row (kernel_h <= 16: the packs check)
   int kh;
-  int groups;              // dwords (u8) or int16 pairs read per kernel row
+  int groups;              // byte groups (dwords, int16 pairs) read per kernel row
   size_t step;             // elements between adjacent output pixels in a row buffer
   const uint8_t* w;        // packed weights
   const int32_t* bias;     // bias_folded (padded)
