@@ -594,12 +594,15 @@ size_t Model::output_elements(size_t i) const {
 // Memory: min(B, T) regions plus B times the (small) tail, however large B is.
 namespace {
 
-// Splits [0, units) into at most `max_tasks` contiguous ranges of at least `min_chunk` units.
+// Splits [0, units) into at most `threads` contiguous ranges of at least `min_chunk` units. One range
+// per thread keeps the split stable from op to op (the caller claims the first range, a worker the
+// next), so a thread mostly reads the rows it wrote itself one op before; finer ranges claimed
+// dynamically land on either core and were ~15% slower at batch 1 on 2 threads (mobilenetv2-12-int8,
+// 1.76-1.83 vs 1.47-1.60 ms). A late worker's range is still taken by whoever is free.
 size_t task_count(size_t units, size_t min_chunk, int threads) {
   if (threads <= 1 || units == 0) return units == 0 ? 0 : 1;
   size_t by_size = (units + min_chunk - 1) / min_chunk;
-  size_t max_tasks = static_cast<size_t>(threads) * 4;
-  return std::max<size_t>(1, std::min(by_size, max_tasks));
+  return std::max<size_t>(1, std::min(by_size, static_cast<size_t>(threads)));
 }
 
 // fn(begin, end) over [0, units): on the pool's threads when `pool` is not null,
