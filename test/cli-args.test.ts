@@ -76,6 +76,16 @@ describe('parseArgs', () => {
     expect(parseArgs(['--json', '--json'], FLAGS).bool('json')).toBe(true);
   });
 
+  test('a repeatable flag collects its values in order; others keep one', () => {
+    const specs = { exclude: { type: 'string', repeatable: true }, model: { type: 'string' } } as const;
+    const a = parseArgs(['--exclude', 'a', 'x', '--exclude=b,c', '--model', 'm'], specs);
+    expect(a.strings('exclude')).toEqual(['a', 'b,c']);
+    expect(a.string('exclude')).toBe('a');
+    expect(a.strings('model')).toEqual(['m']);
+    expect(parseArgs([], specs).strings('exclude')).toEqual([]);
+    expect(a.positional).toEqual(['x']);
+  });
+
   test('-h / --help anywhere (before --) wins over other errors', () => {
     for (const argv of [['--help'], ['x', '-h'], ['--frobnicate', '--help'], ['--model', '--json', '-h']]) {
       const a = parseArgs(argv, FLAGS);
@@ -191,6 +201,18 @@ describe('commands', () => {
     ['build', ['v2', '-o', '--json'], /^mnq build: -o needs a value, got option '--json'/],
     ['build', ['v2', '--seed', '1', '--seed', '2', '-o', 'x.onnx'], /^mnq build: --seed given twice/],
     ['build', ['v2', '--padding', 'same', '-o', 'x.onnx'], /^mnq build: --padding must be 'symmetric' or 'tf-same', got 'same'/],
+    ['calibrate', ['f.onnx', '--images', 'dir'], /^mnq calibrate: -o\/--output FILE is required/],
+    ['calibrate', ['f.onnx', '-o', 'x.onnx'], /^mnq calibrate: --images DIR is required/],
+    ['calibrate', ['f.onnx', '--images', 'd', '-o', 'x.onnx', '--method', 'kl'], /^mnq calibrate: --method must be 'minmax', 'percentile', 'entropy' or 'mse', got 'kl'/],
+    ['calibrate', ['f.onnx', '--images', 'd', '-o', 'x.onnx', '--percentile', '0'], /^mnq calibrate: --percentile must be a number > 0, got '0'/],
+    ['calibrate', ['f.onnx', '--images', 'd', '-o', 'x.onnx', '--percentile', '101'], /^mnq calibrate: --percentile must be in \(0, 100\], got '101'/],
+    ['calibrate', ['f.onnx', '--images', 'd', '-o', 'x.onnx', '--limit', '0'], /^mnq calibrate: --limit must be a positive integer, got '0'/],
+    ['calibrate', ['f.onnx', '--images', 'd', '-o', 'x.onnx', '--equalise'], /^mnq calibrate: unknown option '--equalise' \(options: --images, -o\/--output, --method/],
+    ['calibrate', ['--images', 'd', '-o', 'x.onnx'], /^mnq calibrate: missing float model/],
+    ['compare', ['f.onnx', 'q.onnx'], /^mnq compare: --images DIR is required/],
+    ['compare', ['f.onnx', '--images', 'd'], /^mnq compare: need a float model and an int8 model, got 1 file\(s\)/],
+    ['compare', ['f.onnx', 'q.onnx', '--images', 'd', '--limit', '-3'], /^mnq compare: --limit must be a positive integer, got '-3'/],
+    ['compare', ['f.onnx', 'q.onnx', '--images', 'd', '--layers'], /^mnq compare: unknown option '--layers' \(options: --images, --limit, --preprocess, --html, --json, --no-layers, --no-mnq, --force, -h\/--help\)/],
     ['build', ['-x', 'v2'], /^mnq build: unknown option '-x' \(options: --width, --resolution, --classes, --weights, --seed, --opset, --bn, --padding, --json, -o\/--output, -h\/--help\)/],
   ])('%s %j: exit 2, %s', async (name, argv, message) => {
     expect(await command(name).run(argv as string[])).toBe(2);
@@ -198,7 +220,7 @@ describe('commands', () => {
     expect(out).toEqual([]);
   });
 
-  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
+  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build', 'calibrate', 'compare'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
     for (const argv of [['--help'], ['x', '-h'], ['--frobnicate', '--help']]) {
       out.length = 0;
       expect(await command(name).run(argv)).toBe(0);

@@ -17,6 +17,8 @@ export interface FlagSpec {
   short?: string;
   /** accepted but left out of the list in error messages (flags for the command's own use) */
   hidden?: boolean;
+  /** a valued flag that may be given more than once (read with `strings`) */
+  repeatable?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -36,7 +38,7 @@ export class ParsedArgs<N extends string> {
     readonly positional: string[],
     /** -h or --help was given (other errors are then not reported) */
     readonly help: boolean,
-    private readonly values: ReadonlyMap<string, string>,
+    private readonly values: ReadonlyMap<string, string[]>,
     private readonly booleans: ReadonlySet<string>,
   ) {}
 
@@ -59,12 +61,17 @@ export class ParsedArgs<N extends string> {
 
   /** A valued flag's value, or undefined when absent. */
   string(name: N): string | undefined {
-    return this.values.get(name);
+    return this.values.get(name)?.[0];
+  }
+
+  /** Every value of a repeatable flag, in order (empty when absent). */
+  strings(name: N): string[] {
+    return [...(this.values.get(name) ?? [])];
   }
 
   /** A numeric flag, or undefined when absent; a UsageError naming the flag when it is not a number in range. */
   number(name: N, range: { min?: number; above?: number } = {}): number | undefined {
-    const v = this.values.get(name);
+    const v = this.string(name);
     if (v === undefined) return undefined;
     const n = Number(v);
     const ok = v.trim() !== '' && Number.isFinite(n) && (range.min === undefined || n >= range.min) && (range.above === undefined || n > range.above);
@@ -77,7 +84,7 @@ export class ParsedArgs<N extends string> {
 
   /** An integer flag, or undefined when absent; a UsageError naming the flag when it is not an integer >= min. */
   int(name: N, range: { min?: number } = {}): number | undefined {
-    const v = this.values.get(name);
+    const v = this.string(name);
     if (v === undefined) return undefined;
     const n = Number(v);
     const { min } = range;
@@ -90,7 +97,7 @@ export class ParsedArgs<N extends string> {
 
   /** A flag whose value must be one of `choices`, or undefined when absent. */
   choice<C extends string>(name: N, choices: readonly C[]): C | undefined {
-    const v = this.values.get(name);
+    const v = this.string(name);
     if (v === undefined) return undefined;
     if (!(choices as readonly string[]).includes(v)) {
       throw new UsageError(`--${name} must be ${choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got '${v}'`);
@@ -114,7 +121,7 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], specs: S
   const valid = (): string => [...Object.entries(specs).filter(([, s]) => !s.hidden).map(([n, s]) => flagName(n, s)), '-h/--help'].join(', ');
 
   const positional: string[] = [];
-  const values = new Map<string, string>();
+  const values = new Map<string, string[]>();
   const booleans = new Set<string>();
   for (let i = 0; i < options.length; i++) {
     const a = options[i];
@@ -142,8 +149,8 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], specs: S
       value = next;
       i++;
     }
-    if (values.has(name)) throw new UsageError(`${flagName(name, spec)} given twice`);
-    values.set(name, value);
+    if (values.has(name) && !spec.repeatable) throw new UsageError(`${flagName(name, spec)} given twice`);
+    values.set(name, [...(values.get(name) ?? []), value]);
   }
   if (end >= 0) positional.push(...argv.slice(end + 1));
   return new ParsedArgs(positional, false, values, booleans);

@@ -1,5 +1,6 @@
 // `mnq calibrate <float.onnx> --images DIR [...] -o <int8.onnx>`
 import { calibrate, writeOutput, METHODS, Method } from '../calibrate/index';
+import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'quantize a float ONNX MobileNet to int8 QDQ ONNX from calibration images';
 
@@ -26,82 +27,50 @@ const USAGE = `usage: mnq calibrate <float.onnx> --images DIR -o <int8.onnx> [op
   --json                 print the result as JSON (no progress bar)
   -h, --help             this help`;
 
-export interface ParsedArgs { positional: string[]; flags: Map<string, string[]> }
-
-/** Splits argv into positionals and --flag values; `bool` names take no value. */
-export function parseArgs(argv: string[], valued: string[], bool: string[], alias: Record<string, string> = {}): ParsedArgs {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    if (alias[a]) a = alias[a];
-    if (a.startsWith('--')) {
-      let name = a.slice(2), value: string | undefined;
-      const eq = name.indexOf('=');
-      if (eq >= 0) { value = name.slice(eq + 1); name = name.slice(0, eq); }
-      if (bool.includes(name)) {
-        if (value !== undefined) throw new Error(`--${name} takes no value`);
-        flags.set(name, ['true']);
-      } else if (valued.includes(name)) {
-        if (value === undefined) {
-          if (i + 1 >= argv.length) throw new Error(`--${name} needs a value`);
-          value = argv[++i];
-        }
-        flags.set(name, [...(flags.get(name) ?? []), value]);
-      } else throw new Error(`unknown option --${name}`);
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
-
-function positiveInt(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${what} must be a positive integer, got '${v}'`);
-  return n;
-}
+const FLAGS = {
+  images: { type: 'string' }, output: { type: 'string', short: 'o' }, method: { type: 'string' },
+  percentile: { type: 'string' }, preprocess: { type: 'string' }, limit: { type: 'string' },
+  exclude: { type: 'string', repeatable: true },
+  'per-tensor': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+  equalize: { type: 'boolean' }, 'equalize-hswish': { type: 'boolean' }, 'equalize-stem': { type: 'boolean' },
+  'bias-correction': { type: 'boolean' }, 'bias-correction-all': { type: 'boolean' }, 'calibrate-clip': { type: 'boolean' },
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { console.log(USAGE); return 0; }
-  let args: ParsedArgs;
+  let model: string, images: string, out: string, method: Method, percentile: number | undefined, limit: number | undefined;
+  let args: ReturnType<typeof parseArgs<typeof FLAGS>>;
   try {
-    args = parseArgs(argv, ['images', 'output', 'method', 'percentile', 'preprocess', 'limit', 'exclude'], ['per-tensor', 'force', 'json', 'equalize', 'equalize-hswish', 'equalize-stem', 'bias-correction', 'bias-correction-all', 'calibrate-clip'], { '-o': '--output' });
+    args = parseArgs(argv, FLAGS);
+    if (args.help) { console.log(USAGE); return 0; }
+    model = args.single('float model');
+    images = args.string('images') ?? (() => { throw new UsageError('--images DIR is required'); })();
+    out = args.string('output') ?? (() => { throw new UsageError('-o/--output FILE is required'); })();
+    method = args.choice('method', METHODS) ?? 'minmax';
+    percentile = args.number('percentile', { above: 0 });
+    if (percentile !== undefined && percentile > 100) throw new UsageError(`--percentile must be in (0, 100], got '${args.string('percentile')}'`);
+    limit = args.int('limit', { min: 1 });
   } catch (e) {
-    console.error(`mnq calibrate: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return reportUsageError('calibrate', e, USAGE);
   }
-  const f = (k: string) => args.flags.get(k)?.[args.flags.get(k)!.length - 1];
-  const json = args.flags.has('json');
-  if (args.positional.length !== 1 || !f('images') || !f('output')) {
-    console.error(`mnq calibrate: need one float model, --images DIR and -o FILE\n\n${USAGE}`);
-    return 2;
-  }
-  const method = (f('method') ?? 'minmax') as Method;
-  if (!METHODS.includes(method)) { console.error(`mnq calibrate: unknown --method '${method}' (use ${METHODS.join(', ')})`); return 2; }
-  const out = f('output')!;
-  const force = args.flags.has('force');
+  const json = args.bool('json');
+  const force = args.bool('force');
   const fsMod = await import('fs');
   if (fsMod.existsSync(out) && !force) {
     console.error(`mnq calibrate: output '${out}' exists: use --force to overwrite it`);
     return 1;
   }
-  let percentile: number | undefined;
-  if (f('percentile') !== undefined) {
-    percentile = Number(f('percentile'));
-    if (!(percentile > 0 && percentile <= 100)) { console.error(`mnq calibrate: --percentile must be in (0, 100], got '${f('percentile')}'`); return 2; }
-  }
   const warnings: string[] = [];
-  const r = await calibrate(args.positional[0], {
-    images: f('images')!,
+  const r = await calibrate(model, {
+    images,
     method,
     percentile,
-    preprocess: f('preprocess'),
-    perTensor: args.flags.has('per-tensor'),
-    equalize: args.flags.has('equalize') ? true : args.flags.has('equalize-hswish') ? 'hswish' : args.flags.has('equalize-stem') ? 'stem' : false,
-    biasCorrection: args.flags.has('bias-correction-all') ? 'all' : args.flags.has('bias-correction'),
-    calibrateClip: args.flags.has('calibrate-clip'),
-    limit: positiveInt(f('limit'), '--limit'),
-    exclude: (args.flags.get('exclude') ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
+    preprocess: args.string('preprocess'),
+    perTensor: args.bool('per-tensor'),
+    equalize: args.bool('equalize') ? true : args.bool('equalize-hswish') ? 'hswish' : args.bool('equalize-stem') ? 'stem' : false,
+    biasCorrection: args.bool('bias-correction-all') ? 'all' : args.bool('bias-correction'),
+    calibrateClip: args.bool('calibrate-clip'),
+    limit,
+    exclude: args.strings('exclude').flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
     onWarning: (m) => { warnings.push(m); if (!json) console.error(`warning: ${m}`); },
     progress: !json,
   });

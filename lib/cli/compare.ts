@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compare, formatCompare, compareHtml } from '../calibrate/compare';
-import { parseArgs, ParsedArgs } from './calibrate';
+import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'int8 vs float: top-1/top-5, agreement, logits and per-layer SQNR (text, JSON or HTML)';
 
@@ -18,34 +18,31 @@ const USAGE = `usage: mnq compare <float.onnx> <int8.onnx> --images DIR [options
   --force             overwrite the HTML file
   -h, --help          this help`;
 
+const FLAGS = {
+  images: { type: 'string' }, limit: { type: 'string' }, preprocess: { type: 'string' }, html: { type: 'string' },
+  json: { type: 'boolean' }, 'no-layers': { type: 'boolean' }, 'no-mnq': { type: 'boolean' }, force: { type: 'boolean' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { console.log(USAGE); return 0; }
-  let args: ParsedArgs;
+  let args: ReturnType<typeof parseArgs<typeof FLAGS>>, images: string, limit: number | undefined;
   try {
-    args = parseArgs(argv, ['images', 'limit', 'preprocess', 'html'], ['json', 'no-layers', 'no-mnq', 'force']);
+    args = parseArgs(argv, FLAGS);
+    if (args.help) { console.log(USAGE); return 0; }
+    if (args.positional.length !== 2) throw new UsageError(`need a float model and an int8 model, got ${args.positional.length} file(s)`);
+    images = args.string('images') ?? (() => { throw new UsageError('--images DIR is required'); })();
+    limit = args.int('limit', { min: 1 });
   } catch (e) {
-    console.error(`mnq compare: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return reportUsageError('compare', e, USAGE);
   }
-  const f = (k: string) => args.flags.get(k)?.[0];
-  if (args.positional.length !== 2 || !f('images')) {
-    console.error(`mnq compare: need a float model, an int8 model and --images DIR\n\n${USAGE}`);
-    return 2;
-  }
-  const html = f('html');
-  if (html && fs.existsSync(html) && !args.flags.has('force')) {
+  const html = args.string('html');
+  if (html && fs.existsSync(html) && !args.bool('force')) {
     console.error(`mnq compare: '${html}' exists: use --force to overwrite it`);
     return 1;
   }
-  let limit: number | undefined;
-  if (f('limit') !== undefined) {
-    limit = Number(f('limit'));
-    if (!Number.isInteger(limit) || limit <= 0) { console.error(`mnq compare: --limit must be a positive integer`); return 2; }
-  }
-  const json = args.flags.has('json');
+  const json = args.bool('json');
   const r = await compare(args.positional[0], args.positional[1], {
-    images: f('images')!, limit, preprocess: f('preprocess'),
-    layers: !args.flags.has('no-layers'), mnq: !args.flags.has('no-mnq'),
+    images, limit, preprocess: args.string('preprocess'),
+    layers: !args.bool('no-layers'), mnq: !args.bool('no-mnq'),
     onWarning: (m) => { if (!json) console.error(`warning: ${m}`); }, progress: !json,
   });
   if (html) {
