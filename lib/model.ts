@@ -216,23 +216,22 @@ export class Model {
   private finish(outs: Int8Array[], batch: number, options: RunOptions): Float32Array | QuantizedTensor {
     const o = this.compiled.outputs[0];
     const t = this.compiled.plan.tensors[o.tensor];
-    if (o.softmaxQuantization) {
-      const sq = o.softmaxQuantization;
-      const q = quantizedSoftmaxRows(outs[0], batch, t.scale, t.zeroPoint, sq.scale, sq.zeroPoint);
-      if (options.quantized) return { data: q, scale: sq.scale, zeroPoint: sq.zeroPoint, shape: [batch, o.c] };
-      return Float32Array.from(q, (v) => Math.fround((v - sq.zeroPoint) * sq.scale));
-    }
     const q = nhwcToNchw(outs[0], batch, o.c, o.h, o.w);
-    if (options.quantized) {
+    const sq = o.softmaxQuantization;
+    if (options.quantized && !sq) {
       const shape = [batch, ...(o.shape.length === 4 ? [o.c, o.h, o.w] : o.shape.length === 3 ? [o.c, o.w] : [o.c])];
       return { data: q, scale: t.scale, zeroPoint: t.zeroPoint, shape };
     }
-    const out = new Float32Array(q.length);
-    const s = t.scale, zp = t.zeroPoint;
-    for (let i = 0; i < q.length; i++) out[i] = Math.fround((q[i] - zp) * s);
+    const out = dequantize(q, t.scale, t.zeroPoint);
     if (o.softmax) softmaxRows(out, batch);
-    return out;
+    if (!sq) return out;
+    // DQ -> Softmax -> Q (-> DQ): ONNX Runtime runs this group in float32, unfused; so does mnq.
+    const p = new Int8Array(out.length);
+    for (let i = 0; i < out.length; i++) p[i] = Math.max(-128, Math.min(127, roundHalfEven(Math.fround(out[i] / sq.scale)) + sq.zeroPoint));
+    if (options.quantized) return { data: p, scale: sq.scale, zeroPoint: sq.zeroPoint, shape: [batch, o.c] };
+    return dequantize(p, sq.scale, sq.zeroPoint);
   }
+
 }
 
 function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number): Int8Array {
@@ -246,41 +245,28 @@ function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number
   return out;
 }
 
-function softmaxRows(x: Float32Array, rows: number): void {
-  const n = x.length / rows;
-  for (let r = 0; r < rows; r++) {
-    let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, x[r * n + i]);
-    let sum = 0;
-    for (let i = 0; i < n; i++) { const e = Math.exp(x[r * n + i] - max); x[r * n + i] = e; sum += e; }
-    for (let i = 0; i < n; i++) x[r * n + i] = x[r * n + i] / sum;
-  }
+/** ORT DequantizeLinear: float32((q - zp) * scale). */
+function dequantize(q: Int8Array, scale: number, zp: number): Float32Array {
+  return Float32Array.from(q, (v) => Math.fround((v - zp) * scale));
 }
 
 /**
- * Q(Softmax(DQ(x))) per row, in float32 as ONNX Runtime runs a DQ -> Softmax -> Q group (it does not
- * fuse it): dequantize, subtract the row max, exp, sum in order, divide, QuantizeLinear (round half to
- * even). Tested equal to ORT in test/parity-api.test.ts.
+ * Softmax of each row, in float32 as ONNX Runtime computes it: subtract the row max, exp, sum in
+ * order, divide (a QuantizeLinear after it then gives ORT's int8 values; test/parity-api.test.ts).
  */
-function quantizedSoftmaxRows(x: Int8Array, rows: number, xScale: number, xZp: number, yScale: number, yZp: number): Int8Array {
-  const f = Math.fround;
+function softmaxRows(x: Float32Array, rows: number): void {
   const n = x.length / rows;
-  const out = new Int8Array(x.length);
-  const e = new Float32Array(n);
   for (let r = 0; r < rows; r++) {
-    let max = -128;
-    for (let i = 0; i < n; i++) max = Math.max(max, x[r * n + i]);
-    const m = f(f(max - xZp) * xScale);
+    const row = x.subarray(r * n, (r + 1) * n);
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) max = Math.max(max, row[i]);
     let sum = 0;
     for (let i = 0; i < n; i++) {
-      e[i] = Math.exp(f(f(f(x[r * n + i] - xZp) * xScale) - m));
-      sum = f(sum + e[i]);
+      row[i] = Math.exp(Math.fround(row[i] - max));
+      sum = Math.fround(sum + row[i]);
     }
-    for (let i = 0; i < n; i++) {
-      out[r * n + i] = Math.max(-128, Math.min(127, roundHalfEven(f(f(e[i] / sum) / yScale)) + yZp));
-    }
+    for (let i = 0; i < n; i++) row[i] = row[i] / sum;
   }
-  return out;
 }
 
 function describe(v: unknown): string {

@@ -64,6 +64,13 @@ export class ParsedArgs<N extends string> {
     return this.values.get(name)?.[0];
   }
 
+  /** A valued flag that must be given: a UsageError with `message` without it. */
+  required(name: N, message: string): string {
+    const v = this.string(name);
+    if (v === undefined) throw new UsageError(message);
+    return v;
+  }
+
   /** Every value of a repeatable flag, in order (empty when absent). */
   strings(name: N): string[] {
     return [...(this.values.get(name) ?? [])];

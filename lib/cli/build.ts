@@ -33,8 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const arch = args.single('architecture');
-    const out = args.string('output');
-    if (!out) throw new UsageError('missing -o out.onnx');
+    const out = args.required('output', 'missing -o out.onnx');
     if (args.has('weights') && args.has('seed')) throw new UsageError('give --weights or --seed, not both');
     const bn = args.choice('bn', ['fold', 'keep'] as const);
     const padding = args.choice('padding', ['symmetric', 'tf-same'] as const);

@@ -43,8 +43,8 @@ export async function run(argv: string[]): Promise<number> {
     args = parseArgs(argv, FLAGS);
     if (args.help) { console.log(USAGE); return 0; }
     model = args.single('float model');
-    images = args.string('images') ?? (() => { throw new UsageError('--images DIR is required'); })();
-    out = args.string('output') ?? (() => { throw new UsageError('-o/--output FILE is required'); })();
+    images = args.required('images', '--images DIR is required');
+    out = args.required('output', '-o/--output FILE is required');
     method = args.choice('method', METHODS) ?? 'minmax';
     percentile = args.number('percentile', { above: 0 });
     if (percentile !== undefined && percentile > 100) throw new UsageError(`--percentile must be in (0, 100], got '${args.string('percentile')}'`);

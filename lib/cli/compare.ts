@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
     args = parseArgs(argv, FLAGS);
     if (args.help) { console.log(USAGE); return 0; }
     if (args.positional.length !== 2) throw new UsageError(`need a float model and an int8 model, got ${args.positional.length} file(s)`);
-    images = args.string('images') ?? (() => { throw new UsageError('--images DIR is required'); })();
+    images = args.required('images', '--images DIR is required');
     limit = args.int('limit', { min: 1 });
   } catch (e) {
     return reportUsageError('compare', e, USAGE);
