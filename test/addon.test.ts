@@ -1,10 +1,11 @@
-// The native addon on hand-built plans: results against a straightforward JS
-// computation of the same int8 math (docs/quantization.md, float32 via
-// Math.fround), threads and batches, concurrent runs, worker_threads,
-// bad plans and inputs (errors, never crashes), dispose.
+// The native addon on hand-built plans: results against the JS reference of
+// the same int8 math (test/helpers/reference.ts), threads and batches,
+// concurrent runs, worker_threads, bad plans and inputs (errors, never
+// crashes), dispose.
 import { Worker } from 'worker_threads';
 import { addonPath, loadNative, NativeModel } from '../lib/native';
-import { makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn } from '../lib/plan';
+import { makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams } from '../lib/plan';
+import { activationTable, quantizeInput, runReference } from './helpers/reference';
 
 const native = loadNative();
 
@@ -24,35 +25,6 @@ function expectError(fn: () => unknown, name: 'TypeError' | 'RangeError' | 'Erro
   else expect(e.message).toMatch(message);
 }
 const f = Math.fround;
-
-// ------------------------------------------------------------ int8 math in JS
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
-}
-function requantize(acc: number, m: number, zp: number, qmin: number, qmax: number): number {
-  let v = f(f(acc) * m);
-  v = Math.max(v, qmin - zp);
-  v = Math.min(v, qmax - zp);
-  return roundHalfEven(v) + zp;
-}
-function quantize(x: number, scale: number, zp: number): number {
-  let v = f(x / scale);
-  v = v >= -128 - zp ? v : -128 - zp; // NaN -> lower bound
-  v = Math.min(v, 127 - zp);
-  return roundHalfEven(v) + zp;
-}
-const dequantize = (q: number, s: number, zp: number): number => f(f(q - zp) * s);
-function hardswish(x: number): number {
-  let t = f(f(x * f(1 / 6)) + 0.5);
-  t = Math.max(Math.min(t, 1), 0);
-  return f(x * t);
-}
-function table(fn: (x: number) => number, xs: number, xz: number, ys: number, yz: number): Int8Array {
-  const t = new Int8Array(256);
-  for (let q = -128; q < 128; q++) t[q + 128] = quantize(fn(dequantize(q, xs, xz)), ys, yz);
-  return t;
-}
 
 // ------------------------------------------------------------ plan building
 class Plan {
@@ -101,123 +73,14 @@ function randomInput(n: number): Float32Array {
   return x;
 }
 
-// Reference execution of one op on NHWC int8 tensors of one image.
-type Tensors = Map<number, Int8Array>;
-function convRef(p: PlanDesc, op: PlanOp, t: Tensors): Int8Array {
-  const X = p.tensors[op.inputs[0]];
-  const Y = p.tensors[op.output];
-  const x = t.get(op.inputs[0])!;
-  const isFc = op.type === PlanOpType.fullyConnected;
-  const s = isFc
-    ? { inH: 1, inW: 1, inC: X.h * X.w * X.c, outH: 1, outW: 1, outC: Y.c, kernelH: 1, kernelW: 1,
-        strideH: 1, strideW: 1, padTop: 0, padLeft: 0 }
-    : op.shape;
-  const groups = isFc ? 1 : op.groups;
-  const icg = s.inC / groups;
-  const ocg = s.outC / groups;
-  const midS = op.hasActivation ? op.actScale : Y.scale;
-  const midZ = op.hasActivation ? op.actZeroPoint : Y.zeroPoint;
-  const tab = op.hasActivation ? op.table : undefined;
-  const y = new Int8Array(s.outH * s.outW * s.outC);
-  for (let oy = 0; oy < s.outH; oy++)
-    for (let ox = 0; ox < s.outW; ox++)
-      for (let oc = 0; oc < s.outC; oc++) {
-        const g = Math.floor(oc / ocg);
-        let acc = op.bias.length ? op.bias[oc] : 0;
-        for (let ky = 0; ky < s.kernelH; ky++)
-          for (let kx = 0; kx < s.kernelW; kx++) {
-            const iy = oy * s.strideH - s.padTop + ky;
-            const ix = ox * s.strideW - s.padLeft + kx;
-            if (iy < 0 || ix < 0 || iy >= s.inH || ix >= s.inW) continue; // padding = x zero point
-            for (let ic = 0; ic < icg; ic++) {
-              const xv = x[(iy * s.inW + ix) * s.inC + g * icg + ic] - X.zeroPoint;
-              const wv = op.weights[((oc * icg + ic) * s.kernelH + ky) * s.kernelW + kx];
-              acc += xv * (wv - (op.wZeroPoint.length ? op.wZeroPoint[oc] : 0));
-            }
-          }
-        const m = f(f(X.scale * op.wScale[oc]) / midS);
-        const q = requantize(acc, m, midZ, op.qmin, op.qmax);
-        y[(oy * s.outW + ox) * s.outC + oc] = tab ? tab[q + 128] : q;
-      }
-  return y;
-}
-function reference(p: PlanDesc, input: Float32Array): Int8Array[] {
+// The JS reference (test/helpers/reference.ts) on a batch of float NCHW images:
+// each output of the plan, the images one after another.
+function referenceBatch(p: PlanDesc, x: Float32Array, batch: number): Int8Array[] {
   const X = p.tensors[p.input];
-  const hw = X.h * X.w;
-  const q = new Int8Array(hw * X.c);
-  for (let c = 0; c < X.c; c++)
-    for (let i = 0; i < hw; i++) q[i * X.c + c] = quantize(input[c * hw + i], X.scale, X.zeroPoint);
-  const t: Tensors = new Map([[p.input, q]]);
-  for (const op of p.ops) {
-    const A = p.tensors[op.inputs[0]];
-    const Y = p.tensors[op.output];
-    const a = t.get(op.inputs[0])!;
-    const n = Y.h * Y.w * Y.c;
-    let y: Int8Array;
-    switch (op.type) {
-      case PlanOpType.conv:
-      case PlanOpType.fullyConnected:
-        y = convRef(p, op, t);
-        break;
-      case PlanOpType.add: {
-        const B = p.tensors[op.inputs[1]];
-        const b = t.get(op.inputs[1])!;
-        const ra = f(A.scale / Y.scale);
-        const rb = f(B.scale / Y.scale);
-        const fixed = f(Y.zeroPoint - f(f(ra * A.zeroPoint) + f(rb * B.zeroPoint)));
-        y = new Int8Array(n);
-        for (let i = 0; i < n; i++) {
-          let v = f(b[i] * rb + fixed); // fma (exact product, one rounding)
-          v = f(a[i] * ra + v);
-          const r = Math.max(-128, Math.min(127, roundHalfEven(v)));
-          y[i] = Math.max(op.qmin, Math.min(op.qmax, r));
-        }
-        break;
-      }
-      case PlanOpType.globalAvgPool: {
-        const hwA = A.h * A.w;
-        const scale = f(A.scale / f(Y.scale * hwA));
-        y = new Int8Array(A.c);
-        for (let c = 0; c < A.c; c++) {
-          let acc = -A.zeroPoint * hwA;
-          for (let i = 0; i < hwA; i++) acc += a[i * A.c + c];
-          y[c] = requantize(acc, scale, Y.zeroPoint, -128, 127);
-        }
-        break;
-      }
-      case PlanOpType.mul: {
-        const B = p.tensors[op.inputs[1]];
-        const b = t.get(op.inputs[1])!;
-        const ratio = f(f(A.scale * B.scale) / Y.scale);
-        const bcast = B.h * B.w === 1;
-        y = new Int8Array(n);
-        for (let i = 0; i < n; i++) {
-          const bv = bcast ? b[i % A.c] : b[i];
-          y[i] = requantize((a[i] - A.zeroPoint) * (bv - B.zeroPoint), ratio, Y.zeroPoint, -128, 127);
-        }
-        break;
-      }
-      case PlanOpType.lut:
-        y = new Int8Array(n);
-        for (let i = 0; i < n; i++) y[i] = op.table[a[i] + 128];
-        break;
-    }
-    t.set(op.output, y!);
-  }
-  return p.outputs.map((id) => t.get(id)!);
-}
-function referenceBatch(p: PlanDesc, input: Float32Array, batch: number): Int8Array[] {
-  const X = p.tensors[p.input];
-  const per = X.h * X.w * X.c;
-  const outs = p.outputs.map((id) => {
-    const T = p.tensors[id];
-    return new Int8Array(batch * T.h * T.w * T.c);
-  });
-  for (let b = 0; b < batch; b++) {
-    const r = reference(p, input.subarray(b * per, (b + 1) * per));
-    r.forEach((o, i) => outs[i].set(o, b * o.length));
-  }
-  return outs;
+  const perImage = X.h * X.w * X.c;
+  const images = Array.from({ length: batch }, (_, b) =>
+    runReference(p, quantizeInput(x, X.c, X.h, X.w, X.scale, X.zeroPoint, b * perImage)));
+  return p.outputs.map((id) => Int8Array.from(images.flatMap((data) => Array.from(data[id]!))));
 }
 
 // A small network: stem conv, depthwise (fused h-swish), pointwise + ReLU table,
@@ -248,10 +111,8 @@ function network(): PlanDesc {
   const wz = new Int32Array(16).map(() => randInt(-10, 10));
   const t2 = pw('expand', t1, 8, 16, 0.05, 5, { wZeroPoint: wz });
   const t3 = P.tensor('relu', 5, 5, 16, 0.03, -128);
-  P.op(PlanOpType.lut, 'relu', [t2], t3, {
-    activation: { fn: UnaryFn.relu, p0: 0, p1: 0 },
-    table: table((x) => (x > 0 ? x : 0), f(0.05), 5, f(0.03), -128),
-  });
+  const relu: UnaryParams = { fn: UnaryFn.relu, p0: 0, p1: 0 };
+  P.op(PlanOpType.lut, 'relu', [t2], t3, { activation: relu, table: activationTable(relu, f(0.05), 5, f(0.03), -128) });
   const t4 = pw('project', t3, 16, 8, 0.06, -2);
   const t5 = P.tensor('add', 5, 5, 8, 0.07, 1);
   P.op(PlanOpType.add, 'add', [t4, t0], t5);
@@ -266,26 +127,7 @@ function network(): PlanDesc {
   return P.desc(inp, [t9, t3]);
 }
 
-// The JS reference reads a fused or standalone table from op.table: fill the
-// ones the runtime builds from `activation` with the JS float32 functions.
-function withReferenceTables(p: PlanDesc): PlanDesc {
-  const fns: Partial<Record<UnaryFn, (x: number) => number>> = {
-    [UnaryFn.hardswish]: hardswish,
-    [UnaryFn.relu]: (x) => (x > 0 ? x : 0),
-  };
-  const ops = p.ops.map((o) => {
-    if (o.table.length || !(o.hasActivation || o.type === PlanOpType.lut)) return o;
-    const fn = fns[o.activation.fn];
-    if (!fn) throw new Error(`no JS reference for ${o.activation.fn}`);
-    const Y = p.tensors[o.output];
-    const X = o.type === PlanOpType.lut ? p.tensors[o.inputs[0]] : { scale: o.actScale, zeroPoint: o.actZeroPoint };
-    return { ...o, table: table(fn, X.scale, X.zeroPoint, Y.scale, Y.zeroPoint) };
-  });
-  return { ...p, ops };
-}
-
 const plan = network();
-const refPlan = withReferenceTables(plan);
 const perImage = 3 * 10 * 10;
 
 describe('native addon', () => {
@@ -304,7 +146,7 @@ describe('native addon', () => {
         const x = randomInput(batch * perImage);
         x[0] = NaN;
         x[1] = Infinity;
-        const want = referenceBatch(refPlan, x, batch);
+        const want = referenceBatch(plan, x, batch);
         expect(new Set(want[0]).size).toBeGreaterThan(5); // not degenerate
         const before = Float32Array.from(x);
         expect(await m.run(x, batch)).toEqual(want);
@@ -320,12 +162,32 @@ describe('native addon', () => {
     const x = randomInput(2 * perImage);
     const X = plan.tensors[plan.input];
     const q = new Int8Array(x.length);
-    for (let b = 0; b < 2; b++)
-      for (let c = 0; c < 3; c++)
-        for (let i = 0; i < 100; i++) q[b * perImage + i * 3 + c] = quantize(x[b * perImage + c * 100 + i], X.scale, X.zeroPoint);
+    for (let b = 0; b < 2; b++) q.set(quantizeInput(x, X.c, X.h, X.w, X.scale, X.zeroPoint, b * perImage), b * perImage);
     const want = m.runSync(x, 2);
     expect(await m.runInt8(q, 2)).toEqual(want);
     expect(m.runInt8Sync(q, 2)).toEqual(want);
+  });
+
+  test('tables the runtime builds from `activation` equal the JS reference on every int8 input', () => {
+    const every = Int8Array.from({ length: 256 }, (_, i) => i - 128);
+    const activations: UnaryParams[] = [
+      { fn: UnaryFn.identity, p0: 0, p1: 0 }, { fn: UnaryFn.relu, p0: 0, p1: 0 },
+      { fn: UnaryFn.clip, p0: -0.3, p1: 0.7 }, { fn: UnaryFn.leakyrelu, p0: 0.1, p1: 0 },
+      { fn: UnaryFn.hardsigmoid, p0: 0.2, p1: 0.5 }, { fn: UnaryFn.hardswish, p0: 0, p1: 0 },
+      { fn: UnaryFn.mulHardsigmoid, p0: 1 / 6, p1: 0.5 },
+    ];
+    // At scale 0.0159, h-swish as x * f32(1/6) (the runtime) and as x / 6 differ in two entries.
+    const domains = [[0.0159, 0, 0.0159, 0], [0.05, 10, 0.03, -100]];
+    for (const activation of activations) for (const [xScale, xZp, yScale, yZp] of domains) {
+      const P = new Plan();
+      const x = P.tensor('x', 1, 1, 256, xScale, xZp);
+      const y = P.tensor('y', 1, 1, 256, yScale, yZp);
+      P.op(PlanOpType.lut, 'activation', [x], y, { activation });
+      const p = P.desc(x, [y]);
+      const m = native.createModelSync(p);
+      expect({ activation, got: m.runInt8Sync(every)[0] }).toEqual({ activation, got: runReference(p, every)[y] });
+      m.dispose();
+    }
   });
 
   test('many concurrent runs on one model give identical results', async () => {

@@ -1,30 +1,43 @@
 // A slow, plain-JS executor of a plan (lib/plan.ts) with ONNX Runtime's
-// scalar arithmetic (MLAS requantization: float32(acc) * multiplier, round half
-// to even, + zero point, clamp). For debugging the compiler without the addon,
-// and as a second opinion in tests. Not used by the library.
+// scalar arithmetic, as the native kernels compute it (native/kernels/quant.h,
+// docs/quantization.md): float32 via Math.fround after every operation, MLAS
+// requantization (float32(acc) * multiplier, round half to even, + zero point,
+// clamp). The tests compare ONNX Runtime and the native addon with it bit for
+// bit. Not used by the library.
 import { PlanDesc, PlanOp, PlanOpType, UnaryFn, UnaryParams } from '../../lib/plan';
 import { buildTable, f32, roundHalfEven } from '../../lib/compiler/quant';
 
 const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
 
+/** quant::hardsigmoid: min(1) then max(0) of f32(f32(alpha * x) + beta). */
+function hardsigmoid(x: number, alpha: number, beta: number): number {
+  return Math.max(0, Math.min(1, f32(f32(f32(alpha) * x) + f32(beta))));
+}
+
+/** The float32 function of an activation, as the native make_lut evaluates it (eval_unary in native/kernels/dispatch.cc). */
 function unary(p: UnaryParams): (x: number) => number {
   switch (p.fn) {
     case UnaryFn.identity: return (x) => x;
-    case UnaryFn.relu: return (x) => Math.max(0, x);
-    case UnaryFn.clip: return (x) => Math.min(Math.max(x, p.p0), p.p1);
-    case UnaryFn.hardsigmoid: return (x) => Math.max(0, Math.min(1, f32(f32(f32(p.p0) * x) + f32(p.p1))));
-    case UnaryFn.hardswish: return (x) => f32(x * Math.max(0, Math.min(1, f32(f32(x / 6) + 0.5))));
+    case UnaryFn.relu: return (x) => (x > 0 ? x : 0);
+    case UnaryFn.clip: return (x) => Math.min(Math.max(x, f32(p.p0)), f32(p.p1));
+    case UnaryFn.hardsigmoid: return (x) => hardsigmoid(x, p.p0, p.p1);
+    case UnaryFn.hardswish: return (x) => f32(x * hardsigmoid(x, 1 / 6, 0.5));
+    // Approximations: the native code uses MLAS's rational polynomials.
     case UnaryFn.sigmoid: return (x) => f32(1 / (1 + Math.exp(-x)));
     case UnaryFn.tanh: return (x) => f32(Math.tanh(x));
     case UnaryFn.leakyrelu: return (x) => (x >= 0 ? x : f32(f32(p.p0) * x));
-    case UnaryFn.mulHardsigmoid: return (x) => f32(x * Math.max(0, Math.min(1, f32(f32(f32(p.p0) * x) + f32(p.p1)))));
+    case UnaryFn.mulHardsigmoid: return (x) => f32(x * hardsigmoid(x, p.p0, p.p1));
     default: throw new Error(`unknown UnaryFn ${p.fn}`);
   }
 }
 
+/** The 256-entry table t[q + 128] = Q(activation(DQ(q))) the native runtime builds for an op without one. */
+export function activationTable(activation: UnaryParams, xScale: number, xZp: number, yScale: number, yZp: number): Int8Array {
+  return buildTable(unary(activation), xScale, xZp, yScale, yZp);
+}
+
 function table(op: PlanOp, xScale: number, xZp: number, yScale: number, yZp: number): Int8Array {
-  if (op.table.length === 256) return op.table;
-  return buildTable(unary(op.activation), xScale, xZp, yScale, yZp);
+  return op.table.length === 256 ? op.table : activationTable(op.activation, xScale, xZp, yScale, yZp);
 }
 
 /** Runs one image: input int8 NHWC of plan.input; returns every tensor's data (null when never written). */
@@ -38,12 +51,13 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
     const out = new Int8Array(y.h * y.w * y.c);
     switch (op.type) {
       case PlanOpType.conv: case PlanOpType.fullyConnected: {
-        const s = op.type === PlanOpType.conv ? op.shape : {
+        const fc = op.type === PlanOpType.fullyConnected;
+        const s = fc ? {
           inH: 1, inW: 1, inC: x.h * x.w * x.c, outH: 1, outW: 1, outC: y.c, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,
           dilationH: 1, dilationW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
-        };
-        const depthwise = op.groups > 1;
-        const icPer = depthwise ? 1 : s.inC;
+        } : op.shape;
+        const groups = fc ? 1 : op.groups;
+        const icPer = s.inC / groups, ocPer = s.outC / groups;
         const oScale = op.hasActivation ? op.actScale : y.scale;
         const oZp = op.hasActivation ? op.actZeroPoint : y.zeroPoint;
         const m = Float32Array.from(op.wScale, (ws) => f32(f32(x.scale * ws) / oScale));
@@ -52,17 +66,17 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
         for (let oh = 0; oh < s.outH; oh++) for (let ow = 0; ow < s.outW; ow++) for (let oc = 0; oc < s.outC; oc++) {
           let acc = op.bias.length ? op.bias[oc] : 0;
           const zw = op.wZeroPoint.length ? op.wZeroPoint[oc] : 0;
+          const c0 = Math.floor(oc / ocPer) * icPer; // the group's first input channel
           for (let kh = 0; kh < s.kernelH; kh++) {
             const ih = oh * s.strideH - s.padTop + kh * s.dilationH;
-            if (ih < 0 || ih >= s.inH) continue;
+            if (ih < 0 || ih >= s.inH) continue; // padding = the input zero point
             for (let kw = 0; kw < s.kernelW; kw++) {
               const iw = ow * s.strideW - s.padLeft + kw * s.dilationW;
               if (iw < 0 || iw >= s.inW) continue;
-              const base = (ih * s.inW + iw) * s.inC;
+              const base = (ih * s.inW + iw) * s.inC + c0;
               for (let ic = 0; ic < icPer; ic++) {
-                const c = depthwise ? oc : ic;
                 const w = op.weights[oc * kSize + (ic * s.kernelH + kh) * s.kernelW + kw];
-                acc += (xd[base + c] - x.zeroPoint) * (w - zw);
+                acc += (xd[base + ic] - x.zeroPoint) * (w - zw);
               }
             }
           }
@@ -133,12 +147,12 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
   return data;
 }
 
-/** ORT QuantizeLinear of a float NCHW image into int8 NHWC. */
+/** ORT QuantizeLinear (quant::quantize_linear) of a float NCHW image at x[offset] into int8 NHWC; NaN -> -128. */
 export function quantizeInput(x: Float32Array, c: number, h: number, w: number, scale: number, zp: number, offset = 0): Int8Array {
   const out = new Int8Array(c * h * w);
   for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) {
     const v = f32(x[offset + ch * h * w + p] / scale);
-    out[p * c + ch] = Number.isNaN(v) ? zp : clamp(roundHalfEven(v) + zp, -128, 127);
+    out[p * c + ch] = Number.isNaN(v) ? -128 : clamp(roundHalfEven(v) + zp, -128, 127);
   }
   return out;
 }
