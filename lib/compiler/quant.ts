@@ -13,10 +13,10 @@ export function roundHalfEven(x: number): number {
   return r;
 }
 
-/** ORT QuantizeLinear into int8: saturate(round_half_even(x / scale) + zp). NaN -> zp. */
+/** ORT QuantizeLinear into int8: saturate(round_half_even(x / scale) + zp); NaN -> -128 as the native kernels and ORT (docs/quantization.md). */
 export function quantize(x: number, scale: number, zeroPoint: number): number {
   const v = f32(x / scale);
-  if (Number.isNaN(v)) return zeroPoint;
+  if (Number.isNaN(v)) return -128;
   const q = roundHalfEven(v) + zeroPoint;
   return q < -128 ? -128 : q > 127 ? 127 : q;
 }
