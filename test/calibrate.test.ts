@@ -1,3 +1,6 @@
+/**
+ * @jest-environment ./test/helpers/node-env.js
+ */
 // Calibration: calibrators, graph normalisation (BN folding, h-swish / h-sigmoid
 // spellings, classifiers), QDQ emission — checked against ONNX Runtime on
 // small synthetic graphs. The shared-data tests are in calibrate.shared.test.ts.
@@ -7,19 +10,10 @@ import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/
 import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32, flatOutside } from '../lib/calibrate/quantize';
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
 import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize } from '../lib/calibrate/equalize';
+import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
 import { parsePreprocess, floatTable, quantizeLinearInt8 } from '../lib/image/preprocess';
-import * as vm from 'vm';
-
-// onnxruntime-node makes its output typed arrays in Node's own realm, and onnxruntime-common checks them
-// with `instanceof` against this sandbox's globals: use Node's typed arrays here (jest realm issue).
-for (const T of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array']) {
-  (globalThis as Record<string, unknown>)[T] = vm.runInThisContext(T);
-}
-// loaded after the fix above (onnxruntime-common keeps the typed-array constructors it sees at load time)
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { session, runFloat } = require('../lib/calibrate/ort') as typeof import('../lib/calibrate/ort');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { inputQParams } = require('../lib/calibrate/index') as typeof import('../lib/calibrate/index');
+import { session, runFloat } from '../lib/calibrate/ort';
+import { inputQParams } from '../lib/calibrate/index';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -504,5 +498,49 @@ describe('QDQ emission', () => {
     expect(plan.floatNodes.size).toBe(1);
     expect(plan.tensors).toEqual(['x', 'c']);
     expect(() => planQuantization(graph, { exclude: ['nope'] })).toThrow(/--exclude nope: no node/);
+  });
+});
+
+describe('GPTQ weight rounding', () => {
+  // a 3×3 conv, 1 input channel, 2 output channels, on inputs with a large DC level: channel 0 is a
+  // differencing filter (its taps nearly cancel), whose int8 rounding errors add up on the DC level
+  const geo: ConvGeometry = { C: 1, H: 12, W: 12, O: 2, OH: 12, OW: 12, groups: 1, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1 };
+  const w0 = Float32Array.from([47.3, 0.1, -44.9, 41.4, -4.0, -39.5, -3.8, 0.6, 4.35, 0.3, -1.2, 0.8, 2.1, 0.05, -0.7, 1.1, -0.4, 0.9]);
+  const b0 = Float32Array.of(0.5, -0.2);
+  const image = (r: () => number) => Float32Array.from({ length: 144 }, (_, i) => 20 + Math.sin(i / 7) + 0.3 * gauss(r));
+  const conv = (x: Float32Array, w: Float32Array, b: Float32Array) => {
+    const y = new Float64Array(2 * 144);
+    for (let o = 0; o < 2; o++) for (let p = 0; p < 144; p++) {
+      let v = b[o];
+      for (let k = 0; k < 9; k++) {
+        const iy = Math.floor(p / 12) - 1 + Math.floor(k / 3), ix = (p % 12) - 1 + (k % 3);
+        if (iy >= 0 && iy < 12 && ix >= 0 && ix < 12) v += w[o * 9 + k] * x[iy * 12 + ix];
+      }
+      y[o * 144 + p] = v;
+    }
+    return y;
+  };
+  const error = (images: Float32Array[], w: Float32Array, b: Float32Array) => {
+    let e = 0;
+    for (const x of images) { const ref = conv(x, w0, b0), y = conv(x, w, b); for (let i = 0; i < y.length; i++) e += (y[i] - ref[i]) ** 2; }
+    return e;
+  };
+
+  test('weights land on the int8 grid, and the output error is far below rounding each weight on its own', () => {
+    const r = rng(7);
+    const calib = Array.from({ length: 8 }, () => image(r)), fresh = Array.from({ length: 8 }, () => image(r));
+    const scales = quantizeWeights(w0, 2, false).scales;
+    const corr = new PatchCorrelation(geo);
+    calib.forEach((x, i) => corr.add(x, 1e9, i));
+    const { w, b } = corr.round(w0, b0, scales);
+    for (let i = 0; i < w.length; i++) {
+      const q = w[i] / scales[Math.floor(i / 9)];
+      expect(Math.abs(q - Math.round(q))).toBeLessThan(1e-4);
+      expect(Math.abs(Math.round(q))).toBeLessThanOrEqual(127);
+    }
+    const plain = Float32Array.from(w0, (v, i) => Math.round(v / scales[Math.floor(i / 9)]) * scales[Math.floor(i / 9)]);
+    expect(error(calib, w, b)).toBeLessThan(error(calib, plain, b0) / 10);
+    expect(error(fresh, w, b)).toBeLessThan(error(fresh, plain, b0) / 10);
+    expect(w0[0]).toBeCloseTo(47.3, 5); // inputs untouched
   });
 });

@@ -17,6 +17,7 @@ import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qpar
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
 import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish } from './equalize';
+import { biasCorrect, gptqRound, CorrectionInput } from './correction';
 
 export { Method, METHODS } from './calibrators';
 
@@ -55,8 +56,14 @@ export interface CalibrateOptions {
    * 'all' corrects the 1×1-pixel outputs (SE convolutions) too
    */
   biasCorrection?: boolean | 'all';
-  /** images used for bias correction (the first N calibration images; default 32) */
+  /** images used for bias correction and GPTQ (the first N calibration images; default 32) */
   biasCorrectionImages?: number;
+  /**
+   * GPTQ weight rounding (default false): layer by layer, round each spatial Conv's weights to their
+   * int8 grid so that the rounding errors cancel on its int8 inputs (see gptqRound); matters for float
+   * weights that do not already lie on an int8 grid
+   */
+  gptq?: boolean;
   /**
    * clip the calibrated range of a tensor read only by HardSigmoid / HardSwish to where they are not
    * flat ([−3, 3] for an h-sigmoid input, ≥ −3 for an h-swish input): the same outputs, a finer step
@@ -211,69 +218,6 @@ export async function collectStats(
   return { stats, used, skipped };
 }
 
-/** Per-channel mean of NCHW tensors over the images (and positions). */
-async function channelMeans(
-  model: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
-): Promise<Map<string, { mean: Float64Array; spatial: number }>> {
-  const g = new Graph(model);
-  const outs = new Set(g.outputs.map((o) => o.name!));
-  for (const t of tensors) if (!outs.has(t)) g.outputs.push(floatValueInfo(t));
-  const s = await session(encodeModel(g.toModel()), 'model');
-  const sum = new Map<string, { mean: Float64Array; spatial: number }>();
-  let n = 0;
-  for await (const img of streamImages(files, spec, size[1], size[0], () => undefined)) {
-    const r = await runFloat(s, img.data, [1, 3, size[0], size[1]], tensors);
-    for (const t of tensors) {
-      const { data, dims } = r[t];
-      const C = dims[1], hw = data.length / C;
-      let e = sum.get(t);
-      if (!e) { e = { mean: new Float64Array(C), spatial: hw }; sum.set(t, e); }
-      const m = e.mean;
-      for (let c = 0; c < C; c++) {
-        let v = 0;
-        for (let i = c * hw, end = i + hw; i < end; i++) v += data[i];
-        m[c] += v / hw;
-      }
-    }
-    n++;
-  }
-  await s.release();
-  for (const { mean } of sum.values()) for (let c = 0; c < mean.length; c++) mean[c] /= Math.max(1, n);
-  return sum;
-}
-
-/**
- * Empirical bias correction (Nagel et al. 2019, §4.2, measured instead of analytic): quantization
- * shifts the mean of a convolution's output (clipped activation tails, rounding of small depthwise
- * filters), and the shift accumulates through the network. In graph order, for each spatial Conv
- * (a 1×1-pixel output's mean over a few images is too noisy), the int8 QDQ graph runs over the
- * images and the mean per-channel difference of that Conv's output from float is subtracted from
- * its float bias, so later layers are measured with the earlier ones corrected. The activation
- * quantization stays as calibrated. Returns the corrected float model.
- */
-async function biasCorrect(
-  floatModel: ModelProto, emit: (m: ModelProto) => ModelProto, floatNodes: Set<string>,
-  files: string[], spec: PreprocessSpec, size: [number, number], opset: number, pointwise = false,
-): Promise<ModelProto> {
-  const fg = new Graph(floatModel);
-  const convs = fg.nodes.filter((n) => n.opType === 'Conv' && n.input![2] && fg.isConst(n.input![1]) && fg.isConst(n.input![2]) &&
-    !floatNodes.has(n.name || n.output![0]) && !fg.isGraphOutput(n.output![0]));
-  const ref = await channelMeans(floatModel, convs.map((n) => n.output![0]), files, spec, size);
-  let model = floatModel;
-  for (const n of convs) {
-    const t = n.output![0];
-    const f = ref.get(t)!;
-    if (f.spatial <= 1 && !pointwise) continue;
-    const m = (await channelMeans(emit(model), [t], files, spec, size)).get(t)!;
-    const bN = n.input![2];
-    const b = fg.constF(bN)!.slice();
-    for (let c = 0; c < b.length; c++) b[c] -= m.mean[c] - f.mean[c];
-    fg.setConst(bN, fg.constDims(bN), b);
-    model = fg.toModel({ opset });
-  }
-  return model;
-}
-
 /** Per-channel maximum of |x| of NCHW tensors over the images (for equalization). */
 async function channelMaxima(
   floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
@@ -349,27 +293,37 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   for (const [t, s] of stats) ranges.set(t, computeRange(s, method, { percentile: opts.percentile }));
   const qp = resolveQParams(plan, ranges, opts.onWarning);
 
-  const emit = (m: ModelProto): Graph => {
+  const emit = (m: ModelProto, weightScales?: Map<string, Float32Array>): Graph => {
     const qg = new Graph(m);
     const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec), inputQParams: inQ, gateRanges: opts.gateRanges });
-    emitQdq(qg, plan2, qp, { perTensor: opts.perTensor });
+    emitQdq(qg, plan2, qp, { perTensor: opts.perTensor, weightScales });
     return qg;
   };
   let corrected = floatModel;
-  if (opts.biasCorrection) {
-    const floatNames = new Set([...plan.floatNodes].map((n) => n.name || n.output![0]));
-    const bcFiles = files.slice(0, opts.biasCorrectionImages ?? 32);
-    corrected = await biasCorrect(floatModel, (m) => emit(m).toModel({ opset }), floatNames, bcFiles, spec, size, opset, opts.biasCorrection === 'all');
-    log.push(`bias correction on ${bcFiles.length} images`);
+  let weightScales: Map<string, Float32Array> | undefined;
+  if (opts.biasCorrection || opts.gptq) {
+    const images: Float32Array[] = [];
+    for await (const img of streamImages(files.slice(0, opts.biasCorrectionImages ?? 32), spec, size[1], size[0], () => undefined)) images.push(img.data);
+    const input: CorrectionInput = {
+      floatModel, emit: (m, ws) => emit(m, ws).toModel({ opset }), opset, images, shape: [1, 3, size[0], size[1]],
+      floatNodes: new Set([...plan.floatNodes].map((n) => n.name || n.output![0])),
+    };
+    if (opts.gptq) {
+      ({ model: corrected, weightScales } = await gptqRound(input, { bias: !!opts.biasCorrection }));
+      log.push(`GPTQ weight rounding${opts.biasCorrection ? ' and bias correction' : ''} on ${images.length} images`);
+    } else {
+      corrected = await biasCorrect(input, opts.biasCorrection === 'all');
+      log.push(`bias correction on ${images.length} images`);
+    }
   }
-  const qg = emit(corrected);
+  const qg = emit(corrected, weightScales);
   const classes = outputClasses(src);
   const meta = metadata(src);
   const labels = meta[METADATA_KEYS.labels] ?? (classes === 1001 ? 'imagenet-1001' : classes === 1000 ? 'imagenet-1000' : undefined);
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),
     [CALIB_KEYS.method]: (method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method) +
-      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
+      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.gptq ? ' +gptq' : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
     [CALIB_KEYS.images]: String(used),
     [CALIB_KEYS.sourceSha256]: sha256(bytes),
   };

@@ -201,7 +201,11 @@ export function resolveQParams(
   return out;
 }
 
-export interface EmitOptions { perTensor?: boolean }
+export interface EmitOptions {
+  perTensor?: boolean;
+  /** per-output-channel scales chosen for these weight initializers (weight correction rounds to them) */
+  weightScales?: Map<string, Float32Array>;
+}
 
 /**
  * The step of the grid a weight tensor already lies on (weights dequantized from an int8 / uint8 model,
@@ -264,6 +268,14 @@ export function quantizeWeights(w: Float32Array, channels: number, perTensor: bo
     q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i] / s)));
   }
   return { q, scales };
+}
+
+/** Symmetric int8 weights in [-127, 127] with the given per-output-channel scales. */
+export function quantizeToScales(w: Float32Array, scales: Float32Array): { q: Int8Array; scales: Float32Array } {
+  const per = w.length / scales.length;
+  const q = new Int8Array(w.length);
+  for (let i = 0; i < w.length; i++) q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i] / scales[Math.floor(i / per)])));
+  return { q, scales: scales.slice() };
 }
 
 /**
@@ -346,7 +358,8 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
       const wd = g.constDims(wName);
       const O = wd[0];
       if (n.opType === 'Gemm' && attrInt(n, 'transB', 0) !== 1) throw new Error(`internal: ${describeNode(n)} not normalized`);
-      const { q, scales } = quantizeWeights(w, O, !!opts.perTensor);
+      const fixed = opts.weightScales?.get(wName);
+      const { q, scales } = fixed && !opts.perTensor ? quantizeToScales(w, fixed) : quantizeWeights(w, O, !!opts.perTensor);
       const perCh = scales.length > 1;
       if (origIns[2]) fitBiasInInt32(w, g.constF(origIns[2])!, Math.fround(xq.scale), q, scales);
       const wq = g.addConst(`${wName}_quantized`, wd, q);

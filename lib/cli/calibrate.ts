@@ -23,6 +23,8 @@ const USAGE = `usage: mnq calibrate <float.onnx> --images DIR -o <int8.onnx> [op
   --bias-correction      shift each spatial Conv's bias by its mean int8-vs-float output error, measured
                          layer by layer on the first 32 calibration images (slower: one pass per Conv)
   --bias-correction-all  the same, 1×1-pixel outputs (SE convolutions) included
+  --gptq                 round each spatial Conv's weights to int8 by GPTQ on its int8 inputs, layer by layer
+                         (for float weights not already on an int8 grid; slower: one pass per Conv)
   --force                overwrite the output file
   --json                 print the result as JSON (no progress bar)
   -h, --help             this help`;
@@ -34,6 +36,7 @@ const FLAGS = {
   'per-tensor': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' },
   equalize: { type: 'boolean' }, 'equalize-hswish': { type: 'boolean' }, 'equalize-stem': { type: 'boolean' },
   'bias-correction': { type: 'boolean' }, 'bias-correction-all': { type: 'boolean' }, 'calibrate-clip': { type: 'boolean' },
+  gptq: { type: 'boolean' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -69,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     equalize: args.bool('equalize') ? true : args.bool('equalize-hswish') ? 'hswish' : args.bool('equalize-stem') ? 'stem' : false,
     biasCorrection: args.bool('bias-correction-all') ? 'all' : args.bool('bias-correction'),
     calibrateClip: args.bool('calibrate-clip'),
+    gptq: args.bool('gptq'),
     limit,
     exclude: args.strings('exclude').flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
     onWarning: (m) => { warnings.push(m); if (!json) console.error(`warning: ${m}`); },
