@@ -270,6 +270,18 @@ export function quantizeWeights(w: Float32Array, channels: number, perTensor: bo
   return { q, scales };
 }
 
+// quantizeWeights per weight tensor (its grid search sorts the weights): bias correction emits the QDQ
+// graph once per Conv with only biases changed, and the weight tensors are the same objects each time
+const quantizedWeights = new WeakMap<object, { perTensor: boolean; q: Int8Array; scales: Float32Array }>();
+function cachedQuantizeWeights(tensor: object, w: Float32Array, channels: number, perTensor: boolean): { q: Int8Array; scales: Float32Array } {
+  let c = quantizedWeights.get(tensor);
+  if (!c || c.perTensor !== perTensor) {
+    c = { perTensor, ...quantizeWeights(w, channels, perTensor) };
+    quantizedWeights.set(tensor, c);
+  }
+  return { q: c.q.slice(), scales: c.scales.slice() }; // copies: fitBiasInInt32 may widen them
+}
+
 /** Symmetric int8 weights in [-127, 127] with the given per-output-channel scales. */
 export function quantizeToScales(w: Float32Array, scales: Float32Array): { q: Int8Array; scales: Float32Array } {
   const per = w.length / scales.length;
@@ -359,7 +371,7 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
       const O = wd[0];
       if (n.opType === 'Gemm' && attrInt(n, 'transB', 0) !== 1) throw new Error(`internal: ${describeNode(n)} not normalized`);
       const fixed = opts.weightScales?.get(wName);
-      const { q, scales } = fixed && !opts.perTensor ? quantizeToScales(w, fixed) : quantizeWeights(w, O, !!opts.perTensor);
+      const { q, scales } = fixed && !opts.perTensor ? quantizeToScales(w, fixed) : cachedQuantizeWeights(g.inits.get(wName)!, w, O, !!opts.perTensor);
       const perCh = scales.length > 1;
       if (origIns[2]) fitBiasInInt32(w, g.constF(origIns[2])!, Math.fround(xq.scale), q, scales);
       const wq = g.addConst(`${wName}_quantized`, wd, q);
