@@ -1,7 +1,8 @@
-// Corrections of a float model's Conv parameters against its own int8 QDQ version, layer by layer in
-// graph order, measured on calibration images with ONNX Runtime (each layer is measured with the
-// earlier ones already corrected, so errors do not pile up):
-//   biasCorrect:   the bias absorbs the mean per-channel error of the int8 output (Nagel et al. 2019).
+// Corrections of a float model's Conv parameters against its own int8 QDQ version, measured on
+// calibration images with ONNX Runtime:
+//   biasCorrect:   layer by layer in graph order (each measured with the earlier ones corrected, so errors
+//                  do not pile up), the bias absorbs the mean per-channel error of the int8 output
+//                  (Nagel et al. 2019).
 //   gptqRound:     the weights are rounded to their int8 grid by GPTQ (Frantar et al. 2022) on the
 //                  correlation of the Conv's int8 input, so that the rounding errors of a filter cancel
 //                  on the inputs it sees instead of adding up.
@@ -13,8 +14,8 @@ import { quantizeWeights, roundHalfEven } from './quantize';
 /** What both corrections need: the float model, how to emit its QDQ version, and the images. */
 export interface CorrectionInput {
   floatModel: ModelProto;
-  /** the int8 QDQ model of a (corrected) float model, quantized as calibrated (weights to `weightScales` where given) */
-  emit: (m: ModelProto, weightScales?: Map<string, Float32Array>) => ModelProto;
+  /** the int8 QDQ model of a (corrected) float model, quantized as calibrated */
+  emit: (m: ModelProto) => ModelProto;
   /** names of nodes that stay float (not corrected) */
   floatNodes: Set<string>;
   /** preprocessed images, NCHW [1, 3, H, W] */
@@ -59,16 +60,6 @@ async function channelMeans(model: ModelProto, tensors: string[], input: Correct
   return sum;
 }
 
-/** Subtracts from conv `n`'s bias the mean per-channel error of its int8 output against `floatMean`. */
-async function correctBias(fg: Graph, n: NodeProto, floatMean: Float64Array, input: CorrectionInput): Promise<void> {
-  const t = n.output![0];
-  const m = (await channelMeans(input.emit(fg.toModel({ opset: input.opset })), [t], input)).get(t)!;
-  const bN = n.input![2];
-  const b = fg.constF(bN)!.slice();
-  for (let c = 0; c < b.length; c++) b[c] -= m.mean[c] - floatMean[c];
-  fg.setConst(bN, fg.constDims(bN), b);
-}
-
 /**
  * Empirical bias correction (Nagel et al. 2019, §4.2, measured instead of analytic): quantization
  * shifts the mean of a convolution's output (clipped activation tails, rounding of small depthwise
@@ -84,18 +75,18 @@ export async function biasCorrect(input: CorrectionInput, pointwise = false, sta
   for (const n of convs) {
     const f = ref.get(n.output![0])!;
     if (f.spatial <= 1 && !pointwise) continue;
-    await correctBias(fg, n, f.mean, input);
+    const t = n.output![0];
+    const m = (await channelMeans(input.emit(fg.toModel({ opset: input.opset })), [t], input)).get(t)!;
+    const bN = n.input![2];
+    const b = fg.constF(bN)!.slice();
+    for (let c = 0; c < b.length; c++) b[c] -= m.mean[c] - f.mean[c];
+    fg.setConst(bN, fg.constDims(bN), b);
   }
   return fg.toModel({ opset: input.opset });
 }
 
-/** Options of gptqRound. */
-export interface GptqOptions {
-  /** output positions sampled per image (default 1024) */
-  positions?: number;
-  /** after rounding a Conv's weights, also correct its bias against its int8 output (see biasCorrect) */
-  bias?: boolean;
-}
+/** Output positions of a Conv sampled per image for its input correlation. */
+const POSITIONS_PER_IMAGE = 1024;
 
 /** A Conv's geometry, pads resolved (auto_pad included). */
 export interface ConvGeometry {
@@ -168,7 +159,8 @@ export class PatchCorrelation {
 
   /**
    * The weights (ONNX layout [O, Cg, kh, kw]) rounded by GPTQ to `scales` (one per output channel, the
-   * values returned lie on that grid, within [-127, 127] steps) and the bias adjusted to match.
+   * values returned lie on that grid, within [-127, 127] steps) and the bias adjusted to match (a group
+   * whose correlation is numerically singular keeps its float weights).
    */
   round(w0: Float32Array, b0: Float32Array, scales: Float32Array): { w: Float32Array; b: Float32Array } {
     const { F, Og } = this;
@@ -185,11 +177,8 @@ export class PatchCorrelation {
         if (d > 0) M[i * F + i] = d * 1.01;
         else { for (let j = 0; j < F; j++) M[i * F + j] = M[j * F + i] = 0; M[i * F + i] = 1; }
       }
-      const sg = scales.subarray(g * Og, (g + 1) * Og);
-      if (!cholesky(M, F) || !roundToGrid(M, F, R, Og, sg)) {
-        // numerically singular: round each weight on its own
-        for (let o = 0; o < Og; o++) for (let i = 0; i < K; i++) R[i * Og + o] = Math.max(-127, Math.min(127, roundHalfEven(R[i * Og + o] / sg[o]))) * sg[o];
-      }
+      // numerically singular: the float weights stay, and the emitter rounds each on its own to `scales`
+      if (cholesky(M, F)) roundToGrid(M, F, R, Og, scales.subarray(g * Og, (g + 1) * Og));
       for (let o = 0; o < Og; o++) {
         const o0 = g * Og + o;
         for (let i = 0; i < K; i++) w[o0 * K + i] = R[i * Og + o];
@@ -264,13 +253,10 @@ function cholesky(M: Float64Array, n: number): boolean {
  * weights to their int8 grid (the float weights' own grid when they lie on one, else max|w|/127 per
  * output channel), written back as float weights on that grid, with the scales the emitter must use.
  * (GPTQ proper measures each layer with the earlier ones already rounded; the input correlation hardly
- * changes with that, and one pass instead of one per Conv keeps it fast.) With `bias`, bias correction
- * then runs on the rounded model. Returns the float model with rounded weights and those scales.
+ * changes with that, and one pass instead of one per Conv keeps it fast.) Returns the float model with
+ * rounded weights and those scales.
  */
-export async function gptqRound(
-  input: CorrectionInput, opts: GptqOptions = {},
-): Promise<{ model: ModelProto; weightScales: Map<string, Float32Array> }> {
-  const positions = opts.positions ?? 1024;
+export async function gptqRound(input: CorrectionInput): Promise<{ model: ModelProto; weightScales: Map<string, Float32Array> }> {
   const fg = new Graph(input.floatModel);
   const qModel = input.emit(input.floatModel);
   const qNodes = qModel.graph!.node!;
@@ -287,7 +273,7 @@ export async function gptqRound(
         const x = r[c.x], y = r[c.y];
         if (y.dims[2] * y.dims[3] <= 1) continue; // 1×1-pixel outputs (SE, classifier): too few samples
         c.corr ??= new PatchCorrelation(convGeometry(c.n, fg.constDims(c.n.input![1]), x.dims, y.dims));
-        c.corr.add(x.data, positions, i);
+        c.corr.add(x.data, POSITIONS_PER_IMAGE, i);
       }
     }
   } finally {
@@ -304,7 +290,5 @@ export async function gptqRound(
     fg.setConst(bName, fg.constDims(bName), b);
     weightScales.set(wName, scales);
   }
-  let model = fg.toModel({ opset: input.opset });
-  if (opts.bias) model = await biasCorrect({ ...input, emit: (m) => input.emit(m, weightScales) }, false, model);
-  return { model, weightScales };
+  return { model: fg.toModel({ opset: input.opset }), weightScales };
 }

@@ -305,14 +305,16 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
     const images: Float32Array[] = [];
     for await (const img of streamImages(files.slice(0, opts.biasCorrectionImages ?? 32), spec, size[1], size[0], () => undefined)) images.push(img.data);
     const input: CorrectionInput = {
-      floatModel, emit: (m, ws) => emit(m, ws).toModel({ opset }), opset, images, shape: [1, 3, size[0], size[1]],
+      floatModel, emit: (m) => emit(m).toModel({ opset }), opset, images, shape: [1, 3, size[0], size[1]],
       floatNodes: new Set([...plan.floatNodes].map((n) => n.name || n.output![0])),
     };
     if (opts.gptq) {
-      ({ model: corrected, weightScales } = await gptqRound(input, { bias: !!opts.biasCorrection }));
-      log.push(`GPTQ weight rounding${opts.biasCorrection ? ' and bias correction' : ''} on ${images.length} images`);
-    } else {
-      corrected = await biasCorrect(input, opts.biasCorrection === 'all');
+      ({ model: corrected, weightScales } = await gptqRound(input));
+      log.push(`GPTQ weight rounding on ${images.length} images`);
+    }
+    if (opts.biasCorrection) {
+      const ws = weightScales; // GPTQ's grids, if it ran
+      corrected = await biasCorrect({ ...input, emit: (m) => emit(m, ws).toModel({ opset }) }, opts.biasCorrection === 'all', corrected);
       log.push(`bias correction on ${images.length} images`);
     }
   }

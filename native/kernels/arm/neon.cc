@@ -384,14 +384,7 @@ template <int NB, int MR, bool kMlal>
 __attribute__((always_inline)) inline void direct_tile_neon(const DirectCall<int8_t>& c, const NeonOutput& o,
                                                             const NeonLut* lut, int ox, int8_t* y) {
   int32x4_t acc[MR][NB][4];
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; ++b)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-      const int32x4_t bias = vld1q_s32(c.bias + b * kDirectBlock + 4 * j);
-#pragma GCC unroll 4
-      for (int r = 0; r < MR; ++r) acc[r][b][j] = bias;
-    }
+  direct_tile_init<NB, MR>(acc, c.bias);
   const int8_t* wp = reinterpret_cast<const int8_t*>(c.w);
   const int pairs = c.groups;
   for (int ky = 0; ky < c.kh; ++ky) {
@@ -414,12 +407,7 @@ __attribute__((always_inline)) inline void direct_tile_neon(const DirectCall<int
       direct_pairs<NB, MR, false>(acc, wp, xa, xa);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int b = 0; b < NB; ++b)
-      direct_store16(acc[r][b], c.mult + b * kDirectBlock, o, lut, c.n - b * kDirectBlock,
-                     y + static_cast<size_t>(ox + r) * c.n + b * kDirectBlock);
+  direct_tile_store<NB, MR>(acc, c, o, lut, ox, y);
 }
 
 template <int NB, bool kMlal>

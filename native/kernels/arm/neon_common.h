@@ -196,6 +196,32 @@ inline void direct_store16(const int32x4_t acc[4], const float* m, const NeonOut
   }
 }
 
+// A direct-conv tile's accumulators (MR pixels x NB blocks of 16 channels), each starting at the bias.
+template <int NB, int MR>
+__attribute__((always_inline)) inline void direct_tile_init(int32x4_t (&acc)[MR][NB][4], const int32_t* bias) {
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const int32x4_t v = vld1q_s32(bias + b * kDirectBlock + 4 * j);
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) acc[r][b][j] = v;
+    }
+}
+
+// Output stage of a direct-conv tile: output pixels [ox, ox + MR) of row y.
+template <int NB, int MR>
+__attribute__((always_inline)) inline void direct_tile_store(const int32x4_t (&acc)[MR][NB][4],
+                                                             const DirectCall<int8_t>& c, const NeonOutput& o,
+                                                             const NeonLut* lut, int ox, int8_t* y) {
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+      direct_store16(acc[r][b], c.mult + b * kDirectBlock, o, lut, c.n - b * kDirectBlock,
+                     y + static_cast<size_t>(ox + r) * c.n + b * kDirectBlock);
+}
+
 // Runs output rows [row_begin, row_end): row(call, lut, y) computes one output row.
 template <class Row>
 void direct_conv_neon_rows(const DirectConvArgs& a, int group_bytes, Row row) {
