@@ -132,10 +132,10 @@ export class Model {
       ...this.compiled.outputs.map((o) => ({ name: plan.tensors[o.tensor].name, tensor: o.tensor })),
       ...this.compiled.kept,
     ];
-    named.forEach((k, i) => {
+    named.forEach((k: { name: string; tensor: number; pieces?: number }, i) => {
       const t = plan.tensors[k.tensor];
       res.set(k.name, {
-        data: nhwcToNchw(outs[i], batch, t.c, t.h, t.w),
+        data: nhwcToNchw(outs[i], batch, t.c, t.h, t.w, k.pieces),
         scale: t.scale,
         zeroPoint: t.zeroPoint,
         shape: t.h * t.w > 1 ? [batch, t.c, t.h, t.w] : [batch, t.c],
@@ -234,13 +234,15 @@ export class Model {
 
 }
 
-function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number): Int8Array {
+/** NHWC → NCHW; `pieces` m: the NHWC data is piece-major (channel c·m + j stored at j·(C/m) + c). */
+function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number, pieces = 1): Int8Array {
   const hw = h * w;
-  if (hw === 1) return x;
+  if (hw === 1 && pieces === 1) return x;
+  const stored = (ch: number) => (ch % pieces) * (c / pieces) + Math.floor(ch / pieces);
   const out = new Int8Array(x.length);
   for (let n = 0; n < batch; n++) {
     const base = n * c * hw;
-    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = x[base + p * c + ch];
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = x[base + p * c + stored(ch)];
   }
   return out;
 }

@@ -77,6 +77,11 @@ export interface PlanOp {
   // conv / fullyConnected / maxPool
   shape: ConvShape; // conv and maxPool (fullyConnected: derived from tensors)
   groups: number;
+  // conv with groups == outC and inC == inputPieces * groups (> 1): output channel c sums the input
+  // channels c * inputPieces + j (ONNX order), which the input tensor stores piece-major (channel
+  // j * outC + c; the compiler permutes the producer's output channels); the runtime runs it as a
+  // depthwise conv over the input viewed as [inH][inW * inputPieces][outC]. 1 otherwise.
+  inputPieces: number;
   weights: Int8Array; // ONNX layout [outC][inC/groups][kh][kw] / [n][k]
   wZeroPoint: Int32Array; // [outC] (empty = symmetric)
   wScale: Float32Array; // [outC]
@@ -127,6 +132,7 @@ export function makeOp(type: PlanOpType, name: string, inputs: number[], output:
     type, name, inputs, output,
     shape: emptyConvShape(),
     groups: 1,
+    inputPieces: 1,
     weights: new Int8Array(0),
     wZeroPoint: new Int32Array(0),
     wScale: new Float32Array(0),

@@ -7,7 +7,7 @@
 //   npm run build:ts && node scripts/accuracy.js [--methods minmax,mse+eqh+bc] [--models a.float.onnx,...] [--limit N] [--no-mnq] [--json]
 //
 // A run is a method with options: `+eq` (--equalize), `+eqh` (--equalize-hswish), `+eqs` (--equalize-stem), `+bc`
-// (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip), `+gptq` (--gptq), `+n64` (64 images for bias correction / GPTQ). By default every model gets the four methods plus its EXTRA runs.
+// (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip), `+gptq` (--gptq), `+split` (--split-stem; `+split3`: 3 ranges, API only), `+n64` (64 images for bias correction / GPTQ). By default every model gets the four methods plus its EXTRA runs.
 //
 // Uses the compiled library in dist/ (MNQ_DIST to point elsewhere); ONNX Runtime with one
 // thread (MNQ_ORT_THREADS to change). Prints a markdown table.
@@ -36,7 +36,7 @@ const MODELS = [
 ];
 // runs beyond the four plain methods, where they are the best found for that model
 const EXTRA = {
-  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+eqs', 'mse+eqs+bc', 'mse+eqs+gptq+bc'],
+  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+eqs', 'mse+eqs+bc', 'mse+eqs+gptq+bc', 'mse+eqs+bc+split', 'mse+eqs+gptq+bc+split'],
   'mobilenet_v3_small_1.0_224_quant.float.onnx': ['percentile+eqh', 'percentile+bc', 'percentile+eqh+bc'],
   'keras_mobilenet_v3_small_1.0_224.float.onnx': ['percentile+eqh', 'percentile+eqh+bc', 'percentile+eqh+gptq', 'percentile+eqh+gptq+bc'],
 };
@@ -53,8 +53,10 @@ function runOptions(spec) {
     else if (f === 'bca') o.biasCorrection = 'all';
     else if (f === 'cc') o.calibrateClip = true;
     else if (f === 'gptq') o.gptq = true;
+    else if (f === 'split') o.splitStem = true;
+    else if (/^split[0-9]+$/.test(f)) o.splitStem = Number(f.slice(5));
     else if (/^n[0-9]+$/.test(f)) o.biasCorrectionImages = Number(f.slice(1));
-    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +eqs, +bc, +bca, +cc, +gptq, +nIMAGES)`);
+    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +eqs, +bc, +bca, +cc, +gptq, +split[N], +nIMAGES)`);
   }
   return o;
 }

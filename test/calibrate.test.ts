@@ -9,7 +9,7 @@ import { normalize } from '../lib/calibrate/normalize';
 import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/calibrators';
 import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32, flatOutside } from '../lib/calibrate/quantize';
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
-import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize } from '../lib/calibrate/equalize';
+import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRange } from '../lib/calibrate/equalize';
 import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
 import { parsePreprocess, floatTable, quantizeLinearInt8 } from '../lib/image/preprocess';
 import { session, runFloat } from '../lib/calibrate/ort';
@@ -415,6 +415,37 @@ describe('stem ReLU6 equalization', () => {
     const after = await chMax(em, relu6.output![0]);
     expect(after[0]).toBe(6); // saturating channel: not scaled
     for (let c = 1; c < C; c++) expect(after[c]).toBeCloseTo(6, 3); // the others now fill [0, 6]
+  });
+
+  test('stem split: Clip(0, 6) → Σ Clip(0, 6/n)(x − 6k/n) summed by a grouped Conv, exactly the same function (padding included)', async () => {
+    const r = rng(22);
+    const C = 3;
+    const six = makeTensor('six', [], Float32Array.of(6)), zero = makeTensor('zero', [], Float32Array.of(0));
+    const m = build({
+      opset: 14, input: [1, 3, 7, 9], output: 'y',
+      nodes: [
+        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
+        mkNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
+        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], [attrI('group', C), attrIs('pads', [0, 0, 1, 1]), attrIs('strides', [2, 2])]),
+      ],
+      inits: [makeTensor('w', [C, 3, 3, 3], randn(C * 27, r, 2)), makeTensor('b', [C], Float32Array.of(1, 0.5, 2)),
+        makeTensor('dw', [C, 1, 3, 3], randn(C * 9, r)), makeTensor('db', [C], randn(C, r)), six, zero],
+    });
+    const x = randn(3 * 63, r, 2);
+    const want = await runModel(m, x, [1, 3, 7, 9]);
+    for (const n of [2, 3]) {
+      const g = new Graph(m);
+      const [pair] = findPairs(g, 'stem');
+      expect(splitClipRange(g, pair, n)).toBe(true);
+      const dw = g.nodes.find((v) => v.name === 'dw')!;
+      expect(g.constDims(dw.input![1])).toEqual([C, n, 3, 3]);
+      const em = g.toModel({ opset: 14 });
+      expect(maxAbsDiff(await runModel(em, x, [1, 3, 7, 9]), want)).toBeLessThan(1e-4);
+    }
+    // not a ReLU6 → depthwise stem: nothing to split
+    const g = new Graph(m);
+    const [pair] = findPairs(g, 'stem');
+    expect(splitClipRange(g, { ...pair, clipHi: undefined }, 2)).toBe(false);
   });
 });
 

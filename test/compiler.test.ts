@@ -123,10 +123,29 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(() => compile('/nonexistent/model.onnx')).toThrow(/cannot read model file/);
   });
 
+  test('a grouped Conv summing channel pairs reads them piece-major: its producer conv takes its channels in that order', () => {
+    const plain = compile(tinyConvModel({ act: 'Clip' }));
+    const m = compile(tinyConvModel({ act: 'Clip', pieces: true }));
+    const [conv, grouped] = m.plan.ops;
+    expect(grouped).toMatchObject({ type: PlanOpType.conv, groups: 2, inputPieces: 2 });
+    expect(grouped.shape).toMatchObject({ inC: 4, outC: 2 });
+    // ONNX channel c·2 + j is stored at j·2 + c: channels 1 and 2 swap
+    expect(Array.from(conv.bias)).toEqual([100, 50, -2000, 7]);
+    expect(Array.from(conv.wScale)).toEqual(Array.from(Float32Array.of(0.01, 0.005, 0.02, 0.03)));
+    expect(Array.from(conv.weights.subarray(27, 54))).toEqual(Array.from(plain.plan.ops[0].weights.subarray(54, 81)));
+    // through a standalone table too; a kept tensor says it is piece-major
+    const k = compile(tinyConvModel({ act: 'none', lut: 'HardSwish', pieces: true }), { keep: 'all' });
+    expect(k.kept.filter((t) => t.pieces === 2).map((t) => t.name)).toEqual(['y_q', 'a_q']);
+    checkMemoryPlan(m.plan);
+    // a producer whose channels cannot be reordered (a MaxPool): refused, naming the node
+    expect(() => compile(tinyConvModel({ maxPool: {}, pieces: true }))).toThrow(/node 'grouped': a grouped Conv with 2 input channels per group needs its input to be computed by a Conv.*'maxpool'/);
+  });
+
   test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
     const cases: Parameters<typeof tinyConvModel>[0][] = [
       { act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' },
       { maxPool: {} }, { maxPool: { ceil: true }, uint8: false }, { maxPool: { requantize: true }, lut: 'HardSwish' },
+      { pieces: true }, { pieces: true, lut: 'HardSwish', uint8: false },
     ];
     for (const opts of cases) {
       const bytes = tinyConvModel(opts);

@@ -27,6 +27,8 @@ describe('Model API', () => {
     ['same parameters', { maxPool: {} }],
     ['ceil_mode, int8', { maxPool: { ceil: true }, uint8: false }],
     ['requantized after h-swish', { maxPool: { requantize: true }, lut: 'HardSwish' }],
+    ['a grouped Conv summing channel pairs, no MaxPool', { act: 'Clip', pieces: true }],
+    ['channel pairs after a table, no MaxPool', { act: 'none', lut: 'HardSwish', pieces: true }],
   ])('DQ -> MaxPool -> Q (%s) runs natively, batched and threaded, identical to ONNX Runtime', async (_, opts) => {
     const b = tinyConvModel(opts as Parameters<typeof tinyConvModel>[0]);
     const ort = await openOrtInt8(b);
@@ -34,11 +36,12 @@ describe('Model API', () => {
     const x = new Float32Array(3 * IMG);
     for (let i = 0; i < 3; i++) x.set(image(10 + i), i * IMG);
     const q = await m.run(x, [3, 3, 5, 5], { quantized: true });
+    const n = q.data.length / 3;
     for (let i = 0; i < 3; i++) {
       const theirs = (await ort.run(x.slice(i * IMG, (i + 1) * IMG), [1, 3, 5, 5])).get(ort.int8Outputs[0])!;
-      expect(Array.from(q.data.subarray(i * 4, (i + 1) * 4))).toEqual(Array.from(theirs.data));
+      expect(Array.from(q.data.subarray(i * n, (i + 1) * n))).toEqual(Array.from(theirs.data));
     }
-    expect(new Set(q.data).size).toBeGreaterThan(3); // not degenerate
+    expect(new Set(q.data).size).toBeGreaterThan(n - 1); // not degenerate
     m.dispose();
     await ort.release();
   });

@@ -107,15 +107,21 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
 
   // V3-Small at opset 13 spells h-swish x * HardSigmoid(x); V3-Large at 17 uses HardSwish; V2 keeps its
   // BatchNormalization nodes (folded by the calibrator) and uses TF-style asymmetric padding.
-  const cases: [string, string, Parameters<typeof buildMobileNet>[1], Parameters<typeof calibrate>[1]['method']][] = [
+  // V1 and V2 with the stem's ReLU6 output split into range pieces (a grouped Conv that mnq runs as a depthwise
+  // over piece-major channels: kept intermediate tensors come back in ONNX order to be compared).
+  type Options = Parameters<typeof calibrate>[1];
+  const cases: [string, string, Parameters<typeof buildMobileNet>[1], Options['method'], Partial<Options>?][] = [
     ['V3-Small 0.5 @64, opset 13', 'v3-small', { width: 0.5, resolution: 64, seed: 11, opset: 13 }, 'minmax'],
     ['V3-Large 0.35 @64, opset 17', 'v3-large', { width: 0.35, resolution: 64, seed: 12, opset: 17 }, 'percentile'],
     ['V2 0.35 @64, BN kept, TF padding', 'v2', { width: 0.35, resolution: 64, seed: 13, bn: 'keep', padding: 'tf-same' }, 'minmax'],
+    ['V1 0.5 @64, stem equalized and split in 2', 'v1', { width: 0.5, resolution: 64, seed: 14 }, 'mse', { equalize: 'stem', splitStem: true }],
+    ['V2 0.35 @64, TF padding, stem split in 3', 'v2', { width: 0.35, resolution: 64, seed: 15, padding: 'tf-same' }, 'minmax', { splitStem: 3 }],
   ];
-  for (const [label, arch, opts, method] of cases) {
+  for (const [label, arch, opts, method, extra] of cases) {
     test(`${label}, ${method}`, async () => {
       const float = modelBytes(buildMobileNet(arch, opts));
-      const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length });
+      const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length, ...extra });
+      if (extra?.splitStem) expect(q.normalizeLog.some((l) => l.startsWith('stem ReLU6 output split'))).toBe(true);
       expect(q.imagesUsed).toBe(calib.length);
       expectParity(label, await parity(q.bytes, evalImages));
     });

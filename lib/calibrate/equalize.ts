@@ -242,3 +242,47 @@ export function equalizeHardSwish(g: Graph, pairs: HardSwishPair[], channelMax: 
   }
   return changed;
 }
+
+/**
+ * Splits a ReLU6 stem output that feeds only depthwise convolutions into `parts` range pieces:
+ * Clip(0, hi)(x) = Σ_k Clip(0, hi/parts)(x − k·hi/parts), so the Conv computes each channel `parts` times
+ * (bias shifted by −k·hi/parts, channels interleaved), the Clip becomes Clip(0, hi/parts), and each depthwise
+ * Conv becomes a grouped Conv (group = C, `parts` input channels per group, the same filter on each). The
+ * same function, exactly (a zero pad is zero in every piece); the int8 step of the tensor is `parts`× finer.
+ */
+export function splitClipRange(g: Graph, p: EqualizePair, parts: number): boolean {
+  if (p.clipHi === undefined || !p.relu || p.through.length) return false;
+  const wN = p.conv.input![1], bN = p.conv.input![2];
+  const wd = g.constDims(wN);
+  const C = wd[0];
+  if (!p.next.every((n) => attrInt(n, 'group', 1) === C && g.constDims(n.input![1])[0] === C && C > 1)) return false;
+  const w = g.constF(wN)!, per = w.length / C;
+  const b = bN ? g.constF(bN)! : new Float32Array(C);
+  const step = p.clipHi / parts;
+  const w2 = new Float32Array(w.length * parts), b2 = new Float32Array(C * parts);
+  for (let c = 0; c < C; c++) {
+    for (let k = 0; k < parts; k++) {
+      w2.set(w.subarray(c * per, (c + 1) * per), (c * parts + k) * per);
+      b2[c * parts + k] = b[c] - k * step;
+    }
+  }
+  p.conv.input = [p.conv.input![0], g.addConst(`${wN}_split`, [C * parts, ...wd.slice(1)], w2), g.addConst(`${bN || wN + '_bias'}_split`, [C * parts], b2)];
+  const clip = p.relu;
+  clip.input = [clip.input![0], g.addConst(`${clip.name || 'clip'}_min`, [], new Float32Array([0])), g.addConst(`${clip.name || 'clip'}_max`, [], new Float32Array([step]))];
+  for (const n of p.next) {
+    const nw = n.input![1];
+    const d = g.constDims(nw);
+    const k2 = d[2] * d[3];
+    const dw = g.constF(nw)!;
+    const out = new Float32Array(C * parts * k2);
+    for (let c = 0; c < C; c++) for (let k = 0; k < parts; k++) out.set(dw.subarray(c * k2, (c + 1) * k2), (c * parts + k) * k2);
+    n.input = [n.input![0], g.addConst(`${nw}_split`, [C, parts, d[2], d[3]], out), ...n.input!.slice(2)];
+  }
+  for (const node of [p.conv, clip]) {
+    const old = node.output![0];
+    const nu = g.fresh(`${old}_split`);
+    node.output = [nu];
+    g.replaceUses(old, nu);
+  }
+  return true;
+}

@@ -16,7 +16,7 @@ import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan }
 import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qparams } from './calibrators';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
-import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish } from './equalize';
+import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish, splitClipRange } from './equalize';
 import { biasCorrect, gptqRound, CorrectionInput } from './correction';
 
 export { Method, METHODS } from './calibrators';
@@ -72,6 +72,13 @@ export interface CalibrateOptions {
   gateRanges?: boolean;
   /** calibrate Clip / ReLU6 outputs too: range [0, min(6, calibrated max)] instead of [0, 6] (default false) */
   calibrateClip?: boolean;
+  /**
+   * split the stem's ReLU6 output (the Conv reading the graph input → ReLU6 → depthwise Conv) into
+   * ranges (true: 2; or 2..8): Clip(0, 6)(x) = Σ_k Clip(0, 6/n)(x − 6k/n), each channel computed n times
+   * and summed by a grouped Conv that replaces the depthwise (see splitClipRange): the same function,
+   * an n× finer int8 step for the first activation, n× its bytes and the first depthwise's work
+   */
+  splitStem?: boolean | number;
   /** called for images that cannot be read (they are skipped) */
   onWarning?: (message: string) => void;
   /** progress bar on stderr (a terminal only) */
@@ -264,14 +271,22 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const spec = parsePreprocess(ppName);
   const size = inputSize(graph, spec);
   const opset = Math.max(OUTPUT_OPSET, opsetVersion(src));
-  if (opts.equalize) {
-    const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph, opts.equalize === 'stem' ? 'stem' : undefined);
-    if (pairs.length) {
+  const splitPieces = opts.splitStem === true ? 2 : opts.splitStem || 1;
+  if (!(Number.isInteger(splitPieces) && splitPieces >= 1 && splitPieces <= 8)) throw new Error(`splitStem must be true or 2..8 pieces, got ${opts.splitStem}`);
+  if (opts.equalize || splitPieces > 1) {
+    const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph, opts.equalize === true || opts.equalize === 'all' ? undefined : 'stem');
+    if (pairs.length && opts.equalize) {
       const tensors = pairs.map((p) => p.tensor);
       const maxes = await channelMaxima(graph.toModel({ opset }), tensors, files.slice(0, 32), spec, size);
       const n = equalize(graph, pairs, maxes);
       if (n) log.push(`${n} Conv → [Relu →] Conv pairs equalized`);
     }
+    if (splitPieces > 1) {
+      const split = pairs.filter((p) => splitClipRange(graph, p, splitPieces)).length;
+      log.push(split ? `stem ReLU6 output split into ${splitPieces} ranges` : 'no stem Conv → ReLU6 → depthwise Conv to split');
+    }
+  }
+  if (opts.equalize) {
     const hs = opts.equalize === 'stem' ? [] : findHardSwishPairs(graph);
     if (hs.length) {
       const maxes = await channelMaxima(graph.toModel({ opset }), hs.map((p) => p.hswish.output![0]), files.slice(0, 32), spec, size);
@@ -325,7 +340,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),
     [CALIB_KEYS.method]: (method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method) +
-      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.gptq ? ' +gptq' : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
+      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.gptq ? ' +gptq' : '') + (splitPieces > 1 ? ` +split-stem ${splitPieces}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
     [CALIB_KEYS.images]: String(used),
     [CALIB_KEYS.sourceSha256]: sha256(bytes),
   };

@@ -82,8 +82,12 @@ export interface CompiledModel {
   plan: PlanDesc;
   input: CompiledInput;
   outputs: CompiledOutput[];
-  /** Kept intermediate tensors (CompileOptions.keep), in plan order, after the outputs in plan.outputs. */
-  kept: { name: string; tensor: number }[];
+  /**
+   * Kept intermediate tensors (CompileOptions.keep), in plan order, after the outputs in plan.outputs.
+   * `pieces`: the plan stores the tensor piece-major (ONNX channel c * pieces + j at j * C + c, see
+   * PlanOp.inputPieces); readers of the kept data restore the ONNX order.
+   */
+  kept: { name: string; tensor: number; pieces?: number }[];
 }
 
 // ------------------------------------------------------------------ values
@@ -216,7 +220,7 @@ class Compiler {
     for (const o of g.output ?? []) outputs.push(this.output(o));
 
     const keepAll = this.options.keep === 'all';
-    const kept: { name: string; tensor: number }[] = [];
+    const kept: CompiledModel['kept'] = [];
     if (keepAll) {
       for (const op of this.ops) kept.push({ name: this.tensors[op.output].name, tensor: op.output });
     } else {
@@ -234,6 +238,8 @@ class Compiler {
       outputs: [...outputs.map((o) => o.tensor), ...kept.map((k) => k.tensor)],
       arenaBytes: 0,
     };
+    const pieceMajor = pieceMajorInputs(plan, new Set(outputs.map((o) => o.tensor)));
+    for (const k of kept) if (pieceMajor.has(k.tensor)) k.pieces = pieceMajor.get(k.tensor);
     if (!keepAll) fuseActivations(plan);
     const remap = compact(plan);
     for (const o of outputs) o.tensor = remap[o.tensor];
@@ -818,13 +824,18 @@ class Compiler {
     const groups = attrInt(e.node, 'group', 1);
     if (shape.inC % groups !== 0 || w.dims[1] * groups !== shape.inC) this.fail(`group = ${groups} does not match input channels ${shape.inC} and weights [${w.dims}]`);
     const depthwise = groups === shape.inC && groups === shape.outC;
-    if (groups !== 1 && !depthwise) this.fail(`grouped convolution with group = ${groups} (neither 1 nor depthwise) is not supported`);
+    // a grouped conv whose groups each sum a few input channels into one output channel (mnq calibrate
+    // --split-stem writes one): runs as a depthwise conv once its input is stored piece-major (pieceMajorInputs)
+    const pieces = groups === shape.outC && groups > 1 && shape.inC % groups === 0 ? shape.inC / groups : 1;
+    if (groups !== 1 && !depthwise && pieces === 1) this.fail(`grouped convolution with group = ${groups} (neither 1, depthwise, nor one output channel per group) is not supported`);
+    if (pieces > 1 && shape.dilationW !== 1) this.fail(`grouped convolution with ${pieces} input channels per group and a horizontal dilation is not supported`);
     const xT = this.tensors[x.id];
     const { scale: wScale, zp: wZp } = this.perChannel(w, shape.outC, 0, 'weights');
     const out = this.newTensor(name, [1, shape.outC, shape.outH, shape.outW], scale, zp);
     const op = makeOp(PlanOpType.conv, e.node.name || name, [x.id], out);
     op.shape = shape;
     op.groups = groups;
+    if (pieces > 1) op.inputPieces = pieces;
     op.weights = w.data as Int8Array;
     op.wScale = wScale;
     op.wZeroPoint = wZp.some((v) => v !== 0) ? wZp : new Int32Array(0);
@@ -1036,6 +1047,65 @@ function fuseActivations(plan: PlanDesc): void {
     keep.push(op);
   }
   plan.ops = keep;
+}
+
+/**
+ * Each conv with inputPieces m > 1 reads its input piece-major (PlanOp.inputPieces): walks back from
+ * that tensor through standalone tables (elementwise, per tensor) to the conv that writes it and permutes
+ * that conv's output channels (ONNX channel c * m + j becomes channel j * C + c). Every tensor on the way
+ * must be read only by the next op back in the chain or by convs with the same m, and must not be a graph
+ * output. Returns the permuted tensors with their m.
+ */
+function pieceMajorInputs(plan: PlanDesc, graphOutputs: Set<number>): Map<number, number> {
+  const done = new Map<number, number>();
+  const producer = new Map<number, PlanOp>();
+  const readers = new Map<number, PlanOp[]>();
+  for (const op of plan.ops) {
+    producer.set(op.output, op);
+    for (const t of op.inputs) readers.set(t, [...(readers.get(t) ?? []), op]);
+  }
+  for (const op of plan.ops) {
+    const m = op.inputPieces;
+    if (m <= 1 || done.get(op.inputs[0]) === m) continue;
+    const C = op.shape.outC;
+    const bad: (why: string) => never = (why) => {
+      throw new UnsupportedModelError(`node '${op.name}': a grouped Conv with ${m} input channels per group needs ${why}`);
+    };
+    const chain: number[] = [];
+    let t = op.inputs[0];
+    for (;;) {
+      if (done.has(t)) bad(`an input of its own (tensor '${plan.tensors[t].name}' is also read with ${done.get(t)} channels per group)`);
+      if (graphOutputs.has(t)) bad(`an input that is not a graph output ('${plan.tensors[t].name}' is)`);
+      const next = chain.length ? producer.get(chain[chain.length - 1]) : undefined;
+      for (const r of readers.get(t) ?? []) {
+        if (r !== next && !(r.type === PlanOpType.conv && r.inputPieces === m && r.shape.outC === C)) {
+          bad(`its input to be read only by such convolutions ('${plan.tensors[t].name}' is also read by '${r.name}')`);
+        }
+      }
+      chain.push(t);
+      const p = producer.get(t);
+      if (p && p.type === PlanOpType.lut) { t = p.inputs[0]; continue; }
+      if (!p || p.type !== PlanOpType.conv || p.groups !== 1 || p.shape.outC !== m * C) {
+        bad(`its input to be computed by a Conv (with group 1) from which it can take its channels in another order ('${plan.tensors[t].name}' is ${p ? `written by '${p.name}'` : 'the graph input'})`);
+      }
+      const O = m * C, per = p.weights.length / O;
+      const w = new Int8Array(p.weights.length), ws = new Float32Array(O);
+      const b = new Int32Array(p.bias.length), zp = new Int32Array(p.wZeroPoint.length);
+      for (let c = 0; c < C; c++) {
+        for (let j = 0; j < m; j++) {
+          const from = c * m + j, to = j * C + c;
+          w.set(p.weights.subarray(from * per, (from + 1) * per), to * per);
+          ws[to] = p.wScale[from];
+          if (b.length) b[to] = p.bias[from];
+          if (zp.length) zp[to] = p.wZeroPoint[from];
+        }
+      }
+      p.weights = w; p.wScale = ws; p.bias = b; p.wZeroPoint = zp;
+      break;
+    }
+    for (const x of chain) done.set(x, m);
+  }
+  return done;
 }
 
 /** Drops tensors no op writes or reads; returns old id -> new id. */

@@ -145,7 +145,11 @@ class PlanReader {
           {"padTop", &c.pad_top}, {"padLeft", &c.pad_left}, {"padBottom", &c.pad_bottom},
           {"padRight", &c.pad_right}};
       for (const auto& f : fields) *f.second = int32(s.Get(f.first), sp + "." + f.first);
-      if (op->type == mnq::PlanOpType::conv) op->groups = int32(o.Get("groups"), path + ".groups");
+      if (op->type == mnq::PlanOpType::conv) {
+        op->groups = int32(o.Get("groups"), path + ".groups");
+        if (o.Has("inputPieces") && !o.Get("inputPieces").IsUndefined())
+          op->input_pieces = int32(o.Get("inputPieces"), path + ".inputPieces");
+      }
     }
     if (op->type == mnq::PlanOpType::conv || op->type == mnq::PlanOpType::fully_connected) {
       op->weights = typed<int8_t>(o.Get("weights"), path + ".weights", napi_int8_array, "an Int8Array");

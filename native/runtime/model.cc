@@ -349,10 +349,19 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
           if (groups < 1 || cs.in_c % groups != 0 || cs.out_c % groups != 0)
             fail(w, "groups " + std::to_string(groups) + " must be >= 1 and divide in_c " +
                         std::to_string(cs.in_c) + " and out_c " + std::to_string(cs.out_c));
-          try {
-            s.kind = conv_kind(cs, groups);
-          } catch (const std::exception& e) {
-            fail(w, e.what());
+          if (op.input_pieces < 1) fail(w, "input_pieces must be >= 1, got " + std::to_string(op.input_pieces));
+          if (op.input_pieces > 1) {
+            if (groups != cs.out_c || cs.in_c != op.input_pieces * groups || cs.dilation_w != 1)
+              fail(w, "input_pieces " + std::to_string(op.input_pieces) +
+                          " needs groups == out_c, in_c == input_pieces * groups and dilation_w 1 (groups " +
+                          std::to_string(groups) + ", in_c " + std::to_string(cs.in_c) + ", out_c " +
+                          std::to_string(cs.out_c) + ", dilation_w " + std::to_string(cs.dilation_w) + ")");
+          } else {
+            try {
+              s.kind = conv_kind(cs, groups);
+            } catch (const std::exception& e) {
+              fail(w, e.what());
+            }
           }
         } else {
           if (y.h != 1 || y.w != 1)
@@ -391,11 +400,34 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         if (!op.bias.empty() && static_cast<int64_t>(op.bias.size()) != oc)
           fail(w, "bias has " + std::to_string(op.bias.size()) + " elements, expected 0 or out_c " +
                       std::to_string(oc));
+        const int8_t* weights = op.weights.data();
+        std::vector<int8_t> piece_weights;
+        if (op.input_pieces > 1) {
+          // Piece j of group c sits at column ix * m + j of the input viewed as [in_h][in_w * m][c]:
+          // a depthwise conv with kernel_w * m taps per row, stride_w * m and pads * m (a padded pixel
+          // is m padded columns), tap (ky, kx * m + j) = w[c][j][ky][kx].
+          const int m = op.input_pieces, kh = cs.kernel_h, kw = cs.kernel_w;
+          piece_weights.resize(op.weights.size());
+          for (int c = 0; c < cs.out_c; ++c)
+            for (int j = 0; j < m; ++j)
+              for (int ky = 0; ky < kh; ++ky)
+                for (int kx = 0; kx < kw; ++kx)
+                  piece_weights[(static_cast<size_t>(c) * kh + ky) * kw * m + static_cast<size_t>(kx) * m + j] =
+                      op.weights[((static_cast<size_t>(c) * m + j) * kh + ky) * kw + kx];
+          weights = piece_weights.data();
+          cs.in_w *= m;
+          cs.in_c = cs.out_c;
+          cs.kernel_w *= m;
+          cs.stride_w *= m;
+          cs.pad_left *= m;
+          cs.pad_right *= m;
+          s.kind = ConvKind::depthwise;
+        }
         s.as_gemm = s.kind == ConvKind::pointwise;
         s.gemm_n = cs.out_c;
         s.gemm_k = cs.in_c;
         try {
-          s.packed = pack_conv(isa_, s.kind, cs, op.weights.data(),
+          s.packed = pack_conv(isa_, s.kind, cs, weights,
                                op.w_zero_point.empty() ? nullptr : op.w_zero_point.data(),
                                op.bias.empty() ? nullptr : op.bias.data(), x.zero_point);
           s.stage = make_output_stage(x.scale, op.w_scale.data(), op.w_scale.size(), mid_scale, mid_zp,

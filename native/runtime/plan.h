@@ -43,6 +43,11 @@ struct PlanOp {
   // conv / fully_connected / max_pool
   ConvShape shape;             // conv and max_pool (fully_connected: derived from tensors)
   int groups = 1;
+  // conv with groups == out_c and in_c == input_pieces * groups (input_pieces > 1): each output
+  // channel c sums input_pieces input channels (ONNX channels c * input_pieces + j), which the
+  // input tensor stores piece-major (channel j * out_c + c; the compiler permutes the producer).
+  // Viewed as [in_h][in_w * input_pieces][out_c], that is a depthwise conv (see Model::create).
+  int input_pieces = 1;
   std::vector<int8_t> weights;       // ONNX layout [out_c][in_c/groups][kh][kw] / [n][k]
   std::vector<int32_t> w_zero_point; // [out_c] (empty = symmetric)
   std::vector<float> w_scale;        // [out_c]

@@ -440,6 +440,9 @@ void test_validation() {
   expect_error("shape vs tensor", [&](PlanDesc& p) { find(p, "dw").shape.out_c = 9; }, "'dw')");
   expect_error("shape inconsistent", [&](PlanDesc& p) { find(p, "stem").shape.stride_h = 1; }, "'stem'): shape");
   expect_error("groups", [&](PlanDesc& p) { find(p, "dw").groups = 3; }, "groups 3");
+  expect_error("input_pieces", [&](PlanDesc& p) { find(p, "dw").input_pieces = 0; }, "input_pieces must be >= 1");
+  expect_error("input_pieces shape", [&](PlanDesc& p) { find(p, "dw").input_pieces = 2; },
+               "'dw'): input_pieces 2 needs groups == out_c, in_c == input_pieces * groups");
   expect_error("max_pool shape", [&](PlanDesc& p) { find(p, "maxpool").shape.out_w = 2; }, "'maxpool'): shape");
   expect_error("max_pool channels", [&](PlanDesc& p) { find(p, "maxpool").shape.in_c = 4; }, "'maxpool'): shape");
   expect_error("max_pool requantization", [&](PlanDesc& p) { find(p, "maxpool").has_activation = false; },

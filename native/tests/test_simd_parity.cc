@@ -266,6 +266,25 @@ void test_depthwise(Ctx& ctx, int cases) {
     ctx.what = describe(s, "depthwise-mobilenet", !c.wzp.empty());
     run_conv_case(ctx, c);
   }
+  // A 3x3 depthwise over m range pieces per channel, as the runtime views it (PlanOp::input_pieces):
+  // kernel 3 x 3m, stride_w and horizontal pads times m.
+  for (int m : {2, 3}) {
+    for (int c_count : {8, 16, 24, 32, 40, 64}) {
+      for (int stride = 1; stride <= 2; ++stride) {
+        const int ih = 9, iw = 11;
+        ConvShape s = stride == 1 ? make_shape(ih, iw, c_count, c_count, 3, 1, 1, 1, 1, 1, 1)
+                                  : make_shape(ih, iw, c_count, c_count, 3, 2, 1, 0, 0, 1, 1);
+        s.in_w *= m;
+        s.kernel_w *= m;
+        s.stride_w *= m;
+        s.pad_left *= m;
+        s.pad_right *= m;
+        ConvCase c = random_weights(r, s, ConvKind::depthwise);
+        ctx.what = describe(s, "depthwise-pieces", !c.wzp.empty());
+        run_conv_case(ctx, c);
+      }
+    }
+  }
 }
 
 void test_general(Ctx& ctx, int cases) {

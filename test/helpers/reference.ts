@@ -73,10 +73,12 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
             for (let kw = 0; kw < s.kernelW; kw++) {
               const iw = ow * s.strideW - s.padLeft + kw * s.dilationW;
               if (iw < 0 || iw >= s.inW) continue;
-              const base = (ih * s.inW + iw) * s.inC + c0;
+              const base = (ih * s.inW + iw) * s.inC;
               for (let ic = 0; ic < icPer; ic++) {
                 const w = op.weights[oc * kSize + (ic * s.kernelH + kh) * s.kernelW + kw];
-                acc += (xd[base + ic] - x.zeroPoint) * (w - zw);
+                // piece-major input (PlanOp.inputPieces): ONNX channel oc·m + ic is stored at ic·outC + oc
+                const xi = !fc && op.inputPieces > 1 ? base + ic * s.outC + oc : base + c0 + ic;
+                acc += (xd[xi] - x.zeroPoint) * (w - zw);
               }
             }
           }

@@ -27,6 +27,9 @@ export interface TinyOptions {
   /** a MaxPool (3x3 stride 2 pad 1, or 2x2 stride 2 ceil_mode on the 5x5 map) before the GAP, quantized again
    * with the same parameters (ORT drops the pair) or with others (a requantization) */
   maxPool?: { ceil?: boolean; requantize?: boolean };
+  /** a grouped Conv summing pairs of channels (group 2: 4 → 2 channels, 3x3 pad 1, as `mnq calibrate
+   * --split-stem` writes one) before the GAP, quantized again */
+  pieces?: boolean;
 }
 
 /** input [N,3,5,5] -> Q -> DQ -> Conv 3x3 pad 1 (4 channels, per-channel int8 weights) -> act -> Q -> DQ -> [lut -> Q -> DQ] -> GAP -> Q -> DQ -> Flatten -> output */
@@ -46,6 +49,11 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
     makeTensor('g_s', [], Float32Array.of(0.025)), zpT('g_z', -90),
     makeTensor('c0', [], Float32Array.of(0)), makeTensor('c6', [], Float32Array.of(6)),
     makeTensor('m_s', [], Float32Array.of(0.07)), zpT('m_z', 11),
+    makeTensor('pw_q', [2, 2, 3, 3], Int8Array.from({ length: 36 }, (_, i) => ((i * 29) % 255) - 127)),
+    makeTensor('pw_s', [2], Float32Array.of(0.004, 0.006)),
+    makeTensor('pw_z', [2], Int8Array.of(0, 0)),
+    makeTensor('pb_q', [2], Int32Array.of(-300, 800)),
+    makeTensor('p_s', [], Float32Array.of(0.09)), zpT('p_z', -7),
   ];
   const nodes = [
     node('QuantizeLinear', ['input', 'x_s', 'x_z'], ['x_q'], 'q_in'),
@@ -71,6 +79,17 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
     nodes.push(node('MaxPool', [z], ['mp'], 'maxpool', attrs), node('QuantizeLinear', ['mp', s, zp], ['mp_q'], 'q_mp'), node('DequantizeLinear', ['mp_q', s, zp], ['m'], 'dq_mp'));
     z = 'm';
   }
+  if (opts.pieces) {
+    const bs = z === 'a' ? 0.03 : z === 'm' ? 0.07 : 0.05; // the input's scale times the weight scales
+    inits.push(makeTensor('pb_s', [2], Float32Array.of(Math.fround(bs * 0.004), Math.fround(bs * 0.006))));
+    nodes.push(
+      node('DequantizeLinear', ['pw_q', 'pw_s', 'pw_z'], ['pw'], 'dq_pw', [{ name: 'axis', i: 0 }]),
+      node('DequantizeLinear', ['pb_q', 'pb_s'], ['pb'], 'dq_pb', [{ name: 'axis', i: 0 }]),
+      node('Conv', [z, 'pw', 'pb'], ['pc'], 'grouped', [{ name: 'group', i: 2 }, { name: 'pads', ints: [1, 1, 1, 1] }, { name: 'kernel_shape', ints: [3, 3] }]),
+      node('QuantizeLinear', ['pc', 'p_s', 'p_z'], ['p_q'], 'q_p'), node('DequantizeLinear', ['p_q', 'p_s', 'p_z'], ['p'], 'dq_p'),
+    );
+    z = 'p';
+  }
   nodes.push(
     node('GlobalAveragePool', [z], ['g'], 'gap'),
     node('QuantizeLinear', ['g', 'g_s', 'g_z'], ['g_q'], 'q_g'),
@@ -81,7 +100,7 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
     producerName: 'mnq-test',
-    graph: { name: 'tiny', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 3, 5, 5])], output: [valueInfo('output', ['N', 4])] },
+    graph: { name: 'tiny', node: nodes, initializer: inits, input: [valueInfo('input', ['N', 3, 5, 5])], output: [valueInfo('output', ['N', opts.pieces ? 2 : 4])] },
   });
   return encodeModel(model);
 }

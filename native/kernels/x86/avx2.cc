@@ -87,7 +87,7 @@ void gemm_pack(PackedGemm* w) {
   }
 }
 
-// Tap pairs (3x3 and 5x5, the fast path's kernels): 16 channels per step, two
+// Tap pairs (3x3, 5x5 and 3x6, the fast path's kernels): 16 channels per step, two
 // taps per int32 lane, so that vpmaddwd's two products are both used. Appended
 // to the 8-channel layout for the first C / 16 * 16 channels:
 // [block of 16][tap pair][half][8 lanes][2 int16], where half 0 holds channels
@@ -96,7 +96,8 @@ void gemm_pack(PackedGemm* w) {
 // holds (w[tap 2p] - w_zp, w[tap 2p + 1] - w_zp), zero past the last tap.
 bool dw_pairs_ok(const PackedDepthwise& w) {
   const ConvShape& s = w.shape;
-  return s.in_c >= 16 && ((s.kernel_h == 3 && s.kernel_w == 3) || (s.kernel_h == 5 && s.kernel_w == 5));
+  return s.in_c >= 16 && ((s.kernel_h == 3 && s.kernel_w == 3) || (s.kernel_h == 5 && s.kernel_w == 5) ||
+                          (s.kernel_h == 3 && s.kernel_w == 6));
 }
 inline int dw_pair_channel(int half, int lane) { return (lane < 4 ? lane : lane + 4) + 4 * half; }
 size_t dw_pairs_offset(const ConvShape& s) {
@@ -701,6 +702,8 @@ void depthwise_avx2(const DepthwiseArgs& a) {
   uintptr_t pp = (reinterpret_cast<uintptr_t>(zrow + zlen) + 7) & ~uintptr_t(7);
   const int8_t** ptrs = reinterpret_cast<const int8_t**>(pp);
   const bool k3 = s.kernel_h == 3 && s.kernel_w == 3, k5 = s.kernel_h == 5 && s.kernel_w == 5;
+  // 3x6: a 3x3 depthwise over two range pieces per channel (a grouped conv the runtime views as one)
+  const bool k36 = s.kernel_h == 3 && s.kernel_w == 6;
   // Output columns whose taps are all inside the image horizontally.
   const int span_w = (s.kernel_w - 1) * s.dilation_w, span_h = (s.kernel_h - 1) * s.dilation_h;
   int ox_lo = (s.pad_left + s.stride_w - 1) / s.stride_w;
@@ -712,11 +715,12 @@ void depthwise_avx2(const DepthwiseArgs& a) {
     const int iy0 = oy * s.stride_h - s.pad_top;
     const bool rows_in = iy0 >= 0 && iy0 + span_h < s.in_h;
     int ox = 0;
-    if (rows_in && (k3 || k5) && ox_hi > ox_lo) {
+    if (rows_in && (k3 || k5 || k36) && ox_hi > ox_lo) {
       for (; ox < ox_lo; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);
       const int8_t* xbase = a.x + (size_t(iy0) * s.in_w + (ox_lo * s.stride_w - s.pad_left)) * d.C;
       if (k3) dw_run<3, 3>(d, e, xbase, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
-      else dw_run<5, 5>(d, e, xbase, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      else if (k5) dw_run<5, 5>(d, e, xbase, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      else dw_run<3, 6>(d, e, xbase, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
       ox = ox_hi;
     }
     for (; ox < s.out_w; ++ox) dw_pixel(d, e, oy, ox, ptrs, yrow + size_t(ox) * d.C);

@@ -1028,13 +1028,15 @@ void depthwise_avx512(const DepthwiseArgs& a) {
   }
   const int c_rest = d.cquad < d.C ? d.cquad : d.C;  // first channel of the 16-channel path
   const bool k3 = s.kernel_h == 3 && s.kernel_w == 3, k5 = s.kernel_h == 5 && s.kernel_w == 5;
+  // 3x6: a 3x3 depthwise over two range pieces per channel (a grouped conv the runtime views as one)
+  const bool k36 = s.kernel_h == 3 && s.kernel_w == 6;
   // Output columns whose taps are all inside the image horizontally.
   const int span_w = (s.kernel_w - 1) * s.dilation_w;
   int ox_lo = (s.pad_left + s.stride_w - 1) / s.stride_w;
   int ox_hi = s.in_w - 1 - span_w + s.pad_left >= 0 ? (s.in_w - 1 - span_w + s.pad_left) / s.stride_w + 1 : 0;
   if (ox_hi > s.out_w) ox_hi = s.out_w;
   if (ox_lo > ox_hi) ox_lo = ox_hi;
-  const bool fast = (k3 || k5) && ox_hi > ox_lo;
+  const bool fast = (k3 || k5 || k36) && ox_hi > ox_lo;
   for (int oy = a.row_begin; oy < a.row_end; ++oy) {
     int8_t* yrow = a.y + size_t(oy) * s.out_w * d.C;
     TapRows row0;  // kernel rows at input column 0, for the quad path's edge pixels
@@ -1066,7 +1068,8 @@ void depthwise_avx512(const DepthwiseArgs& a) {
       }
       for (; ox < ox_lo; ++ox) edge_pixel(ox);
       if (k3) dw_run<3, 3>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
-      else dw_run<5, 5>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      else if (k5) dw_run<5, 5>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
+      else dw_run<3, 6>(d, e, rows, inside, ox_hi - ox_lo, yrow + size_t(ox_lo) * d.C);
       ox = ox_hi;
     }
     for (; ox < s.out_w; ++ox) edge_pixel(ox);
