@@ -87,7 +87,8 @@ export class Model {
 
   /**
    * Runs a float NCHW batch [N, C, H, W] (N >= 1; `shape` may be omitted, N is
-   * then input.length / (C * H * W)). Resolves to the first output,
+   * then input.length / (C * H * W)); [N, H, W, C] for a model whose input is
+   * NHWC (compiled.input.layout, e.g. a tf2onnx export of a Keras model). Resolves to the first output,
    * dequantized (Float32Array, ONNX layout), or with { quantized: true } to the
    * int8 tensor before the final DequantizeLinear. Runs off the main thread.
    */
@@ -96,7 +97,7 @@ export class Model {
   run(input: Float32Array, shape?: number[] | null, options?: RunOptions): Promise<Float32Array | QuantizedTensor>;
   async run(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Promise<Float32Array | QuantizedTensor> {
     const batch = this.checkInput(input, shape, options);
-    const outs = await this.nativeModel().run(input, batch);
+    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
     return this.finish(outs, batch, options);
   }
 
@@ -105,7 +106,7 @@ export class Model {
   runSync(input: Float32Array, shape: number[] | null | undefined, options: RunOptions & { quantized: true }): QuantizedTensor;
   runSync(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Float32Array | QuantizedTensor {
     const batch = this.checkInput(input, shape, options);
-    return this.finish(this.nativeModel().runSync(input, batch), batch, options);
+    return this.finish(this.nativeModel().runSync(this.nchw(input, batch), batch), batch, options);
   }
 
   /**
@@ -125,7 +126,7 @@ export class Model {
    */
   async runTensors(input: Float32Array, shape?: number[] | null): Promise<Map<string, QuantizedTensor>> {
     const batch = this.checkInput(input, shape, {});
-    const outs = await this.nativeModel().run(input, batch);
+    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
     const plan = this.compiled.plan;
     const res = new Map<string, QuantizedTensor>();
     const named = [
@@ -176,8 +177,11 @@ export class Model {
 
   private checkInput(input: Float32Array, shape: number[] | null | undefined, options: RunOptions): number {
     const [c, h, w] = this.chw;
+    const nhwc = this.compiled.input.layout === 'nhwc';
+    const dims = nhwc ? [h, w, c] : [c, h, w];
+    const layout = nhwc ? 'NHWC' : 'NCHW';
     if (!(input instanceof Float32Array)) {
-      throw new TypeError(`mnq: input must be a Float32Array of NCHW floats [N, ${c}, ${h}, ${w}], got ${describe(input)}`);
+      throw new TypeError(`mnq: input must be a Float32Array of ${layout} floats [N, ${dims.join(', ')}], got ${describe(input)}`);
     }
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw new TypeError('mnq: options must be an object such as { quantized: true }');
@@ -185,16 +189,16 @@ export class Model {
     let batch: number;
     if (shape === undefined || shape === null) {
       if (input.length === 0 || input.length % this.imageSize !== 0) {
-        throw new RangeError(`mnq: input has ${input.length} floats; expected a positive multiple of ${c}x${h}x${w} = ${this.imageSize} (NCHW images)`);
+        throw new RangeError(`mnq: input has ${input.length} floats; expected a positive multiple of ${dims.join('x')} = ${this.imageSize} (${layout} images)`);
       }
       batch = input.length / this.imageSize;
     } else {
-      if (!Array.isArray(shape)) throw new TypeError(`mnq: shape must be an array [N, ${c}, ${h}, ${w}], got ${describe(shape)}`);
+      if (!Array.isArray(shape)) throw new TypeError(`mnq: shape must be an array [N, ${dims.join(', ')}], got ${describe(shape)}`);
       if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-        throw new RangeError(`mnq: shape must be [N, ${c}, ${h}, ${w}] with N >= 1, got [${shape.join(', ')}]`);
+        throw new RangeError(`mnq: shape must be [N, ${dims.join(', ')}] with N >= 1, got [${shape.join(', ')}]`);
       }
-      if (shape[1] !== c || shape[2] !== h || shape[3] !== w) {
-        throw new RangeError(`mnq: shape [${shape.join(', ')}] does not match the model input [N, ${c}, ${h}, ${w}]`);
+      if (shape[1] !== dims[0] || shape[2] !== dims[1] || shape[3] !== dims[2]) {
+        throw new RangeError(`mnq: shape [${shape.join(', ')}] does not match the model input [N, ${dims.join(', ')}]`);
       }
       batch = shape[0];
       if (input.length !== batch * this.imageSize) {
@@ -202,6 +206,19 @@ export class Model {
       }
     }
     return batch;
+  }
+
+  /** The native runtime takes NCHW floats: an NHWC model's input is transposed (a copy; the caller's array is not touched). */
+  private nchw(input: Float32Array, batch: number): Float32Array {
+    if (this.compiled.input.layout !== 'nhwc') return input;
+    const [c, h, w] = this.chw;
+    const hw = h * w;
+    const out = new Float32Array(input.length);
+    for (let n = 0; n < batch; n++) {
+      const base = n * c * hw;
+      for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = input[base + p * c + ch];
+    }
+    return out;
   }
 
   private checkInt8(input: Int8Array, batch: number): void {

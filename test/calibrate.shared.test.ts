@@ -13,6 +13,7 @@ import { readModel, tensorData, attrInt, onnx } from '../lib/onnx/proto';
 import * as cliCalibrate from '../lib/cli/calibrate';
 import * as cliCompare from '../lib/cli/compare';
 import { parsePreprocess } from '../lib/image/preprocess';
+import { withNhwcInput } from './helpers/tiny-models';
 
 const REPO = path.resolve(__dirname, '..');
 const SHARED = path.resolve(process.env.MNQ_SHARED ?? path.join(REPO, '..', 'shared'));
@@ -79,6 +80,23 @@ describeShared('calibrate on shared models', () => {
     const html = compareHtml(c, 'test');
     expect(html).toMatch(/<svg[\s\S]*<rect/);
     expect(html).not.toMatch(/<script|(src|href)="https?:/);
+  }, 300000);
+
+  test('an NHWC export (input [N, H, W, 3] → Transpose, as tf2onnx writes Keras models) calibrates and compares exactly like the NCHW one', async () => {
+    const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
+    const nhwc = path.join(tmp, 'v1-025.nhwc.onnx');
+    fs.writeFileSync(nhwc, withNhwcInput(fs.readFileSync(v1)));
+    const results = [];
+    for (const src of [v1, nhwc]) {
+      const r = await calibrate(src, { images: CALIB, limit: 8, method: 'percentile', biasCorrection: true, biasCorrectionImages: 4 });
+      const out = path.join(tmp, `${path.basename(src)}.int8.onnx`);
+      fs.writeFileSync(out, r.bytes);
+      const c = await compare(src, out, { images: EVAL, limit: 20 });
+      results.push({ ranges: r.tensors.map((t) => [t.scale, t.zeroPoint]), top1: c.int8Mnq!.top1, agreement: c.agreementOrt, sqnr: c.logitsSqnrDb, identical: c.mnqVsOrt!.identicalPct, input: c.layers[0].sqnrDb > 40 });
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[0].identical).toBe(100);
+    expect(results[0].input).toBe(true); // the input layer compares like with like
   }, 300000);
 
   test('bias correction: the int8 logits get closer to float (MobileNetV1 0.25, 16 images, 60 eval images)', async () => {

@@ -8,7 +8,7 @@ import { compile, UnsupportedModelError, CompiledModel } from '../lib/compiler';
 import { PlanDesc, PlanOpType, UnaryFn, tensorBytes } from '../lib/plan';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
-import { tinyConvModel } from './helpers/tiny-models';
+import { tinyConvModel, withNhwcInput } from './helpers/tiny-models';
 import { readModel, encodeModel } from '../lib/onnx/proto';
 import { runReference, quantizeInput } from './helpers/reference';
 import { loadImage, preprocessFor, testImages } from './helpers/images';
@@ -139,6 +139,32 @@ describe('compiler on synthetic QDQ graphs', () => {
     checkMemoryPlan(m.plan);
     // a producer whose channels cannot be reordered (a MaxPool): refused, naming the node
     expect(() => compile(tinyConvModel({ maxPool: {}, pieces: true }))).toThrow(/node 'grouped': a grouped Conv with 2 input channels per group needs its input to be computed by a Conv.*'maxpool'/);
+  });
+
+  test('an NHWC input transposed to NCHW (before or after its Q/DQ) compiles to the same plan; other uses of it are refused', async () => {
+    const nchw = compile(tinyConvModel());
+    for (const afterQdq of [false, true]) {
+      const bytes = withNhwcInput(tinyConvModel(), afterQdq);
+      const m = compile(bytes);
+      expect(m.input).toMatchObject({ shape: ['N', 5, 5, 3], layout: 'nhwc', c: 3, h: 5, w: 5 });
+      expect(m.plan.ops.map((o) => o.type)).toEqual(nchw.plan.ops.map((o) => o.type));
+      expect(Array.from(m.plan.ops[0].weights)).toEqual(Array.from(nchw.plan.ops[0].weights));
+      // ORT on NHWC data = the reference on the (layout-free) int8 NHWC plan input
+      const x = Float32Array.from({ length: 75 }, (_, i) => Math.sin(i * 1.3) * 2);
+      const nhwc = new Float32Array(75);
+      for (let c = 0; c < 3; c++) for (let p = 0; p < 25; p++) nhwc[p * 3 + c] = x[c * 25 + p];
+      const ort = await openOrtInt8(bytes);
+      const theirs = (await ort.run(nhwc, [1, 5, 5, 3])).get(ort.int8Outputs[0])!.data;
+      await ort.release();
+      const ours = runReference(m.plan, quantizeInput(x, 3, 5, 5, m.input.scale, m.input.zeroPoint))[m.outputs[0].tensor]!;
+      expect(Array.from(ours)).toEqual(Array.from(theirs));
+    }
+    expect(nchw.input.layout).toBe('nchw');
+    // an NHWC input that reaches a Conv without the Transpose
+    const m = readModel(withNhwcInput(tinyConvModel(), true));
+    m.graph!.node = m.graph!.node!.filter((n) => n.opType !== 'Transpose');
+    for (const n of m.graph!.node!) n.input = n.input!.map((x) => x.replace(/_nchw$/, ''));
+    expect(() => compile(encodeModel(m))).toThrow(/input is NHWC .*reaches Conv before a Transpose to NCHW/);
   });
 
   test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {

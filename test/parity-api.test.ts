@@ -4,7 +4,7 @@
 // The public API (load / run / runSync / runInt8 / dispose) on a small model:
 // validation errors, batching, concurrency, caller buffers untouched, NaN input.
 import { load, Model } from '../lib';
-import { tinyConvModel, tinyHeadModel } from './helpers/tiny-models';
+import { tinyConvModel, tinyHeadModel, withNhwcInput } from './helpers/tiny-models';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { quantizeInput } from './helpers/reference';
 
@@ -44,6 +44,27 @@ describe('Model API', () => {
     expect(new Set(q.data).size).toBeGreaterThan(n - 1); // not degenerate
     m.dispose();
     await ort.release();
+  });
+
+  test('an NHWC model takes [N, H, W, C] floats (transposed for the runtime, the input untouched), like ONNX Runtime', async () => {
+    const b = withNhwcInput(tinyConvModel({ act: 'none', lut: 'HardSwish' }), true);
+    const m = await load(b);
+    expect(m.inputs).toEqual([{ name: 'input', shape: ['N', 5, 5, 3], type: 'float32' }]);
+    const x = new Float32Array(2 * IMG);
+    x.set(image(5)); x.set(image(6), IMG);
+    const nhwc = new Float32Array(2 * IMG);
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let p = 0; p < 25; p++) nhwc[n * IMG + p * 3 + c] = x[n * IMG + c * 25 + p];
+    const copy = nhwc.slice();
+    const q = await m.run(nhwc, [2, 5, 5, 3], { quantized: true });
+    expect(Array.from(nhwc)).toEqual(Array.from(copy));
+    // the same numbers as the NCHW model on the NCHW images
+    expect(Array.from(q.data)).toEqual(Array.from((await model.run(x, [2, 3, 5, 5], { quantized: true })).data));
+    const ort = await openOrtInt8(b);
+    const theirs = (await ort.run(nhwc.slice(0, IMG), [1, 5, 5, 3])).get(ort.int8Outputs[0])!;
+    await ort.release();
+    expect(Array.from(q.data.subarray(0, 4))).toEqual(Array.from(theirs.data));
+    expect(() => m.runSync(nhwc, [2, 3, 5, 5])).toThrow(/does not match the model input \[N, 5, 5, 3\]/);
+    m.dispose();
   });
 
   test('run matches ONNX Runtime; quantized output is the int8 tensor before the last DQ', async () => {

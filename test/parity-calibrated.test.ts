@@ -13,9 +13,11 @@ import sharp from 'sharp';
 import { load } from '../lib';
 import { buildMobileNet, modelBytes } from '../lib/builder';
 import { calibrate } from '../lib/calibrate';
+import { readModel } from '../lib/onnx/proto';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { checkPreprocess } from '../lib/cli/check-ort';
-import { ImagePipeline } from '../lib/image';
+import { ImagePipeline, imageInLayout } from '../lib/image';
+import { withNhwcInput } from './helpers/tiny-models';
 import { describeShared, sharedPath } from './helpers/shared';
 import { testImages } from './helpers/images';
 
@@ -55,7 +57,10 @@ async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: Te
     const pipe = new ImagePipeline({ preprocess: checkPreprocess(bytes, '').spec, width: w, height: h });
     const batch = await pipe.floatBatch(images);
     expect(batch.errors.filter(Boolean)).toEqual([]);
-    const shape = [images.length, c, h, w];
+    const layout = model.compiled.input.layout;
+    const size = c * h * w;
+    for (let i = 0; i < images.length; i++) batch.data.set(imageInLayout(batch.data.slice(i * size, (i + 1) * size), c, h, w, layout), i * size);
+    const shape = layout === 'nhwc' ? [images.length, h, w, c] : [images.length, c, h, w];
     const ours = await model.runTensors(batch.data, shape);
     const theirs = await ort.run(batch.data, shape);
     const cmp = (name: string, a: Int8Array, b: Int8Array): TensorParity => {
@@ -116,12 +121,19 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
     ['V2 0.35 @64, BN kept, TF padding', 'v2', { width: 0.35, resolution: 64, seed: 13, bn: 'keep', padding: 'tf-same' }, 'minmax'],
     ['V1 0.5 @64, stem equalized and split in 2', 'v1', { width: 0.5, resolution: 64, seed: 14 }, 'mse', { equalize: 'stem', splitStem: true }],
     ['V2 0.35 @64, TF padding, stem split in 3', 'v2', { width: 0.35, resolution: 64, seed: 15, padding: 'tf-same' }, 'minmax', { splitStem: 3 }],
+    ['V3-Small 0.5 @64, NHWC input (as tf2onnx writes Keras models)', 'v3-small', { width: 0.5, resolution: 64, seed: 16 }, 'percentile'],
   ];
   for (const [label, arch, opts, method, extra] of cases) {
     test(`${label}, ${method}`, async () => {
-      const float = modelBytes(buildMobileNet(arch, opts));
+      const built = modelBytes(buildMobileNet(arch, opts));
+      const float = label.includes('NHWC') ? withNhwcInput(built) : built;
       const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length, ...extra });
       if (extra?.splitStem) expect(q.normalizeLog.some((l) => l.startsWith('stem ReLU6 output split'))).toBe(true);
+      if (float !== built) {
+        // the int8 file keeps the float model's NHWC interface
+        const inp = readModel(q.bytes).graph!.input![0];
+        expect(inp.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue))).toEqual([64, 64, 3]);
+      }
       expect(q.imagesUsed).toBe(calib.length);
       expectParity(label, await parity(q.bytes, evalImages));
     });

@@ -5,13 +5,13 @@
 // quantized tensor whose float counterpart exists in the float model.
 import * as fs from 'fs';
 import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
-import { parsePreprocess, METADATA_KEYS } from '../image/preprocess';
+import { parsePreprocess, METADATA_KEYS, imageInLayout, imageShape } from '../image/preprocess';
 import { imagenetClassOfFile } from '../labels';
-import { Graph, floatValueInfo } from './graph';
+import { Graph, floatValueInfo, valueShape } from './graph';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
 import { guessPreprocess, inputSize, outputClasses } from './index';
-import { normalize } from './normalize';
+import { normalize, inputLayout } from './normalize';
 
 export interface CompareOptions {
   images: string;
@@ -179,13 +179,16 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   let labelled = 0, agree = 0, agreeM = 0, n = 0, skipped = 0, cosSum = 0, mqSame = 0, mqIdentical = 0;
   const logitE = new Energy();
   const layerE = pairs.map(() => ({ e: new Energy(), sat: 0, cnt: 0, fmin: Infinity, fmax: -Infinity }));
-  const shape = [1, 3, size[0], size[1]];
+  // each model gets the images in its own layout (NHWC models: tf2onnx's Keras exports)
+  const fLayout = inputLayout(valueShape(fG.inputs[0])), qLayout = inputLayout(valueShape(qG.inputs[0]));
+  const [H, W] = size;
   const bar = new Progress('comparing', files.length, !opts.progress);
   for await (const img of streamImages(files, spec, size[1], size[0], (f, why) => { skipped++; opts.onWarning?.(`skipping ${why.startsWith(f) ? why : `${f}: ${why}`}`); })) {
-    const fr = await runFloat(fs1, img.data, shape, [fOut, ...fExtra]);
-    const qr = await runFloat(qs, img.data, shape, [qOut, ...qExtra]);
+    const fx = imageInLayout(img.data, 3, H, W, fLayout), qx = imageInLayout(img.data, 3, H, W, qLayout);
+    const fr = await runFloat(fs1, fx, imageShape(3, H, W, fLayout), [fOut, ...fExtra]);
+    const qr = await runFloat(qs, qx, imageShape(3, H, W, qLayout), [qOut, ...qExtra]);
     const fl = fr[fOut].data, ql = qr[qOut].data;
-    const ml = mnqRun ? await mnqRun.run(img.data, shape) : undefined;
+    const ml = mnqRun ? await mnqRun.run(qx, imageShape(3, H, W, qLayout)) : undefined;
     const cls = imagenetClassOfFile(img.file);
     const label = cls < 0 ? -1 : classes === 1001 ? cls + 1 : classes === 1000 ? cls : -1;
     const ft = topk(fl, 5), qt = topk(ql, 5), mt = ml ? topk(ml, 5) : undefined;
@@ -209,7 +212,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
     logitE.add(fl, ql);
     cosSum += cosine(fl, ql);
     pairs.forEach((p, k) => {
-      const a = p.floatName === fInputName ? img.data : fr[p.floatName]?.data;
+      const a = p.floatName === fInputName ? fx : fr[p.floatName]?.data;
       const b = qr[p.int8Name]?.data;
       if (!a || !b || a.length !== b.length) return;
       const L = layerE[k];

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
 import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable, quantizeLinearInt8 } from '../image/preprocess';
-import { normalize, OUTPUT_OPSET } from './normalize';
+import { normalize, restoreNhwcInput, OUTPUT_OPSET } from './normalize';
 import { Graph, floatValueInfo, valueShape } from './graph';
 import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
 import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qparams } from './calibrators';
@@ -265,7 +265,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
     throw new Error('the model is already quantized (it has QuantizeLinear / DequantizeLinear / QLinear* nodes): calibrate takes a float model');
   }
   const files = listImages(opts.images, opts.limit);
-  const { graph, log } = normalize(src);
+  const { graph, log, inputLayout: layout } = normalize(src);
   if (graph.inputs.length !== 1) throw new Error(`the model has ${graph.inputs.length} inputs; only single-input image models are supported`);
   const ppName = opts.preprocess ?? guessPreprocess(src, log);
   const spec = parsePreprocess(ppName);
@@ -334,6 +334,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
     }
   }
   const qg = emit(corrected, weightScales);
+  if (layout === 'nhwc') restoreNhwcInput(qg);
   const classes = outputClasses(src);
   const meta = metadata(src);
   const labels = meta[METADATA_KEYS.labels] ?? (classes === 1001 ? 'imagenet-1001' : classes === 1000 ? 'imagenet-1000' : undefined);

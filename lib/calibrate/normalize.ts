@@ -23,6 +23,16 @@ export interface NormalizeResult {
   graph: Graph;
   /** What was rewritten, for --verbose / the report. */
   log: string[];
+  /**
+   * 'nhwc': the model takes [N, H, W, 3] images and transposes them to NCHW first (tf2onnx's Keras exports);
+   * `graph` has that Transpose removed and takes NCHW (see restoreNhwcInput for the int8 file)
+   */
+  inputLayout: 'nchw' | 'nhwc';
+}
+
+/** [N, H, W, 3] → 'nhwc' (a model whose image input is channels-last), else 'nchw'. */
+export function inputLayout(shape: (number | string)[]): 'nchw' | 'nhwc' {
+  return shape.length === 4 && shape[3] === 3 && shape[1] !== 3 ? 'nhwc' : 'nchw';
 }
 
 const near = (a: number, b: number, tol = 1e-3) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -33,6 +43,7 @@ export function normalize(model: ModelProto): NormalizeResult {
   const opset = opsetVersion(model);
   constantsToInitializers(g, log);
   removeNoops(g);
+  const layout = nhwcInputToNchw(g, log);
   canonicalClip(g, opset);
   divSubToMulAdd(g);
   foldBatchNorm(g, log);
@@ -45,7 +56,57 @@ export function normalize(model: ModelProto): NormalizeResult {
   convBias(g);
   g.prune();
   g.sort();
-  return { graph: g, log };
+  return { graph: g, log, inputLayout: layout };
+}
+
+/** A copy of a 4-d value info with its dims 1..3 taken from `order` (the caller's proto is not modified). */
+function withDims(v: onnx.IValueInfoProto, order: number[]): onnx.ValueInfoProto {
+  const d = v.type!.tensorType!.shape!.dim!;
+  return onnx.ValueInfoProto.create({
+    name: v.name, type: { tensorType: { elemType: v.type!.tensorType!.elemType, shape: { dim: [d[0], ...order.map((i) => d[i])] } } },
+  });
+}
+
+/** An NHWC image input read only through Transpose(0, 3, 1, 2): the graph takes NCHW instead (same name). */
+function nhwcInputToNchw(g: Graph, log: string[]): 'nchw' | 'nhwc' {
+  if (g.inputs.length !== 1) return 'nchw';
+  const inp = g.inputs[0];
+  const shape = valueShape(inp);
+  if (inputLayout(shape) !== 'nhwc') return 'nchw';
+  const name = inp.name!;
+  const cons = g.consumers(name);
+  const bad = cons.find((n) => n.opType !== 'Transpose' || attrInts(n, 'perm', []).join() !== '0,3,1,2');
+  if (bad || !cons.length) {
+    throw new Error(`the model's input '${name}' is NHWC [${shape.join(', ')}] and reaches ${bad ? describeNode(bad) : 'nothing'} before a Transpose to NCHW (perm [0, 3, 1, 2]); mnq reads NHWC images only through such a Transpose`);
+  }
+  for (const t of cons) {
+    g.replaceUses(t.output![0], name);
+    g.remove(t);
+  }
+  g.inputs[0] = withDims(inp, [3, 1, 2]);
+  log.push(`NHWC input '${name}': its Transpose to NCHW removed (the int8 model keeps the NHWC input)`);
+  return 'nhwc';
+}
+
+/**
+ * The int8 graph of an NHWC model (normalize's inputLayout): the input goes back to [N, H, W, 3], quantized as
+ * it is, and its DequantizeLinear is followed by the Transpose(0, 3, 1, 2) the float model had; the same
+ * interface as the float model (mnq's runtime reads that Transpose as a no-op).
+ */
+export function restoreNhwcInput(g: Graph): void {
+  const inp = g.inputs[0];
+  const name = inp.name!;
+  g.inputs[0] = withDims(inp, [2, 3, 1]);
+  const q = g.consumers(name);
+  if (q.length !== 1 || q[0].opType !== 'QuantizeLinear') throw new Error(`internal: the input '${name}' is not quantized once`);
+  const dqs = g.consumers(q[0].output![0]);
+  for (const dq of dqs) {
+    const nhwc = dq.output![0];
+    const nchw = g.fresh(`${nhwc}_nchw`);
+    g.replaceUses(nhwc, nchw);
+    const t = mkNode('Transpose', g.fresh(`${name}_to_nchw`), [nhwc], [nchw], [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 3, 1, 2] }]);
+    g.nodes.splice(g.nodes.indexOf(dq) + 1, 0, t);
+  }
 }
 
 function constantsToInitializers(g: Graph, log: string[]): void {

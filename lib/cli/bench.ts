@@ -85,7 +85,7 @@ async function measure(o: Options): Promise<EngineResult> {
     const m = await load(o.model, { threads: o.threads });
     const { c, h, w } = m.compiled.input;
     const x = input(o.batch * c * h * w);
-    const shape = [o.batch, c, h, w];
+    const shape = m.compiled.input.layout === 'nhwc' ? [o.batch, h, w, c] : [o.batch, c, h, w];
     runOnce = () => m.run(x, shape);
     release = () => m.dispose();
     isa = m.isa;

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { load } from '../model';
 import { openOrtInt8 } from '../compiler/ort-reference';
 import { onnxMetadata } from '../classify';
-import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec } from '../image';
+import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec, imageInLayout, imageShape } from '../image';
 import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
@@ -111,9 +111,10 @@ export async function run(argv: string[]): Promise<number> {
   let top1Agree = 0;
   try {
     for (const file of files) {
-      const x = await images.float(file);
-      const ours = await model.runTensors(x, [1, c, h, w]);
-      const theirs = await ort.run(x, [1, c, h, w]);
+      const layout = model.compiled.input.layout;
+      const x = imageInLayout(await images.float(file), c, h, w, layout);
+      const ours = await model.runTensors(x, imageShape(c, h, w, layout));
+      const theirs = await ort.run(x, imageShape(c, h, w, layout));
       const pairs: [string, string][] = [
         ...outputNames.map((n, i) => [n, ort.int8Outputs[i]] as [string, string]),
         ...ort.extra.map((n) => [n, n] as [string, string]),

@@ -52,7 +52,13 @@ export type Dim = number | string;
 
 export interface CompiledInput {
   name: string;
-  shape: Dim[]; // ONNX shape, NCHW, batch first
+  shape: Dim[]; // ONNX shape, batch first: [N, C, H, W], or [N, H, W, C] when layout is 'nhwc'
+  /**
+   * 'nhwc': the graph takes [N, H, W, C] images and transposes them to NCHW (Transpose perm [0, 3, 1, 2],
+   * before or after the input's QuantizeLinear / DequantizeLinear), as tf2onnx writes Keras models;
+   * the plan's input is NHWC in either case (its kernels' layout), so that Transpose costs nothing.
+   */
+  layout: 'nchw' | 'nhwc';
   c: number;
   h: number;
   w: number;
@@ -120,6 +126,8 @@ class Compiler {
   private info: TensorInfo[] = [];
   private ops: PlanOp[] = [];
   private inputId = -1;
+  /** values that still hold the NHWC graph input in ONNX terms (their dims are kept NCHW) */
+  private nhwcValues = new Set<string>();
   private byName = new Map<string, number>();
   private node!: NodeProto;
 
@@ -199,9 +207,13 @@ class Compiler {
     if (gi.type?.tensorType?.elemType !== DataType.FLOAT) {
       throw new UnsupportedModelError(`input '${gi.name}' has type ${DataType[gi.type?.tensorType?.elemType ?? 0]}; expected float32`);
     }
-    if (inShape.length !== 4) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; expected [N, C, H, W]`);
+    if (inShape.length !== 4) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; expected [N, C, H, W] (or [N, H, W, C] transposed to NCHW)`);
+    // [N, H, W, 3] (tf2onnx's Keras exports): read as NCHW from here on, until a Transpose(0, 3, 1, 2) makes it so
+    const layout = inShape[3] === 3 && inShape[1] !== 3 ? 'nhwc' : 'nchw';
+    if (layout === 'nhwc') this.nhwcValues.add(gi.name ?? '');
+    const nchwShape = layout === 'nhwc' ? [inShape[0], inShape[3], inShape[1], inShape[2]] : inShape;
     const size = this.options.inputSize ?? metadataInputSize(this.model);
-    const inDims = [1, ...inShape.slice(1).map((d, i) => {
+    const inDims = [1, ...nchwShape.slice(1).map((d, i) => {
       if (typeof d === 'number' && d > 0) return d;
       if (i > 0 && size) return size[i - 1];
       throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; C, H and W must be fixed numbers (for a dynamic height / width, give the size in the model's mnq.preprocess metadata or CompileOptions.inputSize)`);
@@ -249,7 +261,7 @@ class Compiler {
     const it = plan.tensors[plan.input];
     return {
       plan,
-      input: { name: gi.name ?? '', shape: inShape, c: it.c, h: it.h, w: it.w, scale: it.scale, zeroPoint: it.zeroPoint },
+      input: { name: gi.name ?? '', shape: inShape, layout, c: it.c, h: it.h, w: it.w, scale: it.scale, zeroPoint: it.zeroPoint },
       outputs,
       kept,
     };
@@ -304,6 +316,15 @@ class Compiler {
     };
     const inp = node.input ?? [];
     const op = node.opType ?? '';
+    if (inp.some((i) => this.nhwcValues.has(i))) {
+      // the NHWC input: quantized and dequantized as it is, then transposed to NCHW (a no-op for the NHWC plan)
+      const perm = op === 'Transpose' ? attrInts(node, 'perm', []) : [];
+      if (op === 'Transpose' && perm.join() === '0,3,1,2') return out(this.get(inp[0]));
+      if (op !== 'QuantizeLinear' && op !== 'DequantizeLinear' && op !== 'Identity') {
+        this.fail(`the input is NHWC ([N, H, W, C]) and reaches ${op} before a Transpose to NCHW (perm [0, 3, 1, 2]); mnq reads NHWC images only through such a Transpose`);
+      }
+      for (const o of node.output ?? []) this.nhwcValues.add(o);
+    }
     switch (op) {
       case 'Identity': case 'Dropout': return out(this.get(inp[0]));
       case 'Constant': return out(this.constantNode(node));

@@ -289,3 +289,17 @@ export function pixelsToInt8NHWC(rgb: Uint8Array, table: Int8Array, out: Int8Arr
     out[base + j + 2] = table[512 + rgb[j + 2]];
   }
 }
+
+/** One image's float NCHW data [c][h][w] in the given layout: itself for 'nchw', a [h][w][c] copy for 'nhwc'. */
+export function imageInLayout(x: Float32Array, c: number, h: number, w: number, layout: 'nchw' | 'nhwc'): Float32Array {
+  if (layout === 'nchw') return x;
+  const hw = h * w;
+  const out = new Float32Array(x.length);
+  for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) out[p * c + ch] = x[ch * hw + p];
+  return out;
+}
+
+/** The ONNX shape of a batch of one image in a layout. */
+export function imageShape(c: number, h: number, w: number, layout: 'nchw' | 'nhwc'): number[] {
+  return layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
+}

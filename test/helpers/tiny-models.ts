@@ -167,3 +167,32 @@ export function tinyHeadModel(opts: { quantizedSoftmax?: boolean } = {}): Uint8A
   });
   return encodeModel(model);
 }
+
+/**
+ * The same model with an NHWC image input: [N, H, W, C] → Transpose(0, 3, 1, 2) → the original graph, as
+ * tf2onnx writes Keras models. `afterQdq`: for an int8 QDQ model, the Transpose goes after the input's
+ * QuantizeLinear → DequantizeLinear instead (the layout mnq calibrate writes).
+ */
+export function withNhwcInput(bytes: Uint8Array, afterQdq = false): Uint8Array {
+  const m = onnx.ModelProto.decode(bytes);
+  const g = m.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inp = g.input!.find((i) => !inits.has(i.name))!;
+  const d = inp.type!.tensorType!.shape!.dim!;
+  const name = inp.name!;
+  const perm = { name: 'perm', ints: [0, 3, 1, 2] };
+  if (afterQdq) {
+    const q = g.node!.find((n) => n.opType === 'QuantizeLinear' && n.input![0] === name)!;
+    const dq = g.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === q.output![0])!;
+    const out = dq.output![0];
+    for (const n of g.node!) n.input = n.input!.map((x) => (x === out ? `${out}_nchw` : x));
+    g.node!.splice(g.node!.indexOf(dq) + 1, 0, node('Transpose', [out], [`${out}_nchw`], 'to_nchw', [perm]));
+  } else {
+    for (const n of g.node!) n.input = n.input!.map((x) => (x === name ? `${name}_nchw` : x));
+    g.node!.unshift(node('Transpose', [name], [`${name}_nchw`], 'to_nchw', [perm]));
+  }
+  g.input = g.input!.map((i) => (i === inp ? onnx.ValueInfoProto.create({
+    name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [d[0], d[2], d[3], d[1]] } } },
+  }) : i));
+  return encodeModel(m);
+}
