@@ -239,6 +239,58 @@ describe('normalize', () => {
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
   });
 
+  test('a zero Pad before Convs folds into their pads; ReduceMean over H, W becomes GlobalAveragePool (+ Flatten)', async () => {
+    for (const keepdims of [0, 1]) {
+      const m = build({
+        opset: 13, input: [1, 3, 8, 8], output: 'y',
+        nodes: [
+          mkNode('Pad', 'pad', ['x', 'pads', 'zero'], ['p']),
+          mkNode('Conv', 'conv', ['p', 'w', 'b'], ['c'], [attrIs('strides', [2, 2])]),
+          mkNode('Conv', 'conv2', ['p', 'w', 'b'], ['c2'], [attrIs('pads', [1, 0, 0, 1])]),
+          mkNode('Add', 'add', ['c', 'c2s'], ['s']),
+          mkNode('Conv', 'down', ['c2', 'wd'], ['c2s'], [attrIs('strides', [2, 2])]),
+          mkNode('ReduceMean', 'mean', ['s'], ['y'], [attrIs('axes', [-2, -1]), attrI('keepdims', keepdims)]),
+        ],
+        inits: [
+          makeTensor('pads', [8], new BigInt64Array([0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n]) as never), makeTensor('zero', [], Float32Array.of(0)),
+          makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('b', [C], randn(C, r)), makeTensor('wd', [C, C, 2, 2], randn(C * C * 4, r)),
+        ],
+      });
+      const want = await runModel(m, x, [1, 3, 8, 8]);
+      const { graph, log } = normalize(m);
+      expect(graph.nodes.map((n) => n.opType)).not.toContain('Pad');
+      expect(graph.nodes.map((n) => n.opType)).toContain('GlobalAveragePool');
+      expect(log.join(' ')).toMatch(/1 zero Pad folded into Conv pads.*ReduceMean over H, W → GlobalAveragePool/);
+      expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+    }
+  });
+
+  test('an NHWC input (rescaled per channel, then transposed to NCHW, as tf2onnx writes Keras models) is read as NCHW', async () => {
+    const m = build({
+      opset: 13, input: [1, 8, 8, 3], output: 'y',
+      nodes: [
+        mkNode('Mul', 'scale', ['x', 'k'], ['xs']),
+        mkNode('Add', 'shift', ['xs', 'o'], ['xo']),
+        mkNode('Transpose', 'to_nchw', ['xo'], ['t'], [attrIs('perm', [0, 3, 1, 2])]),
+        mkNode('Conv', 'conv', ['t', 'w', 'b'], ['y'], [attrIs('pads', [1, 1, 1, 1])]),
+      ],
+      inits: [makeTensor('k', [3], Float32Array.of(0.5, 2, -1)), makeTensor('o', [], Float32Array.of(0.25)),
+        makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('b', [C], randn(C, r))],
+    });
+    const nhwc = new Float32Array(x.length);
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 64; p++) nhwc[p * 3 + c] = x[c * 64 + p];
+    const want = await runModel(m, nhwc, [1, 8, 8, 3]);
+    const { graph, log, inputLayout } = normalize(m);
+    expect(inputLayout).toBe('nhwc');
+    expect(log.join(' ')).toMatch(/NHWC input 'x'/);
+    expect(graph.nodes.map((n) => n.opType)).not.toContain('Transpose');
+    expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
+    expect(m.graph!.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue))).toEqual([1, 8, 8, 3]); // not modified
+    // an NHWC input used without the Transpose: refused, naming the node
+    const direct = build({ opset: 13, input: [1, 8, 8, 3], output: 'y', nodes: [mkNode('Relu', 'relu', ['x'], ['y'])], inits: [] });
+    expect(() => normalize(direct)).toThrow(/input 'x' is NHWC \[1, 8, 8, 3\] and reaches Relu node 'relu' before a Transpose to NCHW/);
+  });
+
   test('input rescale (Mul, Add on the graph input) becomes a depthwise Conv', async () => {
     const m = build({
       opset: 13, input: [1, 3, 8, 8], output: 'y',

@@ -13,7 +13,7 @@
 //   - MatMul(+Add) and Gemm classifiers → Gemm(transB = 1, alpha = beta = 1, with bias)
 // The output names of the model stay the same, and tensors that survive keep
 // their names, so float and int8 tensors can be compared by name.
-import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attr, describeNode, opsetVersion } from '../onnx/proto';
+import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion } from '../onnx/proto';
 import { Graph, attrI, attrF, mkNode, setAttr, valueShape } from './graph';
 
 /** Lowest opset of the graphs we write: per-channel QDQ needs 13, HardSwish 14. */
@@ -46,6 +46,8 @@ export function normalize(model: ModelProto): NormalizeResult {
   const layout = nhwcInputToNchw(g, log);
   canonicalClip(g, opset);
   divSubToMulAdd(g);
+  padIntoConv(g, log);
+  reduceMeanToPool(g, log);
   foldBatchNorm(g, log);
   fuseHardSigmoid(g, log);
   fuseHardSwish(g, log);
@@ -57,6 +59,48 @@ export function normalize(model: ModelProto): NormalizeResult {
   g.prune();
   g.sort();
   return { graph: g, log, inputLayout: layout };
+}
+
+/** A constant-0 Pad of H and W only, read only by Convs (Keras' ZeroPadding2D before a stride-2 conv) → the Convs' pads. */
+function padIntoConv(g: Graph, log: string[]): void {
+  let n = 0;
+  for (const pad of [...g.nodes]) {
+    if (pad.opType !== 'Pad' || attrString(pad, 'mode', 'constant') !== 'constant') continue;
+    const pads = pad.input![1] ? g.constF(pad.input![1]) : Float32Array.from(attrInts(pad, 'pads', []));
+    const value = pad.input![2] ? g.scalar(pad.input![2]) : attrFloat(pad, 'value', 0);
+    if (!pads || pads.length !== 8 || value !== 0 || (pad.input![3] ?? '') !== '') continue;
+    if (pads[0] || pads[1] || pads[4] || pads[5] || [...pads].some((p) => p < 0)) continue;
+    const convs = g.consumers(pad.output![0]);
+    if (!convs.length || g.isGraphOutput(pad.output![0])) continue;
+    if (!convs.every((c) => c.opType === 'Conv' && c.input![0] === pad.output![0] && ['NOTSET', 'VALID'].includes(attrString(c, 'auto_pad', 'NOTSET')))) continue;
+    for (const c of convs) {
+      const cp = attrInts(c, 'pads', [0, 0, 0, 0]);
+      setAttr(c, { name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: [cp[0] + pads[2], cp[1] + pads[3], cp[2] + pads[6], cp[3] + pads[7]] });
+      c.attribute = c.attribute!.filter((a) => a.name !== 'auto_pad');
+      c.input = [pad.input![0], ...c.input!.slice(1)];
+    }
+    g.remove(pad);
+    n++;
+  }
+  if (n) log.push(`${n} zero Pad folded into Conv pads`);
+}
+
+/** ReduceMean over H and W (axes [2, 3]) → GlobalAveragePool (+ Flatten without keepdims). */
+function reduceMeanToPool(g: Graph, log: string[]): void {
+  let n = 0;
+  for (const node of [...g.nodes]) {
+    if (node.opType !== 'ReduceMean') continue;
+    const axes = node.input![1] ? g.constF(node.input![1]) : Float32Array.from(attrInts(node, 'axes', []));
+    if (!axes || [...axes].map((a) => (a < 0 ? a + 4 : a)).sort().join() !== '2,3') continue;
+    const keep = attrInt(node, 'keepdims', 1) !== 0;
+    const out = node.output![0];
+    const pooled = keep ? out : g.fresh(`${out}_pooled`);
+    const i = g.nodes.indexOf(node);
+    g.nodes.splice(i, 1, mkNode('GlobalAveragePool', node.name || g.fresh('gap'), [node.input![0]], [pooled]),
+      ...(keep ? [] : [mkNode('Flatten', g.fresh(`${node.name || 'gap'}_flatten`), [pooled], [out], [attrI('axis', 1)])]));
+    n++;
+  }
+  if (n) log.push(`${n} ReduceMean over H, W → GlobalAveragePool`);
 }
 
 /** A copy of a 4-d value info with its dims 1..3 taken from `order` (the caller's proto is not modified). */
@@ -74,14 +118,32 @@ function nhwcInputToNchw(g: Graph, log: string[]): 'nchw' | 'nhwc' {
   const shape = valueShape(inp);
   if (inputLayout(shape) !== 'nhwc') return 'nchw';
   const name = inp.name!;
-  const cons = g.consumers(name);
+  // elementwise ops by a scalar or per-channel [3] constant may come first (a rescale): they move after the Transpose
+  const chain: { node: NodeProto; c: string }[] = [];
+  let cur = name;
+  for (;;) {
+    const cons = g.consumers(cur);
+    const n = cons[0];
+    if (cons.length !== 1 || g.isGraphOutput(cur) || !['Mul', 'Add', 'Sub', 'Div'].includes(n.opType!)) break;
+    const c = n.input![1] === cur ? n.input![0] : n.input![1];
+    if ((n.opType === 'Sub' || n.opType === 'Div') && n.input![0] !== cur) break;
+    const v = g.constF(c);
+    if (!v || (v.length !== 1 && v.length !== 3) || c === cur) break;
+    chain.push({ node: n, c });
+    cur = n.output![0];
+  }
+  const cons = g.consumers(cur);
   const bad = cons.find((n) => n.opType !== 'Transpose' || attrInts(n, 'perm', []).join() !== '0,3,1,2');
-  if (bad || !cons.length) {
+  if (bad || !cons.length || g.isGraphOutput(cur)) {
     throw new Error(`the model's input '${name}' is NHWC [${shape.join(', ')}] and reaches ${bad ? describeNode(bad) : 'nothing'} before a Transpose to NCHW (perm [0, 3, 1, 2]); mnq reads NHWC images only through such a Transpose`);
   }
   for (const t of cons) {
-    g.replaceUses(t.output![0], name);
+    g.replaceUses(t.output![0], cur);
     g.remove(t);
+  }
+  for (const { node, c } of chain) {
+    const v = g.constF(c)!;
+    if (v.length === 3) node.input = node.input!.map((x) => (x === c ? g.addConst(`${c}_nchw`, [3, 1, 1], v.slice()) : x));
   }
   g.inputs[0] = withDims(inp, [3, 1, 2]);
   log.push(`NHWC input '${name}': its Transpose to NCHW removed (the int8 model keeps the NHWC input)`);
