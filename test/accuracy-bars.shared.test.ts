@@ -12,18 +12,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { calibrate, CalibrateOptions } from '../lib/calibrate/index';
 import { compare } from '../lib/calibrate/compare';
+import { describeShared, sharedDir } from './helpers/shared';
 
-const REPO = path.resolve(__dirname, '..');
-const SHARED = path.resolve(process.env.MNQ_SHARED ?? path.join(REPO, '..', 'shared'));
-const MODELS = path.join(SHARED, 'models', 'onnx');
-const CALIB = path.join(SHARED, 'data', 'imagenet-sample', 'calib');
-const EVAL = path.join(SHARED, 'data', 'imagenet-sample', 'eval');
-const have = fs.existsSync(MODELS) && fs.existsSync(CALIB) && fs.existsSync(EVAL);
-if (!have) {
-  // eslint-disable-next-line no-console
-  console.warn(`accuracy-bars.shared.test: skipped — shared data not found at ${SHARED} (set MNQ_SHARED)`);
-}
-const describeShared = have ? describe : describe.skip;
+const MODELS = path.join(sharedDir(), 'models', 'onnx');
+const CALIB = path.join(sharedDir(), 'data', 'imagenet-sample', 'calib');
+const EVAL = path.join(sharedDir(), 'data', 'imagenet-sample', 'eval');
 
 let tmp: string;
 beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mnq-bars-')); });
