@@ -13,7 +13,7 @@ import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRa
 import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
 import { parsePreprocess, floatTable, quantizeLinearInt8 } from '../lib/image/preprocess';
 import { session, runFloat } from '../lib/calibrate/ort';
-import { inputQParams } from '../lib/calibrate/index';
+import { inputQParams, inputSize } from '../lib/calibrate/index';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -286,9 +286,11 @@ describe('normalize', () => {
     expect(graph.nodes.map((n) => n.opType)).not.toContain('Transpose');
     expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
     expect(m.graph!.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue))).toEqual([1, 8, 8, 3]); // not modified
-    // an NHWC input used without the Transpose: refused, naming the node
+    // [1, 8, 8, 3] without the Transpose is an NCHW input with 8 channels (the graph decides, not the shape)
     const direct = build({ opset: 13, input: [1, 8, 8, 3], output: 'y', nodes: [mkNode('Relu', 'relu', ['x'], ['y'])], inits: [] });
-    expect(() => normalize(direct)).toThrow(/input 'x' is NHWC \[1, 8, 8, 3\] and reaches Relu node 'relu' before a Transpose to NCHW/);
+    const d = normalize(direct);
+    expect(d.inputLayout).toBe('nchw');
+    expect(() => inputSize(d.graph, parsePreprocess('tf'))).toThrow(/has 8 channels; only RGB \(3\) is supported \(an NHWC input \[N, H, W, 3\] must be transposed/);
   });
 
   test('input rescale (Mul, Add on the graph input) becomes a depthwise Conv', async () => {

@@ -9,7 +9,7 @@ import { PlanDesc, PlanOpType, UnaryFn, tensorBytes } from '../lib/plan';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
 import { tinyConvModel, withNhwcInput } from './helpers/tiny-models';
-import { readModel, encodeModel } from '../lib/onnx/proto';
+import { readModel, encodeModel, makeTensor, onnx } from '../lib/onnx/proto';
 import { runReference, quantizeInput } from './helpers/reference';
 import { loadImage, preprocessFor, testImages } from './helpers/images';
 import { ImagePipeline } from '../lib/image';
@@ -160,11 +160,18 @@ describe('compiler on synthetic QDQ graphs', () => {
       expect(Array.from(ours)).toEqual(Array.from(theirs));
     }
     expect(nchw.input.layout).toBe('nchw');
-    // an NHWC input that reaches a Conv without the Transpose
-    const m = readModel(withNhwcInput(tinyConvModel(), true));
-    m.graph!.node = m.graph!.node!.filter((n) => n.opType !== 'Transpose');
-    for (const n of m.graph!.node!) n.input = n.input!.map((x) => x.replace(/_nchw$/, ''));
-    expect(() => compile(encodeModel(m))).toThrow(/input is NHWC .*reaches Conv before a Transpose to NCHW/);
+    // float arithmetic on the NHWC input before its Transpose (mnq quantizes the input first): refused, clearly
+    const m = readModel(withNhwcInput(tinyConvModel()));
+    const t = m.graph!.node!.find((n) => n.opType === 'Transpose')!;
+    m.graph!.initializer!.push(makeTensor('two', [], Float32Array.of(2)));
+    m.graph!.node!.unshift(onnx.NodeProto.create({ opType: 'Mul', name: 'double', input: ['input', 'two'], output: ['doubled'] }));
+    t.input = ['doubled'];
+    expect(() => compile(encodeModel(m))).toThrow(/Mul node 'double': the input is NHWC .*reaches Mul before a Transpose to NCHW/);
+    // without any Transpose, [N, 5, 5, 3] is an NCHW input of 5 channels (the graph decides, not the shape)
+    const plain = readModel(withNhwcInput(tinyConvModel(), true));
+    plain.graph!.node = plain.graph!.node!.filter((n) => n.opType !== 'Transpose');
+    for (const n of plain.graph!.node!) n.input = n.input!.map((x) => x.replace(/_nchw$/, ''));
+    expect(() => compile(encodeModel(plain))).toThrow(/input channels 5/);
   });
 
   test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {

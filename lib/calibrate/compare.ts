@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
 import { parsePreprocess, METADATA_KEYS, imageInLayout, imageShape } from '../image/preprocess';
 import { imagenetClassOfFile } from '../labels';
-import { Graph, floatValueInfo, valueShape } from './graph';
+import { Graph, floatValueInfo } from './graph';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
 import { guessPreprocess, inputSize, outputClasses } from './index';
@@ -180,7 +180,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const logitE = new Energy();
   const layerE = pairs.map(() => ({ e: new Energy(), sat: 0, cnt: 0, fmin: Infinity, fmax: -Infinity }));
   // each model gets the images in its own layout (NHWC models: tf2onnx's Keras exports)
-  const fLayout = inputLayout(valueShape(fG.inputs[0])), qLayout = inputLayout(valueShape(qG.inputs[0]));
+  const fLayout = inputLayout(fModel), qLayout = inputLayout(qModel);
   const [H, W] = size;
   const bar = new Progress('comparing', files.length, !opts.progress);
   for await (const img of streamImages(files, spec, size[1], size[0], (f, why) => { skipped++; opts.onWarning?.(`skipping ${why.startsWith(f) ? why : `${f}: ${why}`}`); })) {

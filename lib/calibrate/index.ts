@@ -128,7 +128,10 @@ export function inputSize(g: Graph, spec: PreprocessSpec): [number, number] {
   if (spec.size) return spec.size;
   const s = valueShape(g.inputs[0]);
   if (s.length !== 4) throw new Error(`model input '${g.inputs[0].name}' must be NCHW (4 dimensions), has ${s.length}`);
-  if (s[1] !== 3 && s[1] !== '?' && typeof s[1] === 'number') throw new Error(`model input '${g.inputs[0].name}' has ${s[1]} channels; only RGB (3) is supported`);
+  if (s[1] !== 3 && s[1] !== '?' && typeof s[1] === 'number') {
+    throw new Error(`model input '${g.inputs[0].name}' has ${s[1]} channels; only RGB (3) is supported` +
+      (s[3] === 3 ? ' (an NHWC input [N, H, W, 3] must be transposed to NCHW by the graph: Transpose(perm [0, 3, 1, 2]))' : ''));
+  }
   const [h, w] = [s[2], s[3]];
   if (typeof h !== 'number' || typeof w !== 'number') {
     throw new Error(`model input '${g.inputs[0].name}' has a dynamic size (${s.join('×')}): give it in the preprocessing, e.g. --preprocess '{"base":"paddle","size":[48,192]}'`);

@@ -13,7 +13,7 @@
 //   - MatMul(+Add) and Gemm classifiers → Gemm(transB = 1, alpha = beta = 1, with bias)
 // The output names of the model stay the same, and tensors that survive keep
 // their names, so float and int8 tensors can be compared by name.
-import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion } from '../onnx/proto';
+import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion, isNhwcInput } from '../onnx/proto';
 import { Graph, attrI, attrF, mkNode, setAttr, valueShape } from './graph';
 
 /** Lowest opset of the graphs we write: per-channel QDQ needs 13, HardSwish 14. */
@@ -30,9 +30,12 @@ export interface NormalizeResult {
   inputLayout: 'nchw' | 'nhwc';
 }
 
-/** [N, H, W, 3] → 'nhwc' (a model whose image input is channels-last), else 'nchw'. */
-export function inputLayout(shape: (number | string)[]): 'nchw' | 'nhwc' {
-  return shape.length === 4 && shape[3] === 3 && shape[1] !== 3 ? 'nhwc' : 'nchw';
+/** The layout of a model's image input: 'nhwc' when the graph transposes it to NCHW first (isNhwcInput). */
+export function inputLayout(model: ModelProto): 'nchw' | 'nhwc' {
+  const g = model.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inp = (g.input ?? []).find((i) => !inits.has(i.name));
+  return inp && isNhwcInput(g, inp.name!) ? 'nhwc' : 'nchw';
 }
 
 const near = (a: number, b: number, tol = 1e-3) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -43,7 +46,7 @@ export function normalize(model: ModelProto): NormalizeResult {
   const opset = opsetVersion(model);
   constantsToInitializers(g, log);
   removeNoops(g);
-  const layout = nhwcInputToNchw(g, log);
+  const layout = inputLayout(model) === 'nhwc' ? nhwcInputToNchw(g, log) : 'nchw';
   canonicalClip(g, opset);
   divSubToMulAdd(g);
   padIntoConv(g, log);
@@ -113,10 +116,9 @@ function withDims(v: onnx.IValueInfoProto, order: number[]): onnx.ValueInfoProto
 
 /** An NHWC image input read only through Transpose(0, 3, 1, 2): the graph takes NCHW instead (same name). */
 function nhwcInputToNchw(g: Graph, log: string[]): 'nchw' | 'nhwc' {
-  if (g.inputs.length !== 1) return 'nchw';
   const inp = g.inputs[0];
   const shape = valueShape(inp);
-  if (inputLayout(shape) !== 'nhwc') return 'nchw';
+  if (g.inputs.length !== 1 || shape.length !== 4) return 'nchw';
   const name = inp.name!;
   // elementwise ops by a scalar or per-channel [3] constant may come first (a rescale): they move after the Transpose
   const chain: { node: NodeProto; c: string }[] = [];

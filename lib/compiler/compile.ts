@@ -17,7 +17,7 @@
 // zero point - 128), which is exact for every op but Add: ORT's QLinearAdd does
 // float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128.
 import {
-  onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims,
+  onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims, isNhwcInput,
   tensorData, toNum, DataType,
 } from '../onnx/proto';
 import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
@@ -208,8 +208,9 @@ class Compiler {
       throw new UnsupportedModelError(`input '${gi.name}' has type ${DataType[gi.type?.tensorType?.elemType ?? 0]}; expected float32`);
     }
     if (inShape.length !== 4) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; expected [N, C, H, W] (or [N, H, W, C] transposed to NCHW)`);
-    // [N, H, W, 3] (tf2onnx's Keras exports): read as NCHW from here on, until a Transpose(0, 3, 1, 2) makes it so
-    const layout = inShape[3] === 3 && inShape[1] !== 3 ? 'nhwc' : 'nchw';
+    // [N, H, W, C] transposed by the graph (tf2onnx's Keras exports): read as NCHW from here on, until the
+    // Transpose(0, 3, 1, 2) makes it so
+    const layout = isNhwcInput(g, gi.name ?? '') ? 'nhwc' : 'nchw';
     if (layout === 'nhwc') this.nhwcValues.add(gi.name ?? '');
     const nchwShape = layout === 'nhwc' ? [inShape[0], inShape[3], inShape[1], inShape[2]] : inShape;
     const size = this.options.inputSize ?? metadataInputSize(this.model);

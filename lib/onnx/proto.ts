@@ -186,6 +186,26 @@ export function attrString(node: NodeProto, name: string, dflt: string): string 
   return attr(node, name)?.s ?? dflt;
 }
 
+/**
+ * Whether the graph's image input `input` is NHWC: it reaches only Transpose(perm [0, 3, 1, 2]) nodes, through a
+ * chain of single-consumer QuantizeLinear / DequantizeLinear / Identity and elementwise Mul / Add / Sub / Div
+ * (a rescale) nodes — how tf2onnx exports Keras models. Decided by the graph, not by the shape (an NCHW input
+ * may well be 3 pixels wide).
+ */
+export function isNhwcInput(graph: onnx.IGraphProto, input: string): boolean {
+  const nodes = graph.node ?? [];
+  const consumers = (t: string) => nodes.filter((n) => (n.input ?? []).includes(t));
+  let cur = input;
+  for (let guard = 0; guard < nodes.length + 1; guard++) {
+    const cons = consumers(cur);
+    if (!cons.length) return false;
+    if (cons.every((n) => n.opType === 'Transpose' && attrInts(n as NodeProto, 'perm', []).join() === '0,3,1,2')) return true;
+    if (cons.length !== 1 || !['QuantizeLinear', 'DequantizeLinear', 'Identity', 'Mul', 'Add', 'Sub', 'Div'].includes(cons[0].opType ?? '')) return false;
+    cur = cons[0].output?.[0] ?? '';
+  }
+  return false;
+}
+
 /** A node's printable identity for error messages: "Conv node 'conv1'". */
 export function describeNode(node: NodeProto): string {
   const dom = node.domain ? `${node.domain}.` : '';
