@@ -174,11 +174,24 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(() => compile(encodeModel(plain))).toThrow(/input channels 5/);
   });
 
+  test('a constant-0 Pad of the input (ORT-quantized or float) joins the Conv padding; elsewhere it is refused', () => {
+    for (const pad of ['qdq', 'float'] as const) {
+      const conv = compile(tinyConvModel({ pad })).plan.ops[0];
+      expect(conv.shape).toMatchObject({ inH: 5, inW: 5, outH: 6, outW: 6, padTop: 2, padLeft: 1, padBottom: 1, padRight: 2 });
+    }
+    const m = readModel(tinyConvModel({ pad: 'qdq' }));
+    const conv = m.graph!.node!.find((n) => n.opType === 'Conv')!;
+    m.graph!.node!.splice(m.graph!.node!.indexOf(conv), 0, onnx.NodeProto.create({ opType: 'Relu', name: 'relu_pad', input: ['xp'], output: ['xr'] }));
+    conv.input = ['xr', ...conv.input!.slice(1)];
+    expect(() => compile(encodeModel(m))).toThrow(/Relu node 'relu_pad': reads 'xp', zero-padded by a Pad node; mnq folds such a Pad only into a Conv/);
+  });
+
   test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
     const cases: Parameters<typeof tinyConvModel>[0][] = [
       { act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' },
       { maxPool: {} }, { maxPool: { ceil: true }, uint8: false }, { maxPool: { requantize: true }, lut: 'HardSwish' },
       { pieces: true }, { pieces: true, lut: 'HardSwish', uint8: false },
+      { pad: 'qdq' }, { pad: 'float', uint8: false }, { pad: 'qdq', maxPool: {} },
     ];
     for (const opts of cases) {
       const bytes = tinyConvModel(opts);

@@ -29,6 +29,7 @@ describe('Model API', () => {
     ['requantized after h-swish', { maxPool: { requantize: true }, lut: 'HardSwish' }],
     ['a grouped Conv summing channel pairs, no MaxPool', { act: 'Clip', pieces: true }],
     ['channel pairs after a table, no MaxPool', { act: 'none', lut: 'HardSwish', pieces: true }],
+    ['a zero Pad folded into the Conv, no MaxPool', { pad: 'qdq', uint8: false }],
   ])('DQ -> MaxPool -> Q (%s) runs natively, batched and threaded, identical to ONNX Runtime', async (_, opts) => {
     const b = tinyConvModel(opts as Parameters<typeof tinyConvModel>[0]);
     const ort = await openOrtInt8(b);

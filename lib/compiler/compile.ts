@@ -99,8 +99,12 @@ export interface CompiledModel {
 // ------------------------------------------------------------------ values
 type Dims = number[]; // ONNX dims at batch 1
 
-interface QVal { kind: 'q'; id: number; dims: Dims }
-interface DQVal { kind: 'dq'; id: number; dims: Dims }
+/**
+ * `pad` [top, left, bottom, right]: the tensor zero-padded spatially (a constant-0 Pad of a DequantizeLinear,
+ * = padding with the zero point), dims included; only a Conv may read it (the pad joins its own).
+ */
+interface QVal { kind: 'q'; id: number; dims: Dims; pad?: number[] }
+interface DQVal { kind: 'dq'; id: number; dims: Dims; pad?: number[] }
 interface ConstVal { kind: 'const'; data: Float32Array | Int32Array | Int8Array | Uint8Array | Float64Array; dtype: number; dims: Dims }
 interface QConstVal {
   kind: 'qconst';
@@ -281,6 +285,7 @@ class Compiler {
       v = v.args[0];
     }
     while (v.kind === 'expr' && v.op === 'reshape') v = v.args[0];
+    if ((v.kind === 'dq' || v.kind === 'q') && v.pad) throw new UnsupportedModelError(`graph output '${name}' is zero-padded by a Pad node; mnq folds such a Pad only into a Conv that reads it`);
     if (v.kind !== 'dq' && v.kind !== 'q') {
       const by = v.kind === 'expr' ? describeNode(v.node) : v.kind;
       throw new UnsupportedModelError(`graph output '${name}' (from ${by}) is not a DequantizeLinear of an int8 tensor (optionally reshaped / Softmax): it is computed in float`);
@@ -326,6 +331,10 @@ class Compiler {
       }
       for (const o of node.output ?? []) this.nhwcValues.add(o);
     }
+    const padded = inp.findIndex((i) => { const v = this.values.get(i); return !!v && (v.kind === 'q' || v.kind === 'dq') && !!v.pad; });
+    if (padded >= 0 && !(['QuantizeLinear', 'DequantizeLinear', 'Pad', 'Identity'].includes(op) || (op === 'Conv' && padded === 0))) {
+      this.fail(`reads '${inp[padded]}', zero-padded by a Pad node; mnq folds such a Pad only into a Conv that reads it`);
+    }
     switch (op) {
       case 'Identity': case 'Dropout': return out(this.get(inp[0]));
       case 'Constant': return out(this.constantNode(node));
@@ -341,6 +350,7 @@ class Compiler {
         return out(this.expr('gap', node, [x], [1, x.dims[1], 1, 1]));
       }
       case 'AveragePool': return out(this.averagePool(node));
+      case 'Pad': return out(this.pad(node));
       case 'MaxPool': return out(this.maxPool(node));
       case 'Flatten': case 'Reshape': case 'Squeeze': case 'Unsqueeze': return out(this.reshape(node));
       case 'Shape': {
@@ -397,6 +407,12 @@ class Compiler {
       // Q(Softmax(DQ(logits))): computed after the plan, at the output (see CompiledOutput.softmaxQuantization).
       return { ...x, op: 'qsoftmax', attrs: { scale: f32(scale), zeroPoint: zp } };
     }
+    if (x.kind === 'dq' && x.pad) {
+      // DQ → Pad → Q with the same parameters (ORT's quantizer writes Pad so): the padded int8 tensor, virtually
+      const t = this.tensors[x.id];
+      if (f32(scale) !== t.scale || zp !== t.zeroPoint) this.fail('quantizes a Pad output with other parameters than its input; only the same scale and zero point are supported');
+      return { kind: 'q', id: x.id, dims: x.dims, pad: x.pad };
+    }
     const id = this.lower(x, scale, zp, name, uint8);
     return { kind: 'q', id, dims: x.dims };
   }
@@ -411,6 +427,7 @@ class Compiler {
       if (f32(scale) !== t.scale || zp !== t.zeroPoint) {
         this.fail(`dequantizes '${t.name}' with scale ${scale} / zero point ${zp}, but it was quantized with ${t.scale} / ${t.zeroPoint}; mismatched Q/DQ pairs are not supported`);
       }
+      if (x.pad) return { kind: 'dq', id: x.id, dims: x.dims, pad: x.pad };
       if (node.output?.[0]) this.alias(x.id, node.output[0]);
       return { kind: 'dq', id: x.id, dims: x.dims };
     }
@@ -802,11 +819,35 @@ class Compiler {
     op.table = buildTable(f, xScale, xZp, yScale, yZp);
   }
 
-  private dqArg(v: Value, what: string): DQVal {
+  /** A constant-0 Pad of H and W (Keras' ZeroPadding2D) of an int8 tensor: pending, for the Conv that reads it. */
+  private pad(node: NodeProto): Value {
+    const inp = node.input ?? [];
+    const x = this.get(inp[0]);
+    if (x.kind !== 'dq' || x.dims.length !== 4) this.fail('Pad is supported only on a DequantizeLinear output of an int8 [N, C, H, W] tensor, before a Conv');
+    const num = (v: Value | null, what: string): number[] => {
+      if (!v) return [];
+      if (v.kind === 'const') return Array.from(v.data as ArrayLike<number | bigint>, Number);
+      if (v.kind === 'qconst') return Array.from(v.data, (q, i) => (q - v.zeroPoint[v.scale.length === 1 ? 0 : i]) * v.scale[v.scale.length === 1 ? 0 : i]);
+      this.fail(`${what} must be a constant`);
+    };
+    const pads = inp[1] ? num(this.get(inp[1]), 'pads') : attrInts(node, 'pads', []);
+    const value = inp[2] ? num(this.get(inp[2]), 'constant_value') : [attrFloat(node, 'value', 0)];
+    const mode = attrString(node, 'mode', 'constant');
+    if (mode !== 'constant' || value.length !== 1 || value[0] !== 0 || inp[3] || pads.length !== 8 ||
+        pads[0] || pads[1] || pads[4] || pads[5] || pads.some((p) => p < 0)) {
+      this.fail(`only a constant-0 Pad of height and width (pads [0, 0, t, l, 0, 0, b, r], t..r >= 0) is supported, got mode ${mode}, pads [${pads}], value ${value}`);
+    }
+    const prev = x.pad ?? [0, 0, 0, 0];
+    const pad = [prev[0] + pads[2], prev[1] + pads[3], prev[2] + pads[6], prev[3] + pads[7]];
+    return { kind: 'dq', id: x.id, dims: [x.dims[0], x.dims[1], x.dims[2] + pads[2] + pads[6], x.dims[3] + pads[3] + pads[7]], pad };
+  }
+
+  private dqArg(v: Value, what: string, padded = false): DQVal {
     // Flatten / Reshape of a DQ (already checked to keep the NHWC byte order) reads the same int8 tensor.
     const dims = v.dims;
     while (v.kind === 'expr' && v.op === 'reshape') v = v.args[0];
-    if (v.kind === 'dq') return { kind: 'dq', id: v.id, dims };
+    if (v.kind === 'dq' && v.pad && !padded) this.fail(`${what} is zero-padded by a Pad node; mnq folds such a Pad only into a Conv that reads it`);
+    if (v.kind === 'dq') return { kind: 'dq', id: v.id, dims, ...(v.pad ? { pad: v.pad } : {}) };
     this.fail(`${what} must be a DequantizeLinear of an int8 tensor, found ${v.kind === 'expr' ? `a float ${describeNode(v.node)}` : v.kind}`);
   }
 
@@ -840,9 +881,15 @@ class Compiler {
   }
 
   private lowerConv(e: ExprVal, scale: number, zp: number, name: string): number {
-    const x = this.dqArg(e.args[0], 'the input');
+    const x = this.dqArg(e.args[0], 'the input', true);
     const w = this.weightArg(e.args[1], 'the weights');
     const shape = this.convShape(e.node, x.dims, w.dims);
+    if (x.pad) {
+      // a conv over the zero-padded input = the conv with those pads added to its own (both pad with x_zp)
+      const [t, l, b, r] = x.pad;
+      shape.inH -= t + b; shape.inW -= l + r;
+      shape.padTop += t; shape.padLeft += l; shape.padBottom += b; shape.padRight += r;
+    }
     const groups = attrInt(e.node, 'group', 1);
     if (shape.inC % groups !== 0 || w.dims[1] * groups !== shape.inC) this.fail(`group = ${groups} does not match input channels ${shape.inC} and weights [${w.dims}]`);
     const depthwise = groups === shape.inC && groups === shape.outC;

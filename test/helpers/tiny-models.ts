@@ -27,6 +27,9 @@ export interface TinyOptions {
   /** a MaxPool (3x3 stride 2 pad 1, or 2x2 stride 2 ceil_mode on the 5x5 map) before the GAP, quantized again
    * with the same parameters (ORT drops the pair) or with others (a requantization) */
   maxPool?: { ceil?: boolean; requantize?: boolean };
+  /** a constant-0 Pad (pads [0, 0, 1, 0, 0, 0, 0, 1], Keras' ZeroPadding2D) between the input's DQ and the Conv:
+   * 'qdq' quantized again with the input's parameters (ORT's quantizer), 'float' straight into the Conv */
+  pad?: 'qdq' | 'float';
   /** a grouped Conv summing pairs of channels (group 2: 4 → 2 channels, 3x3 pad 1, as `mnq calibrate
    * --split-stem` writes one) before the GAP, quantized again */
   pieces?: boolean;
@@ -60,8 +63,16 @@ export function tinyConvModel(opts: TinyOptions = {}): Uint8Array {
     node('DequantizeLinear', ['x_q', 'x_s', 'x_z'], ['x'], 'dq_in'),
     node('DequantizeLinear', ['w_q', 'w_s', 'w_z'], ['w'], 'dq_w', [{ name: 'axis', i: 0 }]),
     node('DequantizeLinear', ['b_q', 'b_s'], ['b'], 'dq_b', [{ name: 'axis', i: 0 }]),
-    node('Conv', ['x', 'w', 'b'], ['conv'], 'conv', [{ name: 'pads', ints: [1, 1, 1, 1] }, { name: 'kernel_shape', ints: [3, 3] }]),
+    node('Conv', [opts.pad ? 'xp' : 'x', 'w', 'b'], ['conv'], 'conv', [{ name: 'pads', ints: [1, 1, 1, 1] }, { name: 'kernel_shape', ints: [3, 3] }]),
   ];
+  if (opts.pad) {
+    inits.push(makeTensor('pad_pads', [8], new BigInt64Array([0n, 0n, 1n, 0n, 0n, 0n, 0n, 1n]) as never), makeTensor('pad_zero', [], Float32Array.of(0)));
+    const padded = opts.pad === 'qdq' ? 'xpf' : 'xp';
+    nodes.splice(4, 0, node('Pad', ['x', 'pad_pads', 'pad_zero'], [padded], 'pad'));
+    if (opts.pad === 'qdq') {
+      nodes.splice(5, 0, node('QuantizeLinear', ['xpf', 'x_s', 'x_z'], ['xp_q'], 'q_pad'), node('DequantizeLinear', ['xp_q', 'x_s', 'x_z'], ['xp'], 'dq_pad'));
+    }
+  }
   let y = 'conv';
   if (act === 'Clip') { nodes.push(node('Clip', ['conv', 'c0', 'c6'], ['act'], 'clip')); y = 'act'; }
   else if (act !== 'none') { nodes.push(node(act, ['conv'], ['act'], 'act')); y = 'act'; }
