@@ -265,6 +265,27 @@ describe('normalize', () => {
     }
   });
 
+  test("ReduceMean over H, W of a Transpose back to NHWC (tf2onnx's GlobalAveragePooling2D) → GlobalAveragePool, with and without keepdims", async () => {
+    for (const keepdims of [0, 1]) {
+      const m = build({
+        opset: 13, input: [1, 3, 8, 8], output: 'y',
+        nodes: [
+          mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
+          mkNode('Transpose', 'to_nhwc', ['c'], ['t'], [attrIs('perm', [0, 2, 3, 1])]),
+          mkNode('ReduceMean', 'mean', ['t'], ['m'], [attrIs('axes', [1, 2]), attrI('keepdims', keepdims)]),
+          mkNode('Reshape', 'flat', ['m', 'shape'], ['y']),
+        ],
+        inits: [makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('b', [C], randn(C, r)),
+          makeTensor('shape', [2], new BigInt64Array([1n, BigInt(C)]) as never)],
+      });
+      const want = await runModel(m, x, [1, 3, 8, 8]);
+      const { graph } = normalize(m);
+      expect(graph.nodes.map((n) => n.opType)).not.toContain('Transpose');
+      expect(graph.nodes.map((n) => n.opType)).toContain('GlobalAveragePool');
+      expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-5);
+    }
+  });
+
   test('an NHWC input (rescaled per channel, then transposed to NCHW, as tf2onnx writes Keras models) is read as NCHW', async () => {
     const m = build({
       opset: 13, input: [1, 8, 8, 3], output: 'y',

@@ -17,7 +17,8 @@ import { readModel } from '../lib/onnx/proto';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { checkPreprocess } from '../lib/cli/check-ort';
 import { ImagePipeline, imageInLayout } from '../lib/image';
-import { withNhwcInput } from './helpers/tiny-models';
+import { withNhwcInput, kerasStyle } from './helpers/tiny-models';
+import { session, runFloat } from '../lib/calibrate/ort';
 import { describeShared, sharedPath } from './helpers/shared';
 import { testImages } from './helpers/images';
 
@@ -122,13 +123,27 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
     ['V1 0.5 @64, stem equalized and split in 2', 'v1', { width: 0.5, resolution: 64, seed: 14 }, 'mse', { equalize: 'stem', splitStem: true }],
     ['V2 0.35 @64, TF padding, stem split in 3', 'v2', { width: 0.35, resolution: 64, seed: 15, padding: 'tf-same' }, 'minmax', { splitStem: 3 }],
     ['V3-Small 0.5 @64, NHWC input (as tf2onnx writes Keras models)', 'v3-small', { width: 0.5, resolution: 64, seed: 16 }, 'percentile'],
+    ['V2 0.35 @64, Keras via tf2onnx (NHWC input, Pad nodes, ReduceMean)', 'v2', { width: 0.35, resolution: 64, seed: 17, padding: 'tf-same' }, 'mse'],
   ];
   for (const [label, arch, opts, method, extra] of cases) {
     test(`${label}, ${method}`, async () => {
       const built = modelBytes(buildMobileNet(arch, opts));
-      const float = label.includes('NHWC') ? withNhwcInput(built) : built;
+      const float = label.includes('tf2onnx (') ? kerasStyle(built) : label.includes('NHWC') ? withNhwcInput(built) : built;
+      if (float !== built) {
+        // the rewrite keeps the function: same float outputs in ONNX Runtime
+        const s0 = await session(built), s1 = await session(float);
+        const img = Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.37) * 1.5);
+        const nhwc = imageInLayout(img, 3, 64, 64, 'nhwc');
+        const a = Object.values(await runFloat(s0, img, [1, 3, 64, 64]))[0].data;
+        const b = Object.values(await runFloat(s1, nhwc, [1, 64, 64, 3]))[0].data;
+        let d = 0;
+        for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+        expect(d).toBeLessThan(1e-3);
+        await s0.release(); await s1.release();
+      }
       const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length, ...extra });
       if (extra?.splitStem) expect(q.normalizeLog.some((l) => l.startsWith('stem ReLU6 output split'))).toBe(true);
+      if (label.includes('tf2onnx (')) expect(q.normalizeLog.join('; ')).toMatch(/NHWC input.*; \d+ zero Pad folded into Conv pads; 1 ReduceMean over H, W/);
       if (float !== built) {
         // the int8 file keeps the float model's NHWC interface
         const inp = readModel(q.bytes).graph!.input![0];

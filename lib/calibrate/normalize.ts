@@ -88,19 +88,29 @@ function padIntoConv(g: Graph, log: string[]): void {
   if (n) log.push(`${n} zero Pad folded into Conv pads`);
 }
 
-/** ReduceMean over H and W (axes [2, 3]) → GlobalAveragePool (+ Flatten without keepdims). */
+/**
+ * ReduceMean over H and W → GlobalAveragePool (+ Flatten without keepdims): axes [2, 3] of an NCHW tensor, or
+ * axes [1, 2] of a Transpose(0, 2, 3, 1) back to NHWC (tf2onnx's Keras GlobalAveragePooling2D); with keepdims
+ * the [N, 1, 1, C] result holds the same values in the same order as the pool's [N, C, 1, 1].
+ */
 function reduceMeanToPool(g: Graph, log: string[]): void {
   let n = 0;
   for (const node of [...g.nodes]) {
     if (node.opType !== 'ReduceMean') continue;
     const axes = node.input![1] ? g.constF(node.input![1]) : Float32Array.from(attrInts(node, 'axes', []));
-    if (!axes || [...axes].map((a) => (a < 0 ? a + 4 : a)).sort().join() !== '2,3') continue;
+    if (!axes) continue;
+    const ax = [...axes].map((a) => (a < 0 ? a + 4 : a)).sort().join();
+    let x = node.input![0];
+    const t = g.producer(x);
+    const nhwc = ax === '1,2' && t && t.opType === 'Transpose' && attrInts(t, 'perm', []).join() === '0,2,3,1' && g.soleConsumer(x) === node;
+    if (ax !== '2,3' && !nhwc) continue;
+    if (nhwc) { x = t!.input![0]; g.remove(t!); }
     const keep = attrInt(node, 'keepdims', 1) !== 0;
     const out = node.output![0];
-    const pooled = keep ? out : g.fresh(`${out}_pooled`);
-    const i = g.nodes.indexOf(node);
-    g.nodes.splice(i, 1, mkNode('GlobalAveragePool', node.name || g.fresh('gap'), [node.input![0]], [pooled]),
-      ...(keep ? [] : [mkNode('Flatten', g.fresh(`${node.name || 'gap'}_flatten`), [pooled], [out], [attrI('axis', 1)])]));
+    const pooled = keep && !nhwc ? out : g.fresh(`${out}_pooled`);
+    const after = !keep ? [mkNode('Flatten', g.fresh(`${node.name || 'gap'}_flatten`), [pooled], [out], [attrI('axis', 1)])]
+      : nhwc ? [mkNode('Reshape', g.fresh(`${node.name || 'gap'}_nhwc`), [pooled, g.addConst(`${out}_shape`, [4], new BigInt64Array([0n, 1n, 1n, -1n]) as never)], [out])] : [];
+    g.nodes.splice(g.nodes.indexOf(node), 1, mkNode('GlobalAveragePool', node.name || g.fresh('gap'), [x], [pooled]), ...after);
     n++;
   }
   if (n) log.push(`${n} ReduceMean over H, W → GlobalAveragePool`);

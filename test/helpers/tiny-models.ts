@@ -207,3 +207,36 @@ export function withNhwcInput(bytes: Uint8Array, afterQdq = false): Uint8Array {
   }) : i));
   return encodeModel(m);
 }
+
+/**
+ * A float model rewritten the way tf2onnx exports a Keras model: NHWC input transposed to NCHW, every Conv with
+ * asymmetric padding split into a Pad node (Keras' ZeroPadding2D) and an unpadded Conv, every GlobalAveragePool
+ * as Transpose back to NHWC → ReduceMean over axes [1, 2] (keepdims 1). The same function.
+ */
+export function kerasStyle(bytes: Uint8Array): Uint8Array {
+  const m = onnx.ModelProto.decode(withNhwcInput(bytes));
+  const g = m.graph!;
+  const out: onnx.INodeProto[] = [];
+  let k = 0;
+  for (const n of g.node!) {
+    const pads = (n.attribute ?? []).find((a) => a.name === 'pads')?.ints?.map(Number);
+    if (n.opType === 'Conv' && pads && (pads[0] !== pads[2] || pads[1] !== pads[3])) {
+      const p = `keras_pad_${k++}`;
+      g.initializer!.push(makeTensor(`${p}_pads`, [8], new BigInt64Array([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]].map(BigInt)) as never));
+      out.push(node('Pad', [n.input![0], `${p}_pads`], [`${p}_out`], p));
+      n.input = [`${p}_out`, ...n.input!.slice(1)];
+      n.attribute = n.attribute!.filter((a) => a.name !== 'pads');
+      out.push(n);
+    } else if (n.opType === 'GlobalAveragePool') {
+      const t = `keras_gap_${k++}`;
+      out.push(node('Transpose', [n.input![0]], [`${t}_nhwc`], `${t}_transpose`, [{ name: 'perm', ints: [0, 2, 3, 1] }]));
+      out.push(node('ReduceMean', [`${t}_nhwc`], [`${t}_mean`], `${t}_mean`, [{ name: 'axes', ints: [1, 2] }, { name: 'keepdims', i: 1 }]));
+      g.initializer!.push(makeTensor(`${t}_shape`, [4], new BigInt64Array([0n, -1n, 1n, 1n]) as never));
+      out.push(node('Reshape', [`${t}_mean`, `${t}_shape`], n.output!, `${t}_nchw`));
+    } else {
+      out.push(n);
+    }
+  }
+  g.node = out;
+  return encodeModel(m);
+}
