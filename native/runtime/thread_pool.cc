@@ -18,8 +18,11 @@ namespace mnq {
 
 namespace {
 // How long a thread spins for an event that is usually microseconds away
-// (the next op's job, the last task of this op) before it sleeps.
-constexpr std::chrono::microseconds kSpin{50};
+// (the next op's job, the last task of this op) before it sleeps. Waking a
+// sleeping worker costs tens of microseconds on a VM, more than many ops take:
+// at batch 1 on 2 threads, 500 us instead of 50 made MobileNetV2 10-15% faster
+// (interleaved A/B runs, docs/performance.md). ORT's intra-op threads spin too.
+constexpr std::chrono::microseconds kSpin{500};
 
 template <typename Pred>
 bool spin_until(Pred&& ready) {
