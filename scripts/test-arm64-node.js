@@ -11,7 +11,7 @@
 // 2. tsc -> dist/ (the runner uses the compiled TypeScript: ONNX -> plan compiler
 //    and the addon binding, both plain JS, so they run unchanged in the arm64 Node).
 // 3. On x86: decode a few real images (sharp) into float NCHW inputs for every int8
-//    model in $MNQ_SHARED/models/onnx (the same float input goes to every run, so
+//    model in $MNQ_SHARED/models/onnx and a V1 file calibrated here with --split-stem (the same float input goes to every run, so
 //    no image decoding is needed under emulation), run mnq, dump the int8 outputs.
 // 4. Under qemu, per CPU model: the same runner in the arm64 Node (this file
 //    with --worker), then a byte-for-byte comparison with the x86 dump, and a
@@ -52,7 +52,7 @@ function worker(inputsFile, outFile) {
   const result = { arch: process.arch, node: process.version, isa: native.defaultIsa(), models: [] };
   for (const m of inputs.models) {
     const t0 = Date.now();
-    const compiled = compile(path.join(inputs.shared, m.model));
+    const compiled = compile(m.file || path.join(inputs.shared, m.model));
     const model = native.createModelSync(compiled.plan, { threads: 1 });
     const buf = Buffer.from(m.data, 'base64');
     const x = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
@@ -96,9 +96,21 @@ async function prepareInputs(shared, file) {
   };
   if (fs.existsSync(imageDir)) walk(imageDir);
   if (images.length < nImages) skip(`fewer than ${nImages} images under ${imageDir}`);
+  // Also an int8 file of mnq's own calibrator with the stem split into range pieces (a grouped Conv that the
+  // runtime runs as a 3x6 depthwise over piece-major channels), made here on x86.
+  const files = wanted.map((name) => ({ name, file: path.join(modelDir, name) }));
+  const v1 = path.join(modelDir, 'mobilenet_v1_0.25_128_quant.float.onnx');
+  const calib = path.join(imageDir, 'calib');
+  if (!process.env.MNQ_ARM64_MODELS && fs.existsSync(v1) && fs.existsSync(calib)) {
+    const { calibrate } = require(path.join(root, 'dist', 'calibrate'));
+    const r = await calibrate(v1, { images: calib, limit: 8, method: 'minmax', equalize: 'stem', splitStem: true });
+    const out = path.join(outDir, 'v1-0.25-split-stem.int8.onnx');
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(out, r.bytes);
+    files.push({ name: path.basename(out), file: out });
+  }
   const models = [];
-  for (const name of wanted) {
-    const file = path.join(modelDir, name);
+  for (const { name, file } of files) {
     if (!fs.existsSync(file)) die(`model ${file} not found`);
     const { input } = compile(file);
     const { c, h, w } = input;
@@ -109,7 +121,7 @@ async function prepareInputs(shared, file) {
       for (let p = 0; p < h * w; p++)
         for (let ch = 0; ch < 3; ch++) x[((i * 3 + ch) * h * w) + p] = px[p * 3 + ch] / 127.5 - 1;
     }
-    models.push({ model: name, batch: images.length, shape: [images.length, c, h, w],
+    models.push({ model: name, ...(file.startsWith(modelDir) ? {} : { file }), batch: images.length, shape: [images.length, c, h, w],
       data: Buffer.from(x.buffer).toString('base64') });
   }
   fs.writeFileSync(file, JSON.stringify({ shared: modelDir, images: images.map((p) => path.relative(shared, p)), models }));

@@ -225,16 +225,17 @@ struct DwCtx {
   int32_t xz_s;
 };
 
-// One output pixel, all channels. K > 0: every tap of the K x K kernel is inside
-// the image (the ranges are [0, K), loops unrolled); K == 0: taps [ky0, ky1) x [kx0, kx1).
-template <int K>
+// One output pixel, all channels. KH, KW > 0: every tap of the KH x KW kernel is inside
+// the image (the ranges are [0, KH) x [0, KW), loops unrolled); 0: taps [ky0, ky1) x [kx0, kx1).
+template <int KH, int KW>
 inline void dw_pixel(const DwCtx& d, const NeonOutput& o, const NeonLut& lut, ptrdiff_t xpix, int ky0,
                      int ky1, int kx0, int kx1, int8_t* ypix) {
-  if (K > 0) {
+  if (KH > 0) {
     ky0 = kx0 = 0;
-    ky1 = kx1 = K;
+    ky1 = KH;
+    kx1 = KW;
   }
-  const int c = d.c, kw = K > 0 ? K : d.kw, taps = d.taps;
+  const int c = d.c, kw = KW > 0 ? KW : d.kw, taps = d.taps;
   int c0 = 0;
   for (; c0 + 16 <= c; c0 += 16) {
     int32x4_t acc0 = vld1q_s32(d.bias + c0), acc1 = vld1q_s32(d.bias + c0 + 4);
@@ -244,7 +245,7 @@ inline void dw_pixel(const DwCtx& d, const NeonOutput& o, const NeonLut& lut, pt
     const ptrdiff_t xc = xpix + c0;  // offsets, not pointers: may be negative before a tap is added
 #pragma GCC unroll 5
     for (int ky = ky0; ky < ky1; ++ky) {
-#pragma GCC unroll 5
+#pragma GCC unroll 6
       for (int kx = kx0; kx < kx1; ++kx) {
         const int t = ky * kw + kx;
         const int8x16_t xv = vld1q_s8(d.x + (xc + ky * d.row_step + kx * d.col_step));
@@ -310,7 +311,8 @@ void depthwise_neon(const DepthwiseArgs& a) {
   d.col_step = static_cast<ptrdiff_t>(s.dilation_w) * c;
   d.xz = vdupq_n_s8(static_cast<int8_t>(w.x_zero_point));
   d.xz_s = w.x_zero_point;
-  const int square = kh == kw ? kh : 0;
+  // 3x3, 5x5 and 3x6 (a 3x3 depthwise over two range pieces per channel: PlanOp::input_pieces) unrolled
+  const int shape = kh == 3 && kw == 3 ? 33 : kh == 5 && kw == 5 ? 55 : kh == 3 && kw == 6 ? 36 : 0;
 
   for (int oy = a.row_begin; oy < a.row_end; ++oy) {
     const int iy0 = oy * s.stride_h - s.pad_top;
@@ -326,12 +328,14 @@ void depthwise_neon(const DepthwiseArgs& a) {
       const ptrdiff_t xpix = static_cast<ptrdiff_t>(iy0) * row_bytes + static_cast<ptrdiff_t>(ix0) * c;
       int8_t* ypix = a.y + (static_cast<size_t>(oy) * s.out_w + ox) * c;
       const bool inside = ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw;
-      if (inside && square == 3)
-        dw_pixel<3>(d, o, lut, xpix, 0, 3, 0, 3, ypix);
-      else if (inside && square == 5)
-        dw_pixel<5>(d, o, lut, xpix, 0, 5, 0, 5, ypix);
+      if (inside && shape == 33)
+        dw_pixel<3, 3>(d, o, lut, xpix, 0, 3, 0, 3, ypix);
+      else if (inside && shape == 55)
+        dw_pixel<5, 5>(d, o, lut, xpix, 0, 5, 0, 5, ypix);
+      else if (inside && shape == 36)
+        dw_pixel<3, 6>(d, o, lut, xpix, 0, 3, 0, 6, ypix);
       else
-        dw_pixel<0>(d, o, lut, xpix, ky0, ky1, kx0, kx1, ypix);
+        dw_pixel<0, 0>(d, o, lut, xpix, ky0, ky1, kx0, kx1, ypix);
     }
   }
 }
