@@ -36,7 +36,7 @@ const MODELS = [
 ];
 // runs beyond the four plain methods, where they are the best found for that model
 const EXTRA = {
-  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+eqs', 'mse+eqs+bc', 'mse+eqs+gptq+bc', 'mse+eqs+bc+split', 'mse+eqs+gptq+bc+split'],
+  'mobilenet_v1_0.5_160_quant.float.onnx': ['mse+bc', 'mse+eqs', 'mse+eqs+bc', 'mse+eqs+gptq+bc', 'mse+eqs+bc+split', 'mse+eqs+gptq+bc+split', 'minmax+eqs+gptq+bc+split'],
   'mobilenet_v3_small_1.0_224_quant.float.onnx': ['percentile+eqh', 'percentile+bc', 'percentile+eqh+bc'],
   'keras_mobilenet_v3_small_1.0_224.float.onnx': ['percentile+eqh', 'percentile+eqh+bc', 'percentile+eqh+gptq', 'percentile+eqh+gptq+bc'],
 };
