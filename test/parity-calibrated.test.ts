@@ -122,7 +122,7 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
     ['V2 0.35 @64, BN kept, TF padding', 'v2', { width: 0.35, resolution: 64, seed: 13, bn: 'keep', padding: 'tf-same' }, 'minmax'],
     ['V1 0.5 @64, stem equalized and split in 2', 'v1', { width: 0.5, resolution: 64, seed: 14 }, 'mse', { equalize: 'stem', splitStem: true }],
     ['V2 0.35 @64, TF padding, stem split in 3', 'v2', { width: 0.35, resolution: 64, seed: 15, padding: 'tf-same' }, 'minmax', { splitStem: 3 }],
-    ['V3-Small 0.5 @64, NHWC input (as tf2onnx writes Keras models)', 'v3-small', { width: 0.5, resolution: 64, seed: 16 }, 'percentile'],
+    ['V3-Small 0.5 @64, NHWC input (as tf2onnx writes Keras models), no ReLU6 stem to split', 'v3-small', { width: 0.5, resolution: 64, seed: 16 }, 'percentile', { splitStem: true }],
     ['V2 0.35 @64, Keras via tf2onnx (NHWC input, Pad nodes, ReduceMean)', 'v2', { width: 0.35, resolution: 64, seed: 17, padding: 'tf-same' }, 'mse'],
   ];
   for (const [label, arch, opts, method, extra] of cases) {
@@ -141,8 +141,17 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
         expect(d).toBeLessThan(1e-3);
         await s0.release(); await s1.release();
       }
-      const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length, ...extra });
-      if (extra?.splitStem) expect(q.normalizeLog.some((l) => l.startsWith('stem ReLU6 output split'))).toBe(true);
+      const warnings: string[] = [];
+      const q = await calibrate(float, { images: path.join(dir, 'calib'), method, preprocess: 'torch', limit: calib.length, onWarning: (w) => warnings.push(w), ...extra });
+      const recorded = (readModel(q.bytes).metadataProps ?? []).find((e) => e.key === 'mnq.calibration.method')!.value!;
+      if (extra?.splitStem && arch !== 'v3-small') {
+        expect(q.normalizeLog.some((l) => l.startsWith('stem ReLU6 output split'))).toBe(true);
+        expect(recorded).toMatch(/\+split-stem [23]/);
+      } else if (extra?.splitStem) {
+        // an h-swish stem: nothing to split, said so, and not recorded
+        expect(warnings).toEqual([expect.stringMatching(/^split-stem: the model has no stem Conv → ReLU6/)]);
+        expect(recorded).not.toMatch(/split-stem/);
+      }
       if (label.includes('tf2onnx (')) expect(q.normalizeLog.join('; ')).toMatch(/NHWC input.*; \d+ zero Pad folded into Conv pads; 1 ReduceMean over H, W/);
       if (float !== built) {
         // the int8 file keeps the float model's NHWC interface

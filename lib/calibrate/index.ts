@@ -275,7 +275,8 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const size = inputSize(graph, spec);
   const opset = Math.max(OUTPUT_OPSET, opsetVersion(src));
   const splitPieces = opts.splitStem === true ? 2 : opts.splitStem || 1;
-  if (!(Number.isInteger(splitPieces) && splitPieces >= 1 && splitPieces <= 8)) throw new Error(`splitStem must be true or 2..8 pieces, got ${opts.splitStem}`);
+  if (!(Number.isInteger(splitPieces) && splitPieces >= 1 && splitPieces <= 8)) throw new Error(`splitStem must be a boolean or a number of pieces in 1..8, got ${opts.splitStem}`);
+  let stemSplit = false;
   if (opts.equalize || splitPieces > 1) {
     const pairs = opts.equalize === 'hswish' ? [] : findPairs(graph, opts.equalize === true || opts.equalize === 'all' ? undefined : 'stem');
     if (pairs.length && opts.equalize) {
@@ -285,8 +286,9 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
       if (n) log.push(`${n} Conv → [Relu →] Conv pairs equalized`);
     }
     if (splitPieces > 1) {
-      const split = pairs.filter((p) => splitClipRange(graph, p, splitPieces)).length;
-      log.push(split ? `stem ReLU6 output split into ${splitPieces} ranges` : 'no stem Conv → ReLU6 → depthwise Conv to split');
+      stemSplit = pairs.filter((p) => splitClipRange(graph, p, splitPieces)).length > 0;
+      if (stemSplit) log.push(`stem ReLU6 output split into ${splitPieces} ranges`);
+      else opts.onWarning?.('split-stem: the model has no stem Conv → ReLU6 (Clip 0..6) → depthwise Conv to split; nothing split');
     }
   }
   if (opts.equalize) {
@@ -344,7 +346,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),
     [CALIB_KEYS.method]: (method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : method) +
-      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.gptq ? ' +gptq' : '') + (splitPieces > 1 ? ` +split-stem ${splitPieces}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
+      (opts.equalize ? ` +equalize${opts.equalize === 'hswish' || opts.equalize === 'stem' ? `-${opts.equalize}` : ''}` : '') + (opts.biasCorrection ? ` +bias-correction${opts.biasCorrection === 'all' ? '-all' : ''}` : '') + (opts.gptq ? ' +gptq' : '') + (stemSplit ? ` +split-stem ${splitPieces}` : '') + (opts.calibrateClip ? ' +calibrate-clip' : ''),
     [CALIB_KEYS.images]: String(used),
     [CALIB_KEYS.sourceSha256]: sha256(bytes),
   };
