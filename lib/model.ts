@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
 import { roundHalfEven } from './compiler/quant';
+import { transposeImages } from './image/preprocess';
 import { IsaName, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
 import type { ImageInput } from './image';
@@ -212,13 +213,7 @@ export class Model {
   private nchw(input: Float32Array, batch: number): Float32Array {
     if (this.compiled.input.layout !== 'nhwc') return input;
     const [c, h, w] = this.chw;
-    const hw = h * w;
-    const out = new Float32Array(input.length);
-    for (let n = 0; n < batch; n++) {
-      const base = n * c * hw;
-      for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = input[base + p * c + ch];
-    }
-    return out;
+    return transposeImages(input, batch, c, h, w, true);
   }
 
   private checkInt8(input: Int8Array, batch: number): void {
@@ -253,15 +248,8 @@ export class Model {
 
 /** NHWC → NCHW; `pieces` m: the NHWC data is piece-major (channel c·m + j stored at j·(C/m) + c). */
 function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number, pieces = 1): Int8Array {
-  const hw = h * w;
-  if (hw === 1 && pieces === 1) return x;
-  const stored = (ch: number) => (ch % pieces) * (c / pieces) + Math.floor(ch / pieces);
-  const out = new Int8Array(x.length);
-  for (let n = 0; n < batch; n++) {
-    const base = n * c * hw;
-    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = x[base + p * c + stored(ch)];
-  }
-  return out;
+  if (h * w === 1 && pieces === 1) return x;
+  return transposeImages(x, batch, c, h, w, true, (ch) => (ch % pieces) * (c / pieces) + Math.floor(ch / pieces));
 }
 
 /** ORT DequantizeLinear: float32((q - zp) * scale). */

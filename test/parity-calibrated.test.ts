@@ -16,7 +16,7 @@ import { calibrate } from '../lib/calibrate';
 import { readModel } from '../lib/onnx/proto';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { checkPreprocess } from '../lib/cli/check-ort';
-import { ImagePipeline, imageInLayout } from '../lib/image';
+import { ImagePipeline, imageInLayout, imageShape } from '../lib/image';
 import { withNhwcInput, kerasStyle } from './helpers/tiny-models';
 import { session, runFloat } from '../lib/calibrate/ort';
 import { describeShared, sharedPath } from './helpers/shared';
@@ -59,11 +59,10 @@ async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: Te
     const batch = await pipe.floatBatch(images);
     expect(batch.errors.filter(Boolean)).toEqual([]);
     const layout = model.compiled.input.layout;
-    const size = c * h * w;
-    for (let i = 0; i < images.length; i++) batch.data.set(imageInLayout(batch.data.slice(i * size, (i + 1) * size), c, h, w, layout), i * size);
-    const shape = layout === 'nhwc' ? [images.length, h, w, c] : [images.length, c, h, w];
-    const ours = await model.runTensors(batch.data, shape);
-    const theirs = await ort.run(batch.data, shape);
+    const data = imageInLayout(batch.data, c, h, w, layout, images.length);
+    const shape = imageShape(c, h, w, layout, images.length);
+    const ours = await model.runTensors(data, shape);
+    const theirs = await ort.run(data, shape);
     const cmp = (name: string, a: Int8Array, b: Int8Array): TensorParity => {
       expect({ name, length: a.length }).toEqual({ name, length: b.length });
       let same = 0, maxDiff = 0;

@@ -184,7 +184,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const [H, W] = size;
   const bar = new Progress('comparing', files.length, !opts.progress);
   for await (const img of streamImages(files, spec, size[1], size[0], (f, why) => { skipped++; opts.onWarning?.(`skipping ${why.startsWith(f) ? why : `${f}: ${why}`}`); })) {
-    const fx = imageInLayout(img.data, 3, H, W, fLayout), qx = imageInLayout(img.data, 3, H, W, qLayout);
+    const fx = imageInLayout(img.data, 3, H, W, fLayout), qx = qLayout === fLayout ? fx : imageInLayout(img.data, 3, H, W, qLayout);
     const fr = await runFloat(fs1, fx, imageShape(3, H, W, fLayout), [fOut, ...fExtra]);
     const qr = await runFloat(qs, qx, imageShape(3, H, W, qLayout), [qOut, ...qExtra]);
     const fl = fr[fOut].data, ql = qr[qOut].data;

@@ -13,7 +13,7 @@
 //   - MatMul(+Add) and Gemm classifiers → Gemm(transB = 1, alpha = beta = 1, with bias)
 // The output names of the model stay the same, and tensors that survive keep
 // their names, so float and int8 tensors can be compared by name.
-import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion, isNhwcInput } from '../onnx/proto';
+import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion, nhwcInputChain, zeroPadHW } from '../onnx/proto';
 import { Graph, attrI, attrF, mkNode, setAttr, valueShape } from './graph';
 
 /** Lowest opset of the graphs we write: per-channel QDQ needs 13, HardSwish 14. */
@@ -30,12 +30,12 @@ export interface NormalizeResult {
   inputLayout: 'nchw' | 'nhwc';
 }
 
-/** The layout of a model's image input: 'nhwc' when the graph transposes it to NCHW first (isNhwcInput). */
+/** The layout of a model's image input: 'nhwc' when the graph transposes it to NCHW first (nhwcInputChain). */
 export function inputLayout(model: ModelProto): 'nchw' | 'nhwc' {
   const g = model.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const inp = (g.input ?? []).find((i) => !inits.has(i.name));
-  return inp && isNhwcInput(g, inp.name!) ? 'nhwc' : 'nchw';
+  return inp && nhwcInputChain(g, inp.name!) ? 'nhwc' : 'nchw';
 }
 
 const near = (a: number, b: number, tol = 1e-3) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -46,7 +46,7 @@ export function normalize(model: ModelProto): NormalizeResult {
   const opset = opsetVersion(model);
   constantsToInitializers(g, log);
   removeNoops(g);
-  const layout = inputLayout(model) === 'nhwc' ? nhwcInputToNchw(g, log) : 'nchw';
+  const layout = nhwcInputToNchw(g, log);
   canonicalClip(g, opset);
   divSubToMulAdd(g);
   padIntoConv(g, log);
@@ -68,17 +68,16 @@ export function normalize(model: ModelProto): NormalizeResult {
 function padIntoConv(g: Graph, log: string[]): void {
   let n = 0;
   for (const pad of [...g.nodes]) {
-    if (pad.opType !== 'Pad' || attrString(pad, 'mode', 'constant') !== 'constant') continue;
-    const pads = pad.input![1] ? g.constF(pad.input![1]) : Float32Array.from(attrInts(pad, 'pads', []));
-    const value = pad.input![2] ? g.scalar(pad.input![2]) : attrFloat(pad, 'value', 0);
-    if (!pads || pads.length !== 8 || value !== 0 || (pad.input![3] ?? '') !== '') continue;
-    if (pads[0] || pads[1] || pads[4] || pads[5] || [...pads].some((p) => p < 0)) continue;
+    if (pad.opType !== 'Pad' || (pad.input![3] ?? '') !== '') continue;
+    const value = pad.input![2] ? g.constF(pad.input![2]) : [attrFloat(pad, 'value', 0)];
+    const tlbr = zeroPadHW(attrString(pad, 'mode', 'constant'), pad.input![1] ? g.constF(pad.input![1]) : attrInts(pad, 'pads', []), value ?? []);
+    if (!tlbr) continue;
     const convs = g.consumers(pad.output![0]);
     if (!convs.length || g.isGraphOutput(pad.output![0])) continue;
     if (!convs.every((c) => c.opType === 'Conv' && c.input![0] === pad.output![0] && ['NOTSET', 'VALID'].includes(attrString(c, 'auto_pad', 'NOTSET')))) continue;
     for (const c of convs) {
       const cp = attrInts(c, 'pads', [0, 0, 0, 0]);
-      setAttr(c, { name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: [cp[0] + pads[2], cp[1] + pads[3], cp[2] + pads[6], cp[3] + pads[7]] });
+      setAttr(c, { name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: cp.map((p, i) => p + tlbr[i]) });
       c.attribute = c.attribute!.filter((a) => a.name !== 'auto_pad');
       c.input = [pad.input![0], ...c.input!.slice(1)];
     }
@@ -124,37 +123,31 @@ function withDims(v: onnx.IValueInfoProto, order: number[]): onnx.ValueInfoProto
   });
 }
 
-/** An NHWC image input read only through Transpose(0, 3, 1, 2): the graph takes NCHW instead (same name). */
+/**
+ * An NHWC image input read only through Transpose(0, 3, 1, 2) (nhwcInputChain), possibly after a rescale by scalar
+ * or per-channel [3] constants: the graph takes NCHW instead (same name), the Transposes removed and the rescale
+ * applied to NCHW data.
+ */
 function nhwcInputToNchw(g: Graph, log: string[]): 'nchw' | 'nhwc' {
   const inp = g.inputs[0];
-  const shape = valueShape(inp);
-  if (g.inputs.length !== 1 || shape.length !== 4) return 'nchw';
+  const found = g.inputs.length === 1 ? nhwcInputChain({ node: g.nodes }, inp.name!) : null;
+  if (!found) return 'nchw';
   const name = inp.name!;
-  // elementwise ops by a scalar or per-channel [3] constant may come first (a rescale): they move after the Transpose
-  const chain: { node: NodeProto; c: string }[] = [];
-  let cur = name;
-  for (;;) {
-    const cons = g.consumers(cur);
-    const n = cons[0];
-    if (cons.length !== 1 || g.isGraphOutput(cur) || !['Mul', 'Add', 'Sub', 'Div'].includes(n.opType!)) break;
-    const c = n.input![1] === cur ? n.input![0] : n.input![1];
-    if ((n.opType === 'Sub' || n.opType === 'Div') && n.input![0] !== cur) break;
+  const constants = found.chain.map((n) => {
+    const c = g.isConst(n.input![1]) ? n.input![1] : n.input![0];
     const v = g.constF(c);
-    if (!v || (v.length !== 1 && v.length !== 3) || c === cur) break;
-    chain.push({ node: n, c });
-    cur = n.output![0];
+    if (!['Mul', 'Add', 'Sub', 'Div'].includes(n.opType!) || !v || (v.length !== 1 && v.length !== 3) ||
+        ((n.opType === 'Sub' || n.opType === 'Div') && c === n.input![0])) {
+      throw new Error(`the model's input '${name}' is NHWC [${valueShape(inp).join(', ')}] and ${describeNode(n as NodeProto)} before its Transpose to NCHW is not a rescale by a scalar or per-channel constant; mnq reads NHWC images only through such a Transpose`);
+    }
+    return { node: n as NodeProto, c, v };
+  });
+  const last = found.chain.length ? found.chain[found.chain.length - 1].output![0] : name;
+  for (const t of found.transposes) {
+    g.replaceUses(t.output![0], last);
+    g.remove(t as NodeProto);
   }
-  const cons = g.consumers(cur);
-  const bad = cons.find((n) => n.opType !== 'Transpose' || attrInts(n, 'perm', []).join() !== '0,3,1,2');
-  if (bad || !cons.length || g.isGraphOutput(cur)) {
-    throw new Error(`the model's input '${name}' is NHWC [${shape.join(', ')}] and reaches ${bad ? describeNode(bad) : 'nothing'} before a Transpose to NCHW (perm [0, 3, 1, 2]); mnq reads NHWC images only through such a Transpose`);
-  }
-  for (const t of cons) {
-    g.replaceUses(t.output![0], cur);
-    g.remove(t);
-  }
-  for (const { node, c } of chain) {
-    const v = g.constF(c)!;
+  for (const { node, c, v } of constants) {
     if (v.length === 3) node.input = node.input!.map((x) => (x === c ? g.addConst(`${c}_nchw`, [3, 1, 1], v.slice()) : x));
   }
   g.inputs[0] = withDims(inp, [3, 1, 2]);

@@ -110,8 +110,8 @@ export async function run(argv: string[]): Promise<number> {
   const acc = new Map<string, { same: number; total: number; maxDiff: number }>();
   let top1Agree = 0;
   try {
+    const layout = model.compiled.input.layout;
     for (const file of files) {
-      const layout = model.compiled.input.layout;
       const x = imageInLayout(await images.float(file), c, h, w, layout);
       const ours = await model.runTensors(x, imageShape(c, h, w, layout));
       const theirs = await ort.run(x, imageShape(c, h, w, layout));

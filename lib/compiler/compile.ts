@@ -17,7 +17,7 @@
 // zero point - 128), which is exact for every op but Add: ORT's QLinearAdd does
 // float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128.
 import {
-  onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims, isNhwcInput,
+  onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims, nhwcInputChain, zeroPadHW,
   tensorData, toNum, DataType,
 } from '../onnx/proto';
 import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
@@ -214,7 +214,7 @@ class Compiler {
     if (inShape.length !== 4) throw new UnsupportedModelError(`input '${gi.name}' has shape [${inShape}]; expected [N, C, H, W] (or [N, H, W, C] transposed to NCHW)`);
     // [N, H, W, C] transposed by the graph (tf2onnx's Keras exports): read as NCHW from here on, until the
     // Transpose(0, 3, 1, 2) makes it so
-    const layout = isNhwcInput(g, gi.name ?? '') ? 'nhwc' : 'nchw';
+    const layout = nhwcInputChain(g, gi.name ?? '') ? 'nhwc' : 'nchw';
     if (layout === 'nhwc') this.nhwcValues.add(gi.name ?? '');
     const nchwShape = layout === 'nhwc' ? [inShape[0], inShape[3], inShape[1], inShape[2]] : inShape;
     const size = this.options.inputSize ?? metadataInputSize(this.model);
@@ -824,22 +824,22 @@ class Compiler {
     const inp = node.input ?? [];
     const x = this.get(inp[0]);
     if (x.kind !== 'dq' || x.dims.length !== 4) this.fail('Pad is supported only on a DequantizeLinear output of an int8 [N, C, H, W] tensor, before a Conv');
-    const num = (v: Value | null, what: string): number[] => {
-      if (!v) return [];
+    const num = (v: Value, what: string): number[] => {
       if (v.kind === 'const') return Array.from(v.data as ArrayLike<number | bigint>, Number);
-      if (v.kind === 'qconst') return Array.from(v.data, (q, i) => (q - v.zeroPoint[v.scale.length === 1 ? 0 : i]) * v.scale[v.scale.length === 1 ? 0 : i]);
+      if (v.kind === 'qconst') return Array.from(dequantizedConst(v));
       this.fail(`${what} must be a constant`);
     };
     const pads = inp[1] ? num(this.get(inp[1]), 'pads') : attrInts(node, 'pads', []);
     const value = inp[2] ? num(this.get(inp[2]), 'constant_value') : [attrFloat(node, 'value', 0)];
     const mode = attrString(node, 'mode', 'constant');
-    if (mode !== 'constant' || value.length !== 1 || value[0] !== 0 || inp[3] || pads.length !== 8 ||
-        pads[0] || pads[1] || pads[4] || pads[5] || pads.some((p) => p < 0)) {
+    const tlbr = inp[3] ? null : zeroPadHW(mode, pads, value);
+    if (!tlbr) {
       this.fail(`only a constant-0 Pad of height and width (pads [0, 0, t, l, 0, 0, b, r], t..r >= 0) is supported, got mode ${mode}, pads [${pads}], value ${value}`);
     }
+    const [t, l, b, r] = tlbr;
     const prev = x.pad ?? [0, 0, 0, 0];
-    const pad = [prev[0] + pads[2], prev[1] + pads[3], prev[2] + pads[6], prev[3] + pads[7]];
-    return { kind: 'dq', id: x.id, dims: [x.dims[0], x.dims[1], x.dims[2] + pads[2] + pads[6], x.dims[3] + pads[3] + pads[7]], pad };
+    const pad = [prev[0] + t, prev[1] + l, prev[2] + b, prev[3] + r];
+    return { kind: 'dq', id: x.id, dims: [x.dims[0], x.dims[1], x.dims[2] + t + b, x.dims[3] + l + r], pad };
   }
 
   private dqArg(v: Value, what: string, padded = false): DQVal {
@@ -875,7 +875,7 @@ class Compiler {
     }
     let fb: ArrayLike<number> | null = null;
     if (b.kind === 'const' && b.dtype === DataType.FLOAT) fb = b.data as Float32Array;
-    if (b.kind === 'qconst') fb = Array.from(b.data, (q, i) => f32((q - b.zeroPoint[b.scale.length === 1 ? 0 : i]) * b.scale[b.scale.length === 1 ? 0 : i]));
+    if (b.kind === 'qconst') fb = dequantizedConst(b);
     if (!fb || fb.length !== n) this.fail(`bias must be an int32 DequantizeLinear or a float constant of ${n} values`);
     return Int32Array.from(fb, (v, i) => Math.round(v / f32(xScale * wScale[i])));
   }
@@ -1116,6 +1116,12 @@ function fuseActivations(plan: PlanDesc): void {
     keep.push(op);
   }
   plan.ops = keep;
+}
+
+/** ORT DequantizeLinear of a constant: float32((q - zp) * scale), per tensor or per channel (flat). */
+function dequantizedConst(v: QConstVal): Float32Array {
+  const per = v.scale.length === 1 ? () => 0 : (i: number) => i;
+  return Float32Array.from(v.data, (q, i) => f32((q - v.zeroPoint[per(i)]) * v.scale[per(i)]));
 }
 
 /**

@@ -290,16 +290,34 @@ export function pixelsToInt8NHWC(rgb: Uint8Array, table: Int8Array, out: Int8Arr
   }
 }
 
-/** One image's float NCHW data [c][h][w] in the given layout: itself for 'nchw', a [h][w][c] copy for 'nhwc'. */
-export function imageInLayout(x: Float32Array, c: number, h: number, w: number, layout: 'nchw' | 'nhwc'): Float32Array {
-  if (layout === 'nchw') return x;
+/**
+ * A batch of images [batch][c][h][w] (NCHW) as [batch][h][w][c] (NHWC), or back with `toNchw`; a copy.
+ * `channel` maps an NCHW channel to where the NHWC data holds it (default: itself).
+ */
+export function transposeImages<T extends Float32Array | Int8Array>(
+  x: T, batch: number, c: number, h: number, w: number, toNchw: boolean, channel: (ch: number) => number = (ch) => ch,
+): T {
   const hw = h * w;
-  const out = new Float32Array(x.length);
-  for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) out[p * c + ch] = x[ch * hw + p];
+  const out = new (x.constructor as { new (n: number): T })(x.length);
+  for (let n = 0; n < batch; n++) {
+    const base = n * c * hw;
+    for (let ch = 0; ch < c; ch++) {
+      const at = channel(ch);
+      for (let p = 0; p < hw; p++) {
+        if (toNchw) out[base + ch * hw + p] = x[base + p * c + at];
+        else out[base + p * c + at] = x[base + ch * hw + p];
+      }
+    }
+  }
   return out;
 }
 
-/** The ONNX shape of a batch of one image in a layout. */
-export function imageShape(c: number, h: number, w: number, layout: 'nchw' | 'nhwc'): number[] {
-  return layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
+/** A batch of float NCHW images in the given layout: themselves for 'nchw', an NHWC copy for 'nhwc'. */
+export function imageInLayout(x: Float32Array, c: number, h: number, w: number, layout: 'nchw' | 'nhwc', batch = 1): Float32Array {
+  return layout === 'nchw' ? x : transposeImages(x, batch, c, h, w, false);
+}
+
+/** The ONNX shape of a batch of images in a layout. */
+export function imageShape(c: number, h: number, w: number, layout: 'nchw' | 'nhwc', batch = 1): number[] {
+  return layout === 'nchw' ? [batch, c, h, w] : [batch, h, w, c];
 }

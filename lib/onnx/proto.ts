@@ -187,23 +187,35 @@ export function attrString(node: NodeProto, name: string, dflt: string): string 
 }
 
 /**
- * Whether the graph's image input `input` is NHWC: it reaches only Transpose(perm [0, 3, 1, 2]) nodes, through a
- * chain of single-consumer QuantizeLinear / DequantizeLinear / Identity and elementwise Mul / Add / Sub / Div
- * (a rescale) nodes — how tf2onnx exports Keras models. Decided by the graph, not by the shape (an NCHW input
- * may well be 3 pixels wide).
+ * The nodes between an NHWC image input and its Transpose(perm [0, 3, 1, 2]) to NCHW, as tf2onnx exports Keras
+ * models: a chain of single-consumer QuantizeLinear / DequantizeLinear / Identity and elementwise Mul / Add / Sub /
+ * Div (a rescale) nodes, then only such Transposes; null when the input does not reach one that way. Decided by
+ * the graph, not by the shape (an NCHW input may well be 3 pixels wide).
  */
-export function isNhwcInput(graph: onnx.IGraphProto, input: string): boolean {
+export function nhwcInputChain(graph: { node?: onnx.INodeProto[] | null }, input: string): { chain: onnx.INodeProto[]; transposes: onnx.INodeProto[] } | null {
   const nodes = graph.node ?? [];
   const consumers = (t: string) => nodes.filter((n) => (n.input ?? []).includes(t));
+  const chain: onnx.INodeProto[] = [];
   let cur = input;
   for (let guard = 0; guard < nodes.length + 1; guard++) {
     const cons = consumers(cur);
-    if (!cons.length) return false;
-    if (cons.every((n) => n.opType === 'Transpose' && attrInts(n as NodeProto, 'perm', []).join() === '0,3,1,2')) return true;
-    if (cons.length !== 1 || !['QuantizeLinear', 'DequantizeLinear', 'Identity', 'Mul', 'Add', 'Sub', 'Div'].includes(cons[0].opType ?? '')) return false;
+    if (!cons.length) return null;
+    if (cons.every((n) => n.opType === 'Transpose' && attrInts(n as NodeProto, 'perm', []).join() === '0,3,1,2')) return { chain, transposes: cons };
+    if (cons.length !== 1 || !['QuantizeLinear', 'DequantizeLinear', 'Identity', 'Mul', 'Add', 'Sub', 'Div'].includes(cons[0].opType ?? '')) return null;
+    chain.push(cons[0]);
     cur = cons[0].output?.[0] ?? '';
   }
-  return false;
+  return null;
+}
+
+/**
+ * A Pad that only zero-pads height and width of an NCHW tensor (Keras' ZeroPadding2D): its [top, left, bottom,
+ * right], else null. `pads` in ONNX order [n, c, h, w begins, n, c, h, w ends]; `value` the constant value(s).
+ */
+export function zeroPadHW(mode: string, pads: ArrayLike<number> | null, value: ArrayLike<number>): number[] | null {
+  if (mode !== 'constant' || !pads || pads.length !== 8 || value.length !== 1 || value[0] !== 0) return null;
+  if (pads[0] || pads[1] || pads[4] || pads[5] || Array.from(pads).some((p) => p < 0)) return null;
+  return [pads[2], pads[3], pads[6], pads[7]];
 }
 
 /** A node's printable identity for error messages: "Conv node 'conv1'". */
