@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
-import { roundHalfEven } from './compiler/quant';
+import { dequantizeTensor, quantizeLinear } from './numerics/quantization';
 import { transposeImages } from './image/preprocess';
 import { IsaName, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
@@ -234,14 +234,14 @@ export class Model {
       const shape = [batch, ...(o.shape.length === 4 ? [o.c, o.h, o.w] : o.shape.length === 3 ? [o.c, o.w] : [o.c])];
       return { data: q, scale: t.scale, zeroPoint: t.zeroPoint, shape };
     }
-    const out = dequantize(q, t.scale, t.zeroPoint);
+    const out = dequantizeTensor(q, t.scale, t.zeroPoint);
     if (o.softmax) softmaxRows(out, batch);
     if (!sq) return out;
     // DQ -> Softmax -> Q (-> DQ): ONNX Runtime runs this group in float32, unfused; so does mnq.
     const p = new Int8Array(out.length);
-    for (let i = 0; i < out.length; i++) p[i] = Math.max(-128, Math.min(127, roundHalfEven(Math.fround(out[i] / sq.scale)) + sq.zeroPoint));
+    for (let i = 0; i < out.length; i++) p[i] = quantizeLinear(out[i], sq.scale, sq.zeroPoint);
     if (options.quantized) return { data: p, scale: sq.scale, zeroPoint: sq.zeroPoint, shape: [batch, o.c] };
-    return dequantize(p, sq.scale, sq.zeroPoint);
+    return dequantizeTensor(p, sq.scale, sq.zeroPoint);
   }
 
 }
@@ -250,11 +250,6 @@ export class Model {
 function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number, pieces = 1): Int8Array {
   if (h * w === 1 && pieces === 1) return x;
   return transposeImages(x, batch, c, h, w, true, (ch) => (ch % pieces) * (c / pieces) + Math.floor(ch / pieces));
-}
-
-/** ORT DequantizeLinear: float32((q - zp) * scale). */
-function dequantize(q: Int8Array, scale: number, zp: number): Float32Array {
-  return Float32Array.from(q, (v) => Math.fround((v - zp) * scale));
 }
 
 /**

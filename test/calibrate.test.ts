@@ -11,7 +11,8 @@ import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid,
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
 import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRange } from '../lib/calibrate/equalize';
 import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
-import { parsePreprocess, floatTable, quantizeLinearInt8 } from '../lib/image/preprocess';
+import { parsePreprocess, floatTable } from '../lib/image/preprocess';
+import { quantizeLinear } from '../lib/numerics/quantization';
 import { session, runFloat } from '../lib/calibrate/ort';
 import { inputQParams, inputSize } from '../lib/calibrate/index';
 
@@ -421,7 +422,7 @@ describe('h-swish equalization', () => {
 describe('input quantization', () => {
   const mse = (t: Float32Array, scale: number, zp: number) => {
     let e = 0;
-    for (const v of t) { const d = v - Math.fround(scale) * (quantizeLinearInt8(v, scale, zp) - zp); e += d * d; }
+    for (const v of t) { const d = v - Math.fround(scale) * (quantizeLinear(v, scale, zp) - zp); e += d * d; }
     return e / t.length;
   };
   test("tf's (p − 127.5) / 127.5 lies half a step off any int8 grid of step 2/255: a slightly wider step spreads the error", () => {

@@ -7,12 +7,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import * as ort from 'onnxruntime-node';
 import { onnx, readModel, tensorData } from '../lib/onnx/proto';
 import {
   decodeToPixels, floatTable, geometry, ImageError, ImagePipeline, int8Table, parsePreprocess, pixelsToFloatNCHW,
-  pixelsToInt8NHWC, PREPROCESS, quantizeLinearInt8, formatPreprocess,
+  pixelsToInt8NHWC, PREPROCESS, formatPreprocess,
 } from '../lib/image';
+import { quantizeLinear } from '../lib/numerics/quantization';
+import { ortQuantizeLinear } from './helpers/ort-quantize-linear';
 
 
 const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
@@ -25,32 +26,6 @@ const withShared = haveShared ? it : it.skip;
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
-
-/** y = QuantizeLinear(x, scale, zp) with an int8 zp, run by ONNX Runtime. */
-async function ortQuantizeLinear(x: Float32Array, scale: number, zeroPoint: number): Promise<Int8Array> {
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'q',
-      node: [{ opType: 'QuantizeLinear', input: ['x', 's', 'zp'], output: ['y'], name: 'q' }],
-      initializer: [
-        { name: 's', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [scale] },
-        { name: 'zp', dataType: onnx.TensorProto.DataType.INT8, dims: [], int32Data: [zeroPoint] },
-      ],
-      input: [{ name: 'x', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'n' }] } } } }],
-      output: [{ name: 'y', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT8, shape: { dim: [{ dimParam: 'n' }] } } } }],
-    },
-  });
-  const bytes = onnx.ModelProto.encode(model).finish();
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    const out = await session.run({ x: new ort.Tensor('float32', x, [x.length]) });
-    return out.y.data as Int8Array;
-  } finally {
-    await session.release();
-  }
-}
 
 /** NCHW float [1,3,H,W] → NHWC order, to compare with the int8 NHWC tensor. */
 function nchwToNhwc<T extends Float32Array | Int8Array>(x: T, h: number, w: number, make: (n: number) => T): T {
@@ -142,17 +117,8 @@ describe('int8 input through the lookup table', () => {
     pixelsToInt8NHWC(allValues, int8Table(spec, { scale, zeroPoint: zp }), q, 0);
     expect(Array.from(q)).toEqual(Array.from(expected));
     // and the scalar rule agrees value by value
-    const scalar = Array.from(f, (v, j) => quantizeLinearInt8(v, scale, zp) - expected[(j % 256) * 3 + Math.floor(j / 256)]);
+    const scalar = Array.from(f, (v, j) => quantizeLinear(v, scale, zp) - expected[(j % 256) * 3 + Math.floor(j / 256)]);
     expect(scalar.every((d) => d === 0)).toBe(true);
-  });
-
-  it('ties round half to even, like nearbyint', () => {
-    expect(quantizeLinearInt8(1, 2, 0)).toBe(0); // 0.5 → 0
-    expect(quantizeLinearInt8(3, 2, 0)).toBe(2); // 1.5 → 2
-    expect(quantizeLinearInt8(-1, 2, 0)).toBe(0); // -0.5 → -0
-    expect(quantizeLinearInt8(-3, 2, 0)).toBe(-2); // -1.5 → -2
-    expect(quantizeLinearInt8(1000, 1, 0)).toBe(127);
-    expect(quantizeLinearInt8(-1000, 1, 0)).toBe(-128);
   });
 
   it('rejects impossible input quantizations', () => {

@@ -9,7 +9,8 @@
 import { ModelProto, NodeProto, attrInt, attrInts, attrString, encodeModel } from '../onnx/proto';
 import { Graph, floatValueInfo } from './graph';
 import { session, runFloat, ort } from './ort';
-import { quantizeWeights, roundHalfEven } from './quantize';
+import { quantizeWeights } from './quantize';
+import { quantizeWeight } from '../numerics/quantization';
 
 /** What both corrections need: the float model, how to emit its QDQ version, and the images. */
 export interface CorrectionInput {
@@ -221,7 +222,7 @@ function roundToGrid(L: Float64Array, F: number, R: Float64Array, m: number, sca
     const s = scales[o];
     for (let i = 0; i < K; i++) {
       const w = R[i * m + o];
-      const q = Math.max(-127, Math.min(127, roundHalfEven(w / s))) * s;
+      const q = quantizeWeight(w, s) * s;
       const e = (w - q) / U(i, i);
       R[i * m + o] = q;
       for (let j = i + 1; j < F; j++) R[j * m + o] -= e * U(i, j);

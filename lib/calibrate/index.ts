@@ -9,7 +9,8 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
-import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable, quantizeLinearInt8 } from '../image/preprocess';
+import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable } from '../image/preprocess';
+import { quantizeLinear } from '../numerics/quantization';
 import { normalize, restoreNhwcInput, OUTPUT_OPSET } from './normalize';
 import { Graph, floatValueInfo, valueShape } from './graph';
 import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
@@ -152,7 +153,7 @@ export function inputQParams(spec: PreprocessSpec): { scale: number; zeroPoint: 
   const base = qparams(r);
   const err = (scale: number, zp: number) => {
     let e = 0;
-    for (let i = 0; i < t.length; i++) { const d = t[i] - Math.fround(scale) * (quantizeLinearInt8(t[i], scale, zp) - zp); e += d * d; }
+    for (let i = 0; i < t.length; i++) { const d = t[i] - Math.fround(scale) * (quantizeLinear(t[i], scale, zp) - zp); e += d * d; }
     return e;
   };
   let best = base, bestE = err(base.scale, base.zeroPoint);

@@ -11,6 +11,7 @@ import { NodeProto, describeNode, attrInt } from '../onnx/proto';
 import { Graph, attrI, mkNode } from './graph';
 import { clipBounds } from './normalize';
 import { Range, qparams } from './calibrators';
+import { quantizeWeight, roundHalfEven } from '../numerics/quantization';
 
 export const WEIGHTED = new Set(['Conv', 'Gemm']);
 export const BINARY = new Set(['Add', 'Mul']);
@@ -232,7 +233,7 @@ export function weightGrid(w: Float32Array, maxDivisor = 1): number | null {
 function weightError(w: Float32Array, a: number, b: number, s: number): number {
   let e = 0;
   for (let i = a; i < b; i++) {
-    const q = Math.max(-127, Math.min(127, roundHalfEven(w[i] / s)));
+    const q = quantizeWeight(w[i], s);
     const d = w[i] - q * s;
     e += d * d;
   }
@@ -265,7 +266,7 @@ export function quantizeWeights(w: Float32Array, channels: number, perTensor: bo
   const q = new Int8Array(w.length);
   for (let i = 0; i < w.length; i++) {
     const s = scales[perTensor ? 0 : Math.floor(i / per)];
-    q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i] / s)));
+    q[i] = quantizeWeight(w[i], s);
   }
   return { q, scales };
 }
@@ -286,7 +287,7 @@ function cachedQuantizeWeights(tensor: object, w: Float32Array, channels: number
 export function quantizeToScales(w: Float32Array, scales: Float32Array): { q: Int8Array; scales: Float32Array } {
   const per = w.length / scales.length;
   const q = new Int8Array(w.length);
-  for (let i = 0; i < w.length; i++) q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i] / scales[Math.floor(i / per)])));
+  for (let i = 0; i < w.length; i++) q[i] = quantizeWeight(w[i], scales[Math.floor(i / per)]);
   return { q, scales: scales.slice() };
 }
 
@@ -303,13 +304,8 @@ export function fitBiasInInt32(w: Float32Array, b: Float32Array, sx: number, q: 
     for (let o = a; o < e; o++) bmax = Math.max(bmax, Math.abs(b[o]));
     if (bmax / (sx * scales[c]) <= limit) continue;
     scales[c] = Math.fround(bmax / (sx * limit));
-    for (let i = a * per; i < e * per; i++) q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i] / scales[c])));
+    for (let i = a * per; i < e * per; i++) q[i] = quantizeWeight(w[i], scales[c]);
   }
-}
-
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Writes the QDQ graph into `g` (which is modified). */

@@ -5,9 +5,9 @@
 // Sigmoid / LeakyRelu, as a QLinear* table), so over int8 each is exactly a
 // 256-entry table. A single standard function becomes a UnaryParams (the
 // native make_lut builds the table, matching ORT's kernels); a chain of exact
-// float32 arithmetic is tabulated here.
+// float32 arithmetic is tabulated here (buildTable).
 import { UnaryFn, UnaryParams } from '../plan';
-import { f32 } from './quant';
+import { dequantizeLinear, f32, quantizeLinear } from '../numerics/quantization';
 
 /** A float expression of one variable x (the dequantized input). */
 export type Elementwise =
@@ -96,4 +96,12 @@ export function describeElementwise(e: Elementwise): string {
     case 'clip': return `clip(${describeElementwise(e.a)}, ${e.lo}, ${e.hi})`;
     default: return `${e.fn}(${describeElementwise(e.a)})`;
   }
+}
+
+/** A 256-entry table t[q + 128] = Q(f(DQ(q))) (ORT's QuantizeLinear / DequantizeLinear around f). */
+export function buildTable(f: (x: number) => number, xScale: number, xZeroPoint: number,
+  yScale: number, yZeroPoint: number): Int8Array {
+  const t = new Int8Array(256);
+  for (let q = -128; q <= 127; q++) t[q + 128] = quantizeLinear(f(dequantizeLinear(q, xScale, xZeroPoint)), yScale, yZeroPoint);
+  return t;
 }

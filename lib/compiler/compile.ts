@@ -21,9 +21,9 @@ import {
   tensorData, toNum, DataType,
 } from '../onnx/proto';
 import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
-import { Elementwise, asUnaryParams, describeElementwise, exactEvaluator } from './activation';
+import { Elementwise, asUnaryParams, buildTable, describeElementwise, exactEvaluator } from './activation';
 import { planMemory } from './memory';
-import { buildTable, f32, quantize } from './quant';
+import { dequantizeLinear, f32, quantizeLinear } from '../numerics/quantization';
 import { METADATA_KEYS, parsePreprocess } from '../image/preprocess';
 
 /** An error in compiling a model: names the node, its op type and what is missing. */
@@ -738,8 +738,8 @@ class Compiler {
       else { lo = Math.max(lo, core.attrs!.lo as number); hi = Math.min(hi, core.attrs!.hi as number); }
       core = core.args[0];
     }
-    const qmin = lo === -Infinity ? -128 : quantize(lo, scale, zp);
-    const qmax = hi === Infinity ? 127 : quantize(hi, scale, zp);
+    const qmin = lo === -Infinity ? -128 : quantizeLinear(lo, scale, zp);
+    const qmax = hi === Infinity ? 127 : quantizeLinear(hi, scale, zp);
     if (core.kind !== 'expr') this.fail(`cannot quantize a ${core.kind} value`);
     this.node = core.node;
     let id: number;
@@ -1121,7 +1121,7 @@ function fuseActivations(plan: PlanDesc): void {
 /** ORT DequantizeLinear of a constant: float32((q - zp) * scale), per tensor or per channel (flat). */
 function dequantizedConst(v: QConstVal): Float32Array {
   const per = v.scale.length === 1 ? () => 0 : (i: number) => i;
-  return Float32Array.from(v.data, (q, i) => f32((q - v.zeroPoint[per(i)]) * v.scale[per(i)]));
+  return Float32Array.from(v.data, (q, i) => dequantizeLinear(q, v.scale[per(i)], v.zeroPoint[per(i)]));
 }
 
 /**

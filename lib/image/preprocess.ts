@@ -9,6 +9,7 @@
 // input is read from a float32 table; the int8 input from an int8 table built by quantizing the float32
 // table with ONNX Runtime's QuantizeLinear rule: saturate(round_half_even(x / s) + zp). So the int8
 // tensor equals QuantizeLinear(float tensor) exactly, and no float tensor is ever built for int8 models.
+import { quantizeLinear, roundHalfEven } from '../numerics/quantization';
 
 /** How the image is cropped and resized to the model's input size. */
 export type ResizeMode =
@@ -208,8 +209,8 @@ export function geometry(spec: PreprocessSpec, srcWidth: number, srcHeight: numb
     rh = Math.max(height, Math.ceil(rh * k));
   }
   // torchvision CenterCrop: top = int(round((h - ch) / 2))
-  const top = roundHalfToEven((rh - height) / 2);
-  const left = roundHalfToEven((rw - width) / 2);
+  const top = roundHalfEven((rh - height) / 2);
+  const left = roundHalfEven((rw - width) / 2);
   return { resize: { width: rw, height: rh }, postCrop: { left, top, width, height } };
 }
 
@@ -228,24 +229,6 @@ export function floatTable(spec: PreprocessSpec): Float32Array {
 /** Input quantization of an int8 model: real = scale * (q - zeroPoint). */
 export interface InputQuantization { scale: number; zeroPoint: number }
 
-/** Round half to even of a double (what nearbyint does in the default rounding mode). */
-export function roundHalfToEven(x: number): number {
-  const r = Math.round(x); // half up
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/**
- * ONNX Runtime's QuantizeLinear to int8 of one float32 value: saturate(round_half_even(x / scale) + zp).
- * The division is float32 (computed in double, then rounded to float32: the same result for one division).
- * (The tables never hold NaN; should one appear it maps to the zero point.)
- */
-export function quantizeLinearInt8(x: number, scale: number, zeroPoint: number): number {
-  const s = Math.fround(scale);
-  const q = roundHalfToEven(Math.fround(Math.fround(x) / s)) + zeroPoint;
-  if (Number.isNaN(q)) return zeroPoint;
-  return q < -128 ? -128 : q > 127 ? 127 : q;
-}
-
 /** The int8 input value of every 8-bit pixel value, per channel: 3 × 256 int8, = QuantizeLinear(floatTable). */
 export function int8Table(spec: PreprocessSpec, quant: InputQuantization): Int8Array {
   if (!(quant.scale > 0) || !Number.isFinite(quant.scale)) {
@@ -256,7 +239,7 @@ export function int8Table(spec: PreprocessSpec, quant: InputQuantization): Int8A
   }
   const f = floatTable(spec);
   const t = new Int8Array(3 * 256);
-  for (let i = 0; i < t.length; i++) t[i] = quantizeLinearInt8(f[i], quant.scale, quant.zeroPoint);
+  for (let i = 0; i < t.length; i++) t[i] = quantizeLinear(f[i], quant.scale, quant.zeroPoint);
   return t;
 }
 

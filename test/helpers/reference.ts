@@ -5,7 +5,8 @@
 // clamp). The tests compare ONNX Runtime and the native addon with it bit for
 // bit. Not used by the library.
 import { PlanDesc, PlanOp, PlanOpType, UnaryFn, UnaryParams } from '../../lib/plan';
-import { buildTable, f32, roundHalfEven, quantize } from '../../lib/compiler/quant';
+import { buildTable } from '../../lib/compiler/activation';
+import { f32, roundHalfEven, quantizeLinear } from '../../lib/numerics/quantization';
 
 const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
 
@@ -153,7 +154,7 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
 export function quantizeInput(x: Float32Array, c: number, h: number, w: number, scale: number, zp: number, offset = 0): Int8Array {
   const out = new Int8Array(c * h * w);
   for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) {
-    out[p * c + ch] = quantize(x[offset + ch * h * w + p], scale, zp);
+    out[p * c + ch] = quantizeLinear(x[offset + ch * h * w + p], scale, zp);
   }
   return out;
 }
