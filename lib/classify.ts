@@ -5,9 +5,10 @@ import * as os from 'os';
 import sharp from 'sharp';
 import {
   describeInput, ImageError, ImageInput, ImagePipeline, InputQuantization, METADATA_KEYS, parsePreprocess, Pixels,
-  PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW,
+  PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW, pixelsToNHWC,
 } from './image';
 import { checkLabels, imagenetLabelsFor, Labels, loadLabels } from './labels';
+import { softmax, topK } from './numerics/softmax';
 
 /**
  * What classify needs from a model: mnq's Model satisfies it (float `run`, and `runInt8` + `inputQuantization`
@@ -81,28 +82,6 @@ function staticDim(d: number | string | undefined): number | undefined {
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
-/** Numerically stable softmax of `x[off .. off+n)`, in double. */
-export function softmax(x: ArrayLike<number>, off = 0, n = x.length - off): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[off + i] > max) max = x[off + i];
-  const p = new Float64Array(n);
-  if (!Number.isFinite(max)) {
-    // all -Inf / NaN / +Inf: no distribution; put everything on the max entries
-    let count = 0;
-    for (let i = 0; i < n; i++) if (x[off + i] === max) count++;
-    for (let i = 0; i < n; i++) p[i] = x[off + i] === max && count ? 1 / count : 0;
-    return p;
-  }
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const e = Math.exp(x[off + i] - max);
-    p[i] = e;
-    sum += e;
-  }
-  for (let i = 0; i < n; i++) p[i] /= sum;
-  return p;
-}
-
 function isDistribution(x: ArrayLike<number>, off: number, n: number): boolean {
   let sum = 0;
   for (let i = 0; i < n; i++) {
@@ -111,22 +90,6 @@ function isDistribution(x: ArrayLike<number>, off: number, n: number): boolean {
     sum += v;
   }
   return Math.abs(sum - 1) < 1e-3;
-}
-
-/** Indices of the k largest values (ties: lower index first), largest first. */
-export function topK(p: ArrayLike<number>, k: number): number[] {
-  const idx: number[] = [];
-  for (let i = 0; i < p.length; i++) {
-    if (idx.length === k && p[i] <= p[idx[k - 1]]) continue;
-    let j = idx.length < k ? idx.length : k - 1;
-    if (idx.length < k) idx.push(i);
-    while (j > 0 && p[idx[j - 1]] < p[i]) {
-      idx[j] = idx[j - 1];
-      j--;
-    }
-    idx[j] = i;
-  }
-  return idx;
 }
 
 // sharp's libvips threads: while any classification runs, each image decodes on one libvips thread (many
@@ -345,7 +308,7 @@ export class Classifier {
             if (this.layout === 'nchw') {
               ok.forEach((i, slotIdx) => pixelsToFloatNCHW((decoded[i] as Pixels).data, this.pipeline.floatTable, x, slotIdx));
             } else {
-              ok.forEach((i, slotIdx) => writeFloatNHWC((decoded[i] as Pixels).data, this.pipeline.floatTable, x, slotIdx));
+              ok.forEach((i, slotIdx) => pixelsToNHWC((decoded[i] as Pixels).data, this.pipeline.floatTable, x, slotIdx));
             }
             const shape = this.layout === 'nchw' ? [n, 3, this.pipeline.height, this.pipeline.width] : [n, this.pipeline.height, this.pipeline.width, 3];
             logits = asFloat(await runModel(() => this.model.run(x, shape)), 'run');
@@ -380,15 +343,6 @@ export class Classifier {
       : softmax(out, off, classes);
     const names = (this.labelsCache as Labels).names;
     return topK(p, Math.min(k, classes)).map((i) => ({ label: names[i], index: i, probability: p[i] }));
-  }
-}
-
-function writeFloatNHWC(rgb: Uint8Array, table: Float32Array, out: Float32Array, n: number): void {
-  const base = n * rgb.length;
-  for (let j = 0; j < rgb.length; j += 3) {
-    out[base + j] = table[rgb[j]];
-    out[base + j + 1] = table[256 + rgb[j + 1]];
-    out[base + j + 2] = table[512 + rgb[j + 2]];
   }
 }
 

@@ -12,7 +12,8 @@ export type { IsaName } from './native';
 export type { PlanDesc } from './plan';
 
 // Image classification (sharp pipeline, labels, top-k).
-export { classify, Classifier, loadOrtModel, softmax, topK } from './classify';
+export { classify, Classifier, loadOrtModel } from './classify';
+export { softmax, topK } from './numerics/softmax';
 export type { Prediction, ClassifyOptions, ClassifyOutcome, ClassifierModel } from './classify';
 export { ImagePipeline, ImageError, parsePreprocess, PREPROCESS } from './image';
 export { loadLabels, imagenetClassOfFile } from './labels';

@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
 import { dequantizeTensor, quantizeLinear } from './numerics/quantization';
+import { softmaxRowsFloat32 } from './numerics/softmax';
 import { transposeImages } from './image/preprocess';
 import { IsaName, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
@@ -235,7 +236,7 @@ export class Model {
       return { data: q, scale: t.scale, zeroPoint: t.zeroPoint, shape };
     }
     const out = dequantizeTensor(q, t.scale, t.zeroPoint);
-    if (o.softmax) softmaxRows(out, batch);
+    if (o.softmax) softmaxRowsFloat32(out, batch);
     if (!sq) return out;
     // DQ -> Softmax -> Q (-> DQ): ONNX Runtime runs this group in float32, unfused; so does mnq.
     const p = new Int8Array(out.length);
@@ -250,25 +251,6 @@ export class Model {
 function nhwcToNchw(x: Int8Array, batch: number, c: number, h: number, w: number, pieces = 1): Int8Array {
   if (h * w === 1 && pieces === 1) return x;
   return transposeImages(x, batch, c, h, w, true, (ch) => (ch % pieces) * (c / pieces) + Math.floor(ch / pieces));
-}
-
-/**
- * Softmax of each row, in float32 as ONNX Runtime computes it: subtract the row max, exp, sum in
- * order, divide (a QuantizeLinear after it then gives ORT's int8 values; test/parity-api.test.ts).
- */
-function softmaxRows(x: Float32Array, rows: number): void {
-  const n = x.length / rows;
-  for (let r = 0; r < rows; r++) {
-    const row = x.subarray(r * n, (r + 1) * n);
-    let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, row[i]);
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      row[i] = Math.exp(Math.fround(row[i] - max));
-      sum = Math.fround(sum + row[i]);
-    }
-    for (let i = 0; i < n; i++) row[i] = row[i] / sum;
-  }
 }
 
 function describe(v: unknown): string {

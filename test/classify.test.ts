@@ -6,7 +6,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Classifier, ClassifierModel, classify, loadOrtModel, softmax, topK } from '../lib/classify';
+import { Classifier, ClassifierModel, classify, loadOrtModel } from '../lib/classify';
+import { softmax, topK } from '../lib/numerics/softmax';
 import * as labels from '../lib/labels';
 import * as cli from '../lib/cli/classify';
 import * as bench from '../lib/cli/bench-classify';

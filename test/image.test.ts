@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { onnx, readModel, tensorData } from '../lib/onnx/proto';
 import {
   decodeToPixels, floatTable, geometry, ImageError, ImagePipeline, int8Table, parsePreprocess, pixelsToFloatNCHW,
-  pixelsToInt8NHWC, PREPROCESS, formatPreprocess,
+  pixelsToNHWC, PREPROCESS, formatPreprocess,
 } from '../lib/image';
 import { quantizeLinear } from '../lib/numerics/quantization';
 import { ortQuantizeLinear } from './helpers/ort-quantize-linear';
@@ -114,7 +114,7 @@ describe('int8 input through the lookup table', () => {
     pixelsToFloatNCHW(allValues, floatTable(spec), f, 0);
     const expected = nchwToNhwc(await ortQuantizeLinear(f, scale, zp), 16, 16, (n) => new Int8Array(n));
     const q = new Int8Array(256 * 3);
-    pixelsToInt8NHWC(allValues, int8Table(spec, { scale, zeroPoint: zp }), q, 0);
+    pixelsToNHWC(allValues, int8Table(spec, { scale, zeroPoint: zp }), q, 0);
     expect(Array.from(q)).toEqual(Array.from(expected));
     // and the scalar rule agrees value by value
     const scalar = Array.from(f, (v, j) => quantizeLinear(v, scale, zp) - expected[(j % 256) * 3 + Math.floor(j / 256)]);

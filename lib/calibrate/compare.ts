@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
 import { parsePreprocess, METADATA_KEYS, imageInLayout, imageShape } from '../image/preprocess';
 import { imagenetClassOfFile } from '../labels';
+import { topK } from '../numerics/softmax';
 import { Graph, floatValueInfo } from './graph';
 import { listImages, streamImages, Progress } from './images';
 import { session, runFloat } from './ort';
@@ -76,18 +77,6 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
   return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
-}
-
-function topk(v: ArrayLike<number>, k: number): number[] {
-  const idx: number[] = [];
-  for (let i = 0; i < v.length; i++) {
-    if (idx.length < k || v[i] > v[idx[idx.length - 1]]) {
-      idx.push(i);
-      idx.sort((a, b) => v[b] - v[a]);
-      if (idx.length > k) idx.pop();
-    }
-  }
-  return idx;
 }
 
 function meta(m: ModelProto): Record<string, string> {
@@ -191,7 +180,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
     const ml = mnqRun ? await mnqRun.run(qx, imageShape(3, H, W, qLayout)) : undefined;
     const cls = imagenetClassOfFile(img.file);
     const label = cls < 0 ? -1 : classes === 1001 ? cls + 1 : classes === 1000 ? cls : -1;
-    const ft = topk(fl, 5), qt = topk(ql, 5), mt = ml ? topk(ml, 5) : undefined;
+    const ft = topK(fl, 5), qt = topK(ql, 5), mt = ml ? topK(ml, 5) : undefined;
     if (label >= 0) {
       labelled++;
       if (ft[0] === label) acc.f[0]++;

@@ -8,6 +8,7 @@ import { load } from '../model';
 import { openOrtInt8 } from '../compiler/ort-reference';
 import { onnxMetadata } from '../classify';
 import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec, imageInLayout, imageShape } from '../image';
+import { topK } from '../numerics/softmax';
 import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
@@ -130,8 +131,7 @@ export async function run(argv: string[]): Promise<number> {
         acc.set(ortName, s);
       }
       const a = ours.get(outputNames[0])!.data, b = theirs.get(ort.int8Outputs[0])!.data;
-      const argmax = (v: Int8Array) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
-      if (argmax(a) === argmax(b)) top1Agree++;
+      if (topK(a, 1)[0] === topK(b, 1)[0]) top1Agree++;
     }
   } finally {
     model.dispose();

@@ -2,7 +2,7 @@
 // 8-bit pixels through a per-channel lookup table).
 import { decodeToPixels, DecodeOptions, ImageError, ImageInput, Pixels, describeInput } from './decode';
 import {
-  floatTable, int8Table, InputQuantization, parsePreprocess, PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW, pixelsToInt8NHWC,
+  floatTable, int8Table, InputQuantization, parsePreprocess, PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW, pixelsToNHWC,
 } from './preprocess';
 
 export * from './preprocess';
@@ -76,7 +76,7 @@ export class ImagePipeline {
     const table = this.requireInt8();
     const px = await this.pixels(input);
     const out = new Int8Array(3 * this.width * this.height);
-    pixelsToInt8NHWC(px.data, table, out, 0);
+    pixelsToNHWC(px.data, table, out, 0);
     return out;
   }
 
@@ -87,7 +87,7 @@ export class ImagePipeline {
 
   /** Writes decoded pixels into slot n of an int8 NHWC batch. */
   writeInt8(px: Pixels, out: Int8Array, n: number): void {
-    pixelsToInt8NHWC(px.data, this.requireInt8(), out, n);
+    pixelsToNHWC(px.data, this.requireInt8(), out, n);
   }
 
   /** Many images as one float NCHW batch; a failed image leaves its slot zero and its error in `errors`. */

@@ -261,11 +261,14 @@ export function pixelsToFloatNCHW(rgb: Uint8Array, table: Float32Array, out: Flo
   }
 }
 
-/** Writes one image's 8-bit RGB pixels (HWC) as int8 NHWC into `out` at image slot `n`, through the table. */
-export function pixelsToInt8NHWC(rgb: Uint8Array, table: Int8Array, out: Int8Array, n = 0): void {
+/**
+ * Writes one image's 8-bit RGB pixels (HWC) as NHWC into `out` at image slot `n`, through the table: int8 for an
+ * int8 model's input (int8Table), float for a float model that takes NHWC (floatTable).
+ */
+export function pixelsToNHWC<T extends Int8Array | Float32Array>(rgb: Uint8Array, table: T, out: T, n = 0): void {
   const len = rgb.length;
   const base = n * len;
-  if (base + len > out.length) throw new RangeError('pixelsToInt8NHWC: output buffer too small');
+  if (base + len > out.length) throw new RangeError('pixelsToNHWC: output buffer too small');
   for (let j = 0; j < len; j += 3) {
     out[base + j] = table[rgb[j]];
     out[base + j + 1] = table[256 + rgb[j + 1]];
