@@ -4,9 +4,10 @@
 import * as os from 'os';
 import sharp from 'sharp';
 import {
-  describeInput, ImageError, ImageInput, ImagePipeline, InputQuantization, METADATA_KEYS, parsePreprocess, Pixels,
-  PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW, pixelsToNHWC,
+  describeInput, ImageError, ImageInput, ImagePipeline, InputQuantization, Pixels, pixelsToFloatNCHW, pixelsToNHWC,
 } from './image';
+import { fileMetadata, METADATA_KEYS } from './onnx/metadata';
+import { parsePreprocess, PreprocessSpecInput } from './preprocess-spec';
 import { checkLabels, imagenetLabelsFor, Labels, loadLabels } from './labels';
 import { softmax, topK } from './numerics/softmax';
 
@@ -371,16 +372,6 @@ export function classify(
 // ---------------------------------------------------------------------------------------------------
 // ONNX Runtime as a ClassifierModel (float input): the reference for tests and `bench-classify --vs-ort`.
 
-/** ONNX metadata_props of an ONNX file or bytes. */
-export function onnxMetadata(pathOrBytes: string | Uint8Array): Record<string, string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { readModel } = require('./onnx/proto') as typeof import('./onnx/proto');
-  const m = readModel(pathOrBytes);
-  const out: Record<string, string> = {};
-  for (const p of m.metadataProps ?? []) if (p.key) out[p.key] = p.value ?? '';
-  return out;
-}
-
 /** Loads an ONNX file into onnxruntime-node with `threads` intra-op threads, as a ClassifierModel. */
 export async function loadOrtModel(pathOrBytes: string | Uint8Array, options: { threads?: number } = {}): Promise<ClassifierModel & { release(): Promise<void> }> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -400,7 +391,7 @@ export async function loadOrtModel(pathOrBytes: string | Uint8Array, options: { 
   return {
     inputs,
     outputs,
-    metadata: onnxMetadata(pathOrBytes),
+    metadata: fileMetadata(pathOrBytes),
     threads: options.threads,
     async run(input: Float32Array, shape?: number[]): Promise<Float32Array> {
       const s = shape ?? inputs[0].shape.map((d) => (typeof d === 'number' ? d : 1));

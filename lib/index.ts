@@ -15,7 +15,8 @@ export type { PlanDesc } from './plan';
 export { classify, Classifier, loadOrtModel } from './classify';
 export { softmax, topK } from './numerics/softmax';
 export type { Prediction, ClassifyOptions, ClassifyOutcome, ClassifierModel } from './classify';
-export { ImagePipeline, ImageError, parsePreprocess, PREPROCESS } from './image';
+export { ImagePipeline, ImageError } from './image';
+export { parsePreprocess, PREPROCESS } from './preprocess-spec';
 export { loadLabels, imagenetClassOfFile } from './labels';
 
 // Model builder: MobileNet V1 / V2 / V3-Large / V3-Small as float ONNX.

@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import { CompiledModel, CompileOptions, compileModel } from './compiler';
 import { readModel } from './onnx/proto';
+import { readMetadata } from './onnx/metadata';
 import { dequantizeTensor, quantizeLinear } from './numerics/quantization';
 import { softmaxRowsFloat32 } from './numerics/softmax';
 import { transposeImages } from './image/preprocess';
@@ -285,8 +286,7 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
   }
   const compileOptions: CompileOptions = { keep: options.keep };
   const onnxModel = readModel(bytes);
-  const metadata: Record<string, string> = {};
-  for (const p of onnxModel.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
+  const metadata = readMetadata(onnxModel);
   const compiled = compileModel(onnxModel, compileOptions);
   const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
   // The native model has packed its own copy of the weights: drop the JS one.

@@ -7,12 +7,13 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { calibrate, CALIB_KEYS, inputQParams } from '../lib/calibrate/index';
+import { calibrate, inputQParams } from '../lib/calibrate/index';
+import { CALIB_KEYS } from '../lib/onnx/metadata';
 import { compare, compareHtml } from '../lib/calibrate/compare';
 import { readModel, tensorData, attrInt, onnx } from '../lib/onnx/proto';
 import * as cliCalibrate from '../lib/cli/calibrate';
 import * as cliCompare from '../lib/cli/compare';
-import { parsePreprocess } from '../lib/image/preprocess';
+import { parsePreprocess } from '../lib/preprocess-spec';
 import { withNhwcInput } from './helpers/tiny-models';
 
 const REPO = path.resolve(__dirname, '..');

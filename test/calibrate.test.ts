@@ -11,7 +11,8 @@ import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid,
 import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
 import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRange } from '../lib/calibrate/equalize';
 import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
-import { parsePreprocess, floatTable } from '../lib/image/preprocess';
+import { floatTable } from '../lib/image/preprocess';
+import { parsePreprocess } from '../lib/preprocess-spec';
 import { quantizeLinear } from '../lib/numerics/quantization';
 import { session, runFloat } from '../lib/calibrate/ort';
 import { inputQParams, inputSize } from '../lib/calibrate/index';

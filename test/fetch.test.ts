@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { fetchModel, findModel, loadManifest, Manifest, ManifestEntry, MANIFEST_PATH, resolveModelPath, run } from '../lib/cli/fetch';
 import { loadLabels } from '../lib/labels';
-import { parsePreprocess } from '../lib/image';
+import { parsePreprocess } from '../lib/preprocess-spec';
 
 const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
 const SHARED_ONNX = path.join(SHARED, 'models', 'onnx');

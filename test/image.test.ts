@@ -9,9 +9,9 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { onnx, readModel, tensorData } from '../lib/onnx/proto';
 import {
-  decodeToPixels, floatTable, geometry, ImageError, ImagePipeline, int8Table, parsePreprocess, pixelsToFloatNCHW,
-  pixelsToNHWC, PREPROCESS, formatPreprocess,
+  decodeToPixels, floatTable, geometry, ImageError, ImagePipeline, int8Table, pixelsToFloatNCHW, pixelsToNHWC,
 } from '../lib/image';
+import { formatPreprocess, parsePreprocess, PREPROCESS } from '../lib/preprocess-spec';
 import { quantizeLinear } from '../lib/numerics/quantization';
 import { ortQuantizeLinear } from './helpers/ort-quantize-linear';
 

@@ -5,7 +5,8 @@
 // QuantizeLinear for the compiler, the image pipeline and the runtime's output stage, pinned to ONNX
 // Runtime's, NaN included.
 import { dequantizeLinear, dequantizeTensor, quantizeLinear, quantizeWeight, roundHalfEven } from '../lib/numerics/quantization';
-import { int8Table, parsePreprocess } from '../lib/image';
+import { int8Table } from '../lib/image';
+import { parsePreprocess } from '../lib/preprocess-spec';
 import { ortQuantizeLinear } from './helpers/ort-quantize-linear';
 
 describe('QuantizeLinear', () => {

@@ -1,6 +1,7 @@
 // Net + weights -> float ONNX model (opset 13+), dynamic batch.
 import { onnx } from '../onnx/proto';
 import { GraphWriter, float, int, ints } from '../onnx/writer';
+import { BUILDER_KEYS } from '../onnx/metadata';
 import { Activation, ConvLayer, Net, WeightLayer, isWeightLayer, weightShape } from './net';
 
 export interface BatchNorm {
@@ -182,8 +183,8 @@ export function emitOnnx(net: Net, weights: LayerWeights[], opts: EmitOptions): 
   g.node('Identity', [val(net.output)], [outputName], {}, { name: 'output' });
   g.output(outputName, ['N', net.classes]);
   const meta: Record<string, string> = {
-    'mnq.arch': net.arch, 'mnq.width': String(net.width), 'mnq.resolution': String(net.resolution),
-    'mnq.classes': String(net.classes), 'mnq.padding': opts.padding, 'mnq.bn': opts.bn, ...opts.metadata,
+    [BUILDER_KEYS.arch]: net.arch, [BUILDER_KEYS.width]: String(net.width), [BUILDER_KEYS.resolution]: String(net.resolution),
+    [BUILDER_KEYS.classes]: String(net.classes), [BUILDER_KEYS.padding]: opts.padding, [BUILDER_KEYS.bn]: opts.bn, ...opts.metadata,
   };
   for (const [k, v] of Object.entries(meta)) g.setMetadata(k, v);
   return g.toModel();

@@ -6,6 +6,7 @@
 //   buildMobileNet('v2', { weights: 'mobilenet_v2_1.0_224_quant.float.onnx' })  // real weights
 import { onnx, readModel, encodeModel } from '../onnx/proto';
 import { writeModel } from '../onnx/writer';
+import { BUILDER_KEYS } from '../onnx/metadata';
 import { Arch, ArchOptions, buildNet, parseArch, checkArchOptions } from './architectures';
 import { EmitOptions, LayerWeights, Padding, checkOpset, emitOnnx } from './emit';
 import { inspectOnnx } from './inspect';
@@ -103,13 +104,13 @@ export function buildMobileNet(archName: string, options: BuildOptions = {}): Bu
     load = mapped.report;
     padding = options.padding ?? facts.padding;
     if (options.keepInputTransform !== false) inputTransform = facts.inputTransform;
-    metadata['mnq.weights'] = typeof options.weights === 'string' ? options.weights.split(/[\\/]/).pop() ?? '' : 'loaded';
+    metadata[BUILDER_KEYS.weights] = typeof options.weights === 'string' ? options.weights.split(/[\\/]/).pop() ?? '' : 'loaded';
   } else {
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed)) throw new Error(`seed must be an integer, got ${options.seed}`);
     net = buildNet(arch, options);
     weights = randomWeights(net, seed);
-    metadata['mnq.seed'] = String(seed);
+    metadata[BUILDER_KEYS.seed] = String(seed);
   }
   const model = emitOnnx(net, weights, { opset, bn, padding, inputTransform, metadata });
   return { net, model, counts: countNet(net), load };

@@ -5,7 +5,9 @@
 // quantized tensor whose float counterpart exists in the float model.
 import * as fs from 'fs';
 import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
-import { parsePreprocess, METADATA_KEYS, imageInLayout, imageShape } from '../image/preprocess';
+import { imageInLayout, imageShape } from '../image/preprocess';
+import { parsePreprocess } from '../preprocess-spec';
+import { METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { imagenetClassOfFile } from '../labels';
 import { topK } from '../numerics/softmax';
 import { Graph, floatValueInfo } from './graph';
@@ -79,12 +81,6 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
 }
 
-function meta(m: ModelProto): Record<string, string> {
-  const r: Record<string, string> = {};
-  for (const e of m.metadataProps ?? []) if (e.key) r[e.key] = e.value ?? '';
-  return r;
-}
-
 interface LayerPair { floatName: string; int8Name: string; op: string; scale: number; zeroPoint: number }
 
 /** Quantized tensors of the int8 graph (QuantizeLinear inputs) that exist in the float graph by name. */
@@ -140,7 +136,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const fBytes = read(floatPath), qBytes = read(int8Path);
   const fModel = readModel(fBytes), qModel = readModel(qBytes);
   const files = listImages(opts.images, opts.limit);
-  const qMeta = meta(qModel);
+  const qMeta = readMetadata(qModel);
   const { graph: fg, log } = normalize(fModel);
   const pp = opts.preprocess ?? qMeta[METADATA_KEYS.preprocess] ?? guessPreprocess(fModel, log);
   const spec = parsePreprocess(pp);

@@ -3,7 +3,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { decodeToPixels } from '../image/decode';
-import { PreprocessSpec, floatTable, pixelsToFloatNCHW } from '../image/preprocess';
+import { floatTable, pixelsToFloatNCHW } from '../image/preprocess';
+import { PreprocessSpec } from '../preprocess-spec';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|heic|heif|bmp)$/i;
 

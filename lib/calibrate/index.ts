@@ -9,7 +9,9 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
-import { parsePreprocess, formatPreprocess, PreprocessSpec, METADATA_KEYS, floatTable } from '../image/preprocess';
+import { floatTable } from '../image/preprocess';
+import { parsePreprocess, formatPreprocess, PreprocessSpec } from '../preprocess-spec';
+import { CALIB_KEYS, METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { quantizeLinear } from '../numerics/quantization';
 import { normalize, restoreNhwcInput, OUTPUT_OPSET } from './normalize';
 import { Graph, floatValueInfo, valueShape } from './graph';
@@ -21,14 +23,6 @@ import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish, splitClipRa
 import { biasCorrect, gptqRound, CorrectionInput } from './correction';
 
 export { Method, METHODS } from './calibrators';
-
-/** metadata_props keys written by calibrate (besides lib/image's preprocess and labels keys). */
-export const CALIB_KEYS = Object.freeze({
-  method: 'mnq.calibration.method',
-  images: 'mnq.calibration.images',
-  sourceSha256: 'mnq.source.sha256',
-  source: 'mnq.source',
-});
 
 export interface CalibrateOptions {
   /** a folder of calibration images (or one image file) */
@@ -99,15 +93,9 @@ export interface CalibrateResult {
   normalizeLog: string[];
 }
 
-function metadata(model: ModelProto): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const e of model.metadataProps ?? []) if (e.key) m[e.key] = e.value ?? '';
-  return m;
-}
-
 /** The preprocessing a model asks for: its metadata, else a guess from its shape. */
 export function guessPreprocess(model: ModelProto, normalizeLog: string[] = []): string {
-  const meta = metadata(model);
+  const meta = readMetadata(model);
   if (meta[METADATA_KEYS.preprocess]) return meta[METADATA_KEYS.preprocess];
   if (normalizeLog.some((l) => l.startsWith('input rescale'))) return 'raw';
   const classes = outputClasses(model);
@@ -342,7 +330,7 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   const qg = emit(corrected, weightScales);
   if (layout === 'nhwc') restoreNhwcInput(qg);
   const classes = outputClasses(src);
-  const meta = metadata(src);
+  const meta = readMetadata(src);
   const labels = meta[METADATA_KEYS.labels] ?? (classes === 1001 ? 'imagenet-1001' : classes === 1000 ? 'imagenet-1000' : undefined);
   const md: Record<string, string> = {
     [METADATA_KEYS.preprocess]: formatPreprocess(spec),

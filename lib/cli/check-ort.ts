@@ -6,8 +6,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { load } from '../model';
 import { openOrtInt8 } from '../compiler/ort-reference';
-import { onnxMetadata } from '../classify';
-import { ImagePipeline, METADATA_KEYS, parsePreprocess, PreprocessSpec, imageInLayout, imageShape } from '../image';
+import { fileMetadata, METADATA_KEYS } from '../onnx/metadata';
+import { ImagePipeline, imageInLayout, imageShape } from '../image';
+import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';
 import { topK } from '../numerics/softmax';
 import { parseArgs, reportUsageError, UsageError } from './args';
 
@@ -68,7 +69,7 @@ function defaultImageDir(): string {
  */
 export function checkPreprocess(model: string | Uint8Array, option: string): { spec: PreprocessSpec; source: 'option' | 'metadata' | 'file name' } {
   if (option) return { spec: parsePreprocess(option), source: 'option' };
-  const meta = onnxMetadata(model)[METADATA_KEYS.preprocess];
+  const meta = fileMetadata(model)[METADATA_KEYS.preprocess];
   if (meta) return { spec: parsePreprocess(meta), source: 'metadata' };
   const base = typeof model === 'string' ? path.basename(model) : '';
   return { spec: parsePreprocess(/mobilenetv2-12|\.random\./.test(base) ? 'torch' : 'tf'), source: 'file name' };

@@ -4,8 +4,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Classifier, ClassifierModel, ClassifyOptions, loadOrtModel, onnxMetadata, Prediction } from '../classify';
-import { ImageError, METADATA_KEYS, parsePreprocess, PreprocessSpec } from '../image';
+import { Classifier, ClassifierModel, ClassifyOptions, loadOrtModel, Prediction } from '../classify';
+import { ImageError } from '../image';
+import { fileMetadata, METADATA_KEYS } from '../onnx/metadata';
+import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';
 import { loadLabels, Labels } from '../labels';
 import { parseArgs, reportUsageError, UsageError } from './args';
 import { findModelBySha, loadManifest, resolveModelPath, sha256File } from './fetch';
@@ -158,7 +160,7 @@ export async function loadClassifierModel(file: string, engine: Engine, threads:
 export async function modelDefaults(file: string): Promise<{ preprocess?: string; labels?: string | string[]; from?: string }> {
   let meta: Record<string, string> = {};
   try {
-    meta = onnxMetadata(file);
+    meta = fileMetadata(file);
   } catch {
     meta = {};
   }

@@ -24,7 +24,8 @@ import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp 
 import { Elementwise, asUnaryParams, buildTable, describeElementwise, exactEvaluator } from './activation';
 import { planMemory } from './memory';
 import { dequantizeLinear, f32, quantizeLinear } from '../numerics/quantization';
-import { METADATA_KEYS, parsePreprocess } from '../image/preprocess';
+import { METADATA_KEYS, readMetadata } from '../onnx/metadata';
+import { parsePreprocess } from '../preprocess-spec';
 
 /** An error in compiling a model: names the node, its op type and what is missing. */
 export class UnsupportedModelError extends Error {
@@ -1201,7 +1202,7 @@ function compact(plan: PlanDesc): number[] {
 
 /** [height, width] from the `size` of the model's mnq.preprocess metadata, if it has one. */
 function metadataInputSize(model: onnx.ModelProto): [number, number] | undefined {
-  const meta = (model.metadataProps ?? []).find((p) => p.key === METADATA_KEYS.preprocess)?.value;
+  const meta = readMetadata(model)[METADATA_KEYS.preprocess];
   if (!meta) return undefined;
   try {
     return parsePreprocess(meta).size;

@@ -2,7 +2,8 @@
 // and resized per a PreprocessSpec to the model's input size. Errors are ImageErrors naming the image.
 import * as fs from 'fs';
 import sharp from 'sharp';
-import { geometry, PreprocessSpec } from './preprocess';
+import { geometry } from './preprocess';
+import { PreprocessSpec } from '../preprocess-spec';
 
 /** Raw 8-bit pixels given directly: `channels` interleaved values per pixel, row-major. */
 export interface RawImage {

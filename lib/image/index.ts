@@ -1,9 +1,8 @@
 // The image pipeline: images → model input tensors (float NCHW / NHWC, or int8 NHWC straight from the
 // 8-bit pixels through a per-channel lookup table).
 import { decodeToPixels, DecodeOptions, ImageError, ImageInput, Pixels, describeInput } from './decode';
-import {
-  floatTable, int8Table, InputQuantization, parsePreprocess, PreprocessSpec, PreprocessSpecInput, pixelsToFloatNCHW, pixelsToNHWC,
-} from './preprocess';
+import { floatTable, int8Table, InputQuantization, pixelsToFloatNCHW, pixelsToNHWC } from './preprocess';
+import { parsePreprocess, PreprocessSpec, PreprocessSpecInput } from '../preprocess-spec';
 
 export * from './preprocess';
 export * from './decode';
