@@ -8,7 +8,8 @@ import { onnx, makeTensor, encodeModel, readModel, tensorData, attrInt } from '.
 import { normalize } from '../lib/calibrate/normalize';
 import { TensorStats, computeRange, qparams, HIST_BINS } from '../lib/calibrate/calibrators';
 import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid, fitBiasInInt32, flatOutside } from '../lib/calibrate/quantize';
-import { Graph, attrF, attrI, attrIs, mkNode, floatValueInfo } from '../lib/calibrate/graph';
+import { Graph } from '../lib/calibrate/graph';
+import { float, int, ints, makeNode, makeValueInfo } from '../lib/onnx/writer';
 import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRange } from '../lib/calibrate/equalize';
 import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
 import { floatTable } from '../lib/image/preprocess';
@@ -35,7 +36,7 @@ function build(m: TinyModel): onnx.ModelProto {
     opsetImport: [{ domain: '', version: m.opset }],
     graph: {
       name: 'tiny', node: m.nodes, initializer: m.inits,
-      input: [floatValueInfo('x', m.input)], output: [floatValueInfo(m.output)],
+      input: [makeValueInfo('x', onnx.TensorProto.DataType.FLOAT, m.input)], output: [makeValueInfo(m.output)],
     },
   });
 }
@@ -183,10 +184,10 @@ describe('normalize', () => {
     const m = build({
       opset: 9, input: [1, 3, 8, 8], output: 'y',
       nodes: [
-        mkNode('Constant', 'w_const', [], ['w'], [onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)) })]),
-        mkNode('Conv', 'conv', ['x', 'w'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
-        mkNode('BatchNormalization', 'bn', ['c', 'g', 'b', 'mu', 'var'], ['n'], [attrF('epsilon', 1e-3)]),
-        mkNode('Clip', 'relu6', ['n'], ['y'], [attrF('min', 0), attrF('max', 6)]),
+        makeNode('Constant', 'w_const', [], ['w'], { value: { t: makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)) } }),
+        makeNode('Conv', 'conv', ['x', 'w'], ['c'], { pads: ints([1, 1, 1, 1]) }),
+        makeNode('BatchNormalization', 'bn', ['c', 'g', 'b', 'mu', 'var'], ['n'], { epsilon: float(1e-3) }),
+        makeNode('Clip', 'relu6', ['n'], ['y'], { min: float(0), max: float(6) }),
       ],
       inits: [
         makeTensor('g', [C], Float32Array.from([1, 2, 0.5, -1])), makeTensor('b', [C], Float32Array.from([0.1, -0.2, 0.3, 0])),
@@ -207,23 +208,23 @@ describe('normalize', () => {
     const m = build({
       opset: 13, input: [1, 3, 8, 8], output: 'out',
       nodes: [
-        mkNode('Conv', 'conv', ['x', 'wc', 'bc'], ['c']),
+        makeNode('Conv', 'conv', ['x', 'wc', 'bc'], ['c']),
         // PaddleOCR h-swish
-        mkNode('Add', 'a', ['c', 'three'], ['a3']), mkNode('Clip', 'cl', ['a3', 'zero', 'six'], ['cl']),
-        mkNode('Mul', 'm', ['c', 'cl'], ['m']), mkNode('Div', 'd', ['m', 'six'], ['hs1']),
+        makeNode('Add', 'a', ['c', 'three'], ['a3']), makeNode('Clip', 'cl', ['a3', 'zero', 'six'], ['cl']),
+        makeNode('Mul', 'm', ['c', 'cl'], ['m']), makeNode('Div', 'd', ['m', 'six'], ['hs1']),
         // torch h-swish
-        mkNode('HardSigmoid', 'hsig', ['hs1'], ['hsig'], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]),
-        mkNode('Mul', 'm2', ['hs1', 'hsig'], ['hs2']),
+        makeNode('HardSigmoid', 'hsig', ['hs1'], ['hsig'], { alpha: float(1 / 6), beta: float(0.5) }),
+        makeNode('Mul', 'm2', ['hs1', 'hsig'], ['hs2']),
         // Keras h-sigmoid gate (SE)
-        mkNode('GlobalAveragePool', 'gap', ['hs2'], ['p']),
-        mkNode('Conv', 'se', ['p', 'wse', 'bse'], ['s']),
-        mkNode('Clip', 'secl', ['s', 'zero', 'six'], ['s6']), mkNode('Mul', 'sem', ['s6', 'sixth'], ['gate']),
-        mkNode('Mul', 'scale', ['hs2', 'gate'], ['z']),
-        mkNode('GlobalAveragePool', 'gap2', ['z'], ['p2']),
-        mkNode('Shape', 'shape', ['p2'], ['shp']), mkNode('Slice', 'sl', ['shp', 'zero_i', 'one_i'], ['n']),
-        mkNode('Concat', 'cat', ['n', 'minus1'], ['tgt'], [attrI('axis', 0)]),
-        mkNode('Reshape', 'rs', ['p2', 'tgt'], ['flat']),
-        mkNode('MatMul', 'mm', ['flat', 'wfc'], ['mmo']), mkNode('Add', 'bias', ['mmo', 'bfc'], ['out']),
+        makeNode('GlobalAveragePool', 'gap', ['hs2'], ['p']),
+        makeNode('Conv', 'se', ['p', 'wse', 'bse'], ['s']),
+        makeNode('Clip', 'secl', ['s', 'zero', 'six'], ['s6']), makeNode('Mul', 'sem', ['s6', 'sixth'], ['gate']),
+        makeNode('Mul', 'scale', ['hs2', 'gate'], ['z']),
+        makeNode('GlobalAveragePool', 'gap2', ['z'], ['p2']),
+        makeNode('Shape', 'shape', ['p2'], ['shp']), makeNode('Slice', 'sl', ['shp', 'zero_i', 'one_i'], ['n']),
+        makeNode('Concat', 'cat', ['n', 'minus1'], ['tgt'], { axis: int(0) }),
+        makeNode('Reshape', 'rs', ['p2', 'tgt'], ['flat']),
+        makeNode('MatMul', 'mm', ['flat', 'wfc'], ['mmo']), makeNode('Add', 'bias', ['mmo', 'bfc'], ['out']),
       ],
       inits: [wc, bc,
         makeTensor('three', [], Float32Array.of(3)), makeTensor('zero', [], Float32Array.of(0)), makeTensor('six', [], Float32Array.of(6)),
@@ -246,12 +247,12 @@ describe('normalize', () => {
       const m = build({
         opset: 13, input: [1, 3, 8, 8], output: 'y',
         nodes: [
-          mkNode('Pad', 'pad', ['x', 'pads', 'zero'], ['p']),
-          mkNode('Conv', 'conv', ['p', 'w', 'b'], ['c'], [attrIs('strides', [2, 2])]),
-          mkNode('Conv', 'conv2', ['p', 'w', 'b'], ['c2'], [attrIs('pads', [1, 0, 0, 1])]),
-          mkNode('Add', 'add', ['c', 'c2s'], ['s']),
-          mkNode('Conv', 'down', ['c2', 'wd'], ['c2s'], [attrIs('strides', [2, 2])]),
-          mkNode('ReduceMean', 'mean', ['s'], ['y'], [attrIs('axes', [-2, -1]), attrI('keepdims', keepdims)]),
+          makeNode('Pad', 'pad', ['x', 'pads', 'zero'], ['p']),
+          makeNode('Conv', 'conv', ['p', 'w', 'b'], ['c'], { strides: ints([2, 2]) }),
+          makeNode('Conv', 'conv2', ['p', 'w', 'b'], ['c2'], { pads: ints([1, 0, 0, 1]) }),
+          makeNode('Add', 'add', ['c', 'c2s'], ['s']),
+          makeNode('Conv', 'down', ['c2', 'wd'], ['c2s'], { strides: ints([2, 2]) }),
+          makeNode('ReduceMean', 'mean', ['s'], ['y'], { axes: ints([-2, -1]), keepdims: int(keepdims) }),
         ],
         inits: [
           makeTensor('pads', [8], new BigInt64Array([0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n]) as never), makeTensor('zero', [], Float32Array.of(0)),
@@ -272,10 +273,10 @@ describe('normalize', () => {
       const m = build({
         opset: 13, input: [1, 3, 8, 8], output: 'y',
         nodes: [
-          mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
-          mkNode('Transpose', 'to_nhwc', ['c'], ['t'], [attrIs('perm', [0, 2, 3, 1])]),
-          mkNode('ReduceMean', 'mean', ['t'], ['m'], [attrIs('axes', [1, 2]), attrI('keepdims', keepdims)]),
-          mkNode('Reshape', 'flat', ['m', 'shape'], ['y']),
+          makeNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], { pads: ints([1, 1, 1, 1]) }),
+          makeNode('Transpose', 'to_nhwc', ['c'], ['t'], { perm: ints([0, 2, 3, 1]) }),
+          makeNode('ReduceMean', 'mean', ['t'], ['m'], { axes: ints([1, 2]), keepdims: int(keepdims) }),
+          makeNode('Reshape', 'flat', ['m', 'shape'], ['y']),
         ],
         inits: [makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('b', [C], randn(C, r)),
           makeTensor('shape', [2], new BigInt64Array([1n, BigInt(C)]) as never)],
@@ -292,10 +293,10 @@ describe('normalize', () => {
     const m = build({
       opset: 13, input: [1, 8, 8, 3], output: 'y',
       nodes: [
-        mkNode('Mul', 'scale', ['x', 'k'], ['xs']),
-        mkNode('Add', 'shift', ['xs', 'o'], ['xo']),
-        mkNode('Transpose', 'to_nchw', ['xo'], ['t'], [attrIs('perm', [0, 3, 1, 2])]),
-        mkNode('Conv', 'conv', ['t', 'w', 'b'], ['y'], [attrIs('pads', [1, 1, 1, 1])]),
+        makeNode('Mul', 'scale', ['x', 'k'], ['xs']),
+        makeNode('Add', 'shift', ['xs', 'o'], ['xo']),
+        makeNode('Transpose', 'to_nchw', ['xo'], ['t'], { perm: ints([0, 3, 1, 2]) }),
+        makeNode('Conv', 'conv', ['t', 'w', 'b'], ['y'], { pads: ints([1, 1, 1, 1]) }),
       ],
       inits: [makeTensor('k', [3], Float32Array.of(0.5, 2, -1)), makeTensor('o', [], Float32Array.of(0.25)),
         makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('b', [C], randn(C, r))],
@@ -310,7 +311,7 @@ describe('normalize', () => {
     expect(maxAbsDiff(await runModel(graph.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
     expect(m.graph!.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue))).toEqual([1, 8, 8, 3]); // not modified
     // [1, 8, 8, 3] without the Transpose is an NCHW input with 8 channels (the graph decides, not the shape)
-    const direct = build({ opset: 13, input: [1, 8, 8, 3], output: 'y', nodes: [mkNode('Relu', 'relu', ['x'], ['y'])], inits: [] });
+    const direct = build({ opset: 13, input: [1, 8, 8, 3], output: 'y', nodes: [makeNode('Relu', 'relu', ['x'], ['y'])], inits: [] });
     const d = normalize(direct);
     expect(d.inputLayout).toBe('nchw');
     expect(() => inputSize(d.graph, parsePreprocess('tf'))).toThrow(/has 8 channels; only RGB \(3\) is supported \(an NHWC input \[N, H, W, 3\] must be transposed/);
@@ -319,7 +320,7 @@ describe('normalize', () => {
   test('input rescale (Mul, Add on the graph input) becomes a depthwise Conv', async () => {
     const m = build({
       opset: 13, input: [1, 3, 8, 8], output: 'y',
-      nodes: [mkNode('Mul', 'mul', ['x', 'k'], ['a']), mkNode('Add', 'add', ['a', 'b'], ['r']), mkNode('Conv', 'conv', ['r', 'w', 'bias'], ['y'])],
+      nodes: [makeNode('Mul', 'mul', ['x', 'k'], ['a']), makeNode('Add', 'add', ['a', 'b'], ['r']), makeNode('Conv', 'conv', ['r', 'w', 'bias'], ['y'])],
       inits: [makeTensor('k', [1], Float32Array.of(1 / 127.5)), makeTensor('b', [1], Float32Array.of(-1)), makeTensor('w', [C, 3, 3, 3], randn(C * 27, r)), makeTensor('bias', [C], randn(C, r))],
     });
     const xx = x.map((v) => Math.round((v + 3) * 40));
@@ -343,9 +344,9 @@ describe('h-swish equalization', () => {
     const m = build({
       opset: 14, input: [1, 3, 8, 8], output: 'y',
       nodes: [
-        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
-        mkNode('HardSwish', 'hs', ['c'], ['h']),
-        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
+        makeNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
+        makeNode('HardSwish', 'hs', ['c'], ['h']),
+        makeNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], { group: int(C), pads: ints([1, 1, 1, 1]) }),
       ],
       inits: [makeTensor('w', [C, 3, 1, 1], w), makeTensor('b', [C], Float32Array.of(1, -1, 0, 2)),
         makeTensor('dw', [C, 1, 3, 3], dw), makeTensor('db', [C], randn(C, r))],
@@ -357,7 +358,7 @@ describe('h-swish equalization', () => {
     expect(pairs.map((p) => p.hswish.name)).toEqual(['hs']);
     // per-channel max |h| measured on x
     const hOut = new Graph(m);
-    hOut.outputs = [floatValueInfo('h')];
+    hOut.outputs = [makeValueInfo('h')];
     const h = await runModel(hOut.toModel(), x, [1, 3, 8, 8]);
     const amax = new Float32Array(C);
     for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) amax[c] = Math.max(amax[c], Math.abs(h[c * 64 + i]));
@@ -368,7 +369,7 @@ describe('h-swish equalization', () => {
     // the Mul output's channel ranges are closer together than the h-swish output's
     const mul = g.nodes.find((n) => n.opType === 'Mul')!;
     const eqOut = new Graph(g.toModel({ opset: 14 }));
-    eqOut.outputs = [floatValueInfo(mul.output![0])];
+    eqOut.outputs = [makeValueInfo(mul.output![0])];
     const e = await runModel(eqOut.toModel(), x, [1, 3, 8, 8]);
     const emax = new Float32Array(C);
     for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) emax[c] = Math.max(emax[c], Math.abs(e[c * 64 + i]));
@@ -384,11 +385,11 @@ describe('h-swish equalization', () => {
     const floorName = clamped.addConst('floor', [1, C, 1, 1], hint.channelLo!);
     const cm = clamped.nodes.find((n) => n.opType === 'Mul')!;
     cm.input = [`${scaled}_floored`, cm.input![1]];
-    clamped.nodes.push(mkNode('Max', 'floor_max', [scaled, floorName], [`${scaled}_floored`]));
+    clamped.nodes.push(makeNode('Max', 'floor_max', [scaled, floorName], [`${scaled}_floored`]));
     expect(maxAbsDiff(await runModel(clamped.toModel({ opset: 14 }), x, [1, 3, 8, 8]), want)).toBeLessThan(1e-4);
     // and some of its values were below a floor (the clamp was not vacuous)
     const sOut = new Graph(g.toModel({ opset: 14 }));
-    sOut.outputs = [floatValueInfo(scaled)];
+    sOut.outputs = [makeValueInfo(scaled)];
     const sv = await runModel(sOut.toModel(), x, [1, 3, 8, 8]);
     let below = 0;
     for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) if (sv[c * 64 + i] < hint.channelLo![c]) below++;
@@ -399,10 +400,10 @@ describe('h-swish equalization', () => {
     const m = build({
       opset: 14, input: [1, 3, 8, 8], output: 'y',
       nodes: [
-        mkNode('Conv', 'c1', ['x', 'w', 'b'], ['a']), mkNode('HardSigmoid', 'hsig', ['a'], ['ga'], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]),
-        mkNode('Conv', 'c2', ['x', 'w', 'b'], ['s']), mkNode('HardSwish', 'hsw', ['s'], ['gs']),
-        mkNode('Conv', 'c3', ['x', 'w', 'b'], ['t']), mkNode('HardSigmoid', 'hsig2', ['t'], ['gt']), mkNode('Relu', 'r', ['t'], ['rt']),
-        mkNode('Add', 'add1', ['ga', 'gs'], ['u']), mkNode('Add', 'add2', ['gt', 'rt'], ['v']), mkNode('Add', 'add3', ['u', 'v'], ['y']),
+        makeNode('Conv', 'c1', ['x', 'w', 'b'], ['a']), makeNode('HardSigmoid', 'hsig', ['a'], ['ga'], { alpha: float(1 / 6), beta: float(0.5) }),
+        makeNode('Conv', 'c2', ['x', 'w', 'b'], ['s']), makeNode('HardSwish', 'hsw', ['s'], ['gs']),
+        makeNode('Conv', 'c3', ['x', 'w', 'b'], ['t']), makeNode('HardSigmoid', 'hsig2', ['t'], ['gt']), makeNode('Relu', 'r', ['t'], ['rt']),
+        makeNode('Add', 'add1', ['ga', 'gs'], ['u']), makeNode('Add', 'add2', ['gt', 'rt'], ['v']), makeNode('Add', 'add3', ['u', 'v'], ['y']),
       ],
       inits: [makeTensor('w', [3, 3, 1, 1], Float32Array.from({ length: 9 }, (_, i) => i - 4)), makeTensor('b', [3], Float32Array.of(0, 1, 2))],
     });
@@ -457,11 +458,11 @@ describe('stem ReLU6 equalization', () => {
     const m = build({
       opset: 14, input: [1, 3, 8, 8], output: 'y',
       nodes: [
-        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
-        mkNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
-        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['d'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
-        mkNode('Clip', 'relu6b', ['d', 'zero', 'six'], ['h2']),
-        mkNode('Conv', 'dw2', ['h2', 'dw2', 'db2'], ['y'], [attrI('group', C), attrIs('pads', [1, 1, 1, 1])]),
+        makeNode('Conv', 'conv', ['x', 'w', 'b'], ['c']),
+        makeNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
+        makeNode('Conv', 'dw', ['h', 'dw', 'db'], ['d'], { group: int(C), pads: ints([1, 1, 1, 1]) }),
+        makeNode('Clip', 'relu6b', ['d', 'zero', 'six'], ['h2']),
+        makeNode('Conv', 'dw2', ['h2', 'dw2', 'db2'], ['y'], { group: int(C), pads: ints([1, 1, 1, 1]) }),
       ],
       inits: [makeTensor('w', [C, 3, 1, 1], w), makeTensor('b', [C], Float32Array.of(1, 0.5, 2, 3)),
         makeTensor('dw', [C, 1, 3, 3], randn(C * 9, r)), makeTensor('db', [C], randn(C, r)),
@@ -471,7 +472,7 @@ describe('stem ReLU6 equalization', () => {
     const want = await runModel(m, x, [1, 3, 8, 8]);
     const chMax = async (model: onnx.IModelProto, t: string) => {
       const g2 = new Graph(model as onnx.ModelProto);
-      g2.outputs = [floatValueInfo(t)];
+      g2.outputs = [makeValueInfo(t)];
       const h = await runModel(g2.toModel(), x, [1, 3, 8, 8]);
       const a = new Float32Array(C);
       for (let c = 0; c < C; c++) for (let i = 0; i < 64; i++) a[c] = Math.max(a[c], Math.abs(h[c * 64 + i]));
@@ -501,9 +502,9 @@ describe('stem ReLU6 equalization', () => {
     const m = build({
       opset: 14, input: [1, 3, 7, 9], output: 'y',
       nodes: [
-        mkNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], [attrIs('pads', [1, 1, 1, 1])]),
-        mkNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
-        mkNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], [attrI('group', C), attrIs('pads', [0, 0, 1, 1]), attrIs('strides', [2, 2])]),
+        makeNode('Conv', 'conv', ['x', 'w', 'b'], ['c'], { pads: ints([1, 1, 1, 1]) }),
+        makeNode('Clip', 'relu6', ['c', 'zero', 'six'], ['h']),
+        makeNode('Conv', 'dw', ['h', 'dw', 'db'], ['y'], { group: int(C), pads: ints([0, 0, 1, 1]), strides: ints([2, 2]) }),
       ],
       inits: [makeTensor('w', [C, 3, 3, 3], randn(C * 27, r, 2)), makeTensor('b', [C], Float32Array.of(1, 0.5, 2)),
         makeTensor('dw', [C, 1, 3, 3], randn(C * 9, r)), makeTensor('db', [C], randn(C, r)), six, zero],
@@ -533,10 +534,10 @@ describe('QDQ emission', () => {
     const m = build({
       opset: 13, input: [1, 3, 8, 8], output: 'logits',
       nodes: [
-        mkNode('Conv', 'c1', ['x', 'w1', 'b1'], ['c1'], [attrIs('pads', [1, 1, 1, 1])]), mkNode('Relu', 'r1', ['c1'], ['r1']),
-        mkNode('Conv', 'c2', ['r1', 'w2', 'b2'], ['c2']), mkNode('Add', 'add', ['r1', 'c2'], ['s']),
-        mkNode('GlobalAveragePool', 'gap', ['s'], ['p']), mkNode('Flatten', 'fl', ['p'], ['f']),
-        mkNode('Gemm', 'fc', ['f', 'wf', 'bf'], ['logits'], [attrI('transB', 1)]),
+        makeNode('Conv', 'c1', ['x', 'w1', 'b1'], ['c1'], { pads: ints([1, 1, 1, 1]) }), makeNode('Relu', 'r1', ['c1'], ['r1']),
+        makeNode('Conv', 'c2', ['r1', 'w2', 'b2'], ['c2']), makeNode('Add', 'add', ['r1', 'c2'], ['s']),
+        makeNode('GlobalAveragePool', 'gap', ['s'], ['p']), makeNode('Flatten', 'fl', ['p'], ['f']),
+        makeNode('Gemm', 'fc', ['f', 'wf', 'bf'], ['logits'], { transB: int(1) }),
       ],
       inits: [
         makeTensor('w1', [C, 3, 3, 3], randn(C * 27, r, 0.3)), makeTensor('b1', [C], randn(C, r, 0.1)),
@@ -551,7 +552,7 @@ describe('QDQ emission', () => {
     // calibrate from a few random inputs
     const xs = [0, 1, 2, 3].map(() => randn(3 * 64, r));
     const obs = new Graph(fm);
-    for (const t of plan.tensors) if (t !== 'x' && t !== 'logits') obs.outputs.push(floatValueInfo(t));
+    for (const t of plan.tensors) if (t !== 'x' && t !== 'logits') obs.outputs.push(makeValueInfo(t));
     const s = await session(encodeModel(obs.toModel()));
     const stats = new Map<string, TensorStats>();
     for (const xi of xs) {
@@ -597,7 +598,7 @@ describe('QDQ emission', () => {
   test('an op it cannot quantize is named, with --exclude offered; excluded nodes stay float', () => {
     const m = build({
       opset: 13, input: [1, 3, 4, 4], output: 'y',
-      nodes: [mkNode('Conv', 'c', ['x', 'w', 'b'], ['c']), mkNode('Erf', 'weird', ['c'], ['y'])],
+      nodes: [makeNode('Conv', 'c', ['x', 'w', 'b'], ['c']), makeNode('Erf', 'weird', ['c'], ['y'])],
       inits: [makeTensor('w', [2, 3, 1, 1], new Float32Array(6).fill(0.5)), makeTensor('b', [2], new Float32Array(2))],
     });
     const { graph } = normalize(m);

@@ -2,7 +2,7 @@
 // conv and linear layers in graph order with weight shapes, groups, strides,
 // pads, the activation that follows each, shapes, parameters and MACs. Used by
 // `mnq info`, by weight loading, and to compare built models with torchvision's.
-import { onnx, NodeProto, TensorProto, attr, attrInt, attrInts, dims, tensorData, toNum, opsetVersion, OnnxFormatError } from '../onnx/proto';
+import { onnx, NodeProto, TensorProto, attr, attrInt, attrInts, dims, tensorData, opsetVersion, valueInfoShape, OnnxFormatError } from '../onnx/proto';
 import { Activation } from './net';
 
 export interface OnnxLayer {
@@ -62,8 +62,7 @@ const ELEMENTWISE = new Set([
 ]);
 
 function shapeDims(vi: onnx.IValueInfoProto | undefined): (number | string)[] {
-  const d = vi?.type?.tensorType?.shape?.dim ?? [];
-  return d.map((x) => (x.dimParam ? x.dimParam : toNum(x.dimValue as never)));
+  return valueInfoShape(vi, (_, value) => value);
 }
 
 export function inspectOnnx(model: onnx.IModelProto, opts: { withWeights?: boolean } = {}): OnnxStructure {

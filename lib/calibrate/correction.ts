@@ -7,7 +7,8 @@
 //                  correlation of the Conv's int8 input, so that the rounding errors of a filter cancel
 //                  on the inputs it sees instead of adding up.
 import { ModelProto, NodeProto, attrInt, attrInts, attrString, encodeModel } from '../onnx/proto';
-import { Graph, floatValueInfo } from './graph';
+import { Graph } from './graph';
+import { makeValueInfo } from '../onnx/writer';
 import { session, runFloat, ort } from './ort';
 import { quantizeWeights } from './quantize';
 import { quantizeWeight } from '../numerics/quantization';
@@ -34,7 +35,7 @@ function correctableConvs(g: Graph, floatNodes: Set<string>): NodeProto[] {
 async function withOutputs(model: ModelProto, tensors: string[], what: string): Promise<ort.InferenceSession> {
   const g = new Graph(model);
   const outs = new Set(g.outputs.map((o) => o.name!));
-  for (const t of tensors) if (!outs.has(t)) { g.outputs.push(floatValueInfo(t)); outs.add(t); }
+  for (const t of tensors) if (!outs.has(t)) { g.outputs.push(makeValueInfo(t)); outs.add(t); }
   return session(encodeModel(g.toModel()), what);
 }
 

@@ -8,7 +8,8 @@
 // Tensors whose values change are renamed (suffix '_eq') so a comparison by name never pairs them
 // with the unequalized float tensors.
 import { NodeProto, attrInt } from '../onnx/proto';
-import { Graph, mkNode, attrF } from './graph';
+import { Graph } from './graph';
+import { float, makeNode } from '../onnx/writer';
 import { clipBounds } from './normalize';
 
 export interface EqualizePair {
@@ -222,11 +223,12 @@ export function equalizeHardSwish(g: Graph, pairs: HardSwishPair[], channelMax: 
     const x = hswish.input![0];
     const base = hswish.name || hswish.output![0];
     const scaled = g.fresh(`${x}_scaled`);
-    const scaledConv = mkNode('Conv', g.fresh(`${conv.name || x}_scaled`), [conv.input![0], g.addConst(`${wN}_scaled`, g.constDims(wN), ws), g.addConst(`${bN || wN + '_bias'}_scaled`, [C], bs)], [scaled], conv.attribute ?? []);
+    const scaledConv = makeNode('Conv', g.fresh(`${conv.name || x}_scaled`), [conv.input![0], g.addConst(`${wN}_scaled`, g.constDims(wN), ws), g.addConst(`${bN || wN + '_bias'}_scaled`, [C], bs)], [scaled]);
+    scaledConv.attribute = conv.attribute ?? []; // the Conv's own attributes
     const gate = g.fresh(`${base}_gate`);
-    const hsig = mkNode('HardSigmoid', g.fresh(`${base}_gate`), [x], [gate], [attrF('alpha', 1 / 6), attrF('beta', 0.5)]);
+    const hsig = makeNode('HardSigmoid', g.fresh(`${base}_gate`), [x], [gate], { alpha: float(1 / 6), beta: float(0.5) });
     const out = g.fresh(`${hswish.output![0]}_eq`);
-    const mul = mkNode('Mul', base, [scaled, gate], [out]);
+    const mul = makeNode('Mul', base, [scaled, gate], [out]);
     g.nodes[g.nodes.indexOf(hswish)] = mul;
     g.nodes.splice(g.nodes.indexOf(conv) + 1, 0, scaledConv, hsig);
     // the gate is 0 where x ≤ −3, i.e. where channel c of the scaled output is ≤ −3·s_c: those

@@ -3,10 +3,9 @@
 // producer/consumer queries the rewrites need. Converted back to a ModelProto
 // by toModel().
 import {
-  onnx, ModelProto, NodeProto, TensorProto, tensorData, dims as tensorDims, makeTensor, DataType,
+  onnx, ModelProto, NodeProto, TensorProto, tensorData, dims as tensorDims, makeTensor,
 } from '../onnx/proto';
-
-export type Attr = onnx.IAttributeProto;
+import { makeNode } from '../onnx/writer';
 
 export class Graph {
   nodes: NodeProto[];
@@ -106,7 +105,7 @@ export class Graph {
         return;
       }
       // graph input straight to output: keep an Identity
-      this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', name: this.fresh(`${out}_identity`), input: [src], output: [out] }));
+      this.nodes.push(makeNode('Identity', this.fresh(`${out}_identity`), [src], [out]));
       return;
     }
     this.replaceUses(out, src);
@@ -180,43 +179,4 @@ export class Graph {
       graph,
     });
   }
-}
-
-export function attrI(name: string, i: number): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-}
-export function attrF(name: string, f: number): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f });
-}
-export function attrIs(name: string, ints: number[]): Attr {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-}
-export function mkNode(opType: string, name: string, input: string[], output: string[], attribute: Attr[] = []): NodeProto {
-  return onnx.NodeProto.create({ opType, name, input, output, attribute });
-}
-export function setAttr(node: NodeProto, a: Attr): void {
-  node.attribute = [...(node.attribute ?? []).filter((x) => x.name !== a.name), a];
-}
-
-export function floatValueInfo(name: string, shape?: (number | string)[]): onnx.IValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: DataType.FLOAT,
-        shape: shape ? onnx.TensorShapeProto.create({
-          dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        }) : undefined,
-      }),
-    }),
-  });
-}
-
-/** Shape of a graph input/output from its ValueInfo ('?' for unknown dims). */
-export function valueShape(v: onnx.IValueInfoProto): (number | string)[] {
-  const dim = v.type?.tensorType?.shape?.dim ?? [];
-  return dim.map((d) => {
-    const n = d.dimValue !== undefined && d.dimValue !== null ? Number(d.dimValue) : 0;
-    return n > 0 ? n : (d.dimParam || '?');
-  });
 }

@@ -8,13 +8,14 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readModel, encodeModel, opsetVersion, ModelProto } from '../onnx/proto';
+import { readModel, encodeModel, opsetVersion, valueInfoShape, ModelProto } from '../onnx/proto';
 import { floatTable } from '../image/preprocess';
 import { parsePreprocess, formatPreprocess, PreprocessSpec } from '../preprocess-spec';
 import { CALIB_KEYS, METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { quantizeLinear } from '../numerics/quantization';
 import { normalize, restoreNhwcInput, OUTPUT_OPSET } from './normalize';
-import { Graph, floatValueInfo, valueShape } from './graph';
+import { Graph } from './graph';
+import { makeValueInfo } from '../onnx/writer';
 import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
 import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qparams } from './calibrators';
 import { listImages, streamImages, Progress } from './images';
@@ -107,7 +108,7 @@ export function guessPreprocess(model: ModelProto, normalizeLog: string[] = []):
 export function outputClasses(model: ModelProto): number | undefined {
   const o = model.graph?.output?.[0];
   if (!o) return undefined;
-  const s = valueShape(o);
+  const s = valueInfoShape(o, () => '?');
   const last = s[s.length - 1];
   return typeof last === 'number' ? last : undefined;
 }
@@ -115,7 +116,7 @@ export function outputClasses(model: ModelProto): number | undefined {
 /** Input [height, width] of the model (preprocess size overrides; dynamic dims need it). */
 export function inputSize(g: Graph, spec: PreprocessSpec): [number, number] {
   if (spec.size) return spec.size;
-  const s = valueShape(g.inputs[0]);
+  const s = valueInfoShape(g.inputs[0], () => '?');
   if (s.length !== 4) throw new Error(`model input '${g.inputs[0].name}' must be NCHW (4 dimensions), has ${s.length}`);
   if (s[1] !== 3 && s[1] !== '?' && typeof s[1] === 'number') {
     throw new Error(`model input '${g.inputs[0].name}' has ${s[1]} channels; only RGB (3) is supported` +
@@ -179,7 +180,7 @@ export async function collectStats(
 ): Promise<{ stats: Map<string, TensorStats>; used: number; skipped: number }> {
   const g = new Graph(floatModel);
   const outs = new Set(g.outputs.map((o) => o.name!));
-  for (const t of tensors) if (!outs.has(t)) g.outputs.push(floatValueInfo(t));
+  for (const t of tensors) if (!outs.has(t)) g.outputs.push(makeValueInfo(t));
   const s = await session(encodeModel(g.toModel()), 'float model');
   const stats = new Map(tensors.map((t) => [t, new TensorStats()]));
   const inputName = s.inputNames[0];
@@ -222,7 +223,7 @@ async function channelMaxima(
   floatModel: ModelProto, tensors: string[], files: string[], spec: PreprocessSpec, size: [number, number],
 ): Promise<Map<string, Float32Array>> {
   const g = new Graph(floatModel);
-  for (const t of tensors) g.outputs.push(floatValueInfo(t));
+  for (const t of tensors) g.outputs.push(makeValueInfo(t));
   const s = await session(encodeModel(g.toModel()), 'float model');
   const out = new Map<string, Float32Array>();
   for await (const img of streamImages(files, spec, size[1], size[0], () => undefined)) {

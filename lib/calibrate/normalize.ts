@@ -13,8 +13,9 @@
 //   - MatMul(+Add) and Gemm classifiers → Gemm(transB = 1, alpha = beta = 1, with bias)
 // The output names of the model stay the same, and tensors that survive keep
 // their names, so float and int8 tensors can be compared by name.
-import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion, nhwcInputChain, zeroPadHW } from '../onnx/proto';
-import { Graph, attrI, attrF, mkNode, setAttr, valueShape } from './graph';
+import { onnx, ModelProto, NodeProto, attrFloat, attrInt, attrInts, attrString, attr, describeNode, opsetVersion, nhwcInputChain, valueInfoShape, zeroPadHW } from '../onnx/proto';
+import { Graph } from './graph';
+import { float, int, ints, makeAttribute, makeNode, setAttribute } from '../onnx/writer';
 
 /** Lowest opset of the graphs we write: per-channel QDQ needs 13, HardSwish 14. */
 export const OUTPUT_OPSET = 14;
@@ -77,7 +78,7 @@ function padIntoConv(g: Graph, log: string[]): void {
     if (!convs.every((c) => c.opType === 'Conv' && c.input![0] === pad.output![0] && ['NOTSET', 'VALID'].includes(attrString(c, 'auto_pad', 'NOTSET')))) continue;
     for (const c of convs) {
       const cp = attrInts(c, 'pads', [0, 0, 0, 0]);
-      setAttr(c, { name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: cp.map((p, i) => p + tlbr[i]) });
+      setAttribute(c, 'pads', ints(cp.map((p, i) => p + tlbr[i])));
       c.attribute = c.attribute!.filter((a) => a.name !== 'auto_pad');
       c.input = [pad.input![0], ...c.input!.slice(1)];
     }
@@ -107,9 +108,9 @@ function reduceMeanToPool(g: Graph, log: string[]): void {
     const keep = attrInt(node, 'keepdims', 1) !== 0;
     const out = node.output![0];
     const pooled = keep && !nhwc ? out : g.fresh(`${out}_pooled`);
-    const after = !keep ? [mkNode('Flatten', g.fresh(`${node.name || 'gap'}_flatten`), [pooled], [out], [attrI('axis', 1)])]
-      : nhwc ? [mkNode('Reshape', g.fresh(`${node.name || 'gap'}_nhwc`), [pooled, g.addConst(`${out}_shape`, [4], new BigInt64Array([0n, 1n, 1n, -1n]) as never)], [out])] : [];
-    g.nodes.splice(g.nodes.indexOf(node), 1, mkNode('GlobalAveragePool', node.name || g.fresh('gap'), [x], [pooled]), ...after);
+    const after = !keep ? [makeNode('Flatten', g.fresh(`${node.name || 'gap'}_flatten`), [pooled], [out], { axis: int(1) })]
+      : nhwc ? [makeNode('Reshape', g.fresh(`${node.name || 'gap'}_nhwc`), [pooled, g.addConst(`${out}_shape`, [4], new BigInt64Array([0n, 1n, 1n, -1n]) as never)], [out])] : [];
+    g.nodes.splice(g.nodes.indexOf(node), 1, makeNode('GlobalAveragePool', node.name || g.fresh('gap'), [x], [pooled]), ...after);
     n++;
   }
   if (n) log.push(`${n} ReduceMean over H, W → GlobalAveragePool`);
@@ -138,7 +139,7 @@ function nhwcInputToNchw(g: Graph, log: string[]): 'nchw' | 'nhwc' {
     const v = g.constF(c);
     if (!['Mul', 'Add', 'Sub', 'Div'].includes(n.opType!) || !v || (v.length !== 1 && v.length !== 3) ||
         ((n.opType === 'Sub' || n.opType === 'Div') && c === n.input![0])) {
-      throw new Error(`the model's input '${name}' is NHWC [${valueShape(inp).join(', ')}] and ${describeNode(n as NodeProto)} before its Transpose to NCHW is not a rescale by a scalar or per-channel constant; mnq reads NHWC images only through such a Transpose`);
+      throw new Error(`the model's input '${name}' is NHWC [${valueInfoShape(inp, () => '?').join(', ')}] and ${describeNode(n as NodeProto)} before its Transpose to NCHW is not a rescale by a scalar or per-channel constant; mnq reads NHWC images only through such a Transpose`);
     }
     return { node: n as NodeProto, c, v };
   });
@@ -171,7 +172,7 @@ export function restoreNhwcInput(g: Graph): void {
     const nhwc = dq.output![0];
     const nchw = g.fresh(`${nhwc}_nchw`);
     g.replaceUses(nhwc, nchw);
-    const t = mkNode('Transpose', g.fresh(`${name}_to_nchw`), [nhwc], [nchw], [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 3, 1, 2] }]);
+    const t = makeNode('Transpose', g.fresh(`${name}_to_nchw`), [nhwc], [nchw], { perm: ints([0, 3, 1, 2]) });
     g.nodes.splice(g.nodes.indexOf(dq) + 1, 0, t);
   }
 }
@@ -284,7 +285,7 @@ function foldBatchNorm(g: Graph, log: string[]): void {
     } else {
       const w = g.addConst(`${bn.name || bn.output![0]}_w`, [C, 1, 1, 1], mul);
       const bb = g.addConst(`${bn.name || bn.output![0]}_b`, [C], add);
-      const conv2 = mkNode('Conv', bn.name || g.fresh('bn_conv'), [x, w, bb], [bn.output![0]], [attrI('group', C), { name: 'kernel_shape', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1] }]);
+      const conv2 = makeNode('Conv', bn.name || g.fresh('bn_conv'), [x, w, bb], [bn.output![0]], { group: int(C), kernel_shape: ints([1, 1]) });
       g.nodes[g.nodes.indexOf(bn)] = conv2;
       converted++;
     }
@@ -316,7 +317,7 @@ function convBias(g: Graph): void {
 }
 
 function makeHardSigmoid(g: Graph, x: string, out: string, alpha: number, beta: number, name: string): NodeProto {
-  return mkNode('HardSigmoid', name, [x], [out], [attrF('alpha', alpha), attrF('beta', beta)]);
+  return makeNode('HardSigmoid', name, [x], [out], { alpha: float(alpha), beta: float(beta) });
 }
 
 function fuseHardSigmoid(g: Graph, log: string[]): void {
@@ -380,7 +381,7 @@ function fuseHardSwish(g: Graph, log: string[]): void {
     if (!mul || mul.opType !== 'Mul') continue;
     const ins = mul.input!;
     if (!(ins.includes(x) && ins.includes(hs.output![0]))) continue;
-    const sw = mkNode('HardSwish', mul.name || g.fresh('hardswish'), [x], [mul.output![0]]);
+    const sw = makeNode('HardSwish', mul.name || g.fresh('hardswish'), [x], [mul.output![0]]);
     g.nodes[g.nodes.indexOf(mul)] = sw;
     g.remove(hs);
     n++;
@@ -394,14 +395,14 @@ function inputRescaleToConv(g: Graph, log: string[]): void {
     const name = inp.name!;
     const cons = g.consumers(name);
     if (cons.length !== 1 || !['Mul', 'Add'].includes(cons[0].opType!) || !constOperand(g, cons[0])) continue;
-    const shape = valueShape(inp);
+    const shape = valueInfoShape(inp, () => '?');
     const C = shape[1];
     if (typeof C !== 'number') continue;
     const w = g.addConst(`${name}_rescale_w`, [C, 1, 1, 1], new Float32Array(C).fill(1));
     const b = g.addConst(`${name}_rescale_b`, [C], new Float32Array(C));
     const out = g.fresh(`${name}_rescaled`);
     g.replaceUses(name, out);
-    g.nodes.unshift(mkNode('Conv', g.fresh(`${name}_rescale`), [name, w, b], [out], [attrI('group', C), { name: 'kernel_shape', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1] }]));
+    g.nodes.unshift(makeNode('Conv', g.fresh(`${name}_rescale`), [name, w, b], [out], { group: int(C), kernel_shape: ints([1, 1]) }));
     log.push(`input rescale (Mul/Add on '${name}') → 1×1 depthwise Conv`);
   }
 }
@@ -436,10 +437,10 @@ function flattenShapeOps(g: Graph, log: string[]): void {
     const afterPool = src && (src.opType === 'GlobalAveragePool' || src.opType === 'GlobalMaxPool');
     if (node.opType === 'Reshape' && !g.isConst(node.input![1])) {
       if (!afterPool) throw new Error(`${describeNode(node)}: Reshape with a computed shape is only supported after a global pool`);
-      g.nodes[g.nodes.indexOf(node)] = mkNode('Flatten', node.name || g.fresh('flatten'), [node.input![0]], node.output!, [attrI('axis', 1)]);
+      g.nodes[g.nodes.indexOf(node)] = makeNode('Flatten', node.name || g.fresh('flatten'), [node.input![0]], node.output!, { axis: int(1) });
       log.push(`${describeNode(node)} (computed shape) → Flatten`);
     } else if (node.opType === 'Squeeze' && afterPool) {
-      g.nodes[g.nodes.indexOf(node)] = mkNode('Flatten', node.name || g.fresh('flatten'), [node.input![0]], node.output!, [attrI('axis', 1)]);
+      g.nodes[g.nodes.indexOf(node)] = makeNode('Flatten', node.name || g.fresh('flatten'), [node.input![0]], node.output!, { axis: int(1) });
     }
   }
   // Flatten of a Flatten (TF-derived graphs) is one Flatten
@@ -473,7 +474,7 @@ function classifierToGemm(g: Graph, log: string[]): void {
         g.remove(add);
       }
       const b = g.addConst(`${node.name || out}_bias`, [N], bias);
-      g.nodes[g.nodes.indexOf(node)] = mkNode('Gemm', node.name || g.fresh('gemm'), [node.input![0], wT, b], [out], [attrI('transB', 1)]);
+      g.nodes[g.nodes.indexOf(node)] = makeNode('Gemm', node.name || g.fresh('gemm'), [node.input![0], wT, b], [out], { transB: int(1) });
       log.push(`${describeNode(node)} (+Add) → Gemm`);
     } else if (node.opType === 'Gemm') {
       if (attrInt(node, 'transA', 0)) throw new Error(`${describeNode(node)}: Gemm with transA = 1 is not supported`);
@@ -494,10 +495,8 @@ function classifierToGemm(g: Graph, log: string[]): void {
       if (changed) {
         node.input = [node.input![0], g.addConst(`${wN}_gemm`, [N, c], w), g.addConst(`${node.name || node.output![0]}_bias`, [N], b)];
       }
-      node.attribute = [attrI('transB', 1)];
+      node.attribute = [makeAttribute('transB', int(1))];
     }
   }
 }
 
-// re-exported for tests
-export { attrInts, setAttr };

@@ -7,8 +7,9 @@
 //   DQ → Flatten|Reshape|MaxPool → Q → DQ with the input's scale and zero point
 //   … → Q → DQ → graph output (float)
 // Weights: int8 symmetric in [-127, 127]; activations: int8 asymmetric per tensor.
-import { NodeProto, describeNode, attrInt } from '../onnx/proto';
-import { Graph, attrI, mkNode } from './graph';
+import { NodeProto, describeNode, attrFloat, attrInt } from '../onnx/proto';
+import { Graph } from './graph';
+import { int, makeNode } from '../onnx/writer';
 import { clipBounds } from './normalize';
 import { Range, qparams } from './calibrators';
 import { quantizeWeight, roundHalfEven } from '../numerics/quantization';
@@ -54,11 +55,6 @@ export function flatOutside(g: Graph, t: string): Range | undefined {
     } else return undefined;
   }
   return { lo, hi };
-}
-
-function attrFloat(n: NodeProto, name: string, dflt: number): number {
-  const a = (n.attribute ?? []).find((x) => x.name === name);
-  return a && typeof a.f === 'number' ? a.f : dflt;
 }
 
 export interface PlanOptions {
@@ -346,8 +342,8 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
     const f = floatName(t);
     const q = freshT(`${t}_quantized`);
     const d = renamed.has(t) ? t : freshT(`${t}_dequantized`);
-    nodes.push(mkNode('QuantizeLinear', uniq(`${t}_QuantizeLinear`), [f, s, z], [q]));
-    nodes.push(mkNode('DequantizeLinear', uniq(`${t}_DequantizeLinear`), [q, s, z], [d]));
+    nodes.push(makeNode('QuantizeLinear', uniq(`${t}_QuantizeLinear`), [f, s, z], [q]));
+    nodes.push(makeNode('DequantizeLinear', uniq(`${t}_DequantizeLinear`), [q, s, z], [d]));
     dqName.set(f, d);
   };
   const planned = new Set(plan.tensors);
@@ -374,7 +370,7 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
       const ws = g.addConst(`${wName}_scale`, perCh ? [O] : [], scales);
       const wz = g.addConst(`${wName}_zero_point`, perCh ? [O] : [], new Int8Array(perCh ? O : 1));
       const wdq = freshT(`${wName}_dequantized`);
-      nodes.push(mkNode('DequantizeLinear', uniq(`${wName}_DequantizeLinear`), [wq, ws, wz], [wdq], perCh ? [attrI('axis', 0)] : []));
+      nodes.push(makeNode('DequantizeLinear', uniq(`${wName}_DequantizeLinear`), [wq, ws, wz], [wdq], perCh ? { axis: int(0) } : {}));
       const ins = [n.input![0], wdq];
       if (origIns[2]) {
         const b = g.constF(origIns[2])!;
@@ -388,7 +384,7 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
         const bsn = g.addConst(`${origIns[2]}_scale`, perCh ? [O] : [], perCh ? bs : bs.slice(0, 1));
         const bzn = g.addConst(`${origIns[2]}_zero_point`, perCh ? [O] : [], new Int32Array(perCh ? O : 1));
         const bdq = freshT(`${origIns[2]}_dequantized`);
-        nodes.push(mkNode('DequantizeLinear', uniq(`${origIns[2]}_DequantizeLinear`), [bqn, bsn, bzn], [bdq], perCh ? [attrI('axis', 0)] : []));
+        nodes.push(makeNode('DequantizeLinear', uniq(`${origIns[2]}_DequantizeLinear`), [bqn, bsn, bzn], [bdq], perCh ? { axis: int(0) } : {}));
         ins.push(bdq);
       }
       n.input = ins;
@@ -402,7 +398,7 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
         const sn = g.addConst(`${i}_scale`, [], scales);
         const zn = g.addConst(`${i}_zero_point`, [], new Int8Array(1));
         const d = freshT(`${i}_dequantized`);
-        nodes.push(mkNode('DequantizeLinear', uniq(`${i}_DequantizeLinear`), [qn, sn, zn], [d]));
+        nodes.push(makeNode('DequantizeLinear', uniq(`${i}_DequantizeLinear`), [qn, sn, zn], [d]));
         return d;
       });
     }

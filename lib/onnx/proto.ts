@@ -187,6 +187,17 @@ export function attrString(node: NodeProto, name: string, dflt: string): string 
 }
 
 /**
+ * The dims of a graph input / output (value info): a positive dim_value as a number, else its dim_param, else
+ * `unknown(i, value)` (value: the dim_value, 0 when there is none).
+ */
+export function valueInfoShape(v: onnx.IValueInfoProto | null | undefined, unknown: (i: number, value: number) => number | string): (number | string)[] {
+  return (v?.type?.tensorType?.shape?.dim ?? []).map((d, i) => {
+    const n = toNum(d.dimValue as Longish);
+    return n > 0 ? n : d.dimParam || unknown(i, n);
+  });
+}
+
+/**
  * The nodes between an NHWC image input and its Transpose(perm [0, 3, 1, 2]) to NCHW, as tf2onnx exports Keras
  * models: a chain of single-consumer QuantizeLinear / DequantizeLinear / Identity and elementwise Mul / Add / Sub /
  * Div (a rescale) nodes, then only such Transposes; null when the input does not reach one that way. Decided by

@@ -1,6 +1,7 @@
-// A small ONNX graph writer: add nodes, initializers, inputs/outputs and
-// value infos, then get a ModelProto (or bytes, or a file written atomically).
-// General purpose: the model builder and the calibrator both use it.
+// Building ONNX: attributes, value infos and nodes (makeAttribute, makeValueInfo, makeNode), and a small graph
+// writer on top of them: add nodes, initializers, inputs/outputs and value infos, then get a ModelProto (or
+// bytes, or a file written atomically). General purpose: the model builder writes graphs with GraphWriter, the
+// calibrator edits graphs with the builders.
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx, makeTensor, encodeModel } from './proto';
@@ -36,7 +37,8 @@ export function makeAttribute(name: string, a: Attr): onnx.AttributeProto {
 /** A dimension: a number, or a name for a symbolic (dynamic) dimension such as the batch. */
 export type Dim = number | string;
 
-export function makeValueInfo(name: string, elemType: number, shape: Dim[] | null): onnx.ValueInfoProto {
+/** A graph input / output / value info of a tensor type (float unless given); `shape` null: no shape. */
+export function makeValueInfo(name: string, elemType: number = onnx.TensorProto.DataType.FLOAT, shape: Dim[] | null = null): onnx.ValueInfoProto {
   const tensorType: onnx.TypeProto.ITensor = { elemType };
   if (shape) {
     tensorType.shape = {
@@ -44,6 +46,24 @@ export function makeValueInfo(name: string, elemType: number, shape: Dim[] | nul
     };
   }
   return onnx.ValueInfoProto.create({ name, type: { tensorType } });
+}
+
+/** A node; `domain` is set only when given (the default domain otherwise). */
+export function makeNode(opType: string, name: string, inputs: string[], outputs: string[],
+  attrs: Record<string, Attr> = {}, domain?: string): onnx.NodeProto {
+  return onnx.NodeProto.create({
+    name,
+    opType,
+    ...(domain !== undefined ? { domain } : {}),
+    input: inputs,
+    output: outputs,
+    attribute: Object.entries(attrs).map(([k, v]) => makeAttribute(k, v)),
+  });
+}
+
+/** Sets one attribute of a node (replacing an attribute of that name). */
+export function setAttribute(node: onnx.INodeProto, name: string, a: Attr): void {
+  node.attribute = [...(node.attribute ?? []).filter((x) => x.name !== name), makeAttribute(name, a)];
 }
 
 export interface GraphWriterOptions {
@@ -143,14 +163,7 @@ export class GraphWriter {
     const outs = typeof outputs === 'number'
       ? Array.from({ length: outputs }, (_, i) => this.uniqueName(outputs === 1 ? `${name}_output` : `${name}_output_${i}`))
       : outputs.map((o) => this.claim(o));
-    this.nodes.push(onnx.NodeProto.create({
-      name,
-      opType,
-      domain: opts.domain ?? '',
-      input: inputs,
-      output: outs,
-      attribute: Object.entries(attrs).map(([k, v]) => makeAttribute(k, v)),
-    }));
+    this.nodes.push(makeNode(opType, name, inputs, outs, attrs, opts.domain ?? ''));
     return outs;
   }
 
