@@ -1,0 +1,13 @@
+// GlobalAveragePool (or a global AveragePool) of an int8 tensor -> globalAvgPool op: DQ -> GlobalAveragePool -> Q
+// (ORT's QLinearGlobalAveragePool), and that QOperator node itself.
+import { PlanOpType, makeOp } from '../../plan';
+import { CompileState } from '../state';
+import { ExprVal } from '../values';
+import { dqArg } from './operands';
+
+export function lowerGap(s: CompileState, e: ExprVal, scale: number, zp: number, name: string): number {
+  const x = dqArg(s, e.args[0], 'the input');
+  const out = s.newTensor(name, e.dims, scale, zp);
+  s.ops.push(makeOp(PlanOpType.globalAvgPool, e.node.name || name, [x.id], out));
+  return out;
+}

@@ -1,0 +1,76 @@
+// What the compiler builds while it reads a graph: the abstract value of every ONNX tensor (values.ts), the
+// plan's tensors and ops so far, and the lookups and errors every stage shares.
+import { NodeProto, describeNode, DataType } from '../onnx/proto';
+import { PlanOp, PlanTensor } from '../plan';
+import { f32 } from '../numerics/quantization';
+import { ConstVal, Dims, Value } from './values';
+import { chw } from './shapes';
+import { UnsupportedModelError } from './unsupported-model-error';
+
+/** A plan tensor's ONNX dims and every ONNX name it carries. */
+export interface TensorInfo { dims: Dims; names: string[] }
+
+export class CompileState {
+  readonly values = new Map<string, Value>();
+  readonly tensors: PlanTensor[] = [];
+  readonly info: TensorInfo[] = [];
+  readonly ops: PlanOp[] = [];
+  inputId = -1;
+  /** values that still hold the NHWC graph input in ONNX terms (their dims are kept NCHW) */
+  readonly nhwcValues = new Set<string>();
+  readonly byName = new Map<string, number>();
+  /** the node being compiled (named by errors) */
+  node!: NodeProto;
+
+  fail(what: string, node: NodeProto = this.node): never {
+    throw new UnsupportedModelError(`${node ? describeNode(node) : 'model'}: ${what}`);
+  }
+
+  get(name: string | null | undefined, what = 'input'): Value {
+    if (!name) this.fail(`${what} is missing`);
+    const v = this.values.get(name);
+    if (!v) this.fail(`${what} '${name}' is not produced by any earlier node, initializer or graph input`);
+    return v;
+  }
+
+  constOf(name: string | null | undefined, what: string): ConstVal {
+    const v = this.get(name, what);
+    if (v.kind !== 'const') this.fail(`${what} '${name}' must be a constant (initializer)`);
+    return v;
+  }
+
+  scalarOf(name: string | null | undefined, what: string): number {
+    const c = this.constOf(name, what);
+    if (c.data.length !== 1) this.fail(`${what} '${name}' must be a scalar (per-tensor), has ${c.data.length} values`);
+    return Number(c.data[0]);
+  }
+
+  /** Zero point (int8 domain) and whether the tensor type is uint8. */
+  zeroPointOf(name: string | null | undefined, what: string): { zp: number; uint8: boolean } {
+    if (!name) return { zp: -128, uint8: true }; // ONNX default: uint8 zero point 0
+    const c = this.constOf(name, what);
+    if (c.data.length !== 1) this.fail(`${what} '${name}' must be a scalar, has ${c.data.length} values`);
+    if (c.dtype === DataType.UINT8) return { zp: Number(c.data[0]) - 128, uint8: true };
+    if (c.dtype === DataType.INT8) return { zp: Number(c.data[0]), uint8: false };
+    this.fail(`${what} '${name}' has type ${DataType[c.dtype]}; only int8 and uint8 activations are supported`);
+  }
+
+  newTensor(name: string, dims: Dims, scale: number, zeroPoint: number): number {
+    const [c, h, w] = chw(dims, () => this.fail(`tensor '${name}' has shape [${dims}], expected [1, C] or [1, C, H, W]`));
+    if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
+    const id = this.tensors.length;
+    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint, offset: 0 });
+    this.info.push({ dims, names: [name] });
+    this.byName.set(name, id);
+    return id;
+  }
+
+  alias(id: number, name: string): void {
+    this.info[id].names.push(name);
+    if (!this.byName.has(name)) this.byName.set(name, id);
+  }
+
+  nodeName(): string {
+    return this.node.name || this.node.output?.[0] || this.node.opType || '?';
+  }
+}
