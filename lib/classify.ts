@@ -374,13 +374,11 @@ export function classify(
 
 /** Loads an ONNX file into onnxruntime-node with `threads` intra-op threads, as a ClassifierModel. */
 export async function loadOrtModel(pathOrBytes: string | Uint8Array, options: { threads?: number } = {}): Promise<ClassifierModel & { release(): Promise<void> }> {
+  // loaded on first use: onnxruntime-node is only needed by programs that compare with it
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
-  const so: import('onnxruntime-node').InferenceSession.SessionOptions = { interOpNumThreads: 1, graphOptimizationLevel: 'all' };
-  if (options.threads) so.intraOpNumThreads = options.threads;
-  const session = typeof pathOrBytes === 'string'
-    ? await ort.InferenceSession.create(pathOrBytes, so)
-    : await ort.InferenceSession.create(pathOrBytes, so);
+  const { createSession, ort } = require('./ort/session') as typeof import('./ort/session');
+  const session = await createSession(pathOrBytes, 'classifier', { threads: options.threads });
+  const { Tensor } = ort();
   const meta = (session as unknown as { inputMetadata?: { name: string; shape?: (number | string)[] }[]; outputMetadata?: { name: string; shape?: (number | string)[] }[] });
   const dimsOf = (list: { name: string; shape?: (number | string)[] }[] | undefined, name: string): (number | string)[] => {
     const m = list?.find((x) => x.name === name);
@@ -395,7 +393,7 @@ export async function loadOrtModel(pathOrBytes: string | Uint8Array, options: { 
     threads: options.threads,
     async run(input: Float32Array, shape?: number[]): Promise<Float32Array> {
       const s = shape ?? inputs[0].shape.map((d) => (typeof d === 'number' ? d : 1));
-      const feeds = { [inputs[0].name]: new ort.Tensor('float32', input, s) };
+      const feeds = { [inputs[0].name]: new Tensor('float32', input, s) };
       const res = await session.run(feeds);
       return res[outputs[0].name].data as Float32Array;
     },

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { buildMobileNet, inspectOnnx, OnnxLayer } from '../lib/builder';
 import { encodeModel, readModel } from '../lib/onnx/proto';
+import { createSession } from '../lib/ort/session';
 import { describeShared, sharedPath } from './helpers/shared';
 
 
@@ -75,8 +76,8 @@ describeShared('builder: weights loaded from real ONNX files reproduce their out
   ])('%s from %s', async (arch, file, mode, width, res, classes, padding) => {
     const built = buildMobileNet(arch as string, { weights: model(file as string) });
     expect([built.net.width, built.net.resolution, built.net.classes, built.load?.padding]).toEqual([width, res, classes, padding]);
-    const src = await ort.InferenceSession.create(model(file as string));
-    const mine = await ort.InferenceSession.create(encodeModel(built.model));
+    const src = await createSession(model(file as string), 'classifier');
+    const mine = await createSession(encodeModel(built.model), 'classifier');
     let maxDiff = 0;
     for (const img of images) {
       const x = await image(sharedPath('data', 'coral', img) as string, res as number, mode as 'tf' | 'torch' | 'raw');

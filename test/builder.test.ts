@@ -11,13 +11,14 @@ import {
   buildMobileNet, countArch, makeDivisible, inspectOnnx, buildNet, weightLayers, ARCHITECTURES, Rng,
 } from '../lib/builder';
 import { encodeModel, readModel } from '../lib/onnx/proto';
+import { createSession } from '../lib/ort/session';
 import { GraphWriter, float, int, ints, writeFileAtomic } from '../lib/onnx/writer';
 import * as buildCli from '../lib/cli/build';
 import * as infoCli from '../lib/cli/info';
 
 
 async function runOrt(model: Uint8Array, x: Float32Array, batch: number, res: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
-  const s = await ort.InferenceSession.create(model);
+  const s = await createSession(model, 'classifier');
   const r = await s.run({ input: new ort.Tensor('float32', x, [batch, 3, res, res]) });
   return { data: r.logits.data as Float32Array, dims: r.logits.dims };
 }
@@ -257,7 +258,7 @@ describe('GraphWriter', () => {
     expect(() => g.input('x', [1])).toThrow(/already used/);
     expect(() => g.initializer('bad', [2], Float32Array.of(1))).toThrow(/1 values for shape \[2\]/);
     expect(ints([1])).toEqual({ ints: [1] });
-    const s = await ort.InferenceSession.create(encodeModel(m));
+    const s = await createSession(encodeModel(m), 'classifier');
     const r = await s.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [2, 2]) });
     expect(Array.from(r.y.data as Float32Array)).toEqual([2, 4, 6, 6, 8, 14]);
   });

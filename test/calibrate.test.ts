@@ -15,7 +15,7 @@ import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
 import { floatTable } from '../lib/image/preprocess';
 import { parsePreprocess } from '../lib/preprocess-spec';
 import { quantizeLinear } from '../lib/numerics/quantization';
-import { session, runFloat } from '../lib/calibrate/ort';
+import { createSession, runFloat } from '../lib/ort/session';
 import { inputQParams, inputSize } from '../lib/calibrate/index';
 
 function rng(seed: number): () => number {
@@ -41,7 +41,7 @@ function build(m: TinyModel): onnx.ModelProto {
   });
 }
 async function runModel(model: onnx.IModelProto | Uint8Array, x: Float32Array, shape: number[]): Promise<Float32Array> {
-  const s = await session(model instanceof Uint8Array ? model : encodeModel(model));
+  const s = await createSession(model instanceof Uint8Array ? model : encodeModel(model));
   const r = await runFloat(s, x, shape);
   await s.release();
   return Object.values(r)[0].data;
@@ -553,7 +553,7 @@ describe('QDQ emission', () => {
     const xs = [0, 1, 2, 3].map(() => randn(3 * 64, r));
     const obs = new Graph(fm);
     for (const t of plan.tensors) if (t !== 'x' && t !== 'logits') obs.outputs.push(makeValueInfo(t));
-    const s = await session(encodeModel(obs.toModel()));
+    const s = await createSession(encodeModel(obs.toModel()));
     const stats = new Map<string, TensorStats>();
     for (const xi of xs) {
       const out = await runFloat(s, xi, [1, 3, 8, 8]);

@@ -6,7 +6,7 @@
 // (without the addon) a plain-JS execution of the plan against ONNX Runtime.
 import { compile, UnsupportedModelError, CompiledModel } from '../lib/compiler';
 import { PlanDesc, PlanOpType, UnaryFn, tensorBytes } from '../lib/plan';
-import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
 import { tinyConvModel, withNhwcInput } from './helpers/tiny-models';
 import { readModel, encodeModel, makeTensor, onnx } from '../lib/onnx/proto';

@@ -5,7 +5,7 @@
 // validation errors, batching, concurrency, caller buffers untouched, NaN input.
 import { load, Model } from '../lib';
 import { tinyConvModel, tinyHeadModel, withNhwcInput } from './helpers/tiny-models';
-import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { quantizeInput } from './helpers/reference';
 
 const IMG = 3 * 5 * 5;

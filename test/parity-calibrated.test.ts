@@ -14,11 +14,11 @@ import { load } from '../lib';
 import { buildMobileNet, modelBytes } from '../lib/builder';
 import { calibrate } from '../lib/calibrate';
 import { readModel } from '../lib/onnx/proto';
-import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { checkPreprocess } from '../lib/cli/check-ort';
 import { ImagePipeline, imageInLayout, imageShape } from '../lib/image';
 import { withNhwcInput, kerasStyle } from './helpers/tiny-models';
-import { session, runFloat } from '../lib/calibrate/ort';
+import { createSession as session, runFloat } from '../lib/ort/session';
 import { describeShared, sharedPath } from './helpers/shared';
 import { testImages } from './helpers/images';
 

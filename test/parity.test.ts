@@ -9,7 +9,7 @@
 import * as path from 'path';
 import { load, Model } from '../lib';
 import { loadNative } from '../lib/native';
-import { openOrtInt8 } from '../lib/compiler/ort-reference';
+import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
 import { ImagePipeline } from '../lib/image';
 import { loadBatch, preprocessFor, testImages } from './helpers/images';

@@ -13,7 +13,7 @@ import { topK } from '../numerics/softmax';
 import { Graph } from './graph';
 import { makeValueInfo } from '../onnx/writer';
 import { listImages, streamImages, Progress } from './images';
-import { session, runFloat } from './ort';
+import { createSession, runFloat } from '../ort/session';
 import { guessPreprocess, inputSize, outputClasses } from './index';
 import { normalize, inputLayout } from './normalize';
 
@@ -155,8 +155,8 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const qOut = qModel.graph!.output![0].name!;
   const qExtra = [...new Set(pairs.map((p) => p.int8Name))].filter((t) => t !== qOut);
   for (const t of qExtra) qG.outputs.push(makeValueInfo(t));
-  const fs1 = await session(encodeModel(fG.toModel()), 'float model');
-  const qs = await session(encodeModel(qG.toModel()), 'int8 model', true);
+  const fs1 = await createSession(encodeModel(fG.toModel()), 'calibration', { what: 'float model' });
+  const qs = await createSession(encodeModel(qG.toModel()), 'calibration', { what: 'int8 model', qdq: 'integer' });
   const useMnq = opts.mnq !== false;
   const mnq = useMnq ? await loadMnq(qBytes) : 'not requested';
   const mnqRun = typeof mnq === 'string' ? undefined : mnq;

@@ -9,7 +9,8 @@
 import { ModelProto, NodeProto, attrInt, attrInts, attrString, encodeModel } from '../onnx/proto';
 import { Graph } from './graph';
 import { makeValueInfo } from '../onnx/writer';
-import { session, runFloat, ort } from './ort';
+import type { InferenceSession } from 'onnxruntime-node';
+import { createSession, runFloat } from '../ort/session';
 import { quantizeWeights } from './quantize';
 import { quantizeWeight } from '../numerics/quantization';
 
@@ -32,11 +33,11 @@ function correctableConvs(g: Graph, floatNodes: Set<string>): NodeProto[] {
     !floatNodes.has(n.name || n.output![0]) && !g.isGraphOutput(n.output![0]));
 }
 
-async function withOutputs(model: ModelProto, tensors: string[], what: string): Promise<ort.InferenceSession> {
+async function withOutputs(model: ModelProto, tensors: string[], what: string): Promise<InferenceSession> {
   const g = new Graph(model);
   const outs = new Set(g.outputs.map((o) => o.name!));
   for (const t of tensors) if (!outs.has(t)) { g.outputs.push(makeValueInfo(t)); outs.add(t); }
-  return session(encodeModel(g.toModel()), what);
+  return createSession(encodeModel(g.toModel()), 'calibration', { what });
 }
 
 /** Per-channel mean of NCHW tensors over the images (and positions). */

@@ -91,16 +91,13 @@ async function measure(o: Options): Promise<EngineResult> {
     isa = m.isa;
   } else {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
-    const s = await ort.InferenceSession.create(o.model, {
-      intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
-      ...(o.engine === 'ort-int8' ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
-    });
+    const { createSession, ort } = require('../ort/session') as typeof import('../ort/session');
+    const s = await createSession(o.model, 'int8-reference', { threads: o.threads, qdq: o.engine === 'ort-int8' ? 'integer' : 'x86-default' });
     const meta = (s as unknown as { inputMetadata?: { shape?: (number | string)[] }[] }).inputMetadata?.[0]?.shape ?? [];
     const dims = meta.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 224));
     if (dims.length !== 3) dims.splice(0, dims.length, 3, 224, 224);
     const x = input(o.batch * dims[0] * dims[1] * dims[2]);
-    const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', x, [o.batch, ...dims]) };
+    const feeds = { [s.inputNames[0]]: new (ort().Tensor)('float32', x, [o.batch, ...dims]) };
     runOnce = () => s.run(feeds);
     release = () => s.release();
   }

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { load } from '../model';
-import { openOrtInt8 } from '../compiler/ort-reference';
+import { openOrtInt8 } from '../ort/int8-reference';
 import { fileMetadata, METADATA_KEYS } from '../onnx/metadata';
 import { ImagePipeline, imageInLayout, imageShape } from '../image';
 import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';

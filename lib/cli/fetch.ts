@@ -20,7 +20,7 @@ export interface ManifestEntry {
   /** 'int8-qdq' | 'int8-qoperator' | 'float' */
   format: string;
   classes: number;
-  /** preprocessing name or JSON spec (see lib/image/preprocess.ts) */
+  /** preprocessing name or JSON spec (see lib/preprocess-spec.ts) */
   preprocess: string;
   /** label set name or the labels themselves */
   labels: string | string[];

@@ -3,6 +3,8 @@
 // DequantizeLinear, and optionally any intermediate int8 tensor. This is the
 // reference mnq's parity checks (tests, `mnq check-ort`) compare against.
 import { onnx, readModel, encodeModel, DataType } from '../onnx/proto';
+import { makeValueInfo } from '../onnx/writer';
+import { createSession, ort } from './session';
 
 export interface OrtInt8Session {
   /** For each graph output: the name of the int8 tensor before its final DequantizeLinear. */
@@ -54,8 +56,8 @@ function int8Type(graph: onnx.IGraphProto, name: string): number | null {
 }
 
 /**
- * Opens the model in ONNX Runtime with the int8 tensors as outputs. `extra`:
- * intermediate int8 tensor names to expose too (silently dropped if ORT cannot type them).
+ * Opens the model in ONNX Runtime (an 'int8-reference' session, lib/ort/session.ts) with the int8 tensors as
+ * outputs. `extra`: intermediate int8 tensor names to expose too (silently dropped if ORT cannot type them).
  *
  * ORT is run with its integer QDQ execution (session option
  * session.qdqisint8allowed = 1, ORT's default on ARM). With ORT's x86 default
@@ -67,8 +69,6 @@ function int8Type(graph: onnx.IGraphProto, name: string): number | null {
  */
 export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: string[] = [], threads = 1,
   x86Default = process.env.MNQ_ORT_X86_DEFAULT === '1'): Promise<OrtInt8Session> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   const model = readModel(pathOrBytes);
   const g = model.graph!;
   const int8Outputs = (g.output ?? []).map((o) => {
@@ -83,20 +83,18 @@ export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: strin
     if (existing.has(name) || exposed.includes(name)) { if (!int8Outputs.includes(name)) extraOk.push(name); continue; }
     const t = int8Type(g, name);
     if (t === null) continue;
-    g.output!.push(onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: t } } }));
+    g.output!.push(makeValueInfo(name, t));
     exposed.push(name);
     if (!int8Outputs.includes(name)) extraOk.push(name);
   }
-  const session = await ort.InferenceSession.create(encodeModel(model), {
-    intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
-    ...(x86Default ? {} : { extra: { session: { qdqisint8allowed: '1' } } }),
-  });
+  const session = await createSession(encodeModel(model), 'int8-reference', { threads, qdq: x86Default ? 'x86-default' : 'integer' });
+  const { Tensor } = ort();
   const inputName = session.inputNames[0];
   return {
     int8Outputs,
     extra: extraOk,
     async run(input, shape) {
-      const res = await session.run({ [inputName]: new ort.Tensor('float32', input, shape) });
+      const res = await session.run({ [inputName]: new Tensor('float32', input, shape) });
       const out = new Map<string, { data: Int8Array; dims: number[] }>();
       for (const name of [...int8Outputs, ...extraOk]) {
         const t = res[name];
