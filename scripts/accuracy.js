@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// Measurement: top-1 / top-5 and agreement with float of every `mnq calibrate` method on the shared float models (the README / docs table).
+//
 // The documented full accuracy run of `mnq calibrate` (docs/calibration.md, README):
 // calibrates each float model of ../shared on imagenet-sample/calib with each method,
 // then measures it on imagenet-sample/eval (never used for calibration) against the

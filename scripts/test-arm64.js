@@ -4,7 +4,7 @@
 // Raspberry Pi 5 (Cortex-A76: ASIMD + SDOT).
 //
 //   1. cmake -S native -B build-arm64 with native/cmake/aarch64-toolchain.cmake, build -j2
-//   2. per CPU model: the ISA probe (scripts/arm64-isa-probe.cc) must report the
+//   2. per CPU model: the ISA probe (test/helpers/arm64-isa-probe.cc) must report the
 //      expected default ISA (neon on A72, neondot on A76), MNQ_ISA=neondot must be
 //      refused on the A72, then every ctest test runs under that CPU model. On the
 //      A72 an SDOT is an illegal instruction, so a pass also proves the baseline
@@ -88,7 +88,7 @@ if (!run('nice', ['cmake', '--build', build, '-j', jobs])) die('aarch64 build fa
 
 const lib = path.join(build, 'libmnq_kernels.a');
 if (!fs.existsSync(lib)) die(`${lib} was not built`);
-const probeSrc = path.join(root, 'scripts', 'arm64-isa-probe.cc');
+const probeSrc = path.join(root, 'test', 'helpers', 'arm64-isa-probe.cc');
 const probe = path.join(build, 'arm64-isa-probe');
 const stale = !fs.existsSync(probe) ||
   fs.statSync(probe).mtimeMs < Math.max(fs.statSync(lib).mtimeMs, fs.statSync(probeSrc).mtimeMs);

@@ -15,7 +15,7 @@ import { CALIB_KEYS, METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { quantizeLinear } from '../numerics/quantization';
 import { normalize, restoreNhwcInput, OUTPUT_OPSET } from './normalize';
 import { Graph } from './graph';
-import { makeValueInfo } from '../onnx/writer';
+import { makeValueInfo, writeFileAtomic } from '../onnx/writer';
 import { planQuantization, observedTensors, resolveQParams, emitQdq, QuantPlan } from './quantize';
 import { Method, METHODS, TensorStats, computeRange, needsHistogram, Range, qparams } from './calibrators';
 import { listImages, streamImages, Progress } from './images';
@@ -360,12 +360,5 @@ export function writeOutput(file: string, bytes: Uint8Array, force: boolean): vo
   if (fs.existsSync(file) && !force) throw new Error(`output '${file}' exists: use --force to overwrite it`);
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new Error(`output folder '${dir}' does not exist`);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try { fs.unlinkSync(tmp); } catch { /* not there */ }
-    throw new Error(`cannot write '${file}': ${(e as Error).message}`);
-  }
+  writeFileAtomic(file, bytes);
 }

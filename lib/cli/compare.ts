@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compare, formatCompare, compareHtml } from '../calibrate/compare';
+import { writeFileAtomic } from '../onnx/writer';
 import { parseArgs, reportUsageError, UsageError } from './args';
 
 export const summary = 'int8 vs float: top-1/top-5, agreement, logits and per-layer SQNR (text, JSON or HTML)';
@@ -47,9 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (html) {
     const title = `int8 vs float: ${path.basename(args.positional[1])} vs ${path.basename(args.positional[0])}`;
-    const tmp = `${html}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, compareHtml(r, title));
-    fs.renameSync(tmp, html);
+    writeFileAtomic(html, Buffer.from(compareHtml(r, title), 'utf8'));
   }
   if (json) console.log(JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2));
   else {
