@@ -6,7 +6,7 @@ import { PlanOpType, makeOp } from '../../plan';
 import { CompileState } from '../state';
 import { convShape } from '../shapes';
 import { ExprVal } from '../values';
-import { biasArg, dqArg, perChannel, weightArg } from './operands';
+import { biasArg, dqArg, perChannel, weightArg, weightZeroPoints } from './operands';
 
 export function lowerConv(s: CompileState, e: ExprVal, scale: number, zp: number, name: string): number {
   const x = dqArg(s, e.args[0], 'the input', true);
@@ -35,7 +35,7 @@ export function lowerConv(s: CompileState, e: ExprVal, scale: number, zp: number
   if (pieces > 1) op.inputPieces = pieces;
   op.weights = w.data as Int8Array;
   op.wScale = wScale;
-  op.wZeroPoint = wZp.some((v) => v !== 0) ? wZp : new Int32Array(0);
+  op.wZeroPoint = weightZeroPoints(wZp);
   op.bias = biasArg(s, e.args[2], shape.outC, xT.scale, wScale);
   s.ops.push(op);
   return out;

@@ -3,7 +3,7 @@
 import { PlanOpType, makeOp } from '../../plan';
 import { CompileState } from '../state';
 import { ExprVal } from '../values';
-import { biasArg, dqArg, perChannel, weightArg } from './operands';
+import { biasArg, dqArg, perChannel, weightArg, weightZeroPoints } from './operands';
 
 export function lowerFullyConnected(s: CompileState, e: ExprVal, scale: number, zp: number, name: string): number {
   const x = dqArg(s, e.args[0], 'the input');
@@ -21,7 +21,7 @@ export function lowerFullyConnected(s: CompileState, e: ExprVal, scale: number, 
   const op = makeOp(PlanOpType.fullyConnected, e.node.name || name, [x.id], out);
   op.weights = weights;
   op.wScale = wScale;
-  op.wZeroPoint = wZp.some((v) => v !== 0) ? wZp : new Int32Array(0);
+  op.wZeroPoint = weightZeroPoints(wZp);
   op.bias = biasArg(s, e.args[2], n, xT.scale, wScale);
   op.shape = { ...op.shape, inH: 1, inW: 1, inC: k, outH: 1, outW: 1, outC: n };
   s.ops.push(op);

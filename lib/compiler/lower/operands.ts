@@ -29,6 +29,11 @@ export function perChannel(s: CompileState, w: QConstVal, n: number, axis: numbe
   return { scale: w.scale, zp: w.zeroPoint };
 }
 
+/** The plan's weight zero points: none (empty) when all are 0, i.e. symmetric weights. */
+export function weightZeroPoints(zp: Int32Array): Int32Array {
+  return zp.some((v) => v !== 0) ? zp : new Int32Array(0);
+}
+
 /** int32 bias at scale xScale * wScale[c]: an int32 DQ is taken as is (as ORT's QLinearConv does); float biases are quantized. */
 export function biasArg(s: CompileState, b: Value | undefined, n: number, xScale: number, wScale: Float32Array): Int32Array {
   if (!b) return new Int32Array(0);
