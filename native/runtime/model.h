@@ -11,10 +11,14 @@
 #include <mutex>
 #include <vector>
 
+#include "buffer.h"
 #include "plan.h"
 #include "thread_pool.h"
 
 namespace mnq {
+
+struct Step;     // step.h
+struct Profile;  // profile.h
 
 class Model {
  public:
@@ -22,7 +26,7 @@ class Model {
   // op index, op name and field), packs weights for `isa` (which must be
   // supported here) and starts threads - 1 pool workers (threads >= 1).
   Model(const PlanDesc& plan, Isa isa, int threads);
-  ~Model();
+  ~Model();  // prints the profile (MNQ_PROFILE=1)
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
@@ -53,23 +57,20 @@ class Model {
   std::vector<std::vector<int8_t>> run_int8(const int8_t* nhwc_input, int batch) const;
 
  private:
-  struct Step;
-  class Arena;
+  // model_build.cc: the batched tail's layout (tail_* below).
+  void layout_tail();
+  // executor.cc
   void execute(const float* f32_input, const int8_t* i8_input, int batch,
                const std::vector<int8_t*>& outputs) const;
   // Steps [begin, end) over `batch` images whose tensors are where at(tensor)
   // says (batch-major when batch > 1); each step split over `pool`'s threads
   // when it is not null, else run on the calling thread.
-  void run_steps(size_t begin, size_t end, const std::function<int8_t*(const PlanTensor*)>& at, size_t batch,
+  void run_steps(size_t begin, size_t end, const std::function<int8_t*(int tensor)>& at, size_t batch,
                  ThreadPool* pool) const;
   void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
   size_t image_stride() const;  // bytes of one image region: arena_bytes_ rounded up to 64
 
-  // MNQ_PROFILE=1: wall time per step kind, summed over runs, printed to stderr
-  // by the destructor (kinds: see profile_kind() in model.cc).
-  static constexpr int kProfileKinds = 11;
-  struct Profile;
-  std::unique_ptr<Profile> profile_;
+  std::unique_ptr<Profile> profile_;  // MNQ_PROFILE=1, else null
 
   Isa isa_;
   std::vector<PlanTensor> tensors_;
@@ -77,7 +78,7 @@ class Model {
   int input_ = -1;
   std::vector<int> outputs_;
   int64_t arena_bytes_ = 0;
-  // The batched tail (see "execution" in model.cc): steps [tail_begin_, end),
+  // The batched tail (see "execution" in executor.cc): steps [tail_begin_, end),
   // each of their tensors' slot offset per image (-1: not in the tail), the
   // slots' bytes per image, and the tensors made before the tail that it reads.
   size_t tail_begin_ = 0;
@@ -87,7 +88,7 @@ class Model {
 
   // Arenas are reused across runs: at most `threads` runs compute at once.
   mutable std::mutex arenas_mu_;
-  mutable std::vector<std::unique_ptr<Arena>> free_arenas_;
+  mutable std::vector<std::unique_ptr<Buffer>> free_arenas_;
   mutable ThreadPool pool_;
 };
 

@@ -84,4 +84,23 @@ struct PlanDesc {
   int64_t arena_bytes = 0;          // per image
 };
 
+// Elements (= bytes) of one image of a tensor.
+inline int64_t elements(const PlanTensor& t) { return static_cast<int64_t>(t.h) * t.w * t.c; }
+
+// mul: inputs[1] is one pixel of x's channels, broadcast over x's pixels (an SE scale).
+inline bool mul_broadcasts(const PlanTensor& x, const PlanTensor& b) {
+  return b.h == 1 && b.w == 1 && b.c == x.c && !(x.h == 1 && x.w == 1);
+}
+
+// fully_connected: the 1x1 conv over x flattened to [1][1][h * w * c], to y's channels
+// (check_plan ensures that h * w * c fits an int).
+inline ConvShape fully_connected_shape(const PlanTensor& x, const PlanTensor& y) {
+  ConvShape s;
+  s.in_h = s.out_h = 1;
+  s.in_w = s.out_w = 1;
+  s.in_c = static_cast<int>(elements(x));
+  s.out_c = y.c;
+  return s;
+}
+
 }  // namespace mnq
