@@ -56,6 +56,14 @@ export interface InputQuantization {
   zeroPoint: number;
 }
 
+/** What a loaded model holds in native memory, as the runtime reports it. */
+export interface ModelMemory {
+  /** Bytes of one image's activation arena region (a run holds min(batch, threads) regions, plus small classifier tensors per image). */
+  arenaBytesPerImage: number;
+  /** Bytes of the packed weights. */
+  weightBytes: number;
+}
+
 /** A loaded int8 model. Safe to run concurrently; call dispose() when done. */
 export class Model {
   readonly inputs: ReadonlyArray<TensorInfo>;
@@ -64,7 +72,9 @@ export class Model {
   readonly inputQuantization: InputQuantization;
   readonly threads: number;
   readonly isa: IsaName;
-  /** The compiled plan and graph bindings (for tools; not a stable API; weights are released after loading). */
+  /** Native memory: activation arena per image and packed weights. */
+  readonly memory: Readonly<ModelMemory>;
+  /** The compiled plan and graph bindings, its ops without their weights (for tools; not a stable API). */
   readonly compiled: CompiledModel;
   /** The ONNX file's metadata_props (e.g. mnq.preprocess, mnq.labels written by `mnq calibrate`). */
   readonly metadata: Readonly<Record<string, string>>;
@@ -84,6 +94,7 @@ export class Model {
     this.inputQuantization = Object.freeze({ scale: inp.scale, zeroPoint: inp.zeroPoint });
     this.threads = native.threads;
     this.isa = native.isa;
+    this.memory = Object.freeze({ arenaBytesPerImage: native.arenaBytesPerImage, weightBytes: native.weightBytes });
   }
 
   /**
@@ -312,7 +323,13 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
   for (const p of onnxModel.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
   const compiled = compileModel(onnxModel, compileOptions);
   const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
-  // The native model has packed its own copy of the weights: drop the JS one.
-  for (const op of compiled.plan.ops) op.weights = new Int8Array(0);
-  return new Model(compiled, native, metadata);
+  // The native model packed its own copy of the weights: the Model keeps the plan without them,
+  // and the compiled plan, not modified, goes with its weights when this function returns.
+  return new Model(withoutWeights(compiled), native, metadata);
+}
+
+/** A compiled model whose ops have no weights (a copy: `compiled` is not modified). */
+function withoutWeights(compiled: CompiledModel): CompiledModel {
+  const none = new Int8Array(0);
+  return { ...compiled, plan: { ...compiled.plan, ops: compiled.plan.ops.map((op) => ({ ...op, weights: none })) } };
 }

@@ -4,8 +4,9 @@
 // native runtime validates and executes it. Nothing here knows about ONNX.
 //
 // Layout conventions (see plan.h): every tensor is int8 NHWC *per image* with a
-// per-tensor (scale, zeroPoint); `offset` is its byte offset in a per-image
-// arena (a run gives each image, or each thread, its own arena region).
+// per-tensor (scale, zeroPoint). Where tensors live in memory is the native
+// runtime's business: it lays out its arena itself (native/runtime/memory_plan.h)
+// and reports its size (NativeModel.arenaBytesPerImage).
 
 /** mnq::UnaryFn: unary float functions evaluated between DequantizeLinear and QuantizeLinear. */
 export enum UnaryFn {
@@ -54,7 +55,6 @@ export interface PlanTensor {
   c: number; // NHWC per image
   scale: number; // float32
   zeroPoint: number; // int8 domain
-  offset: number; // byte offset per image in the arena
 }
 
 /** mnq::PlanOpType */
@@ -115,7 +115,6 @@ export interface PlanDesc {
   ops: PlanOp[]; // in execution order
   input: number; // tensor quantized from the float NCHW input
   outputs: number[]; // tensors returned
-  arenaBytes: number; // per image
 }
 
 export function emptyConvShape(): ConvShape {
@@ -146,8 +145,4 @@ export function makeOp(type: PlanOpType, name: string, inputs: number[], output:
     table: new Int8Array(0),
     addOffset: 0,
   };
-}
-
-export function tensorBytes(t: PlanTensor): number {
-  return t.h * t.w * t.c;
 }

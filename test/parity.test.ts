@@ -7,7 +7,7 @@
 // than 1 apart, with the same top-1 on every image.
 // MNQ_PARITY_IMAGES=N runs N images per model (default 3).
 import * as path from 'path';
-import { load, Model } from '../lib';
+import { compile, load, Model } from '../lib';
 import { loadNative } from '../lib/native';
 import { openOrtInt8 } from '../lib/compiler/ort-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
@@ -43,6 +43,11 @@ describeShared('int8 parity with ONNX Runtime', () => {
       const model = await load(file, { threads: 2 });
       const ort = await openOrtInt8(file);
       try {
+        // the runtime's arena: tensors share bytes (much less than all side by side); packed weights
+        // at least the plan's int8 weights and int32 biases
+        const { plan } = compile(file);
+        expect(model.memory.arenaBytesPerImage).toBeLessThan(plan.tensors.reduce((a, t) => a + t.h * t.w * t.c, 0) / 3);
+        expect(model.memory.weightBytes).toBeGreaterThanOrEqual(plan.ops.reduce((a, o) => a + o.weights.length + 4 * o.bias.length, 0));
         const { c, h, w } = model.compiled.input;
         const x = await loadBatch(images, h, preprocessFor(file));
         const copy = x.slice();

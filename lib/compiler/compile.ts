@@ -22,7 +22,6 @@ import {
 } from '../onnx/proto';
 import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
 import { Elementwise, asUnaryParams, describeElementwise, exactEvaluator } from './activation';
-import { planMemory } from './memory';
 import { buildTable, f32, quantize } from './quant';
 import { METADATA_KEYS, parsePreprocess } from '../image/preprocess';
 
@@ -179,7 +178,7 @@ class Compiler {
     const [c, h, w] = chw(dims, () => this.fail(`tensor '${name}' has shape [${dims}], expected [1, C] or [1, C, H, W]`));
     if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
     const id = this.tensors.length;
-    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint, offset: 0 });
+    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint });
     this.info.push({ dims, names: [name] });
     this.byName.set(name, id);
     return id;
@@ -253,7 +252,6 @@ class Compiler {
       ops: this.ops,
       input: this.inputId,
       outputs: [...outputs.map((o) => o.tensor), ...kept.map((k) => k.tensor)],
-      arenaBytes: 0,
     };
     const pieceMajor = pieceMajorInputs(plan, new Set(outputs.map((o) => o.tensor)));
     for (const k of kept) if (pieceMajor.has(k.tensor)) k.pieces = pieceMajor.get(k.tensor);
@@ -261,7 +259,6 @@ class Compiler {
     const remap = compact(plan);
     for (const o of outputs) o.tensor = remap[o.tensor];
     for (const k of kept) k.tensor = remap[k.tensor];
-    planMemory(plan);
 
     const it = plan.tensors[plan.input];
     return {

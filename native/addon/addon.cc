@@ -113,14 +113,12 @@ class PlanReader {
       pt.c = int32(t.Get("c"), path + ".c");
       pt.scale = float32(t.Get("scale"), path + ".scale");
       pt.zero_point = int32(t.Get("zeroPoint"), path + ".zeroPoint");
-      pt.offset = integer(t.Get("offset"), path + ".offset", 0, 9007199254740991.0);
     }
     Napi::Array ops = array(o.Get("ops"), "plan.ops");
     p.ops.resize(ops.Length());
     for (uint32_t i = 0; i < ops.Length(); ++i) op(ops.Get(i), "plan.ops[" + std::to_string(i) + "]", &p.ops[i]);
     p.input = int32(o.Get("input"), "plan.input");
     p.outputs = ids(o.Get("outputs"), "plan.outputs");
-    p.arena_bytes = integer(o.Get("arenaBytes"), "plan.arenaBytes", 0, 9007199254740991.0);
     return p;
   }
 
@@ -255,6 +253,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod<&ModelWrap::dispose>("dispose"),
                         InstanceAccessor<&ModelWrap::isa>("isa"),
                         InstanceAccessor<&ModelWrap::threads>("threads"),
+                        InstanceAccessor<&ModelWrap::arena_bytes_per_image>("arenaBytesPerImage"),
+                        InstanceAccessor<&ModelWrap::weight_bytes>("weightBytes"),
                         InstanceAccessor<&ModelWrap::disposed>("disposed")});
   }
 
@@ -264,6 +264,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     model_ = std::move(m);
     isa_ = mnq::isa_name(model_->isa());
     threads_ = model_->threads();
+    arena_bytes_per_image_ = static_cast<double>(model_->arena_bytes_per_image());
+    weight_bytes_ = static_cast<double>(model_->weight_bytes());
   }
 
  private:
@@ -347,10 +349,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), isa_); }
   Napi::Value threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
   Napi::Value disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+  Napi::Value arena_bytes_per_image(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), arena_bytes_per_image_);
+  }
+  Napi::Value weight_bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), weight_bytes_); }
 
   std::shared_ptr<const Model> model_;
+  // Kept after dispose(), like isa and threads.
   std::string isa_;
   int threads_ = 0;
+  double arena_bytes_per_image_ = 0, weight_bytes_ = 0;
 };
 
 // ------------------------------------------------------------ module

@@ -36,8 +36,7 @@ thread_local Scratch tls_scratch;
 // ------------------------------------------------------------------ execution
 //
 // Each image runs alone, from its input to its outputs, in one region of the
-// arena (image_stride() bytes, laid out by the compiler's per-image memory
-// plan): its working set is one image's whatever the batch, and a region is
+// arena (memory_.bytes, laid out at creation by plan_memory): its working set is one image's whatever the batch, and a region is
 // reused image after image, run after run, so it stays in cache (an op over the
 // whole batch would stream B times the activations of the large early layers
 // through the caches).
@@ -90,8 +89,6 @@ void split(ThreadPool* pool, size_t units, size_t min_chunk, Fn&& fn) {
 }
 
 }  // namespace
-
-size_t Model::image_stride() const { return (static_cast<size_t>(arena_bytes_) + 63) / 64 * 64; }
 
 void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const {
   const PlanTensor& X = tensors_[s.x];
@@ -195,7 +192,7 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
                                 std::to_string(outputs.size()));
   const size_t B = static_cast<size_t>(batch);
   // Regions: one per thread that runs whole images (see "execution" above).
-  const size_t stride = image_stride();
+  const size_t stride = static_cast<size_t>(memory_.bytes);  // a multiple of 64
   const size_t regions = B >= static_cast<size_t>(pool_.threads()) ? static_cast<size_t>(pool_.threads()) : 1;
   const size_t need = stride * regions + (static_cast<size_t>(tail_bytes_) * B + 63) / 64 * 64;
 
@@ -236,7 +233,7 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   const size_t in_img = static_cast<size_t>(elements(in));
   auto one_image = [&](size_t i, uint8_t* region, ThreadPool* pool) {
     Clock::time_point t = prof ? Clock::now() : Clock::time_point();
-    int8_t* dst = reinterpret_cast<int8_t*>(region + static_cast<size_t>(in.offset));
+    int8_t* dst = reinterpret_cast<int8_t*>(region + memory_.offsets[input_]);
     if (f32_input) {
       quantize_nchw_to_nhwc(isa_, f32_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
                             static_cast<size_t>(in.w), in.scale, in.zero_point, dst);
@@ -244,18 +241,18 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
       std::memcpy(dst, i8_input + i * in_img, in_img);
     }
     if (prof) prof->add(Profile::kInput, t);
-    run_steps(0, tail_begin_, [&](int id) { return reinterpret_cast<int8_t*>(region + tensors_[id].offset); }, 1,
+    run_steps(0, tail_begin_, [&](int id) { return reinterpret_cast<int8_t*>(region + memory_.offsets[id]); }, 1,
               pool);
     if (prof) t = Clock::now();
     for (int id : tail_inputs_) {
       const size_t n = static_cast<size_t>(elements(tensors_[id]));
-      std::memcpy(tail_at(id) + i * n, region + static_cast<size_t>(tensors_[id].offset), n);
+      std::memcpy(tail_at(id) + i * n, region + memory_.offsets[id], n);
     }
     for (size_t o = 0; o < outputs_.size(); ++o) {
       if (tail_offset_[outputs_[o]] >= 0) continue;  // copied from the tail below
       const PlanTensor& y = tensors_[outputs_[o]];
       const size_t n = static_cast<size_t>(elements(y));
-      std::memcpy(outputs[o] + i * n, region + static_cast<size_t>(y.offset), n);
+      std::memcpy(outputs[o] + i * n, region + memory_.offsets[outputs_[o]], n);
     }
     if (prof) prof->add(Profile::kOutputs, t);
   };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "buffer.h"
+#include "memory_plan.h"
 #include "plan.h"
 #include "thread_pool.h"
 
@@ -23,8 +24,9 @@ struct Profile;  // profile.h
 class Model {
  public:
   // Validates every field of the plan (throws std::invalid_argument naming the
-  // op index, op name and field), packs weights for `isa` (which must be
-  // supported here) and starts threads - 1 pool workers (threads >= 1).
+  // op index, op name and field), lays out the per-image arena (plan_memory),
+  // packs weights for `isa` (which must be supported here) and starts
+  // threads - 1 pool workers (threads >= 1).
   Model(const PlanDesc& plan, Isa isa, int threads);
   ~Model();  // prints the profile (MNQ_PROFILE=1)
   Model(const Model&) = delete;
@@ -37,6 +39,12 @@ class Model {
   size_t num_outputs() const { return outputs_.size(); }
   const PlanTensor& output(size_t i) const { return tensors_[outputs_[i]]; }
   size_t output_elements(size_t i) const;      // per image: h * w * c
+
+  // Memory: the bytes of one image's arena region (a run holds min(batch,
+  // threads) of them, plus the batched tail's small tensors), and of the packed
+  // weights (every byte the packed convolutions hold).
+  int64_t arena_bytes_per_image() const { return memory_.bytes; }
+  size_t weight_bytes() const;
 
   // Float NCHW input [batch][c][h][w], quantized with the input tensor's scale
   // and zero point (ORT QuantizeLinear). Output i is int8 NHWC
@@ -68,7 +76,6 @@ class Model {
   void run_steps(size_t begin, size_t end, const std::function<int8_t*(int tensor)>& at, size_t batch,
                  ThreadPool* pool) const;
   void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
-  size_t image_stride() const;  // bytes of one image region: arena_bytes_ rounded up to 64
 
   std::unique_ptr<Profile> profile_;  // MNQ_PROFILE=1, else null
 
@@ -77,7 +84,7 @@ class Model {
   std::vector<Step> steps_;
   int input_ = -1;
   std::vector<int> outputs_;
-  int64_t arena_bytes_ = 0;
+  MemoryPlan memory_;  // where each tensor lives in an image's arena region
   // The batched tail (see "execution" in executor.cc): steps [tail_begin_, end),
   // each of their tensors' slot offset per image (-1: not in the tail), the
   // slots' bytes per image, and the tensors made before the tail that it reads.

@@ -204,7 +204,7 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads) : isa_(checked_isa(isa)
   tensors_ = plan.tensors;
   input_ = plan.input;
   outputs_ = plan.outputs;
-  arena_bytes_ = plan.arena_bytes;
+  memory_ = plan_memory(plan);
   steps_.reserve(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i) steps_.push_back(StepBuilder(isa_, tensors_, i, plan.ops[i]).build());
   layout_tail();
@@ -240,6 +240,13 @@ void Model::layout_tail() {
     }
     slot(s.y);
   }
+}
+
+size_t Model::weight_bytes() const {
+  size_t bytes = 0;
+  for (const Step& s : steps_)
+    if (s.packed) bytes += packed_conv_bytes(*s.packed);
+  return bytes;
 }
 
 size_t Model::input_elements() const { return static_cast<size_t>(elements(tensors_[input_])); }

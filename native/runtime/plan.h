@@ -1,12 +1,12 @@
 // The execution plan: what the TypeScript compiler (lib/compiler) hands to the
-// native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns.
-// Everything is per image; a run of batch N gives each image its own arena
-// region (see Model::execute).
+// native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns:
+// tensors, ops and weights, everything per image. Where tensors live in memory
+// is not part of it: the runtime lays out its arena itself (memory_plan.h).
 //
 // The TypeScript mirror of these structures is lib/plan.ts; the addon converts
-// one to the other field by field. Model::create validates every field (ids,
-// shapes, offsets inside the arena, weight sizes) and throws
-// std::invalid_argument with a message naming the op index and field.
+// one to the other field by field. The Model constructor validates every field
+// (check_plan: ids, shapes, weight sizes) and throws std::invalid_argument with
+// a message naming the op index and field.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,6 @@ struct PlanTensor {
   int h = 1, w = 1, c = 1;  // NHWC per image
   float scale = 1;
   int32_t zero_point = 0;  // int8 domain
-  int64_t offset = 0;      // byte offset per image in the arena
 };
 
 enum class PlanOpType : int {
@@ -81,7 +80,6 @@ struct PlanDesc {
   std::vector<PlanOp> ops;          // in execution order
   int input = -1;                   // tensor quantized from the float NCHW input
   std::vector<int> outputs;         // tensors returned: int8 NHWC [batch][h][w][c] (dequantized by the caller)
-  int64_t arena_bytes = 0;          // per image
 };
 
 // Elements (= bytes) of one image of a tensor.

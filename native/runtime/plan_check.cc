@@ -47,9 +47,6 @@ std::string shape_triple(int a, int b, int c) {
 }
 
 void check_tensors(const PlanDesc& plan) {
-  const int64_t arena = plan.arena_bytes;
-  if (arena < 1) fail("plan", "arena_bytes must be >= 1, got " + std::to_string(arena));
-  if (arena > (int64_t{1} << 40)) fail("plan", "arena_bytes " + std::to_string(arena) + " is too large");
   if (plan.tensors.empty()) fail("plan", "has no tensors");
   for (size_t i = 0; i < plan.tensors.size(); ++i) {
     const PlanTensor& t = plan.tensors[i];
@@ -57,16 +54,12 @@ void check_tensors(const PlanDesc& plan) {
     if (t.h < 1 || t.w < 1 || t.c < 1) fail(w, "h, w, c must be >= 1, got " + dims(t));
     if (!valid_scale(t.scale)) fail(w, "scale must be finite and > 0, got " + std::to_string(t.scale));
     if (!valid_int8(t.zero_point)) fail(w, "zero_point must be in [-128, 127], got " + std::to_string(t.zero_point));
-    if (t.offset < 0) fail(w, "offset must be >= 0, got " + std::to_string(t.offset));
-    if (elements(t) > arena || t.offset > arena - elements(t)) {
-      fail(w, "offset " + std::to_string(t.offset) + " + size " + std::to_string(elements(t)) +
-                  " exceeds arena_bytes " + std::to_string(arena));
-    }
+    if (static_cast<int64_t>(t.h) * t.w > (int64_t{1} << 40) / t.c) fail(w, "is too large: " + dims(t));
   }
 }
 
 // Ids in range; every tensor produced once (the input: by the caller), before any op reads it.
-void check_dataflow(const PlanDesc& plan, std::vector<int>* def, std::vector<int>* last) {
+void check_dataflow(const PlanDesc& plan) {
   const size_t nt = plan.tensors.size();
   auto check_id = [&](const std::string& where, const std::string& field, int id) {
     if (id < 0 || static_cast<size_t>(id) >= nt) {
@@ -78,36 +71,28 @@ void check_dataflow(const PlanDesc& plan, std::vector<int>* def, std::vector<int
   if (plan.outputs.empty()) fail("plan", "outputs is empty");
   for (int id : plan.outputs) check_id("plan", "outputs[]", id);
 
-  // def = index of the producing op (-1 for the input), last = last op reading it
-  // (ops.size() for plan outputs); -2: never produced.
-  const int nops = static_cast<int>(plan.ops.size());
-  def->assign(nt, -2);
-  last->assign(nt, -2);
-  (*def)[plan.input] = -1;
-  (*last)[plan.input] = -1;
-  for (int i = 0; i < nops; ++i) {
+  std::vector<bool> produced(nt, false);
+  produced[plan.input] = true;
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
     const PlanOp& op = plan.ops[i];
     const std::string w = op_where(i, op.type, op.name);
     for (size_t k = 0; k < op.inputs.size(); ++k) {
       const int id = op.inputs[k];
       check_id(w, "inputs[" + std::to_string(k) + "]", id);
-      if ((*def)[id] == -2)
+      if (!produced[id])
         fail(w, "input tensor " + std::to_string(id) + " ('" + plan.tensors[id].name +
                     "') is read before any op produces it");
-      (*last)[id] = i;
     }
     check_id(w, "output", op.output);
     if (op.output == plan.input) fail(w, "output is the plan input tensor");
-    if ((*def)[op.output] != -2)
+    if (produced[op.output])
       fail(w, "output tensor " + std::to_string(op.output) + " ('" + plan.tensors[op.output].name +
                   "') is already produced by an earlier op");
-    (*def)[op.output] = i;
-    (*last)[op.output] = i;
+    produced[op.output] = true;
   }
   for (int id : plan.outputs) {
-    if ((*def)[id] == -2)
+    if (!produced[id])
       fail("plan", "output tensor " + std::to_string(id) + " ('" + plan.tensors[id].name + "') is never produced");
-    (*last)[id] = nops;
   }
 }
 
@@ -268,41 +253,6 @@ void check_op(size_t index, const PlanOp& op, const std::vector<PlanTensor>& ten
   }
 }
 
-// Tensors alive at the same time must not overlap in the arena. The one exception
-// is an elementwise op writing in place over an input it reads for the last time.
-void check_memory(const PlanDesc& plan, const std::vector<int>& def, const std::vector<int>& last) {
-  const std::vector<PlanTensor>& t = plan.tensors;
-  for (size_t a = 0; a < t.size(); ++a) {
-    if (def[a] == -2) continue;
-    for (size_t b = a + 1; b < t.size(); ++b) {
-      if (def[b] == -2) continue;
-      const bool time_overlap = def[a] <= last[b] && def[b] <= last[a];
-      if (!time_overlap) continue;
-      const int64_t a0 = t[a].offset, a1 = a0 + elements(t[a]);
-      const int64_t b0 = t[b].offset, b1 = b0 + elements(t[b]);
-      if (a1 <= b0 || b1 <= a0) continue;
-      // In place: same region, one produced by an elementwise op that last reads the other.
-      bool in_place = false;
-      if (a0 == b0 && a1 == b1) {
-        for (int k = 0; k < 2 && !in_place; ++k) {
-          const size_t out = k == 0 ? a : b, in = k == 0 ? b : a;
-          if (def[out] < 0) continue;
-          const PlanOp& op = plan.ops[def[out]];
-          const bool elementwise =
-              op.type == PlanOpType::add || op.type == PlanOpType::lut || op.type == PlanOpType::mul;
-          if (elementwise && last[in] == def[out]) in_place = true;
-        }
-      }
-      if (!in_place) {
-        fail("plan memory", "tensors " + std::to_string(a) + " ('" + t[a].name + "', bytes [" + std::to_string(a0) +
-                                ", " + std::to_string(a1) + ")) and " + std::to_string(b) + " ('" + t[b].name +
-                                "', bytes [" + std::to_string(b0) + ", " + std::to_string(b1) +
-                                ")) overlap in the arena while both are alive");
-      }
-    }
-  }
-}
-
 }  // namespace
 
 std::string op_where(size_t index, PlanOpType type, const std::string& name) {
@@ -313,10 +263,8 @@ std::string op_where(size_t index, PlanOpType type, const std::string& name) {
 
 void check_plan(const PlanDesc& plan) {
   check_tensors(plan);
-  std::vector<int> def, last;
-  check_dataflow(plan, &def, &last);
+  check_dataflow(plan);
   for (size_t i = 0; i < plan.ops.size(); ++i) check_op(i, plan.ops[i], plan.tensors);
-  check_memory(plan, def, last);
 }
 
 }  // namespace mnq
