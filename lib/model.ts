@@ -100,7 +100,8 @@ export class Model {
   /**
    * Runs a float NCHW batch [N, C, H, W] (N >= 1; `shape` may be omitted, N is
    * then input.length / (C * H * W)); [N, H, W, C] for a model whose input is
-   * NHWC (compiled.input.layout, e.g. a tf2onnx export of a Keras model). Resolves to the first output,
+   * NHWC (compiled.input.layout, e.g. a tf2onnx export of a Keras model; the native runtime quantizes
+   * it as it is, with no transpose). Resolves to the first output,
    * dequantized (Float32Array, ONNX layout), or with { quantized: true } to the
    * int8 tensor before the final DequantizeLinear. Runs off the main thread.
    */
@@ -109,7 +110,7 @@ export class Model {
   run(input: Float32Array, shape?: number[] | null, options?: RunOptions): Promise<Float32Array | QuantizedTensor>;
   async run(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Promise<Float32Array | QuantizedTensor> {
     const batch = this.checkInput(input, shape, options);
-    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
+    const outs = await this.nativeModel().run(input, batch);
     return this.finish(outs, batch, options);
   }
 
@@ -118,7 +119,7 @@ export class Model {
   runSync(input: Float32Array, shape: number[] | null | undefined, options: RunOptions & { quantized: true }): QuantizedTensor;
   runSync(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Float32Array | QuantizedTensor {
     const batch = this.checkInput(input, shape, options);
-    return this.finish(this.nativeModel().runSync(this.nchw(input, batch), batch), batch, options);
+    return this.finish(this.nativeModel().runSync(input, batch), batch, options);
   }
 
   /**
@@ -138,7 +139,7 @@ export class Model {
    */
   async runTensors(input: Float32Array, shape?: number[] | null): Promise<Map<string, QuantizedTensor>> {
     const batch = this.checkInput(input, shape, {});
-    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
+    const outs = await this.nativeModel().run(input, batch);
     const plan = this.compiled.plan;
     const res = new Map<string, QuantizedTensor>();
     const named = [
@@ -218,13 +219,6 @@ export class Model {
       }
     }
     return batch;
-  }
-
-  /** The native runtime takes NCHW floats: an NHWC model's input is transposed (a copy; the caller's array is not touched). */
-  private nchw(input: Float32Array, batch: number): Float32Array {
-    if (this.compiled.input.layout !== 'nhwc') return input;
-    const [c, h, w] = this.chw;
-    return transposeImages(input, batch, c, h, w, true);
   }
 
   private checkInt8(input: Int8Array, batch: number): void {

@@ -29,7 +29,10 @@ export interface NativeModel {
   readonly arenaBytesPerImage: number;
   /** Bytes of the packed weights (every byte the packed convolutions hold). */
   readonly weightBytes: number;
-  /** Float NCHW input [batch][c][h][w], quantized with the plan input's scale / zero point. */
+  /**
+   * Float input in the plan's inputLayout, [batch][c][h][w] (NCHW) or [batch][h][w][c] (NHWC), quantized
+   * with the plan input's scale / zero point.
+   */
   run(input: Float32Array, batch?: number): Promise<Int8Array[]>;
   runSync(input: Float32Array, batch?: number): Int8Array[];
   /** int8 NHWC input [batch][h][w][c], already quantized with the plan input's scale / zero point. */

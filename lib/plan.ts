@@ -109,11 +109,18 @@ export interface PlanOp {
   addOffset: number;
 }
 
+/** mnq::InputLayout: the layout of one image of the float input the native model's run() takes. */
+export enum InputLayout {
+  nchw = 0, // [c][h][w]
+  nhwc = 1, // [h][w][c] (quantized straight into the NHWC int8 input tensor)
+}
+
 /** mnq::PlanDesc */
 export interface PlanDesc {
   tensors: PlanTensor[];
   ops: PlanOp[]; // in execution order
-  input: number; // tensor quantized from the float NCHW input
+  input: number; // tensor quantized from the float input
+  inputLayout: InputLayout; // of the float input
   outputs: number[]; // tensors returned
 }
 

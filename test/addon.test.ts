@@ -4,7 +4,7 @@
 // crashes), dispose.
 import { Worker } from 'worker_threads';
 import { addonPath, loadNative, NativeModel } from '../lib/native';
-import { makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams } from '../lib/plan';
+import { InputLayout, makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams } from '../lib/plan';
 import { activationTable, quantizeInput, runReference } from './helpers/reference';
 
 const native = loadNative();
@@ -40,7 +40,7 @@ class Plan {
     return o;
   }
   desc(input: number, outputs: number[]): PlanDesc {
-    return { tensors: this.tensors, ops: this.ops, input, outputs };
+    return { tensors: this.tensors, ops: this.ops, input, inputLayout: InputLayout.nchw, outputs };
   }
 }
 
@@ -176,6 +176,29 @@ describe('native addon', () => {
     const memory = [m.arenaBytesPerImage, m.weightBytes];
     m.dispose();
     expect([m.arenaBytesPerImage, m.weightBytes]).toEqual(memory); // still readable, like isa and threads
+  });
+
+  test('a plan with inputLayout nhwc takes NHWC floats: the outputs of the NCHW plan on the same images', async () => {
+    const a = native.createModelSync(plan, { threads: 2 });
+    const b = native.createModelSync({ ...plan, inputLayout: InputLayout.nhwc }, { threads: 2 });
+    const X = plan.tensors[plan.input];
+    const hw = X.h * X.w;
+    const x = randomInput(3 * perImage);
+    x[5] = NaN;
+    const y = new Float32Array(x.length);
+    for (let n = 0; n < 3; n++) for (let c = 0; c < X.c; c++) for (let p = 0; p < hw; p++) y[n * perImage + p * X.c + c] = x[n * perImage + c * hw + p];
+    const copy = y.slice();
+    const want = a.runSync(x, 3);
+    expect(await b.run(y, 3)).toEqual(want);
+    expect(b.runSync(y)).toEqual(want);
+    expect(Buffer.from(y.buffer).equals(Buffer.from(copy.buffer))).toBe(true); // never modified
+    expectError(() => b.runSync(new Float64Array(perImage) as any), 'TypeError', 'input must be a Float32Array (NHWC)');
+    expectError(() => b.runSync(new Float32Array(perImage + 1)), 'RangeError',
+      `input has ${perImage + 1} elements, expected a multiple of ${perImage} (one image: h 10 x w 10 x c 3)`);
+    expectError(() => native.createModelSync({ ...plan, inputLayout: 2 as InputLayout }), 'TypeError',
+      'plan.inputLayout must be an InputLayout (0 nchw, 1 nhwc), got 2');
+    a.dispose();
+    b.dispose();
   });
 
   test('runInt8 takes pre-quantized NHWC pixels', async () => {

@@ -48,7 +48,7 @@ describe('Model API', () => {
     await ort.release();
   });
 
-  test('an NHWC model takes [N, H, W, C] floats (transposed for the runtime, the input untouched), like ONNX Runtime', async () => {
+  test('an NHWC model takes [N, H, W, C] floats (quantized as they are by the runtime, the input untouched), like ONNX Runtime', async () => {
     const b = withNhwcInput(tinyConvModel({ act: 'none', lut: 'HardSwish' }), true);
     const m = await load(b);
     expect(m.inputs).toEqual([{ name: 'input', shape: ['N', 5, 5, 3], type: 'float32' }]);

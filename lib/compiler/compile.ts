@@ -20,7 +20,7 @@ import {
   onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims, nhwcInputChain, zeroPadHW,
   tensorData, toNum, DataType,
 } from '../onnx/proto';
-import { PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
+import { InputLayout, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams, makeOp } from '../plan';
 import { Elementwise, asUnaryParams, describeElementwise, exactEvaluator } from './activation';
 import { buildTable, f32, quantize } from './quant';
 import { METADATA_KEYS, parsePreprocess } from '../image/preprocess';
@@ -251,6 +251,7 @@ class Compiler {
       tensors: this.tensors,
       ops: this.ops,
       input: this.inputId,
+      inputLayout: layout === 'nhwc' ? InputLayout.nhwc : InputLayout.nchw,
       outputs: [...outputs.map((o) => o.tensor), ...kept.map((k) => k.tensor)],
     };
     const pieceMajor = pieceMajorInputs(plan, new Set(outputs.map((o) => o.tensor)));

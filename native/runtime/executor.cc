@@ -229,14 +229,12 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   };
 
   // One image, from its input to the tail, in one region of the arena.
-  const PlanTensor& in = tensors_[input_];
-  const size_t in_img = static_cast<size_t>(elements(in));
+  const size_t in_img = input_elements();
   auto one_image = [&](size_t i, uint8_t* region, ThreadPool* pool) {
     Clock::time_point t = prof ? Clock::now() : Clock::time_point();
     int8_t* dst = reinterpret_cast<int8_t*>(region + memory_.offsets[input_]);
     if (f32_input) {
-      quantize_nchw_to_nhwc(isa_, f32_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
-                            static_cast<size_t>(in.w), in.scale, in.zero_point, dst);
+      quantize_image(f32_input + i * in_img, dst);
     } else {
       std::memcpy(dst, i8_input + i * in_img, in_img);
     }
@@ -292,19 +290,27 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   }
 }
 
-void Model::quantize_input(const float* nchw_input, int batch, int8_t* nhwc_output) const {
-  if (!nchw_input || !nhwc_output) throw std::invalid_argument("input is null");
-  if (batch < 1) throw std::invalid_argument("batch must be >= 1, got " + std::to_string(batch));
+void Model::quantize_image(const float* x, int8_t* y) const {
   const PlanTensor& in = tensors_[input_];
-  const size_t in_img = static_cast<size_t>(elements(in));
-  for (size_t i = 0; i < static_cast<size_t>(batch); ++i)
-    quantize_nchw_to_nhwc(isa_, nchw_input + i * in_img, static_cast<size_t>(in.c), static_cast<size_t>(in.h),
-                          static_cast<size_t>(in.w), in.scale, in.zero_point, nhwc_output + i * in_img);
+  if (input_layout_ == InputLayout::nhwc) {
+    // Already in the int8 tensor's order: a flat quantize (one channel, one row of h * w * c).
+    quantize_nchw_to_nhwc(isa_, x, 1, 1, input_elements(), in.scale, in.zero_point, y);
+  } else {
+    quantize_nchw_to_nhwc(isa_, x, static_cast<size_t>(in.c), static_cast<size_t>(in.h), static_cast<size_t>(in.w),
+                          in.scale, in.zero_point, y);
+  }
 }
 
-void Model::run(const float* nchw_input, int batch, const std::vector<int8_t*>& outputs) const {
-  if (!nchw_input) throw std::invalid_argument("input is null");
-  execute(nchw_input, nullptr, batch, outputs);
+void Model::quantize_input(const float* input, int batch, int8_t* nhwc_output) const {
+  if (!input || !nhwc_output) throw std::invalid_argument("input is null");
+  if (batch < 1) throw std::invalid_argument("batch must be >= 1, got " + std::to_string(batch));
+  const size_t in_img = input_elements();
+  for (size_t i = 0; i < static_cast<size_t>(batch); ++i) quantize_image(input + i * in_img, nhwc_output + i * in_img);
+}
+
+void Model::run(const float* input, int batch, const std::vector<int8_t*>& outputs) const {
+  if (!input) throw std::invalid_argument("input is null");
+  execute(input, nullptr, batch, outputs);
 }
 
 void Model::run_int8(const int8_t* nhwc_input, int batch, const std::vector<int8_t*>& outputs) const {
@@ -324,10 +330,10 @@ std::vector<std::vector<int8_t>> alloc_outputs(const Model& m, int batch, std::v
 }
 }  // namespace
 
-std::vector<std::vector<int8_t>> Model::run(const float* nchw_input, int batch) const {
+std::vector<std::vector<int8_t>> Model::run(const float* input, int batch) const {
   std::vector<int8_t*> ptrs;
   auto out = alloc_outputs(*this, batch, &ptrs);
-  run(nchw_input, batch, ptrs);
+  run(input, batch, ptrs);
   return out;
 }
 

@@ -35,6 +35,7 @@ class Model {
   Isa isa() const { return isa_; }
   int threads() const { return pool_.threads(); }
   const PlanTensor& input() const { return tensors_[input_]; }
+  InputLayout input_layout() const { return input_layout_; }  // of run()'s float input
   size_t input_elements() const;               // per image: c * h * w
   size_t num_outputs() const { return outputs_.size(); }
   const PlanTensor& output(size_t i) const { return tensors_[outputs_[i]]; }
@@ -46,22 +47,23 @@ class Model {
   int64_t arena_bytes_per_image() const { return memory_.bytes; }
   size_t weight_bytes() const;
 
-  // Float NCHW input [batch][c][h][w], quantized with the input tensor's scale
-  // and zero point (ORT QuantizeLinear). Output i is int8 NHWC
-  // [batch][h][w][c], written to outputs[i] (batch * output_elements(i) bytes).
-  void run(const float* nchw_input, int batch, const std::vector<int8_t*>& outputs) const;
+  // Float input in input_layout(), [batch][c][h][w] or [batch][h][w][c],
+  // quantized with the input tensor's scale and zero point (ORT
+  // QuantizeLinear). Output i is int8 NHWC [batch][h][w][c], written to
+  // outputs[i] (batch * output_elements(i) bytes). The input is never written.
+  void run(const float* input, int batch, const std::vector<int8_t*>& outputs) const;
   // int8 NHWC input [batch][h][w][c], already quantized with the input tensor's
   // scale and zero point.
   void run_int8(const int8_t* nhwc_input, int batch, const std::vector<int8_t*>& outputs) const;
 
-  // The quantization step of run(): float NCHW [batch][c][h][w] -> int8 NHWC
+  // The quantization step of run(): float input (input_layout()) -> int8 NHWC
   // [batch][h][w][c] (batch * input_elements() bytes), on the calling thread.
   // run(x) == run_int8(quantize_input(x)) bit for bit; the addon uses this to
   // hand the worker thread a 4x smaller copy of the input.
-  void quantize_input(const float* nchw_input, int batch, int8_t* nhwc_output) const;
+  void quantize_input(const float* input, int batch, int8_t* nhwc_output) const;
 
   // Convenience: allocates the outputs.
-  std::vector<std::vector<int8_t>> run(const float* nchw_input, int batch) const;
+  std::vector<std::vector<int8_t>> run(const float* input, int batch) const;
   std::vector<std::vector<int8_t>> run_int8(const int8_t* nhwc_input, int batch) const;
 
  private:
@@ -76,6 +78,7 @@ class Model {
   void run_steps(size_t begin, size_t end, const std::function<int8_t*(int tensor)>& at, size_t batch,
                  ThreadPool* pool) const;
   void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
+  void quantize_image(const float* x, int8_t* y) const;  // one image of run()'s input -> int8 NHWC
 
   std::unique_ptr<Profile> profile_;  // MNQ_PROFILE=1, else null
 
@@ -83,6 +86,7 @@ class Model {
   std::vector<PlanTensor> tensors_;
   std::vector<Step> steps_;
   int input_ = -1;
+  InputLayout input_layout_ = InputLayout::nchw;
   std::vector<int> outputs_;
   MemoryPlan memory_;  // where each tensor lives in an image's arena region
   // The batched tail (see "execution" in executor.cc): steps [tail_begin_, end),

@@ -203,6 +203,7 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads) : isa_(checked_isa(isa)
   check_plan(plan);
   tensors_ = plan.tensors;
   input_ = plan.input;
+  input_layout_ = plan.input_layout;
   outputs_ = plan.outputs;
   memory_ = plan_memory(plan);
   steps_.reserve(plan.ops.size());

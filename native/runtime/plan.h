@@ -75,10 +75,18 @@ struct PlanOp {
   std::vector<int8_t> table;
 };
 
+// The layout of one image of the float input Model::run takes (the int8 input
+// tensor is NHWC either way): an NHWC image is quantized in place order.
+enum class InputLayout : int {
+  nchw = 0,  // [c][h][w]
+  nhwc = 1,  // [h][w][c]: models whose graph transposes an NHWC input (Keras exports)
+};
+
 struct PlanDesc {
   std::vector<PlanTensor> tensors;
   std::vector<PlanOp> ops;          // in execution order
-  int input = -1;                   // tensor quantized from the float NCHW input
+  int input = -1;                   // tensor quantized from the float input
+  InputLayout input_layout = InputLayout::nchw;  // of the float input
   std::vector<int> outputs;         // tensors returned: int8 NHWC [batch][h][w][c] (dequantized by the caller)
 };
 

@@ -68,6 +68,9 @@ void check_dataflow(const PlanDesc& plan) {
     }
   };
   check_id("plan", "input", plan.input);
+  if (plan.input_layout != InputLayout::nchw && plan.input_layout != InputLayout::nhwc)
+    fail("plan", "input_layout " + std::to_string(static_cast<int>(plan.input_layout)) +
+                     " is not an InputLayout (0 nchw, 1 nhwc)");
   if (plan.outputs.empty()) fail("plan", "outputs is empty");
   for (int id : plan.outputs) check_id("plan", "outputs[]", id);
 

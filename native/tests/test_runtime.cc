@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
@@ -371,6 +372,38 @@ void test_gemm_splits() {
   }
 }
 
+// A plan whose float input is NHWC: the same outputs as the NCHW plan on the same images (the
+// quantized input is NHWC either way), from run and quantize_input; the input is not written.
+void test_nhwc_input() {
+  Rng rng(mnq_test::env_seed(16));
+  const PlanDesc nchw = network(rng);
+  PlanDesc nhwc = nchw;
+  nhwc.input_layout = InputLayout::nhwc;
+  const PlanTensor& in = nchw.tensors[nchw.input];
+  const size_t hw = size_t(in.h) * in.w, per = hw * in.c;
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2}) {
+      Model a(nchw, isa, threads), b(nhwc, isa, threads);
+      CHECK(b.input_layout() == InputLayout::nhwc && a.input_layout() == InputLayout::nchw);
+      for (int batch : {1, 3}) {
+        const std::vector<float> x = random_input(rng, nchw, batch);  // NCHW
+        std::vector<float> y(x.size());                              // the same images, NHWC
+        for (int i = 0; i < batch; ++i)
+          for (int c = 0; c < in.c; ++c)
+            for (size_t p = 0; p < hw; ++p) y[i * per + p * in.c + c] = x[i * per + c * hw + p];
+        const std::vector<float> y_copy = y;
+        CHECK_MSG(b.run(y.data(), batch) == a.run(x.data(), batch), "isa %s threads %d batch %d: NHWC run differs",
+                  isa_name(isa), threads, batch);
+        std::vector<int8_t> qa(per * batch), qb(per * batch);
+        a.quantize_input(x.data(), batch, qa.data());
+        b.quantize_input(y.data(), batch, qb.data());
+        CHECK(qa == qb);
+        CHECK(std::memcmp(y.data(), y_copy.data(), y.size() * sizeof(float)) == 0);  // (NaN != NaN)
+      }
+    }
+  }
+}
+
 // The model lays out its arena with plan_memory (the invariant holds on these plans too) and
 // reports the bytes of one image's region and of its packed weights.
 void test_memory() {
@@ -408,6 +441,7 @@ void test_validation() {
   { Model ok(good, isa, 1); CHECK(ok.num_outputs() == 2); }
   expect_error("bad input id", [](PlanDesc& p) { p.input = 99; }, "input 99 is not a tensor id");
   expect_error("no outputs", [](PlanDesc& p) { p.outputs.clear(); }, "outputs is empty");
+  expect_error("input layout", [](PlanDesc& p) { p.input_layout = InputLayout(5); }, "input_layout 5 is not an InputLayout");
   expect_error("huge tensor", [](PlanDesc& p) { p.tensors[1].h = p.tensors[1].w = 1 << 30; }, "is too large");
   expect_error("bad scale", [](PlanDesc& p) { p.tensors[1].scale = NAN; }, "scale must be finite");
   expect_error("bad zp", [](PlanDesc& p) { p.tensors[1].zero_point = 200; }, "zero_point must be in");
@@ -475,6 +509,7 @@ int main() {
   test_network_matches_reference();
   test_concurrent_runs();
   test_gemm_splits();
+  test_nhwc_input();
   test_memory();
   test_validation();
   return mnq_test::finish("test_runtime");
