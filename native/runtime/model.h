@@ -1,7 +1,7 @@
-// A compiled model: a validated plan with weights packed for one ISA, output
-// stages and tables built, and a persistent thread pool. Immutable after
-// construction; run() / run_int8() may be called concurrently from any number
-// of threads.
+// A compiled model: a validated plan with its arena laid out, weights packed
+// for one ISA, output stages and tables built, and a persistent thread pool.
+// Immutable after construction; run() / run_int8() may be called concurrently
+// from any number of threads. Built in model_build.cc, run in executor.cc.
 #pragma once
 
 #include <cstddef>
