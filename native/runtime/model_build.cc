@@ -152,13 +152,19 @@ class StepBuilder {
     }
   }
 
+  // add and mul: the quantization of the two inputs and of the result.
+  template <typename Params>
+  void set_domains(Params* p) const {
+    p->a_scale = x_.scale;
+    p->a_zero_point = x_.zero_point;
+    p->b_scale = b_->scale;
+    p->b_zero_point = b_->zero_point;
+    p->y_scale = mid_scale();
+    p->y_zero_point = mid_zero_point();
+  }
+
   void add() {
-    s_.addp.a_scale = x_.scale;
-    s_.addp.a_zero_point = x_.zero_point;
-    s_.addp.b_scale = b_->scale;
-    s_.addp.b_zero_point = b_->zero_point;
-    s_.addp.y_scale = mid_scale();
-    s_.addp.y_zero_point = mid_zero_point();
+    set_domains(&s_.addp);
     s_.addp.qmin = op_.qmin;
     s_.addp.qmax = op_.qmax;
     s_.addp.offset = op_.add_offset;
@@ -166,12 +172,7 @@ class StepBuilder {
 
   void mul() {
     s_.channelwise = mul_broadcasts(x_, *b_);
-    s_.mulp.a_scale = x_.scale;
-    s_.mulp.a_zero_point = x_.zero_point;
-    s_.mulp.b_scale = b_->scale;
-    s_.mulp.b_zero_point = b_->zero_point;
-    s_.mulp.y_scale = mid_scale();
-    s_.mulp.y_zero_point = mid_zero_point();
+    set_domains(&s_.mulp);
   }
 
   // gap, add, mul and max_pool: the activation table after the op, if any. add clamps natively;
