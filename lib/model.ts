@@ -58,6 +58,14 @@ export interface InputQuantization {
   zeroPoint: number;
 }
 
+/** What a loaded model holds in native memory, as the runtime reports it. */
+export interface ModelMemory {
+  /** Bytes of one image's activation arena region (a run holds min(batch, threads) regions, plus small classifier tensors per image). */
+  arenaBytesPerImage: number;
+  /** Bytes of the packed weights. */
+  weightBytes: number;
+}
+
 /** A loaded int8 model. Safe to run concurrently; call dispose() when done. */
 export class Model {
   readonly inputs: ReadonlyArray<TensorInfo>;
@@ -66,7 +74,9 @@ export class Model {
   readonly inputQuantization: InputQuantization;
   readonly threads: number;
   readonly isa: IsaName;
-  /** The compiled plan and graph bindings (for tools; not a stable API; weights are released after loading). */
+  /** Native memory: activation arena per image and packed weights. */
+  readonly memory: Readonly<ModelMemory>;
+  /** The compiled plan and graph bindings, its ops without their weights (for tools; not a stable API). */
   readonly compiled: CompiledModel;
   /** The ONNX file's metadata_props (e.g. mnq.preprocess, mnq.labels written by `mnq calibrate`). */
   readonly metadata: Readonly<Record<string, string>>;
@@ -86,12 +96,14 @@ export class Model {
     this.inputQuantization = Object.freeze({ scale: inp.scale, zeroPoint: inp.zeroPoint });
     this.threads = native.threads;
     this.isa = native.isa;
+    this.memory = Object.freeze({ arenaBytesPerImage: native.arenaBytesPerImage, weightBytes: native.weightBytes });
   }
 
   /**
    * Runs a float NCHW batch [N, C, H, W] (N >= 1; `shape` may be omitted, N is
    * then input.length / (C * H * W)); [N, H, W, C] for a model whose input is
-   * NHWC (compiled.input.layout, e.g. a tf2onnx export of a Keras model). Resolves to the first output,
+   * NHWC (compiled.input.layout, e.g. a tf2onnx export of a Keras model; the native runtime quantizes
+   * it as it is, with no transpose). Resolves to the first output,
    * dequantized (Float32Array, ONNX layout), or with { quantized: true } to the
    * int8 tensor before the final DequantizeLinear. Runs off the main thread.
    */
@@ -100,7 +112,7 @@ export class Model {
   run(input: Float32Array, shape?: number[] | null, options?: RunOptions): Promise<Float32Array | QuantizedTensor>;
   async run(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Promise<Float32Array | QuantizedTensor> {
     const batch = this.checkInput(input, shape, options);
-    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
+    const outs = await this.nativeModel().run(input, batch);
     return this.finish(outs, batch, options);
   }
 
@@ -109,7 +121,7 @@ export class Model {
   runSync(input: Float32Array, shape: number[] | null | undefined, options: RunOptions & { quantized: true }): QuantizedTensor;
   runSync(input: Float32Array, shape?: number[] | null, options: RunOptions = {}): Float32Array | QuantizedTensor {
     const batch = this.checkInput(input, shape, options);
-    return this.finish(this.nativeModel().runSync(this.nchw(input, batch), batch), batch, options);
+    return this.finish(this.nativeModel().runSync(input, batch), batch, options);
   }
 
   /**
@@ -129,7 +141,7 @@ export class Model {
    */
   async runTensors(input: Float32Array, shape?: number[] | null): Promise<Map<string, QuantizedTensor>> {
     const batch = this.checkInput(input, shape, {});
-    const outs = await this.nativeModel().run(this.nchw(input, batch), batch);
+    const outs = await this.nativeModel().run(input, batch);
     const plan = this.compiled.plan;
     const res = new Map<string, QuantizedTensor>();
     const named = [
@@ -211,13 +223,6 @@ export class Model {
     return batch;
   }
 
-  /** The native runtime takes NCHW floats: an NHWC model's input is transposed (a copy; the caller's array is not touched). */
-  private nchw(input: Float32Array, batch: number): Float32Array {
-    if (this.compiled.input.layout !== 'nhwc') return input;
-    const [c, h, w] = this.chw;
-    return transposeImages(input, batch, c, h, w, true);
-  }
-
   private checkInt8(input: Int8Array, batch: number): void {
     const [c, h, w] = this.chw;
     if (!(input instanceof Int8Array)) throw new TypeError(`mnq: runInt8 input must be an Int8Array of NHWC [N, ${h}, ${w}, ${c}], got ${describe(input)}`);
@@ -289,7 +294,13 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
   const metadata = readMetadata(onnxModel);
   const compiled = compileModel(onnxModel, compileOptions);
   const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
-  // The native model has packed its own copy of the weights: drop the JS one.
-  for (const op of compiled.plan.ops) op.weights = new Int8Array(0);
-  return new Model(compiled, native, metadata);
+  // The native model packed its own copy of the weights: the Model keeps the plan without them,
+  // and the compiled plan, not modified, goes with its weights when this function returns.
+  return new Model(withoutWeights(compiled), native, metadata);
+}
+
+/** A compiled model whose ops have no weights (a copy: `compiled` is not modified). */
+function withoutWeights(compiled: CompiledModel): CompiledModel {
+  const none = new Int8Array(0);
+  return { ...compiled, plan: { ...compiled.plan, ops: compiled.plan.ops.map((op) => ({ ...op, weights: none })) } };
 }

@@ -1,7 +1,8 @@
 // Locates and loads the native addon (build/Release/mnq.node, built by
 // `npm install`, or `npm run install` to rebuild) and describes its interface.
-// The addon is a thin binding over native/runtime: it validates the plan
-// (lib/plan.ts) field by field and runs it off the main thread.
+// The addon is a thin binding over native/runtime: it reads the plan
+// (lib/plan.ts) field by field (types), the runtime validates it, lays out its
+// memory and packs its weights, and runs it off the main thread.
 import * as fs from 'fs';
 import * as path from 'path';
 import type { PlanDesc } from './plan';
@@ -24,7 +25,14 @@ export interface NativeModel {
   readonly isa: IsaName;
   readonly threads: number;
   readonly disposed: boolean;
-  /** Float NCHW input [batch][c][h][w], quantized with the plan input's scale / zero point. */
+  /** Bytes of one image's activation arena region, laid out by the runtime (a run holds min(batch, threads) regions). */
+  readonly arenaBytesPerImage: number;
+  /** Bytes of the packed weights (every byte the packed convolutions hold). */
+  readonly weightBytes: number;
+  /**
+   * Float input in the plan's inputLayout, [batch][c][h][w] (NCHW) or [batch][h][w][c] (NHWC), quantized
+   * with the plan input's scale / zero point.
+   */
   run(input: Float32Array, batch?: number): Promise<Int8Array[]>;
   runSync(input: Float32Array, batch?: number): Int8Array[];
   /** int8 NHWC input [batch][h][w][c], already quantized with the plan input's scale / zero point. */
@@ -36,8 +44,9 @@ export interface NativeModel {
 
 export interface NativeAddon {
   /**
-   * Validates the plan and packs its weights on a libuv worker thread (the event
-   * loop is not blocked). Type errors in the plan or options throw at once;
+   * Validates the plan, lays out its arena and packs its weights on a libuv worker
+   * thread (the event loop is not blocked). The plan's arrays are copied before
+   * the call returns: the plan is not kept or modified. Type errors in the plan or options throw at once;
    * inconsistent plans reject with an Error naming the op and field.
    */
   createModel(plan: PlanDesc, options?: NativeModelOptions): Promise<NativeModel>;

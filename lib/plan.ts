@@ -4,8 +4,9 @@
 // native runtime validates and executes it. Nothing here knows about ONNX.
 //
 // Layout conventions (see plan.h): every tensor is int8 NHWC *per image* with a
-// per-tensor (scale, zeroPoint); `offset` is its byte offset in a per-image
-// arena (a run gives each image, or each thread, its own arena region).
+// per-tensor (scale, zeroPoint). Where tensors live in memory is the native
+// runtime's business: it lays out its arena itself (native/runtime/memory_plan.h)
+// and reports its size (NativeModel.arenaBytesPerImage).
 
 /** mnq::UnaryFn: unary float functions evaluated between DequantizeLinear and QuantizeLinear. */
 export enum UnaryFn {
@@ -54,7 +55,6 @@ export interface PlanTensor {
   c: number; // NHWC per image
   scale: number; // float32
   zeroPoint: number; // int8 domain
-  offset: number; // byte offset per image in the arena
 }
 
 /** mnq::PlanOpType */
@@ -109,13 +109,19 @@ export interface PlanOp {
   addOffset: number;
 }
 
+/** mnq::InputLayout: the layout of one image of the float input the native model's run() takes. */
+export enum InputLayout {
+  nchw = 0, // [c][h][w]
+  nhwc = 1, // [h][w][c] (quantized straight into the NHWC int8 input tensor)
+}
+
 /** mnq::PlanDesc */
 export interface PlanDesc {
   tensors: PlanTensor[];
   ops: PlanOp[]; // in execution order
-  input: number; // tensor quantized from the float NCHW input
+  input: number; // tensor quantized from the float input
+  inputLayout: InputLayout; // of the float input
   outputs: number[]; // tensors returned
-  arenaBytes: number; // per image
 }
 
 export function emptyConvShape(): ConvShape {
@@ -146,8 +152,4 @@ export function makeOp(type: PlanOpType, name: string, inputs: number[], output:
     table: new Int8Array(0),
     addOffset: 0,
   };
-}
-
-export function tensorBytes(t: PlanTensor): number {
-  return t.h * t.w * t.c;
 }

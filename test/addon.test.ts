@@ -4,7 +4,7 @@
 // crashes), dispose.
 import { Worker } from 'worker_threads';
 import { addonPath, loadNative, NativeModel } from '../lib/native';
-import { makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams } from '../lib/plan';
+import { InputLayout, makeOp, PlanDesc, PlanOp, PlanOpType, PlanTensor, UnaryFn, UnaryParams } from '../lib/plan';
 import { activationTable, quantizeInput, runReference } from './helpers/reference';
 
 const native = loadNative();
@@ -30,11 +30,8 @@ const f = Math.fround;
 class Plan {
   tensors: PlanTensor[] = [];
   ops: PlanOp[] = [];
-  private top = 0;
   tensor(name: string, h: number, w: number, c: number, scale: number, zeroPoint: number): number {
-    // Every tensor gets its own 64-byte aligned region (no reuse: simple and valid).
-    this.tensors.push({ name, h, w, c, scale: f(scale), zeroPoint, offset: this.top });
-    this.top += Math.ceil((h * w * c) / 64) * 64;
+    this.tensors.push({ name, h, w, c, scale: f(scale), zeroPoint });
     return this.tensors.length - 1;
   }
   op(type: PlanOpType, name: string, inputs: number[], output: number, fields: Partial<PlanOp> = {}): PlanOp {
@@ -43,7 +40,7 @@ class Plan {
     return o;
   }
   desc(input: number, outputs: number[]): PlanDesc {
-    return { tensors: this.tensors, ops: this.ops, input, outputs, arenaBytes: this.top };
+    return { tensors: this.tensors, ops: this.ops, input, inputLayout: InputLayout.nchw, outputs };
   }
 }
 
@@ -157,6 +154,53 @@ describe('native addon', () => {
       m.dispose();
     });
 
+  test('reports its memory: the arena it laid out, its packed weights; the plan is not modified', () => {
+    const weightsBefore = plan.ops.map((o) => Int8Array.from(o.weights));
+    const m = native.createModelSync(plan, { threads: 2 });
+    expect(plan.ops.map((o) => o.weights)).toEqual(weightsBefore);
+    // One image's region: 64-byte aligned; it holds the largest tensor, and the ones alive at
+    // once (expand and its input, dw, with stem still needed by the residual add).
+    const bytes = (name: string) => { const t = plan.tensors.find((x) => x.name === name)!; return Math.ceil((t.h * t.w * t.c) / 64) * 64; };
+    expect(m.arenaBytesPerImage % 64).toBe(0);
+    expect(m.arenaBytesPerImage).toBeGreaterThanOrEqual(bytes('expand') + bytes('dw') + bytes('stem'));
+    const sideBySide = plan.tensors.reduce((a, t) => a + Math.ceil((t.h * t.w * t.c) / 64) * 64, 0);
+    expect(m.arenaBytesPerImage).toBeLessThan(sideBySide);
+    // Packed weights hold at least the plan's int8 weights and int32 biases.
+    const given = plan.ops.reduce((a, o) => a + o.weights.length + 4 * o.bias.length, 0);
+    expect(m.weightBytes).toBeGreaterThanOrEqual(given);
+    for (const isa of native.supportedIsas()) {
+      const other = native.createModelSync(plan, { isa });
+      expect(other.arenaBytesPerImage).toBe(m.arenaBytesPerImage); // the layout does not depend on the ISA
+      other.dispose();
+    }
+    const memory = [m.arenaBytesPerImage, m.weightBytes];
+    m.dispose();
+    expect([m.arenaBytesPerImage, m.weightBytes]).toEqual(memory); // still readable, like isa and threads
+  });
+
+  test('a plan with inputLayout nhwc takes NHWC floats: the outputs of the NCHW plan on the same images', async () => {
+    const a = native.createModelSync(plan, { threads: 2 });
+    const b = native.createModelSync({ ...plan, inputLayout: InputLayout.nhwc }, { threads: 2 });
+    const X = plan.tensors[plan.input];
+    const hw = X.h * X.w;
+    const x = randomInput(3 * perImage);
+    x[5] = NaN;
+    const y = new Float32Array(x.length);
+    for (let n = 0; n < 3; n++) for (let c = 0; c < X.c; c++) for (let p = 0; p < hw; p++) y[n * perImage + p * X.c + c] = x[n * perImage + c * hw + p];
+    const copy = y.slice();
+    const want = a.runSync(x, 3);
+    expect(await b.run(y, 3)).toEqual(want);
+    expect(b.runSync(y)).toEqual(want);
+    expect(Buffer.from(y.buffer).equals(Buffer.from(copy.buffer))).toBe(true); // never modified
+    expectError(() => b.runSync(new Float64Array(perImage) as any), 'TypeError', 'input must be a Float32Array (NHWC)');
+    expectError(() => b.runSync(new Float32Array(perImage + 1)), 'RangeError',
+      `input has ${perImage + 1} elements, expected a multiple of ${perImage} (one image: h 10 x w 10 x c 3)`);
+    expectError(() => native.createModelSync({ ...plan, inputLayout: 2 as InputLayout }), 'TypeError',
+      'plan.inputLayout must be an InputLayout (0 nchw, 1 nhwc), got 2');
+    a.dispose();
+    b.dispose();
+  });
+
   test('runInt8 takes pre-quantized NHWC pixels', async () => {
     const m = native.createModelSync(plan, { threads: 2 });
     const x = randomInput(2 * perImage);
@@ -255,8 +299,6 @@ describe('native addon', () => {
     expect(bad((p) => { p.ops[0].weights = p.ops[0].weights.subarray(1); }))
       .toThrow("plan op 0 (conv 'stem'): weights has 215 elements, expected 216 (out_c 8 x in_c/groups 3 x 3 x 3)");
     expect(bad((p) => { p.ops[4].inputs = [99]; })).toThrow(/plan op 4 .*inputs\[0\] 99 is not a tensor id/);
-    expect(bad((p) => { p.arenaBytes = 100; })).toThrow(/exceeds arena_bytes 100/);
-    expect(bad((p) => { p.tensors[3].offset = p.tensors[1].offset; })).toThrow(/overlap in the arena/);
     expect(bad((p) => { p.ops[1].table = new Int8Array(3); })).toThrow(/table has 3 entries/);
     expect(bad((p) => { p.ops[1].shape = { ...p.ops[1].shape, strideH: 2 }; })).toThrow(/plan op 1 \(conv 'dw'\): shape/);
   });

@@ -2,10 +2,10 @@
  * @jest-environment ./test/helpers/node-env.js
  */
 // ONNX -> plan compiler: structure of the plans for the shared int8 models and
-// synthetic graphs, memory plan soundness, errors for unsupported graphs, and
+// synthetic graphs, errors for unsupported graphs, and
 // (without the addon) a plain-JS execution of the plan against ONNX Runtime.
 import { compile, UnsupportedModelError, CompiledModel } from '../lib/compiler';
-import { PlanDesc, PlanOpType, UnaryFn, tensorBytes } from '../lib/plan';
+import { PlanOpType, UnaryFn } from '../lib/plan';
 import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
 import { tinyConvModel, withNhwcInput } from './helpers/tiny-models';
@@ -14,28 +14,6 @@ import { runReference, quantizeInput } from './helpers/reference';
 import { loadImage, preprocessFor, testImages } from './helpers/images';
 import { ImagePipeline } from '../lib/image';
 import * as path from 'path';
-
-/** Every tensor inside the arena; tensors alive at the same time never share bytes. */
-function checkMemoryPlan(plan: PlanDesc): void {
-  const n = plan.tensors.length;
-  const first = new Array(n).fill(Infinity), last = new Array(n).fill(-Infinity);
-  const touch = (t: number, i: number) => { first[t] = Math.min(first[t], i); last[t] = Math.max(last[t], i); };
-  touch(plan.input, -1);
-  plan.ops.forEach((op, i) => { op.inputs.forEach((t) => touch(t, i)); touch(op.output, i); });
-  plan.outputs.forEach((t) => touch(t, plan.ops.length));
-  for (let a = 0; a < n; a++) {
-    const ta = plan.tensors[a];
-    expect(first[a]).toBeLessThanOrEqual(last[a]); // no dead tensors
-    expect(ta.offset % 64).toBe(0);
-    expect(ta.offset + tensorBytes(ta)).toBeLessThanOrEqual(plan.arenaBytes);
-    for (let b = a + 1; b < n; b++) {
-      if (first[a] > last[b] || first[b] > last[a]) continue;
-      const tb = plan.tensors[b];
-      const disjoint = ta.offset + tensorBytes(ta) <= tb.offset || tb.offset + tensorBytes(tb) <= ta.offset;
-      if (!disjoint) throw new Error(`tensors ${ta.name} and ${tb.name} are alive together and overlap`);
-    }
-  }
-}
 
 function opCounts(m: CompiledModel): Record<string, number> {
   const c: Record<string, number> = {};
@@ -56,7 +34,6 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(Array.from(conv.wScale)).toEqual(Array.from(Float32Array.of(0.01, 0.02, 0.005, 0.03)));
     expect(conv.wZeroPoint.length).toBe(0); // symmetric
     expect(m.outputs).toEqual([expect.objectContaining({ name: 'output', shape: ['N', 4], c: 4, h: 1, w: 1 })]);
-    checkMemoryPlan(m.plan);
   });
 
   test('Clip(0, 6) narrows the clamp to [Q(0), Q(6)]', () => {
@@ -115,7 +92,6 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(ceil.shape).toMatchObject({ outH: 3, outW: 3, kernelH: 2, strideH: 2, padTop: 0, padBottom: 1, padRight: 1 });
     const requant = compile(tinyConvModel({ maxPool: { requantize: true } }));
     expect(opCounts(requant)).toEqual({ conv: 1, maxPool: 1, lut: 1, globalAvgPool: 1 });
-    checkMemoryPlan(requant.plan);
   });
 
   test('bad bytes give an error, not a crash', () => {
@@ -136,7 +112,6 @@ describe('compiler on synthetic QDQ graphs', () => {
     // through a standalone table too; a kept tensor says it is piece-major
     const k = compile(tinyConvModel({ act: 'none', lut: 'HardSwish', pieces: true }), { keep: 'all' });
     expect(k.kept.filter((t) => t.pieces === 2).map((t) => t.name)).toEqual(['y_q', 'a_q']);
-    checkMemoryPlan(m.plan);
     // a producer whose channels cannot be reordered (a MaxPool): refused, naming the node
     expect(() => compile(tinyConvModel({ maxPool: {}, pieces: true }))).toThrow(/node 'grouped': a grouped Conv with 2 input channels per group needs its input to be computed by a Conv.*'maxpool'/);
   });
@@ -217,16 +192,12 @@ describeShared('compiler on the shared int8 models', () => {
   };
   for (const file of int8Models()) {
     const base = path.basename(file);
-    test(`${base}: plan structure and memory`, () => {
+    test(`${base}: plan structure`, () => {
       const m = compile(file);
       if (expected[base]) expect(opCounts(m)).toEqual(expected[base]);
       expect(m.input).toMatchObject({ c: 3, h: 224, w: 224 });
       expect(m.outputs).toHaveLength(1);
       expect(m.plan.tensors[m.outputs[0].tensor].c).toBe(base.startsWith('mobilenetv2-12') ? 1000 : 1001);
-      checkMemoryPlan(m.plan);
-      // the arena is much smaller than all tensors side by side
-      const total = m.plan.tensors.reduce((a, t) => a + tensorBytes(t), 0);
-      expect(m.plan.arenaBytes).toBeLessThan(total / 3);
     });
   }
 

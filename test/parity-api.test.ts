@@ -3,7 +3,8 @@
  */
 // The public API (load / run / runSync / runInt8 / dispose) on a small model:
 // validation errors, batching, concurrency, caller buffers untouched, NaN input.
-import { load, Model } from '../lib';
+import { compile, load, CompiledModel, Model } from '../lib';
+import * as compileModule from '../lib/compiler/compile';
 import { tinyConvModel, tinyHeadModel, withNhwcInput } from './helpers/tiny-models';
 import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { quantizeInput } from './helpers/reference';
@@ -47,7 +48,7 @@ describe('Model API', () => {
     await ort.release();
   });
 
-  test('an NHWC model takes [N, H, W, C] floats (transposed for the runtime, the input untouched), like ONNX Runtime', async () => {
+  test('an NHWC model takes [N, H, W, C] floats (quantized as they are by the runtime, the input untouched), like ONNX Runtime', async () => {
     const b = withNhwcInput(tinyConvModel({ act: 'none', lut: 'HardSwish' }), true);
     const m = await load(b);
     expect(m.inputs).toEqual([{ name: 'input', shape: ['N', 5, 5, 3], type: 'float32' }]);
@@ -126,6 +127,38 @@ describe('Model API', () => {
     await expect(load(42 as unknown as string)).rejects.toThrow(TypeError);
     await expect(load('/nonexistent.onnx')).rejects.toThrow(/cannot read model file/);
     await expect(load(tinyConvModel({ act: 'Elu' }))).rejects.toThrow(/Elu node 'act'/);
+  });
+
+  test('model.memory: the native arena per image and the packed weights; load() leaves the compiled plan whole', async () => {
+    const spy = jest.spyOn(compileModule, 'compileModel');
+    let m: Model;
+    let results: CompiledModel[];
+    try {
+      m = await load(bytes);
+      results = spy.mock.results.map((r) => r.value as CompiledModel);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(results).toHaveLength(1);
+    const compiled = results[0];
+    const fresh = compile(bytes);
+    // what load() compiled still has its weights: the native model copied them ...
+    expect(compiled.plan.ops.some((o) => o.weights.length > 0)).toBe(true);
+    expect(compiled.plan.ops.map((o) => Array.from(o.weights))).toEqual(fresh.plan.ops.map((o) => Array.from(o.weights)));
+    // ... and the model keeps the plan without them
+    expect(m.compiled).not.toBe(compiled);
+    expect(m.compiled.plan.ops.map((o) => o.weights.length)).toEqual(fresh.plan.ops.map(() => 0));
+    expect(m.compiled.plan.ops.map((o) => ({ ...o, weights: null }))).toEqual(fresh.plan.ops.map((o) => ({ ...o, weights: null })));
+
+    const { arenaBytesPerImage, weightBytes } = m.memory;
+    expect(Object.isFrozen(m.memory)).toBe(true);
+    const aligned = (t: { h: number; w: number; c: number }) => Math.ceil((t.h * t.w * t.c) / 64) * 64;
+    expect(arenaBytesPerImage % 64).toBe(0);
+    expect(arenaBytesPerImage).toBeGreaterThanOrEqual(Math.max(...fresh.plan.tensors.map(aligned)));
+    expect(arenaBytesPerImage).toBeLessThanOrEqual(fresh.plan.tensors.reduce((a, t) => a + aligned(t), 0));
+    expect(weightBytes).toBeGreaterThanOrEqual(fresh.plan.ops.reduce((a, o) => a + o.weights.length + 4 * o.bias.length, 0));
+    m.dispose();
+    expect(m.memory).toEqual({ arenaBytesPerImage, weightBytes });
   });
 
   test('a disposed model says so', async () => {

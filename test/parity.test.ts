@@ -6,12 +6,15 @@
 // (before the final DequantizeLinear) must be >= 99.9% identical, never more
 // than 1 apart, with the same top-1 on every image.
 // MNQ_PARITY_IMAGES=N runs N images per model (default 3).
+import * as fs from 'fs';
 import * as path from 'path';
-import { load, Model } from '../lib';
+import { compile, load, Model } from '../lib';
 import { loadNative } from '../lib/native';
 import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { describeShared, int8Models, sharedPath } from './helpers/shared';
 import { ImagePipeline } from '../lib/image';
+import { transposeImages } from '../lib/image/preprocess';
+import { withNhwcInput } from './helpers/tiny-models';
 import { loadBatch, preprocessFor, testImages } from './helpers/images';
 
 const IMAGES = Number(process.env.MNQ_PARITY_IMAGES ?? 3);
@@ -43,6 +46,11 @@ describeShared('int8 parity with ONNX Runtime', () => {
       const model = await load(file, { threads: 2 });
       const ort = await openOrtInt8(file);
       try {
+        // the runtime's arena: tensors share bytes (much less than all side by side); packed weights
+        // at least the plan's int8 weights and int32 biases
+        const { plan } = compile(file);
+        expect(model.memory.arenaBytesPerImage).toBeLessThan(plan.tensors.reduce((a, t) => a + t.h * t.w * t.c, 0) / 3);
+        expect(model.memory.weightBytes).toBeGreaterThanOrEqual(plan.ops.reduce((a, o) => a + o.weights.length + 4 * o.bias.length, 0));
         const { c, h, w } = model.compiled.input;
         const x = await loadBatch(images, h, preprocessFor(file));
         const copy = x.slice();
@@ -81,6 +89,37 @@ describeShared('int8 parity with ONNX Runtime', () => {
       await ort.release();
     }
   });
+
+  // The same models with an NHWC image input (Transpose(0, 3, 1, 2) before the input's QuantizeLinear, as
+  // tf2onnx writes Keras models, or after its Q -> DQ): the runtime quantizes NHWC floats as they are, and
+  // the outputs equal the NCHW model's on the same images bit for bit.
+  for (const file of int8Models()) {
+    for (const afterQdq of file.endsWith('.qdq.onnx') ? [false, true] : [false]) {
+      test(`${path.basename(file)} with an NHWC input (transposed ${afterQdq ? 'after its Q/DQ' : 'before its Q'}): bit-identical, the input untouched`, async () => {
+        const nchw = await load(file, { threads: 2 });
+        const nhwc = await load(withNhwcInput(fs.readFileSync(file), afterQdq), { threads: 2 });
+        try {
+          const { c, h, w } = nchw.compiled.input;
+          expect(nhwc.compiled.input.layout).toBe('nhwc');
+          expect(nhwc.inputs[0].shape.slice(1)).toEqual([h, w, c]);
+          const n = 3;
+          const x = await loadBatch(testImages(n), h, preprocessFor(file));
+          x[7] = NaN; x[8] = Infinity; x[9] = -Infinity; // the same clamp bounds either way
+          const y = transposeImages(x, n, c, h, w, false);
+          const copy = y.slice();
+          const want = await nchw.run(x, [n, c, h, w], { quantized: true });
+          const got = await nhwc.run(y, [n, h, w, c], { quantized: true });
+          expect(Buffer.compare(Buffer.from(got.data.buffer), Buffer.from(want.data.buffer))).toBe(0);
+          expect(new Set(got.data).size).toBeGreaterThan(20); // not degenerate
+          expect(Array.from(nhwc.runSync(y, [n, h, w, c]))).toEqual(Array.from(await nchw.run(x, [n, c, h, w])));
+          expect(Buffer.compare(Buffer.from(y.buffer), Buffer.from(copy.buffer))).toBe(0); // the caller's buffer is untouched
+        } finally {
+          nchw.dispose();
+          nhwc.dispose();
+        }
+      });
+    }
+  }
 
   test('every supported ISA gives bit-identical outputs', async () => {
     const isas = loadNative().supportedIsas();

@@ -7,18 +7,17 @@
 // functions between DQ and Q become tables). QOperator nodes map to plan ops directly (qoperator.ts). uint8
 // tensors are shifted to int8 (data - 128, zero point - 128), which is exact for every op but Add: ORT's
 // QLinearAdd does float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128. Then the
-// passes (passes/) and the memory plan.
+// passes (passes/); the native runtime makes the memory plan.
 import { onnx } from '../onnx/proto';
 import { METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { parsePreprocess } from '../preprocess-spec';
-import { PlanDesc } from '../plan';
+import { InputLayout, PlanDesc } from '../plan';
 import { CompiledModel, CompiledOutput, CompileOptions } from './compiled-model';
 import { CompileState } from './state';
 import { readGraphInput, readGraphOutput, readNode } from './graph-reader';
 import { pieceMajorInputs } from './passes/piece-major-inputs';
 import { fuseActivations } from './passes/fuse-activations';
 import { compact } from './passes/compact';
-import { planMemory } from './memory';
 import { UnsupportedModelError } from './unsupported-model-error';
 
 /** Compiles an int8 ONNX model (already decoded) into a plan. */
@@ -50,7 +49,7 @@ export function compileModel(model: onnx.ModelProto, options: CompileOptions = {
     ops: s.ops,
     input: s.inputId,
     outputs: [...outputs.map((o) => o.tensor), ...kept.map((k) => k.tensor)],
-    arenaBytes: 0,
+    inputLayout: input.layout === 'nhwc' ? InputLayout.nhwc : InputLayout.nchw,
   };
   const pieceMajor = pieceMajorInputs(plan, new Set(outputs.map((o) => o.tensor)));
   for (const k of kept) if (pieceMajor.has(k.tensor)) k.pieces = pieceMajor.get(k.tensor);
@@ -58,7 +57,6 @@ export function compileModel(model: onnx.ModelProto, options: CompileOptions = {
   const remap = compact(plan);
   for (const o of outputs) o.tensor = remap[o.tensor];
   for (const k of kept) k.tensor = remap[k.tensor];
-  planMemory(plan);
 
   const it = plan.tensors[plan.input];
   return {

@@ -59,7 +59,7 @@ export class CompileState {
     const [c, h, w] = chw(dims, () => this.fail(`tensor '${name}' has shape [${dims}], expected [1, C] or [1, C, H, W]`));
     if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
     const id = this.tensors.length;
-    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint, offset: 0 });
+    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint });
     this.info.push({ dims, names: [name] });
     this.byName.set(name, id);
     return id;

@@ -113,14 +113,16 @@ class PlanReader {
       pt.c = int32(t.Get("c"), path + ".c");
       pt.scale = float32(t.Get("scale"), path + ".scale");
       pt.zero_point = int32(t.Get("zeroPoint"), path + ".zeroPoint");
-      pt.offset = integer(t.Get("offset"), path + ".offset", 0, 9007199254740991.0);
     }
     Napi::Array ops = array(o.Get("ops"), "plan.ops");
     p.ops.resize(ops.Length());
     for (uint32_t i = 0; i < ops.Length(); ++i) op(ops.Get(i), "plan.ops[" + std::to_string(i) + "]", &p.ops[i]);
     p.input = int32(o.Get("input"), "plan.input");
+    const int layout = int32(o.Get("inputLayout"), "plan.inputLayout");
+    if (layout != static_cast<int>(mnq::InputLayout::nchw) && layout != static_cast<int>(mnq::InputLayout::nhwc))
+      type_error(env_, "plan.inputLayout", "an InputLayout (0 nchw, 1 nhwc), got " + std::to_string(layout));
+    p.input_layout = static_cast<mnq::InputLayout>(layout);
     p.outputs = ids(o.Get("outputs"), "plan.outputs");
-    p.arena_bytes = integer(o.Get("arenaBytes"), "plan.arenaBytes", 0, 9007199254740991.0);
     return p;
   }
 
@@ -255,6 +257,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod<&ModelWrap::dispose>("dispose"),
                         InstanceAccessor<&ModelWrap::isa>("isa"),
                         InstanceAccessor<&ModelWrap::threads>("threads"),
+                        InstanceAccessor<&ModelWrap::arena_bytes_per_image>("arenaBytesPerImage"),
+                        InstanceAccessor<&ModelWrap::weight_bytes>("weightBytes"),
                         InstanceAccessor<&ModelWrap::disposed>("disposed")});
   }
 
@@ -264,6 +268,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     model_ = std::move(m);
     isa_ = mnq::isa_name(model_->isa());
     threads_ = model_->threads();
+    arena_bytes_per_image_ = static_cast<double>(model_->arena_bytes_per_image());
+    weight_bytes_ = static_cast<double>(model_->weight_bytes());
   }
 
  private:
@@ -272,24 +278,26 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return model_;
   }
 
-  // Checks the input and batch; returns the batch.
+  // Checks the input and batch; returns the batch. `nhwc`: the input's layout (for messages).
   template <typename T>
-  int check_input(const Napi::CallbackInfo& info, const Model& m, napi_typedarray_type type, const char* tname,
-                  Napi::TypedArrayOf<T>* out) {
+  int check_input(const Napi::CallbackInfo& info, const Model& m, napi_typedarray_type type, const std::string& tname,
+                  bool nhwc, Napi::TypedArrayOf<T>* out) {
     Napi::Env env = info.Env();
     Napi::Value v = info[0];
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-      throw Napi::TypeError::New(env, std::string("input must be ") + tname);
+      throw Napi::TypeError::New(env, "input must be " + tname);
     *out = v.As<Napi::TypedArrayOf<T>>();
     const size_t per = m.input_elements();
     const size_t len = out->ElementLength();
     int batch;
     if (info.Length() < 2 || info[1].IsUndefined()) {
-      if (len == 0 || len % per != 0)
+      if (len == 0 || len % per != 0) {
+        const mnq::PlanTensor& in = m.input();
+        const std::string c = "c " + std::to_string(in.c), hw = "h " + std::to_string(in.h) + " x w " + std::to_string(in.w);
         throw Napi::RangeError::New(env, "input has " + std::to_string(len) + " elements, expected a multiple of " +
-                                             std::to_string(per) + " (one image: c " + std::to_string(m.input().c) +
-                                             " x h " + std::to_string(m.input().h) + " x w " +
-                                             std::to_string(m.input().w) + ")");
+                                             std::to_string(per) + " (one image: " +
+                                             (nhwc ? hw + " x " + c : c + " x " + hw) + ")");
+      }
       if (len / per > 1000000) throw Napi::RangeError::New(env, "batch too large");
       batch = static_cast<int>(len / per);
     } else {
@@ -315,12 +323,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       // The input is copied: the caller may reuse its buffer at once and it is never written.
       if (int8) {
         Napi::TypedArrayOf<int8_t> a;
-        batch = check_input<int8_t>(info, *m, napi_int8_array, "an Int8Array (NHWC, quantized)", &a);
+        batch = check_input<int8_t>(info, *m, napi_int8_array, "an Int8Array (NHWC, quantized)", true, &a);
         if (!async) return to_js(env, m->run_int8(a.Data(), batch));
         i8.assign(a.Data(), a.Data() + a.ElementLength());
       } else {
         Napi::TypedArrayOf<float> a;
-        batch = check_input<float>(info, *m, napi_float32_array, "a Float32Array (NCHW)", &a);
+        const bool nhwc = m->input_layout() == mnq::InputLayout::nhwc;
+        batch = check_input<float>(info, *m, napi_float32_array, nhwc ? "a Float32Array (NHWC)" : "a Float32Array (NCHW)",
+                                   nhwc, &a);
         if (!async) return to_js(env, m->run(a.Data(), batch));
         // Quantizing here is cheaper than copying the float input (4x the bytes),
         // and the result is the same as run()'s own quantization bit for bit.
@@ -347,10 +357,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), isa_); }
   Napi::Value threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
   Napi::Value disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+  Napi::Value arena_bytes_per_image(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), arena_bytes_per_image_);
+  }
+  Napi::Value weight_bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), weight_bytes_); }
 
   std::shared_ptr<const Model> model_;
+  // Kept after dispose(), like isa and threads.
   std::string isa_;
   int threads_ = 0;
+  double arena_bytes_per_image_ = 0, weight_bytes_ = 0;
 };
 
 // ------------------------------------------------------------ module

@@ -406,6 +406,14 @@ ConvKind conv_kind(const ConvShape& s, int groups) {
 
 void PackedConvDeleter::operator()(PackedConv* p) const { delete p; }
 
+size_t packed_conv_bytes(const PackedConv& p) {
+  auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
+  const detail::PackedGemm& g = p.gemm_w;
+  const detail::PackedDepthwise& d = p.dw_w;
+  return bytes(g.w) + bytes(g.bias) + bytes(g.w_zero_point) + bytes(g.bias_folded) + g.packed.size() + bytes(d.w) +
+         bytes(d.bias) + bytes(d.w_zero_point) + bytes(d.bias_folded) + d.packed.size();
+}
+
 namespace {
 void fill_gemm(detail::PackedGemm* g, int n, int k, const int8_t* w, const int32_t* w_zero_point,
                const int32_t* bias, int32_t x_zero_point) {

@@ -133,6 +133,8 @@ ConvKind conv_kind(const ConvShape& s, int groups);
 PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s,
                         const int8_t* weights, const int32_t* w_zero_point,
                         const int32_t* bias, int32_t x_zero_point);
+// Bytes the packed convolution holds (its weights, raw and packed, biases and zero points).
+size_t packed_conv_bytes(const PackedConv& p);
 // Scratch bytes conv_run needs for rows [row_begin, row_end) (im2col etc.).
 size_t conv_scratch_size(const PackedConv& p, int row_begin, int row_end);
 // Computes output rows [row_begin, row_end) of one image.

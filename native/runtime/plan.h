@@ -1,12 +1,12 @@
 // The execution plan: what the TypeScript compiler (lib/compiler) hands to the
-// native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns.
-// Everything is per image; a run of batch N gives each image its own arena
-// region (see Model::execute).
+// native runtime, after it has parsed ONNX and matched QDQ / QOperator patterns:
+// tensors, ops and weights, everything per image. Where tensors live in memory
+// is not part of it: the runtime lays out its arena itself (memory_plan.h).
 //
 // The TypeScript mirror of these structures is lib/plan.ts; the addon converts
-// one to the other field by field. Model::create validates every field (ids,
-// shapes, offsets inside the arena, weight sizes) and throws
-// std::invalid_argument with a message naming the op index and field.
+// one to the other field by field. The Model constructor validates every field
+// (check_plan: ids, shapes, weight sizes) and throws std::invalid_argument with
+// a message naming the op index and field.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,6 @@ struct PlanTensor {
   int h = 1, w = 1, c = 1;  // NHWC per image
   float scale = 1;
   int32_t zero_point = 0;  // int8 domain
-  int64_t offset = 0;      // byte offset per image in the arena
 };
 
 enum class PlanOpType : int {
@@ -76,12 +75,38 @@ struct PlanOp {
   std::vector<int8_t> table;
 };
 
+// The layout of one image of the float input Model::run takes (the int8 input
+// tensor is NHWC either way): an NHWC image is quantized in place order.
+enum class InputLayout : int {
+  nchw = 0,  // [c][h][w]
+  nhwc = 1,  // [h][w][c]: models whose graph transposes an NHWC input (Keras exports)
+};
+
 struct PlanDesc {
   std::vector<PlanTensor> tensors;
   std::vector<PlanOp> ops;          // in execution order
-  int input = -1;                   // tensor quantized from the float NCHW input
+  int input = -1;                   // tensor quantized from the float input
+  InputLayout input_layout = InputLayout::nchw;  // of the float input
   std::vector<int> outputs;         // tensors returned: int8 NHWC [batch][h][w][c] (dequantized by the caller)
-  int64_t arena_bytes = 0;          // per image
 };
+
+// Elements (= bytes) of one image of a tensor.
+inline int64_t elements(const PlanTensor& t) { return static_cast<int64_t>(t.h) * t.w * t.c; }
+
+// mul: inputs[1] is one pixel of x's channels, broadcast over x's pixels (an SE scale).
+inline bool mul_broadcasts(const PlanTensor& x, const PlanTensor& b) {
+  return b.h == 1 && b.w == 1 && b.c == x.c && !(x.h == 1 && x.w == 1);
+}
+
+// fully_connected: the 1x1 conv over x flattened to [1][1][h * w * c], to y's channels
+// (check_plan ensures that h * w * c fits an int).
+inline ConvShape fully_connected_shape(const PlanTensor& x, const PlanTensor& y) {
+  ConvShape s;
+  s.in_h = s.out_h = 1;
+  s.in_w = s.out_w = 1;
+  s.in_c = static_cast<int>(elements(x));
+  s.out_c = y.c;
+  return s;
+}
 
 }  // namespace mnq

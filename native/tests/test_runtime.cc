@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "memory_check.h"
 #include "runtime/model.h"
 #include "test_util.h"
 
@@ -78,37 +80,6 @@ struct Builder {
       o.w_zero_point.resize(oc);
       for (auto& z : o.w_zero_point) z = rng.uniform(-20, 20);
     }
-  }
-
-  // First-fit arena layout by liveness, 64-byte aligned (like lib/compiler's).
-  void layout() {
-    const int nt = int(p.tensors.size()), nops = int(p.ops.size());
-    std::vector<int> last(nt, -1);
-    for (int i = 0; i < nops; ++i)
-      for (int t : p.ops[i].inputs) last[t] = i;
-    for (int t : p.outputs) last[t] = nops;
-    struct Block { int64_t begin, end; int tensor; };
-    std::vector<Block> live;
-    int64_t top = 0;
-    auto place = [&](int t) {
-      const int64_t size = int64_t(p.tensors[t].h) * p.tensors[t].w * p.tensors[t].c;
-      std::sort(live.begin(), live.end(), [](const Block& a, const Block& b) { return a.begin < b.begin; });
-      int64_t at = 0;
-      for (const Block& b : live) {
-        if (at + size <= b.begin) break;
-        at = std::max(at, (b.end + 63) / 64 * 64);
-      }
-      p.tensors[t].offset = at;
-      live.push_back({at, at + size, t});
-      top = std::max(top, at + size);
-    };
-    place(p.input);
-    for (int i = 0; i < nops; ++i) {
-      place(p.ops[i].output);  // inputs are still live while the op runs
-      live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last[b.tensor] <= i; }),
-                 live.end());
-    }
-    p.arena_bytes = top;
   }
 };
 
@@ -180,7 +151,6 @@ PlanDesc network(Rng& rng) {
   // Classifier.
   int t12 = b.fc("classifier", t11, 10, 0.1f, 0);
   b.p.outputs = {t12, t9};
-  b.layout();
   return b.p;
 }
 
@@ -390,7 +360,6 @@ void test_gemm_splits() {
   b.op(PlanOpType::global_avg_pool, "gap", {t0}, t1);
   int t2 = b.fc("fc", t1, 300, 0.05f, 1);
   b.p.outputs = {t2, t0};
-  b.layout();
   for (Isa isa : supported_isas()) {
     for (int threads : {1, 3}) {
       Model m(b.p, isa, threads);
@@ -400,6 +369,56 @@ void test_gemm_splits() {
                   isa_name(isa), threads, batch);
       }
     }
+  }
+}
+
+// A plan whose float input is NHWC: the same outputs as the NCHW plan on the same images (the
+// quantized input is NHWC either way), from run and quantize_input; the input is not written.
+void test_nhwc_input() {
+  Rng rng(mnq_test::env_seed(16));
+  const PlanDesc nchw = network(rng);
+  PlanDesc nhwc = nchw;
+  nhwc.input_layout = InputLayout::nhwc;
+  const PlanTensor& in = nchw.tensors[nchw.input];
+  const size_t hw = size_t(in.h) * in.w, per = hw * in.c;
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2}) {
+      Model a(nchw, isa, threads), b(nhwc, isa, threads);
+      CHECK(b.input_layout() == InputLayout::nhwc && a.input_layout() == InputLayout::nchw);
+      for (int batch : {1, 3}) {
+        const std::vector<float> x = random_input(rng, nchw, batch);  // NCHW
+        std::vector<float> y(x.size());                              // the same images, NHWC
+        for (int i = 0; i < batch; ++i)
+          for (int c = 0; c < in.c; ++c)
+            for (size_t p = 0; p < hw; ++p) y[i * per + p * in.c + c] = x[i * per + c * hw + p];
+        const std::vector<float> y_copy = y;
+        CHECK_MSG(b.run(y.data(), batch) == a.run(x.data(), batch), "isa %s threads %d batch %d: NHWC run differs",
+                  isa_name(isa), threads, batch);
+        std::vector<int8_t> qa(per * batch), qb(per * batch);
+        a.quantize_input(x.data(), batch, qa.data());
+        b.quantize_input(y.data(), batch, qb.data());
+        CHECK(qa == qb);
+        CHECK(std::memcmp(y.data(), y_copy.data(), y.size() * sizeof(float)) == 0);  // (NaN != NaN)
+      }
+    }
+  }
+}
+
+// The model lays out its arena with plan_memory (the invariant holds on these plans too) and
+// reports the bytes of one image's region and of its packed weights.
+void test_memory() {
+  Rng rng(mnq_test::env_seed(15));
+  const PlanDesc plan = network(rng);
+  const MemoryPlan mp = plan_memory(plan);
+  const std::string v = mnq_test::memory_plan_violation(plan, mp);
+  CHECK_MSG(v.empty(), "%s", v.c_str());
+  size_t given = 0;  // the weights and biases in the plan
+  for (const PlanOp& op : plan.ops) given += op.weights.size() + 4 * op.bias.size();
+  CHECK(given > 0);
+  for (Isa isa : supported_isas()) {
+    Model m(plan, isa, 1);
+    CHECK(m.arena_bytes_per_image() == mp.bytes);
+    CHECK_MSG(m.weight_bytes() >= given, "isa %s: weight_bytes %zu < %zu given", isa_name(isa), m.weight_bytes(), given);
   }
 }
 
@@ -422,9 +441,8 @@ void test_validation() {
   { Model ok(good, isa, 1); CHECK(ok.num_outputs() == 2); }
   expect_error("bad input id", [](PlanDesc& p) { p.input = 99; }, "input 99 is not a tensor id");
   expect_error("no outputs", [](PlanDesc& p) { p.outputs.clear(); }, "outputs is empty");
-  expect_error("arena", [](PlanDesc& p) { p.arena_bytes = 10; }, "exceeds arena_bytes");
-  expect_error("zero arena", [](PlanDesc& p) { p.arena_bytes = 0; }, "arena_bytes must be >= 1");
-  expect_error("negative offset", [](PlanDesc& p) { p.tensors[2].offset = -1; }, "offset must be >= 0");
+  expect_error("input layout", [](PlanDesc& p) { p.input_layout = InputLayout(5); }, "input_layout 5 is not an InputLayout");
+  expect_error("huge tensor", [](PlanDesc& p) { p.tensors[1].h = p.tensors[1].w = 1 << 30; }, "is too large");
   expect_error("bad scale", [](PlanDesc& p) { p.tensors[1].scale = NAN; }, "scale must be finite");
   expect_error("bad zp", [](PlanDesc& p) { p.tensors[1].zero_point = 200; }, "zero_point must be in");
   expect_error("bad dims", [](PlanDesc& p) { p.tensors[1].c = 0; }, "h, w, c must be >= 1");
@@ -460,13 +478,9 @@ void test_validation() {
     p.tensors.push_back(p.tensors[1]);
     p.outputs.push_back(int(p.tensors.size()) - 1);
   }, "is never produced");
-  expect_error("overlap", [&](PlanDesc& p) {
-    // The project output written over the stem output that the residual add still needs.
-    p.tensors[find(p, "project").output].offset = p.tensors[find(p, "stem").output].offset;
-  }, "overlap in the arena while both are alive");
   CHECK(mnq_test::throws<std::invalid_argument>([&] { Model m(good, isa, 0); }, "threads must be"));
 
-  // Precomputed table replaces make_lut; an in-place table op is accepted.
+  // A precomputed table replaces make_lut.
   {
     PlanDesc p = good;
     PlanOp& h = find(p, "hswish");
@@ -495,6 +509,8 @@ int main() {
   test_network_matches_reference();
   test_concurrent_runs();
   test_gemm_splits();
+  test_nhwc_input();
+  test_memory();
   test_validation();
   return mnq_test::finish("test_runtime");
 }

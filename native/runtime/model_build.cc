@@ -1,0 +1,257 @@
+// Building a Model from a plan: the plan checked (plan_check.cc), each op made a
+// Step (weights packed for the ISA, output stages and tables built), and the
+// batched tail laid out. Running the steps: executor.cc.
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "model.h"
+#include "plan_check.h"
+#include "profile.h"
+#include "step.h"
+
+namespace mnq {
+
+namespace {
+
+constexpr int kMaxThreads = 256;
+
+int checked_threads(int threads) {
+  if (threads < 1 || threads > kMaxThreads) {
+    throw std::invalid_argument("threads must be an integer in [1, " + std::to_string(kMaxThreads) + "], got " +
+                                std::to_string(threads));
+  }
+  return threads;
+}
+
+Isa checked_isa(Isa isa) {
+  if (!isa_supported(isa)) {
+    std::string names;
+    for (Isa i : supported_isas()) names += std::string(names.empty() ? "" : ", ") + isa_name(i);
+    throw std::invalid_argument(std::string("ISA '") + isa_name(isa) +
+                                "' is not supported on this machine (supported: " + names + ")");
+  }
+  return isa;
+}
+
+// Makes one Step from a checked op. Errors the kernels report while packing or
+// building tables (none for a plan check_plan accepted, unless a kernel limit is
+// reached) name the op.
+class StepBuilder {
+ public:
+  StepBuilder(Isa isa, const std::vector<PlanTensor>& tensors, size_t index, const PlanOp& op)
+      : isa_(isa), op_(op), x_(tensors[op.inputs[0]]), y_(tensors[op.output]),
+        b_(op.inputs.size() > 1 ? &tensors[op.inputs[1]] : nullptr), where_(op_where(index, op.type, op.name)) {
+    s_.type = op.type;
+    s_.index = index;
+    s_.name = op.name;
+    s_.x = op.inputs[0];
+    s_.b = op.inputs.size() > 1 ? op.inputs[1] : -1;
+    s_.y = op.output;
+  }
+
+  Step build() {
+    switch (op_.type) {
+      case PlanOpType::conv:
+      case PlanOpType::fully_connected: conv(); break;
+      case PlanOpType::max_pool: s_.pool_shape = op_.shape; break;
+      case PlanOpType::global_avg_pool: s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()}; break;
+      case PlanOpType::add: add(); break;
+      case PlanOpType::mul: mul(); break;
+      case PlanOpType::lut:
+        activation_table(x_.scale, x_.zero_point, s_.table);
+        if (clamps()) fold_clamp(s_.table);
+        s_.has_table = true;
+        break;
+    }
+    if (op_.type == PlanOpType::global_avg_pool || op_.type == PlanOpType::add || op_.type == PlanOpType::mul ||
+        op_.type == PlanOpType::max_pool)
+      table_after();
+    return std::move(s_);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const { throw std::invalid_argument(where_ + ": " + what); }
+
+  // The domain the op itself computes into: the activation's input when one follows.
+  float mid_scale() const { return op_.has_activation ? op_.act_scale : y_.scale; }
+  int32_t mid_zero_point() const { return op_.has_activation ? op_.act_zero_point : y_.zero_point; }
+  bool clamps() const { return op_.qmin > -128 || op_.qmax < 127; }
+
+  // The activation table: from `table`, or built from `activation` between the given domains.
+  void activation_table(float in_scale, int32_t in_zp, int8_t out[256]) const {
+    if (!op_.table.empty()) {
+      std::memcpy(out, op_.table.data(), 256);
+      return;
+    }
+    try {
+      make_lut(op_.activation, in_scale, in_zp, y_.scale, y_.zero_point, out);
+    } catch (const std::invalid_argument& e) {
+      fail(std::string("activation: ") + e.what());
+    }
+  }
+
+  // out[q] = out[clamp(q)]: folds the op's clamp into a table.
+  void fold_clamp(int8_t table[256]) const {
+    int8_t t[256];
+    for (int q = -128; q < 128; ++q) t[q + 128] = table[std::min(std::max(q, op_.qmin), op_.qmax) + 128];
+    std::memcpy(table, t, 256);
+  }
+
+  void conv() {
+    ConvShape cs;
+    int groups = 1;
+    if (op_.type == PlanOpType::conv) {
+      cs = op_.shape;
+      groups = op_.groups;
+      if (op_.input_pieces == 1) s_.kind = conv_kind(cs, groups);
+    } else {
+      cs = fully_connected_shape(x_, y_);
+      s_.kind = ConvKind::pointwise;
+    }
+    const int8_t* weights = op_.weights.data();
+    std::vector<int8_t> piece_weights;
+    if (op_.input_pieces > 1) {
+      // Piece j of group c sits at column ix * m + j of the input viewed as [in_h][in_w * m][c]:
+      // a depthwise conv with kernel_w * m taps per row, stride_w * m and pads * m (a padded pixel
+      // is m padded columns), tap (ky, kx * m + j) = w[c][j][ky][kx].
+      const int m = op_.input_pieces, kh = cs.kernel_h, kw = cs.kernel_w;
+      piece_weights.resize(op_.weights.size());
+      for (int c = 0; c < cs.out_c; ++c)
+        for (int j = 0; j < m; ++j)
+          for (int ky = 0; ky < kh; ++ky)
+            for (int kx = 0; kx < kw; ++kx)
+              piece_weights[(static_cast<size_t>(c) * kh + ky) * kw * m + static_cast<size_t>(kx) * m + j] =
+                  op_.weights[((static_cast<size_t>(c) * m + j) * kh + ky) * kw + kx];
+      weights = piece_weights.data();
+      cs.in_w *= m;
+      cs.in_c = cs.out_c;
+      cs.kernel_w *= m;
+      cs.stride_w *= m;
+      cs.pad_left *= m;
+      cs.pad_right *= m;
+      s_.kind = ConvKind::depthwise;
+    }
+    s_.as_gemm = s_.kind == ConvKind::pointwise;
+    s_.gemm_n = cs.out_c;
+    s_.gemm_k = cs.in_c;
+    s_.row_macs = static_cast<size_t>(cs.out_w) * cs.out_c * cs.kernel_h * cs.kernel_w *
+                  (s_.kind == ConvKind::depthwise ? 1 : static_cast<size_t>(cs.in_c) / static_cast<size_t>(groups));
+    try {
+      s_.packed = pack_conv(isa_, s_.kind, cs, weights, op_.w_zero_point.empty() ? nullptr : op_.w_zero_point.data(),
+                            op_.bias.empty() ? nullptr : op_.bias.data(), x_.zero_point);
+      s_.stage = make_output_stage(x_.scale, op_.w_scale.data(), op_.w_scale.size(), mid_scale(), mid_zero_point(),
+                                   op_.qmin, op_.qmax);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+    if (op_.has_activation) {
+      activation_table(op_.act_scale, op_.act_zero_point, s_.stage.lut);
+      s_.stage.has_lut = true;
+    }
+  }
+
+  // add and mul: the quantization of the two inputs and of the result.
+  template <typename Params>
+  void set_domains(Params* p) const {
+    p->a_scale = x_.scale;
+    p->a_zero_point = x_.zero_point;
+    p->b_scale = b_->scale;
+    p->b_zero_point = b_->zero_point;
+    p->y_scale = mid_scale();
+    p->y_zero_point = mid_zero_point();
+  }
+
+  void add() {
+    set_domains(&s_.addp);
+    s_.addp.qmin = op_.qmin;
+    s_.addp.qmax = op_.qmax;
+    s_.addp.offset = op_.add_offset;
+  }
+
+  void mul() {
+    s_.channelwise = mul_broadcasts(x_, *b_);
+    set_domains(&s_.mulp);
+  }
+
+  // gap, add, mul and max_pool: the activation table after the op, if any. add clamps natively;
+  // gap, mul and max_pool get their clamp folded into the table (an identity one if need be).
+  void table_after() {
+    const bool fold = clamps() && op_.type != PlanOpType::add;
+    if (op_.has_activation) {
+      activation_table(op_.act_scale, op_.act_zero_point, s_.table);
+      s_.has_table = true;
+    } else if (fold) {
+      for (int q = -128; q < 128; ++q) s_.table[q + 128] = static_cast<int8_t>(q);
+      s_.has_table = true;
+    }
+    if (fold) fold_clamp(s_.table);
+  }
+
+  Isa isa_;
+  const PlanOp& op_;
+  const PlanTensor& x_;
+  const PlanTensor& y_;
+  const PlanTensor* b_;
+  std::string where_;
+  Step s_;
+};
+
+}  // namespace
+
+Model::Model(const PlanDesc& plan, Isa isa, int threads) : isa_(checked_isa(isa)), pool_(checked_threads(threads)) {
+  check_plan(plan);
+  tensors_ = plan.tensors;
+  input_ = plan.input;
+  input_layout_ = plan.input_layout;
+  outputs_ = plan.outputs;
+  memory_ = plan_memory(plan);
+  steps_.reserve(plan.ops.size());
+  for (size_t i = 0; i < plan.ops.size(); ++i) steps_.push_back(StepBuilder(isa_, tensors_, i, plan.ops[i]).build());
+  layout_tail();
+  if (Profile::enabled()) profile_.reset(new Profile);
+}
+
+Model::~Model() {
+  if (profile_) profile_->report(isa_, pool_.threads());
+}
+
+// The batched tail: the longest suffix of steps whose tensors are all one pixel, each of
+// its tensors in a slot of its own (batch-major) after the image regions.
+void Model::layout_tail() {
+  auto one_pixel = [&](int id) { return id < 0 || (tensors_[id].h == 1 && tensors_[id].w == 1); };
+  tail_begin_ = steps_.size();
+  while (tail_begin_ > 0) {
+    const Step& s = steps_[tail_begin_ - 1];
+    if (!one_pixel(s.x) || !one_pixel(s.b) || !one_pixel(s.y)) break;
+    --tail_begin_;
+  }
+  tail_offset_.assign(tensors_.size(), -1);
+  auto slot = [&](int id) {
+    if (tail_offset_[id] >= 0) return;
+    tail_offset_[id] = tail_bytes_;
+    tail_bytes_ += (elements(tensors_[id]) + 63) / 64 * 64;
+  };
+  for (size_t i = tail_begin_; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    for (int id : {s.x, s.b}) {
+      if (id < 0) continue;
+      if (tail_offset_[id] < 0) tail_inputs_.push_back(id);  // not yet seen: made before the tail
+      slot(id);
+    }
+    slot(s.y);
+  }
+}
+
+size_t Model::weight_bytes() const {
+  size_t bytes = 0;
+  for (const Step& s : steps_)
+    if (s.packed) bytes += packed_conv_bytes(*s.packed);
+  return bytes;
+}
+
+size_t Model::input_elements() const { return static_cast<size_t>(elements(tensors_[input_])); }
+size_t Model::output_elements(size_t i) const { return static_cast<size_t>(elements(tensors_[outputs_.at(i)])); }
+
+}  // namespace mnq
