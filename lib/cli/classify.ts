@@ -188,7 +188,8 @@ function formatText(image: string, preds: Prediction[]): string {
   return lines.join('\n');
 }
 
-function duration(s: number): string {
+/** Seconds as m:ss or h:mm:ss ('--:--' when unknown). */
+export function duration(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   s = Math.round(s);
   const h = Math.floor(s / 3600);
