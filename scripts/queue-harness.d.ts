@@ -12,7 +12,7 @@ export class RedisServer {
   readonly restarts: number;
   static start(dir: string, bin?: string | null): Promise<RedisServer>;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  restart(keepData?: boolean): Promise<void>;
 }
 
 export class MnqProcess {

@@ -106,9 +106,15 @@ class RedisServer {
     await this.exited;
   }
 
-  /** Stops it and starts it again on the same port and data: what survives is what the append-only file holds. */
-  async restart() {
+  /**
+   * Stops it and starts it again on the same port: with its data (what the append-only file holds), or with
+   * none (`keepData` false: as a restart without persistence).
+   */
+  async restart(keepData = true) {
     await this.stop();
+    if (!keepData) {
+      for (const f of fs.readdirSync(this.dir)) if (f !== 'redis.log') fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
+    }
     await this.launch();
     this.restarts++;
   }

@@ -5,6 +5,7 @@
 //     3 workers, chunks of 16, one worker SIGKILLed in the middle of a job and Redis restarted once during the
 //     run: every image exactly once, in input order, equal to `mnq classify` on the same files; a corrupt
 //     image and images the workers' rules refuse are per-image errors;
+//   - Redis losing its data mid-run (restarted without persistence): submit queues the lost jobs again;
 //   - submit SIGKILLed and run again: it resumes from its output file (a cut-off last line is dropped), jobs
 //     done meanwhile are not run again, and a third run has nothing to do.
 // Mid-job moments are made certain with an image HTTP server that holds chosen requests.
@@ -201,6 +202,35 @@ suite('mnq worker + mnq submit on redis-server', () => {
       expect(await q.getJobCounts('wait', 'active', 'completed', 'failed', 'delayed')).toEqual({ wait: 0, active: 0, completed: 0, failed: 0, delayed: 0 });
       await q.close();
       await stopWorkers(workers.filter((w) => w !== victim));
+    } catch (e) {
+      (e as Error).message += `\n${logs()}`;
+      throw e;
+    }
+  }, 300000);
+
+  test('Redis restarted without its data mid-run: submit queues the lost jobs again, each image once', async () => {
+    const files = listImageFiles(images).filter((f) => !f.includes('corrupt')).slice(0, 40);
+    const entries = files.map((f, i) => (i === 20 ? server.url(path.basename(f)) : f));
+    const list = path.join(tmp, 'lost.txt');
+    fs.writeFileSync(list, entries.join('\n') + '\n');
+    const urlFile = (name: string): string | undefined => (name.startsWith(server.url('')) ? path.join(images, path.basename(name)) : undefined);
+    const held = server.hold(path.basename(files[20]));
+    const [worker] = await startWorkers('lost', 1);
+    const out = path.join(tmp, 'lost.jsonl');
+    const submit = mnq(['submit', list, '--redis', redis.url, '--queue', 'lost', '--chunk', '8', '-o', out]);
+    const logs = (): string => [submit, worker].map((p) => `--- mnq ${p.args[0]}\n${p.stderr.join('\n')}`).join('\n');
+    try {
+      const request = await held;
+      await redis.restart(false);
+      request.release();
+      expect(await submit.wait(120000)).toBe(0);
+      expect(submit.stderr.join('\n')).toMatch(/job mnq-[0-9a-f]+ \(images 17-24\) was not in Redis any more; queued again/);
+      const lines = checkOutput(out, list, urlFile);
+      expect(lines).toHaveLength(40);
+      expect(lines.every((l) => l.predictions)).toBe(true);
+      // the worker could not complete the job Redis lost, and said so
+      expect(worker.stderr.join('\n')).toMatch(/Redis: Missing key for job mnq-[0-9a-f]+\. moveToFinished/);
+      await stopWorkers([worker]);
     } catch (e) {
       (e as Error).message += `\n${logs()}`;
       throw e;

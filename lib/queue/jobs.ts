@@ -96,5 +96,5 @@ export function resultsStreamKey(queue: string): string {
   return `mnq:${queue}:results`;
 }
 
-/** Entries kept in the results stream (approximately: Redis trims whole nodes). */
-export const RESULTS_STREAM_MAXLEN = 10000;
+/** Jobs kept in the results stream (approximately: Redis trims whole nodes); about 30 KB each at 64 images, top-5. */
+export const RESULTS_STREAM_MAXLEN = 1000;

@@ -19,6 +19,7 @@ import * as path from 'path';
 import { SubmitImage } from './inputs';
 import { chunkJobId, ClassifyJobData, ClassifyJobResult, ImageResult, JOB_NAME, jobData, parseJobResult } from './jobs';
 import { resultLine, ResultsWriter, resumeResults } from './results-file';
+import { errorLog } from './redis';
 
 export interface SubmitOptions {
   connection: ConnectionOptions;
@@ -111,13 +112,9 @@ export async function submitImages(o: SubmitOptions): Promise<SubmitSummary> {
   const writer = new ResultsWriter(o.output);
   const queue = new Queue<ClassifyJobData, ClassifyJobResult>(o.queue, { connection: o.connection });
   const events = new QueueEvents(o.queue, { connection: o.connection });
-  let down = false;
-  const onError = (e: Error): void => {
-    if (!down) log(`Redis connection error (${e.message}); retrying`);
-    down = true;
-  };
-  queue.on('error', onError);
-  events.on('error', onError);
+  const errors = errorLog(log);
+  queue.on('error', errors.error);
+  events.on('error', errors.error);
 
   const jobOptions = (c: Chunk): JobsOptions => ({
     jobId: c.id, attempts, backoff: { type: 'exponential', delay: 1000 },
@@ -266,11 +263,8 @@ export async function submitImages(o: SubmitOptions): Promise<SubmitSummary> {
       } else ids = [...signalled];
       signalled.clear();
       await Promise.all(ids.map((id) => check(id, false)));
-      if (down && ids.length) {
-        // commands went through since the error: the connection is back
-        log('Redis connection back');
-        down = false;
-      }
+      // commands went through: if there were errors, the connection is back
+      if (ids.length) errors.ready();
       progress();
     }
     await drain();

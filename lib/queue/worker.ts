@@ -12,6 +12,7 @@ import { ConnectionOptions, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Classifier } from '../classify';
 import { ImageError } from '../image';
 import { FetchError, ImageFetcher } from './fetch-image';
+import { errorLog } from './redis';
 import {
   ClassifyJobData, ClassifyJobResult, ImageResult, JOB_FORMAT, parseJobData, RESULTS_STREAM_MAXLEN, resultsStreamKey,
 } from './jobs';
@@ -137,16 +138,11 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
     maxStalledCount: o.maxStalledCount ?? d.maxStalledCount,
     autorun: false,
   });
-  // connection trouble: one line when it starts, one when it is over (ioredis retries every second meanwhile)
-  let down = false;
-  worker.on('error', (e) => {
-    if (!down) log(`Redis connection error (${e.message}); retrying`);
-    down = true;
-  });
-  worker.on('ready', () => {
-    if (down) log('Redis connection back');
-    down = false;
-  });
+  // errors (a lost connection is retried; a job that Redis lost cannot be completed, and its submitter queues
+  // it again): each distinct message once per 10 s, then one line when the connection is back
+  const errors = errorLog(log);
+  worker.on('error', errors.error);
+  worker.on('ready', errors.ready);
   worker.on('failed', (job, e) => {
     if (job) log(`job ${job.id} failed (attempt ${job.attemptsMade}): ${e.message}`);
   });
