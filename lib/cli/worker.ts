@@ -3,14 +3,14 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Classifier } from '../classify';
-import { parsePreprocess, PreprocessSpec } from '../image';
-import { loadLabels, Labels } from '../labels';
+import { PreprocessSpec } from '../image';
+import { Labels } from '../labels';
 import { ImageFetcher, parseHostRule } from '../queue/fetch-image';
 import { checkQueueName } from '../queue/jobs';
 import { redisConnection } from '../queue/redis';
 import { startQueueWorker, WORKER_DEFAULTS } from '../queue/worker';
 import { parseArgs, reportUsageError, UsageError } from './args';
-import { loadClassifierModel, modelDefaults } from './classify';
+import { loadClassifierModel, modelDefaults, parseClassifyFlags } from './classify';
 import { resolveModelPath, sha256File } from './fetch';
 
 export const summary = 'classify the images of jobs on a Redis queue (BullMQ), for mnq submit';
@@ -106,19 +106,7 @@ function parseOptions(argv: string[]): Options | null {
     maxStalled: args.int('max-stalled', { min: 0 }) ?? WORKER_DEFAULTS.maxStalledCount,
     quiet: args.bool('quiet'),
   };
-  const preprocess = args.string('preprocess');
-  const labels = args.string('labels');
-  try {
-    if (preprocess) o.preprocess = parsePreprocess(preprocess);
-  } catch (e) {
-    throw new UsageError(`--preprocess: ${(e as Error).message}`);
-  }
-  try {
-    if (labels) o.labels = loadLabels(labels);
-  } catch (e) {
-    throw new UsageError(`--labels: ${(e as Error).message}`);
-  }
-  return o;
+  return { ...o, ...parseClassifyFlags(args.string('preprocess'), args.string('labels')) };
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -162,12 +162,16 @@ export async function submitImages(o: SubmitOptions): Promise<SubmitSummary> {
     const ci = (windowIds.get(id) ?? [])[0];
     if (ci === undefined || outcomes.has(ci)) return;
     const c = chunks[ci];
+    const images = `images ${c.first + 1}-${c.first + c.images.length}`;
+    // the state first, then the job: a job read before it finished and found finished afterwards would have
+    // no return value yet; once finished, its fields no longer change
+    const state = await queue.getJobState(id);
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return; // queued or running
     const job = await Job.fromId<ClassifyJobData, ClassifyJobResult>(queue, id);
-    const state = job ? await job.getState() : 'missing';
-    if (!job || state === 'unknown') {
-      // Redis lost it (restarted without persistence) or it is in no list: queue it again
+    if (state === 'unknown' || !job) {
+      // Redis lost it (restarted without persistence), or it is in no list, or someone removed it: queue it again
       if (job) await job.remove().catch(() => undefined);
-      log(`job ${id} (images ${c.first + 1}-${c.first + c.images.length}) was not in Redis any more; queued again`);
+      log(`job ${id} (${images}) was not in Redis any more; queued again`);
       await addJob(c);
       return;
     }
@@ -182,10 +186,11 @@ export async function submitImages(o: SubmitOptions): Promise<SubmitSummary> {
         outcome = { results: c.images.map(() => ({ error: `job ${id}: ${(e as Error).message}` })) };
       }
       settle(id, outcome, job);
-    } else if (state === 'failed') {
+    } else {
       if (fresh) {
-        log(`job ${id} (images ${c.first + 1}-${c.first + c.images.length}) had failed in an earlier run: retrying it`);
-        await job.retry('failed');
+        log(`job ${id} (${images}) had failed in an earlier run: retrying it`);
+        // (another submit of the same chunk may have retried it first)
+        await job.retry('failed').catch((e: Error) => log(`job ${id}: could not retry it (${e.message})`));
         return;
       }
       summary.failedJobs++;
