@@ -213,6 +213,28 @@ describe('commands', () => {
     ['compare', ['f.onnx', '--images', 'd'], /^mnq compare: need a float model and an int8 model, got 1 file\(s\)/],
     ['compare', ['f.onnx', 'q.onnx', '--images', 'd', '--limit', '-3'], /^mnq compare: --limit must be a positive integer, got '-3'/],
     ['compare', ['f.onnx', 'q.onnx', '--images', 'd', '--layers'], /^mnq compare: unknown option '--layers' \(options: --images, --limit, --preprocess, --html, --json, --no-layers, --no-mnq, --force, -h\/--help\)/],
+    ['worker', ['--queue', 'q', '--model', 'm.onnx'], /^mnq worker: --redis is required \(e\.g\. --redis redis:\/\/127\.0\.0\.1:6379\)/],
+    ['worker', ['--redis', 'redis://h:6379', '--model', 'm.onnx'], /^mnq worker: --queue is required/],
+    ['worker', ['--redis', 'redis://h:6379', '--queue', 'q'], /^mnq worker: --model is required/],
+    ['worker', ['--redis', 'http://h:6379', '--queue', 'q', '--model', 'm.onnx'], /^mnq worker: --redis must be a redis:\/\/ or rediss:\/\/ URL, got 'http:\/\/h:6379'/],
+    ['worker', ['--redis', 'h:6379x', '--queue', 'q', '--model', 'm.onnx'], /^mnq worker: --redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'a:b', '--model', 'm.onnx'], /^mnq worker: queue name must be 1-100 letters, digits, '.', '_' or '-' \(starting with a letter or digit\), got 'a:b'/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', '--allow-host', 'http://x.com'], /^mnq worker: --allow-host 'http:\/\/x.com' is not a host name or address with an optional :port/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', '--concurrency', '0'], /^mnq worker: --concurrency must be a positive integer, got '0'/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', '--lock-duration', '10'], /^mnq worker: --lock-duration must be an integer >= 1000, got '10'/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', '--max-bytes', '1e'], /^mnq worker: --max-bytes must be a positive integer, got '1e'/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', 'extra'], /^mnq worker: unexpected arguments: extra/],
+    ['worker', ['--redis', 'redis://h', '--queue', 'q', '--model', 'm.onnx', '--roots', 'd'], /^mnq worker: unknown option '--roots' \(options: --redis, --queue, -m\/--model, -t\/--threads, -c\/--concurrency, -b\/--batch, --root, --allow-host, --max-bytes, --fetch-timeout, --max-pixels, --labels, --preprocess, --lock-duration, --stalled-interval, --max-stalled, -q\/--quiet, -h\/--help\)/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q'], /^mnq submit: -o\/--output is required \(the results file; it is also what a rerun resumes from\)/],
+    ['submit', ['--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl'], /^mnq submit: missing directory or list file/],
+    ['submit', ['a', 'b', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl'], /^mnq submit: unexpected arguments: b/],
+    ['submit', ['dir', '--queue', 'q', '-o', 'r.jsonl'], /^mnq submit: --redis is required/],
+    ['submit', ['dir', '--redis', 'redis://h', '-o', 'r.jsonl'], /^mnq submit: --queue is required/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--chunk', '0'], /^mnq submit: --chunk must be a positive integer, got '0'/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--chunk', '5000'], /^mnq submit: --chunk must be at most 4096, got 5000/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--top', '1001'], /^mnq submit: --top must be at most 1000, got 1001/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--in-flight', 'many'], /^mnq submit: --in-flight must be a positive integer, got 'many'/],
+    ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--chunks', '3'], /^mnq submit: unknown option '--chunks' \(options: --redis, --queue, -o\/--output, --chunk, -k\/--top, --in-flight, --attempts, -q\/--quiet, -h\/--help\)/],
     ['build', ['-x', 'v2'], /^mnq build: unknown option '-x' \(options: --width, --resolution, --classes, --weights, --seed, --opset, --bn, --padding, --json, -o\/--output, -h\/--help\)/],
   ])('%s %j: exit 2, %s', async (name, argv, message) => {
     expect(await command(name).run(argv as string[])).toBe(2);
@@ -220,7 +242,7 @@ describe('commands', () => {
     expect(out).toEqual([]);
   });
 
-  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build', 'calibrate', 'compare'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
+  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build', 'calibrate', 'compare', 'worker', 'submit'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
     for (const argv of [['--help'], ['x', '-h'], ['--frobnicate', '--help']]) {
       out.length = 0;
       expect(await command(name).run(argv)).toBe(0);

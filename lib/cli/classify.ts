@@ -190,7 +190,8 @@ function formatText(image: string, preds: Prediction[]): string {
   return lines.join('\n');
 }
 
-function duration(s: number): string {
+/** Seconds as m:ss or h:mm:ss ('--:--' when unknown). */
+export function duration(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   s = Math.round(s);
   const h = Math.floor(s / 3600);
@@ -253,19 +254,23 @@ function parseOptions(argv: string[]): Options | null {
     decoders: args.int('decoders', { min: 1 }),
     engine: args.choice('engine', ['mnq', 'ort'] as const) ?? 'mnq',
   };
-  const preprocess = args.string('preprocess');
-  const labels = args.string('labels');
+  return { ...o, ...parseClassifyFlags(args.string('preprocess'), args.string('labels')) };
+}
+
+/** The --preprocess and --labels values of a command that classifies, parsed; a UsageError naming the flag. */
+export function parseClassifyFlags(preprocess: string | undefined, labels: string | undefined): { preprocess?: PreprocessSpec; labels?: Labels } {
+  const out: { preprocess?: PreprocessSpec; labels?: Labels } = {};
   try {
-    if (preprocess) o.preprocess = parsePreprocess(preprocess);
+    if (preprocess) out.preprocess = parsePreprocess(preprocess);
   } catch (e) {
     throw new UsageError(`--preprocess: ${(e as Error).message}`);
   }
   try {
-    if (labels) o.labels = loadLabels(labels);
+    if (labels) out.labels = loadLabels(labels);
   } catch (e) {
     throw new UsageError(`--labels: ${(e as Error).message}`);
   }
-  return o;
+  return out;
 }
 
 export async function run(argv: string[]): Promise<number> {
