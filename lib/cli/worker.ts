@@ -3,7 +3,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Classifier } from '../classify';
-import { PreprocessSpec } from '../image';
+import { PreprocessSpec } from '../preprocess-spec';
 import { Labels } from '../labels';
 import { ImageFetcher, parseHostRule } from '../queue/fetch-image';
 import { checkQueueName } from '../queue/jobs';
