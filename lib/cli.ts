@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 
 const COMMANDS = [
-  'classify', 'check-ort', 'bench', 'bench-classify', 'build', 'info', 'calibrate', 'compare', 'fetch',
+  'classify', 'check-ort', 'bench', 'bench-classify', 'build', 'info', 'calibrate', 'compare', 'fetch', 'serve',
 ];
 
 interface CommandModule { summary: string; run(argv: string[]): Promise<number> }
