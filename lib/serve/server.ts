@@ -1,6 +1,7 @@
 // `createServer(options)`: loads the models, starts a fastify server with the routes of routes.ts, and returns it
-// started. close() drains it: readiness turns 503, new inference requests get 503, queued batches start at once,
-// requests in flight are answered, then the models the server loaded are disposed.
+// started. close() drains it: readiness turns 503 and new inference requests get 503 (still listening, so load
+// balancers see it), queued batches start at once, and once every request in flight is answered (or after
+// drainTimeoutMs) the server stops listening, closes its connections and disposes the models it loaded.
 import fastify, { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import sharp from 'sharp';
@@ -89,6 +90,15 @@ export async function startServer(options: ServeOptions): Promise<MnqServer> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', ...IMAGE_CONTENT_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: o.bodyLimit } });
+  // requests in flight (from arrival to the response going out or the client going away), for draining
+  let active = 0;
+  let quiet: (() => void) | null = null;
+  app.addHook('onRequest', async (_req, reply) => {
+    active++;
+    reply.raw.once('close', () => {
+      if (--active === 0 && quiet) quiet();
+    });
+  });
   registerRoutes(app, state);
 
   acquireSharp();
@@ -109,12 +119,15 @@ export async function startServer(options: ServeOptions): Promise<MnqServer> {
     closing ??= (async () => {
       state.draining = true;
       for (const m of served.values()) m.batcher.drain();
-      const force = setTimeout(() => app.server.closeAllConnections(), o.drainTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, o.drainTimeoutMs); });
       try {
+        if (active > 0) await Promise.race([new Promise<void>((resolve) => { quiet = resolve; }), timeout]);
+        app.server.closeAllConnections(); // idle keep-alive connections, and any still busy after the timeout
         await app.close();
-        await Promise.all([...served.values()].map((m) => m.batcher.idle()));
+        await Promise.race([Promise.all([...served.values()].map((m) => m.batcher.idle())), timeout]);
       } finally {
-        clearTimeout(force);
+        clearTimeout(timer);
         disposeAll();
         releaseSharp();
       }
