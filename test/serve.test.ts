@@ -117,6 +117,7 @@ describe('mnq serve: endpoints (tiny model)', () => {
   let server: MnqServer;
   let model: Model; // the same model, loaded by the test, as the reference
   let images: Record<'png' | 'jpeg' | 'webp', Buffer>;
+  const fixedRuns: number[] = [];
 
   beforeAll(async () => {
     model = await load(TINY);
@@ -126,7 +127,19 @@ describe('mnq serve: endpoints (tiny model)', () => {
       run: (x, shape) => model.run(x, [(shape as number[])[0], 3, 5, 5]),
       runInt8: (x, n) => model.runInt8(x, n),
     };
-    server = await createServer({ models: { tiny: TINY, head: tinyHeadModel(), flat }, host: HOST, port: 0, maxBatch: 8 });
+    // and behind an input with a fixed batch of 2: runs are padded to 2, requests take at most 2
+    const fixed: ServableModel = {
+      inputs: [{ name: 'input', shape: [2, 3, 5, 5], type: 'float32' }], outputs: model.outputs, inputQuantization: model.inputQuantization,
+      run: (x, shape) => {
+        fixedRuns.push((shape as number[])[0]);
+        return model.run(x, shape);
+      },
+      runInt8: (x, n) => {
+        fixedRuns.push(n);
+        return model.runInt8(x, n);
+      },
+    };
+    server = await createServer({ models: { tiny: TINY, head: tinyHeadModel(), flat, fixed }, host: HOST, port: 0, maxBatch: 8 });
     images = { png: await encode('png', 1), jpeg: await encode('jpeg', 2), webp: await encode('webp', 3) };
   });
   afterAll(async () => {
@@ -138,7 +151,8 @@ describe('mnq serve: endpoints (tiny model)', () => {
     expect(server.host).toBe(HOST);
     expect(server.port).toBeGreaterThan(0);
     expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
-    expect([...server.models.keys()]).toEqual(['tiny', 'head', 'flat']);
+    expect([...server.models.keys()]).toEqual(['tiny', 'head', 'flat', 'fixed']);
+    expect(server.models.get('fixed')?.maxBatch).toBe(2);
     expect(server.models.get('tiny')?.takesImages).toBe(true);
     expect(server.models.get('flat')?.takesImages).toBe(false);
   });
@@ -163,7 +177,7 @@ describe('mnq serve: endpoints (tiny model)', () => {
     for (const [method, url] of [['GET', '/v2/models/nope'], ['GET', '/v2/models/nope/ready'], ['POST', '/v2/models/nope/infer'], ['POST', '/v1/models/nope:classify']]) {
       const r = await fetch(`${server.url}${url}`, { method, body: method === 'POST' ? images.png : undefined, headers: method === 'POST' ? { 'content-type': 'image/png' } : {} });
       expect(r.status).toBe(404);
-      expect((await json(r)).error).toBe("unknown model 'nope' (this server has: tiny, head, flat)");
+      expect((await json(r)).error).toBe("unknown model 'nope' (this server has: tiny, head, flat, fixed)");
     }
     let r = await fetch(`${server.url}/v2/frobnicate`);
     expect(r.status).toBe(404);
@@ -335,6 +349,15 @@ describe('mnq serve: endpoints (tiny model)', () => {
     const x75 = Float32Array.from({ length: 75 }, (_, i) => i / 75);
     const f = await postInfer(server, 'flat', { inputs: [{ name: 'flat', shape: [1, 75], datatype: 'FP32', data: Array.from(x75) }] });
     expect((await json(f)).outputs[0]).toEqual({ name: 'output', datatype: 'FP32', shape: [1, 4], data: Array.from(await model.run(x75, [1, 3, 5, 5])) });
+    // a fixed batch of 2: one image runs padded to 2; a request of 3 is refused
+    const r = await postImage(server, 'fixed', images.png, 'image/png');
+    expect((await json(r)).predictions).toEqual((await model.classify([images.png], { topK: 4 }))[0]);
+    const x = Float32Array.from({ length: 75 }, (_, i) => i / 75);
+    const one = await postInfer(server, 'fixed', { inputs: [{ name: 'input', shape: [1, 3, 5, 5], datatype: 'FP32', data: Array.from(x) }] });
+    expect((await json(one)).outputs[0]).toEqual({ name: 'output', datatype: 'FP32', shape: [1, 4], data: Array.from(await model.run(x, [1, 3, 5, 5])) });
+    expect(fixedRuns).toEqual([2, 2]);
+    const three = await postInfer(server, 'fixed', { inputs: [{ name: 'input', shape: [3, 3, 5, 5], datatype: 'FP32', data: Array(225).fill(0) }] });
+    expect([three.status, (await json(three)).error]).toEqual([400, expect.stringMatching(/batch of 3, more than this server's limit of 2/)]);
     const head = await load(tinyHeadModel());
     try {
       const x = Float32Array.from({ length: 36 }, (_, i) => (i % 7) * 0.1);
