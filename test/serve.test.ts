@@ -518,7 +518,8 @@ describe('mnq serve: body limit, back-pressure, batching, timeouts, cancellation
     await until('the first batch', () => g.runs.length === 1);
     const late = await postImage(server, 'tiny', png, 'image/png');
     expect(late.status).toBe(503);
-    expect((await json(late)).error).toMatch(/^the request timed out after \d+ ms in the queue$/);
+    // (timed out in the queue, or, on a slow machine, already before its decode started)
+    expect((await json(late)).error).toMatch(/^the request timed out after \d+ ms (in the queue|before it was computed)/);
     g.release();
     expect((await first).status).toBe(200); // computing when its time ran out: it completes
     await new Promise((r) => setTimeout(r, 50));

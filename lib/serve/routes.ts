@@ -70,7 +70,7 @@ function queueFull(state: ServerState, model: ServedModel): HttpError {
  * draining, the Content-Type, the declared size, room in the queue.
  */
 function admit(state: ServerState, contentTypes: string[]) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return async (req: FastifyRequest): Promise<void> => {
     const model = modelOf(state, req);
     if (state.draining) {
       state.metrics.rejected.inc({ model: model.name, reason: 'draining' });
@@ -91,7 +91,6 @@ function admit(state: ServerState, contentTypes: string[]) {
       state.metrics.rejected.inc({ model: model.name, reason: 'queue_full' });
       throw queueFull(state, model);
     }
-    void reply;
   };
 }
 
@@ -179,16 +178,16 @@ async function classifyRoute(state: ServerState, req: FastifyRequest, reply: Fas
     return { model: model.name, predictions: await classifyImage(state, model, body, 'image', k, watch) };
   }
   // multipart: every file part is one image, decoded as soon as it has arrived; results in part order
-  const names: string[] = [];
+  const names: string[] = []; // each part's file name, else its field name
   const results: Promise<Prediction[]>[] = [];
   const limit = state.options.bodyLimit;
   try {
     for await (const part of req.parts({ limits: { fileSize: limit, files: state.options.maxQueue, fields: 32, parts: state.options.maxQueue + 32 } })) {
       if (part.type !== 'file') continue;
       const bytes = await part.toBuffer();
-      const name = part.filename ? `'${part.filename}'` : `part '${part.fieldname}'`;
+      const name = part.filename || part.fieldname;
       names.push(name);
-      const p = classifyImage(state, model, bytes, `image ${name}`, k, watch);
+      const p = classifyImage(state, model, bytes, `image '${name}'`, k, watch);
       p.catch((e: Error) => watch.fail(e));
       results.push(p);
     }
@@ -204,7 +203,7 @@ async function classifyRoute(state: ServerState, req: FastifyRequest, reply: Fas
   if (failed) throw failed.reason;
   return {
     model: model.name,
-    results: settled.map((s, i) => ({ image: names[i].replace(/^(part )?'|'$/g, ''), predictions: (s as PromiseFulfilledResult<Prediction[]>).value })),
+    results: settled.map((s, i) => ({ image: names[i], predictions: (s as PromiseFulfilledResult<Prediction[]>).value })),
   };
 }
 
