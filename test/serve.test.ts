@@ -247,6 +247,8 @@ describe('mnq serve: endpoints (tiny model)', () => {
     form.append('bad', new Blob([corrupt]), 'broken.jpg');
     r = await fetch(`${server.url}/v1/models/tiny:classify`, { method: 'POST', body: form });
     expect([r.status, (await json(r)).error]).toEqual([400, expect.stringMatching(/^image 'broken.jpg': /)]);
+    r = await postImage(server, 'tiny', 'garbage', 'multipart/form-data');
+    expect([r.status, (await json(r)).error]).toEqual([400, 'the multipart body is malformed: Multipart: Boundary not found']);
     const empty = new FormData();
     empty.append('x', 'no file');
     r = await fetch(`${server.url}/v1/models/tiny:classify`, { method: 'POST', body: empty });
@@ -448,6 +450,13 @@ describe('mnq serve: body limit, back-pressure, batching, timeouts, cancellation
     ]);
     expect(statuses(text)).toEqual([413, 415, 200]);
     expect(closed).toBe(false);
+  });
+
+  test('an image over maxPixels: 400 naming the limit', async () => {
+    const server = await start(TINY, { maxPixels: 100 });
+    const r = await postImage(server, 'tiny', await encode('png', 9, 20, 10), 'image/png');
+    expect([r.status, (await json(r)).error]).toEqual([400, expect.stringMatching(/^image: image (exceeds the pixel limit of 100 pixels|has 20x10 = 200 pixels, more than the limit of 100)/)]);
+    expect((await postImage(server, 'tiny', await encode('png', 9, 10, 10), 'image/png')).status).toBe(200);
   });
 
   test('a full queue gets 429 with Retry-After at once, while queued requests wait; they then complete', async () => {

@@ -194,6 +194,10 @@ async function classifyRoute(state: ServerState, req: FastifyRequest, reply: Fas
   } catch (e) {
     watch.fail(e as Error);
     await Promise.allSettled(results);
+    // busboy's own parse errors carry no status: the body is malformed
+    if (e instanceof Error && (e as FastifyError).statusCode === undefined && !(e instanceof HttpError)) {
+      throw badRequest(`the multipart body is malformed: ${e.message}`);
+    }
     throw e;
   }
   if (!results.length) throw badRequest('the multipart body has no file parts: send each image as a file part');
