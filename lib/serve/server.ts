@@ -90,10 +90,12 @@ export async function startServer(options: ServeOptions): Promise<MnqServer> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', ...IMAGE_CONTENT_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: o.bodyLimit } });
-  // requests in flight (from arrival to the response going out or the client going away), for draining
+  // requests in flight (from arrival to the response going out or the client going away) that arrived before
+  // draining began: close() waits for them (those arriving later are answered 503 at once)
   let active = 0;
   let quiet: (() => void) | null = null;
   app.addHook('onRequest', async (_req, reply) => {
+    if (state.draining) return;
     active++;
     reply.raw.once('close', () => {
       if (--active === 0 && quiet) quiet();
