@@ -8,7 +8,7 @@ import * as fs from 'fs';
 
 const COMMANDS = [
   'classify', 'check-ort', 'bench', 'bench-classify', 'build', 'info', 'calibrate', 'compare', 'fetch',
-  'worker', 'submit',
+  'worker', 'submit', 'serve',
 ];
 
 interface CommandModule { summary: string; run(argv: string[]): Promise<number> }

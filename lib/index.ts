@@ -22,3 +22,7 @@ export { loadLabels, imagenetClassOfFile } from './labels';
 // Model builder: MobileNet V1 / V2 / V3-Large / V3-Small as float ONNX.
 export { buildMobileNet, countArch, saveModel } from './builder';
 export type { BuildOptions, BuiltModel } from './builder';
+
+// Serving: an HTTP inference server with dynamic batching (Open Inference Protocol, :classify, metrics).
+export { createServer } from './serve';
+export type { MnqServer, ServeOptions, ServeModelSpec, ServableModel } from './serve';

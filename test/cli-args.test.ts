@@ -235,6 +235,20 @@ describe('commands', () => {
     ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--top', '1001'], /^mnq submit: --top must be at most 1000, got 1001/],
     ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--in-flight', 'many'], /^mnq submit: --in-flight must be a positive integer, got 'many'/],
     ['submit', ['dir', '--redis', 'redis://h', '--queue', 'q', '-o', 'r.jsonl', '--chunks', '3'], /^mnq submit: unknown option '--chunks' \(options: --redis, --queue, -o\/--output, --chunk, -k\/--top, --in-flight, --attempts, -q\/--quiet, -h\/--help\)/],
+    ['serve', [], /^mnq serve: name at least one model: --model NAME=model.onnx/],
+    ['serve', ['x.onnx'], /^mnq serve: unexpected arguments: x.onnx \(name models with --model\)/],
+    ['serve', ['--model', '=x.onnx'], /^mnq serve: --model '=x.onnx': the name before '=' is empty/],
+    ['serve', ['--model', 'a b=x.onnx'], /^mnq serve: --model 'a b=x.onnx': the name 'a b' must be letters, digits, '.', '_' or '-'/],
+    ['serve', ['--model', 'a='], /^mnq serve: --model 'a=': no model file after '='/],
+    ['serve', ['--model', 'dir/my model.onnx'], /^mnq serve: --model 'dir\/my model.onnx': 'my model' cannot be a model name .* write --model NAME=dir\/my model.onnx/],
+    ['serve', ['-m', 'a=x.onnx', '-m', 'b/a.onnx'], /^mnq serve: two models are named 'a': name them with --model NAME=FILE/],
+    ['serve', ['-m', 'a=x.onnx', '--max-batch', '0'], /^mnq serve: --max-batch must be a positive integer, got '0'/],
+    ['serve', ['-m', 'a=x.onnx', '--max-delay-ms', '-1'], /^mnq serve: --max-delay-ms must be a number >= 0, got '-1'/],
+    ['serve', ['-m', 'a=x.onnx', '--max-queue', 'many'], /^mnq serve: --max-queue must be a positive integer, got 'many'/],
+    ['serve', ['-m', 'a=x.onnx', '--port', '70000'], /^mnq serve: --port must be from 0 to 65535, got '70000'/],
+    ['serve', ['-m', 'a=x.onnx', '--body-limit', 'lots'], /^mnq serve: --body-limit must be a byte count such as 1048576, 512kb or 16mb, got 'lots'/],
+    ['serve', ['-m', 'a=x.onnx', '--preprocess', 'bogus'], /^mnq serve: --preprocess: unknown preprocessing 'bogus'/],
+    ['serve', ['-m', 'a=x.onnx', '--batch', '4'], /^mnq serve: unknown option '--batch' \(options: -m\/--model, --host, -p\/--port, -t\/--threads, --max-batch, --max-delay-ms, --max-queue, --timeout-ms, --body-limit, --max-pixels, -k\/--top, --labels, --preprocess, --decoders, --log, -h\/--help\)/],
     ['build', ['-x', 'v2'], /^mnq build: unknown option '-x' \(options: --width, --resolution, --classes, --weights, --seed, --opset, --bn, --padding, --json, -o\/--output, -h\/--help\)/],
   ])('%s %j: exit 2, %s', async (name, argv, message) => {
     expect(await command(name).run(argv as string[])).toBe(2);
@@ -242,12 +256,23 @@ describe('commands', () => {
     expect(out).toEqual([]);
   });
 
-  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build', 'calibrate', 'compare', 'worker', 'submit'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
+  test.each(['classify', 'bench-classify', 'bench', 'check-ort', 'fetch', 'info', 'build', 'calibrate', 'compare', 'worker', 'submit', 'serve'])('%s --help / -h: usage on stdout, exit 0', async (name) => {
     for (const argv of [['--help'], ['x', '-h'], ['--frobnicate', '--help']]) {
       out.length = 0;
       expect(await command(name).run(argv)).toBe(0);
       expect(out.join('\n')).toMatch(new RegExp(`^usage: mnq ${name} `));
       expect(err).toEqual([]);
     }
+  });
+});
+
+describe('serve --body-limit sizes', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { parseBytes } = require('../lib/cli/serve') as typeof import('../lib/cli/serve');
+  test.each([
+    ['1048576', 1048576], ['512kb', 524288], ['512K', 524288], ['16mb', 16777216], ['1.5m', 1572864], ['1gb', 1073741824], ['10b', 10],
+    ['0', null], ['', null], ['-5', null], ['16 MiB', null], ['3gb', null], ['lots', null],
+  ])('%j -> %p', (text, bytes) => {
+    expect(parseBytes(text)).toBe(bytes);
   });
 });
