@@ -1,15 +1,14 @@
 // Image classification on top of a loaded model: images (paths, encoded bytes, raw pixels) → top-k
 // { label, index, probability } (softmax of the output), in batches, decoding the next batch while the
 // current one runs, with sharp's threads and the model's threads sized together.
-import * as os from 'os';
-import sharp from 'sharp';
 import {
   describeInput, ImageError, ImageInput, ImagePipeline, InputQuantization, Pixels, pixelsToFloatNCHW, pixelsToNHWC,
 } from './image';
+import { acquireSharp, decodeConcurrency, releaseSharp } from './image/decode-threads';
 import { fileMetadata, METADATA_KEYS } from './onnx/metadata';
 import { parsePreprocess, PreprocessSpecInput } from './preprocess-spec';
 import { checkLabels, imagenetLabelsFor, Labels, loadLabels } from './labels';
-import { softmax, topK } from './numerics/softmax';
+import { isDistribution, softmax, topK } from './numerics/softmax';
 
 /**
  * What classify needs from a model: mnq's Model satisfies it (float `run`, and `runInt8` + `inputQuantization`
@@ -81,49 +80,6 @@ function defaultPreprocess(classes: number | undefined): string {
 
 function staticDim(d: number | string | undefined): number | undefined {
   return typeof d === 'number' && d > 0 ? d : undefined;
-}
-
-function isDistribution(x: ArrayLike<number>, off: number, n: number): boolean {
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[off + i];
-    if (!(v >= 0 && v <= 1)) return false;
-    sum += v;
-  }
-  return Math.abs(sum - 1) < 1e-3;
-}
-
-// sharp's libvips threads: while any classification runs, each image decodes on one libvips thread (many
-// images decode in parallel instead), so decoders + model threads ≈ cores. Restored when the last one ends.
-let sharpUsers = 0;
-let sharpSaved = 0;
-function acquireSharp(): void {
-  if (sharpUsers++ === 0) {
-    sharpSaved = sharp.concurrency();
-    sharp.concurrency(1);
-  }
-}
-function releaseSharp(): void {
-  if (--sharpUsers === 0) sharp.concurrency(sharpSaved);
-}
-
-function cpuCount(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-/**
- * How many images decode at once, sized with the model's threads: while a model run is in flight, the cores
- * its threads leave free (at least 1); while none is, every core. Both stay below libuv's thread pool size,
- * which also carries the model's async runs. `decoders` fixes both.
- */
-export function decodeConcurrency(modelThreads: number | undefined, decoders?: number): { busy: number; idle: number } {
-  if (decoders !== undefined) return { busy: decoders, idle: decoders };
-  const cores = cpuCount();
-  const uvPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const cap = Math.max(1, uvPool - 1);
-  const busy = Math.max(1, Math.min(cores - (modelThreads ?? cores), cap));
-  const idle = Math.max(busy, Math.min(cores, cap));
-  return { busy, idle };
 }
 
 /** A model with its preprocessing, labels and input path resolved: classify images with it. */

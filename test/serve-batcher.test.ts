@@ -2,7 +2,8 @@
 // into which batch and when, the bounded queue, deadlines and cancellation before a job is computed, draining.
 // A fake execute records the batches and is released by the test, so every case is deterministic.
 import { Batcher, BatchJob, CancelledError, TimeoutError } from '../lib/serve/batcher';
-import { DecodeSlots, decodeLimits } from '../lib/serve/decode-slots';
+import { DecodeSlots } from '../lib/serve/decode-slots';
+import { decodeConcurrency } from '../lib/image/decode-threads';
 
 interface Job extends BatchJob { id: string }
 const job = (id: string, size = 1, kind = 'a'): Job => ({ id, size, kind });
@@ -252,18 +253,18 @@ describe('DecodeSlots', () => {
   });
 
   test('limits: decoders fixes both; otherwise the cores the model threads leave, below the libuv pool', () => {
-    expect(decodeLimits(2, 3)).toEqual({ busy: 3, idle: 3 });
+    expect(decodeConcurrency(2, 3)).toEqual({ busy: 3, idle: 3 });
     const saved = process.env.UV_THREADPOOL_SIZE;
     process.env.UV_THREADPOOL_SIZE = '2';
     try {
-      const l = decodeLimits(1);
+      const l = decodeConcurrency(1);
       expect(l.busy).toBe(1);
       expect(l.idle).toBe(1); // pool of 2: one thread stays for model runs
     } finally {
       if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
       else process.env.UV_THREADPOOL_SIZE = saved;
     }
-    const l = decodeLimits(256);
+    const l = decodeConcurrency(256);
     expect(l.busy).toBe(1);
     expect(l.idle).toBeGreaterThanOrEqual(1);
   });

@@ -3,7 +3,7 @@
 // drains (requests in flight are answered) and exits 0.
 import * as os from 'os';
 import * as path from 'path';
-import { parsePreprocess } from '../image';
+import { parsePreprocess } from '../preprocess-spec';
 import { loadLabels } from '../labels';
 import { createServer, ServeOptions } from '../serve';
 import { DEFAULTS, MODEL_NAME, ServeModelSpec } from '../serve/options';

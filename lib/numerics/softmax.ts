@@ -58,3 +58,14 @@ export function topK(p: ArrayLike<number>, k: number): number[] {
   }
   return idx;
 }
+
+/** Whether x[off .. off+n) already is a probability distribution (entries in [0, 1] summing to 1 within 1e-3). */
+export function isDistribution(x: ArrayLike<number>, off = 0, n = x.length - off): boolean {
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[off + i];
+    if (!(v >= 0 && v <= 1)) return false;
+    sum += v;
+  }
+  return Math.abs(sum - 1) < 1e-3;
+}

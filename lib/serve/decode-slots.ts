@@ -1,23 +1,12 @@
 // How many images `mnq serve` decodes at once. sharp decodes on libuv's thread pool, which also carries the
 // models' runs, and on the same cores as the models' threads: while a batch computes, `busy` decodes run (the
 // cores its threads leave free, at least 1), otherwise `idle` (every core); both stay below libuv's pool size, so
-// a model run never waits behind queued decodes. The others wait in arrival order. (The same sizing as
-// `classify`, which sizes its decoding per call; a server shares one set of slots between all its models.)
-import * as os from 'os';
-
+// a model run never waits behind queued decodes. The others wait in arrival order. (The limits come from
+// decodeConcurrency in lib/image/decode-threads.ts, as for `classify`; a server shares one set of slots between
+// all its models.)
 export interface DecodeLimits {
   busy: number;
   idle: number;
-}
-
-/** Decode limits for models of `threads` threads each (`decoders` fixes both). */
-export function decodeLimits(threads: number, decoders?: number): DecodeLimits {
-  if (decoders !== undefined) return { busy: decoders, idle: decoders };
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  const uvPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const cap = Math.max(1, uvPool - 1);
-  const busy = Math.max(1, Math.min(cores - threads, cap));
-  return { busy, idle: Math.max(busy, Math.min(cores, cap)) };
 }
 
 /** A first-in first-out limit on concurrent decodes, lower while a model computes. */

@@ -2,7 +2,8 @@
 // labels resolve exactly as in `mnq classify`), its dynamic batcher, and how a batch is computed: images go to the
 // model as one int8 NHWC tensor (model.runInt8, the path `classify` takes), infer tensors as one float tensor
 // (model.run); one allocation per batch, each request writing its own slots.
-import { Classifier, softmax, topK } from '../index';
+import { Classifier } from '../index';
+import { isDistribution, softmax, topK } from '../numerics/softmax';
 import type { ClassifyOptions, ImagePipeline, InputQuantization, Prediction, TensorInfo } from '../index';
 import { Batcher, BatchJob, Reservation, Submitted } from './batcher';
 import { DecodeSlots } from './decode-slots';
@@ -211,14 +212,4 @@ export class ServedModel {
     }
     return rows;
   }
-}
-
-/** Whether a row already is a probability distribution (then classify reports it as is). */
-function isDistribution(x: Float32Array): boolean {
-  let sum = 0;
-  for (const v of x) {
-    if (!(v >= 0 && v <= 1)) return false;
-    sum += v;
-  }
-  return Math.abs(sum - 1) < 1e-3;
 }

@@ -4,9 +4,9 @@
 // drainTimeoutMs) the server stops listening, closes its connections and disposes the models it loaded.
 import fastify, { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import sharp from 'sharp';
 import { load } from '../index';
-import { DecodeSlots, decodeLimits } from './decode-slots';
+import { acquireSharp, decodeConcurrency, releaseSharp } from '../image/decode-threads';
+import { DecodeSlots } from './decode-slots';
 import { ServerMetrics } from './metrics';
 import { resolveOptions, ServeOptions } from './options';
 import { IMAGE_CONTENT_TYPES } from './image-format';
@@ -28,24 +28,10 @@ export interface MnqServer {
   close(): Promise<void>;
 }
 
-// sharp's libvips threads per image: 1 while any server runs (many images decode in parallel instead, in decode
-// slots sized to the cores); restored when the last one closes. (classify does the same per call.)
-let sharpUsers = 0;
-let sharpSaved = 0;
-function acquireSharp(): void {
-  if (sharpUsers++ === 0) {
-    sharpSaved = sharp.concurrency();
-    sharp.concurrency(1);
-  }
-}
-function releaseSharp(): void {
-  if (--sharpUsers === 0) sharp.concurrency(sharpSaved);
-}
-
 export async function startServer(options: ServeOptions): Promise<MnqServer> {
   const o = resolveOptions(options);
   const metrics = new ServerMetrics();
-  const slots = new DecodeSlots(decodeLimits(o.threads, o.decoders));
+  const slots = new DecodeSlots(decodeConcurrency(o.threads, o.decoders));
   const served = new Map<string, ServedModel>();
   const disposeAll = (): void => {
     for (const m of served.values()) if (m.owned) m.model.dispose?.();
