@@ -152,7 +152,7 @@ export async function run(argv: string[]): Promise<number> {
   if (o.json) {
     console.log(JSON.stringify(result, null, 2));
   } else {
-    console.log(`${path.basename(o.model)}: ${files.length} images (preprocess ${pp.spec.name}, from the ${pp.source}), mnq (${model.isa}) vs ONNX Runtime (${result.ortQdq === 'x86-default' ? 'x86 default QDQ' : 'integer QDQ'})`);
+    console.log(`${path.basename(o.model)}: ${files.length} images (preprocess ${pp.spec.name}, from the ${pp.source}), mnq (${model.isa}) vs ONNX Runtime (${ort.mode})`);
     const line = (r: TensorReport) => `  ${r.name.padEnd(32)} ${(r.identical * 100).toFixed(3).padStart(8)}% identical  max diff ${r.maxDiff}`;
     console.log('outputs:');
     outputs.forEach((r) => console.log(line(r)));

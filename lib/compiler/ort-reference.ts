@@ -3,12 +3,15 @@
 // DequantizeLinear, and optionally any intermediate int8 tensor. This is the
 // reference mnq's parity checks (tests, `mnq check-ort`) compare against.
 import { onnx, readModel, encodeModel, DataType } from '../onnx/proto';
+import { ortU8S8Saturates } from './ort-cpu';
 
 export interface OrtInt8Session {
   /** For each graph output: the name of the int8 tensor before its final DequantizeLinear. */
   readonly int8Outputs: string[];
   /** Extra int8 tensors requested (those ORT could expose). */
   readonly extra: string[];
+  /** How ORT runs the graph, for reports: 'integer QDQ', 'integer QDQ, U8U8 kernels', or 'x86 default QDQ'. */
+  readonly mode: string;
   /** Runs a float NCHW batch; returns every int8 tensor (int8 domain: uint8 - 128) by name, with its dims. */
   run(input: Float32Array, shape: number[]): Promise<Map<string, { data: Int8Array; dims: number[] }>>;
   release(): Promise<void>;
@@ -32,18 +35,20 @@ export function int8SourceOf(graph: onnx.IGraphProto, output: string): string | 
   return null;
 }
 
+/** The input index of the output zero point of QuantizeLinear and the QLinear* ops. */
+const OUTPUT_ZERO_POINT: Record<string, number> = {
+  QuantizeLinear: 2, QLinearConv: 7, QLinearAdd: 7, QLinearMul: 7, QLinearMatMul: 7,
+  QLinearGlobalAveragePool: 4, QLinearSigmoid: 4, QLinearLeakyRelu: 4, QLinearAveragePool: 4,
+};
+
 /** Element type of an int8/uint8 tensor produced by QuantizeLinear or a QLinear* node. */
 function int8Type(graph: onnx.IGraphProto, name: string): number | null {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   for (const n of graph.node ?? []) {
     if (!(n.output ?? []).includes(name)) continue;
-    const zpIndex: Record<string, number> = {
-      QuantizeLinear: 2, QLinearConv: 7, QLinearAdd: 7, QLinearMul: 7, QLinearMatMul: 7,
-      QLinearGlobalAveragePool: 4, QLinearSigmoid: 4, QLinearLeakyRelu: 4, QLinearAveragePool: 4,
-    };
     const inp = n.input ?? [];
-    if (n.opType && zpIndex[n.opType] !== undefined) {
-      const zp = inp[zpIndex[n.opType]];
+    if (n.opType && OUTPUT_ZERO_POINT[n.opType] !== undefined) {
+      const zp = inp[OUTPUT_ZERO_POINT[n.opType]];
       if (!zp) return DataType.UINT8;
       return inits.get(zp)?.dataType ?? null;
     }
@@ -54,12 +59,34 @@ function int8Type(graph: onnx.IGraphProto, name: string): number | null {
 }
 
 /**
+ * The element types (DataType.INT8 / UINT8) of the graph's activations: the zero points of its
+ * QuantizeLinear nodes and of its QLinear* outputs (weights are constants behind DequantizeLinear).
+ */
+export function activationTypes(graph: onnx.IGraphProto): Set<number> {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const types = new Set<number>();
+  for (const n of graph.node ?? []) {
+    const i = n.opType ? OUTPUT_ZERO_POINT[n.opType] : undefined;
+    if (i === undefined) continue;
+    const zp = n.input?.[i];
+    types.add(zp ? inits.get(zp)?.dataType ?? DataType.UINT8 : DataType.UINT8); // no zero point: uint8 (ONNX)
+  }
+  return types;
+}
+
+/**
  * Opens the model in ONNX Runtime with the int8 tensors as outputs. `extra`:
  * intermediate int8 tensor names to expose too (silently dropped if ORT cannot type them).
  *
  * ORT is run with its integer QDQ execution (session option
- * session.qdqisint8allowed = 1, ORT's default on ARM). With ORT's x86 default
- * (`x86Default`), QDQ graphs with int8 activations are converted to uint8 pair
+ * session.qdqisint8allowed = 1, ORT's default on ARM). On an x86 CPU whose uint8 x int8
+ * kernels saturate (no VNNI: ortU8S8Saturates), a graph with uint8 activations also gets
+ * session.x64quantprecision = 1: ORT then moves its int8 weights to uint8 (w + 128, zero
+ * point + 128: the same products) and runs its exact U8U8 kernels. int8 activations need
+ * nothing (ORT's int8 x int8 kernels are exact on x86) and must not get it: ORT would convert
+ * their weights to uint8 too and find no int8 x uint8 QLinearConv. A graph with both kinds of
+ * activation cannot be run exactly on such a CPU: an Error says so.
+ * With ORT's x86 default (`x86Default`), QDQ graphs with int8 activations are converted to uint8 pair
  * by pair, and a tensor read by several nodes stays int8, so the Conv / Add
  * next to it no longer match ORT's QLinear patterns and run in float32
  * (DequantizeLinear -> float Conv -> QuantizeLinear): the result then depends
@@ -76,6 +103,12 @@ export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: strin
     if (!s) throw new Error(`graph output '${o.name}' is not a DequantizeLinear of an int8 tensor`);
     return s;
   });
+  const acts = activationTypes(g);
+  const u8u8 = !x86Default && acts.has(DataType.UINT8) && ortU8S8Saturates();
+  if (u8u8 && acts.has(DataType.INT8)) {
+    throw new Error('the model has both uint8 and int8 activations: on this CPU (x86 without VNNI) ONNX Runtime\'s uint8 x int8 '
+      + 'kernels saturate, and its exact U8U8 mode (session.x64quantprecision) cannot run int8 activations, so ORT is no exact reference here');
+  }
   const existing = new Set((g.output ?? []).map((o) => o.name));
   const exposed: string[] = [];
   const extraOk: string[] = [];
@@ -89,12 +122,13 @@ export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: strin
   }
   const session = await ort.InferenceSession.create(encodeModel(model), {
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
-    ...(x86Default ? {} : { extra: { session: { qdqisint8allowed: '1' } } }),
+    ...(x86Default ? {} : { extra: { session: { qdqisint8allowed: '1', ...(u8u8 ? { x64quantprecision: '1' } : {}) } } }),
   });
   const inputName = session.inputNames[0];
   return {
     int8Outputs,
     extra: extraOk,
+    mode: x86Default ? 'x86 default QDQ' : u8u8 ? 'integer QDQ, U8U8 kernels' : 'integer QDQ',
     async run(input, shape) {
       const res = await session.run({ [inputName]: new ort.Tensor('float32', input, shape) });
       const out = new Map<string, { data: Int8Array; dims: number[] }>();
