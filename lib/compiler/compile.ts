@@ -14,8 +14,9 @@
 // the Q range makes it redundant and as Q(clip(y)) == clamp(Q(y)) otherwise;
 // elementwise float functions between DQ and Q become tables). QOperator nodes
 // map to plan ops directly. uint8 tensors are shifted to int8 (data - 128,
-// zero point - 128), which is exact for every op but Add: ORT's QLinearAdd does
-// float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128.
+// zero point - 128), which is exact for every op but Add and Mul: ORT's QLinearAdd
+// does float arithmetic on the uint8 values and its QLinearMul adds the uint8 zero
+// point in float, so a uint8 add or mul carries addOffset = 128.
 import {
   onnx, NodeProto, TensorProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, dims as tensorDims, nhwcInputChain, zeroPadHW,
   tensorData, toNum, DataType,
@@ -932,9 +933,9 @@ class Compiler {
     }
     const out = this.newTensor(name, this.info[ia].dims, scale, zp);
     const op = makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out);
-    // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul's
-    // arithmetic is on (q - zp) and the same in both.
-    if (e.op === 'add' && uint8) op.addOffset = 128;
+    // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul
+    // adds its output zero point in float before rounding, also in that domain.
+    if (uint8) op.addOffset = 128;
     this.ops.push(op);
     return out;
   }

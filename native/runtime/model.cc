@@ -326,6 +326,8 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         fail(w, std::string(what) + ": shapes differ, " + dims(a) + " vs " + dims(bt));
     };
 
+    if ((op.type == PlanOpType::add || op.type == PlanOpType::mul) && op.add_offset != 0 && op.add_offset != 128)
+      fail(w, "add_offset must be 0 or 128, got " + std::to_string(op.add_offset));
     switch (op.type) {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: {
@@ -483,8 +485,6 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         s.addp.y_zero_point = mid_zp;
         s.addp.qmin = op.qmin;
         s.addp.qmax = op.qmax;
-        if (op.add_offset != 0 && op.add_offset != 128)
-          fail(w, "add_offset must be 0 or 128, got " + std::to_string(op.add_offset));
         s.addp.offset = op.add_offset;
         break;
       case PlanOpType::mul:
@@ -500,6 +500,7 @@ Model::Model(const PlanDesc& plan, Isa isa, int threads)
         s.mulp.b_zero_point = s.b->zero_point;
         s.mulp.y_scale = mid_scale;
         s.mulp.y_zero_point = mid_zp;
+        s.mulp.offset = op.add_offset;
         break;
       case PlanOpType::lut:
         same_shape(x, y, "inputs[0] and output");

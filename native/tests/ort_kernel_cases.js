@@ -41,7 +41,8 @@ function flatten(c) {
   const fnid = { HardSwish: 4, HardSigmoid: 3, Sigmoid: 5, Tanh: 6, Relu: 1, LeakyRelu: 7 };
   for (const k of c) {
     const p = k.p;
-    if (k.kind === 'add' || k.kind === 'mul') L.push(`${k.kind} ${p.sa} ${p.za} ${p.sb} ${p.zb} ${p.sc} ${p.zc} ${k.y.length}`, k.a.join(' '), k.b.join(' '), k.y.join(' '));
+    // uint8 cases are written as int8 (value - 128, zero points - 128) with offset 128, as mnq stores them
+    if (k.kind === 'add' || k.kind === 'mul') L.push(`${k.kind} ${p.sa} ${p.za} ${p.sb} ${p.zb} ${p.sc} ${p.zc} ${k.offset ?? 0} ${k.y.length}`, k.a.join(' '), k.b.join(' '), k.y.join(' '));
     if (k.kind === 'lut') L.push(`lut ${fnid[k.fn]} ${p.xs} ${p.xz} ${p.ys} ${p.yz} ${k.fn}`, k.y.join(' '));
     if (k.kind === 'quantize') L.push(`quantize ${p.s} ${p.z} ${k.y.length}`, k.x.join(' '), k.y.join(' '));
     if (k.kind === 'gap') L.push(`gap ${p.xs} ${p.xz} ${p.ys} ${p.yz} ${p.hw} ${p.c}`, k.x.join(' '), k.y.join(' '));
@@ -60,17 +61,25 @@ async function run(bytes, feeds) {
   const r = await s.run(feeds);
   return r[s.outputNames[0]].data;
 }
+// ORT's com.microsoft QLinearAdd / QLinearMul on all 65536 input pairs, in int8 or uint8 (zero points given
+// in int8 terms: value - 128 for uint8); the case holds int8 data (uint8 - 128) and offset 128 for uint8.
+async function binaryCase(op, kind, p, u8) {
+  const TY = u8 ? T.UINT8 : T.INT8, shift = u8 ? 128 : 0;
+  const A = new Int8Array(65536), B = new Int8Array(65536);
+  for (let i = 0; i < 65536; i++) { A[i] = (i & 255) - 128; B[i] = (i >> 8) - 128; }
+  const feed = (x) => (u8 ? new ort.Tensor('uint8', Uint8Array.from(x, (v) => v + 128), [65536]) : new ort.Tensor('int8', x, [65536]));
+  const bytes = model([{ opType: op, domain: 'com.microsoft', input: ['a', 'sa', 'za', 'b', 'sb', 'zb', 'sc', 'zc'], output: ['c'] }],
+    [tensor('sa', T.FLOAT, [], [p.sa]), tensor('za', TY, [], [p.za + shift]), tensor('sb', T.FLOAT, [], [p.sb]), tensor('zb', TY, [], [p.zb + shift]), tensor('sc', T.FLOAT, [], [p.sc]), tensor('zc', TY, [], [p.zc + shift])],
+    [vi('a', TY, [65536]), vi('b', TY, [65536])], [vi('c', TY, [65536])]);
+  const c = await run(bytes, { a: feed(A), b: feed(B) });
+  return { kind, p, offset: shift, a: Array.from(A), b: Array.from(B), y: Array.from(c, (v) => v - shift) };
+}
+
 (async () => {
-  // (a) QLinearAdd, all 65536 pairs
+  // (a) QLinearAdd, all 65536 pairs (int8; uint8 cases under (d))
   for (let t = 0; t < 30; t++) {
     const p = { sa: logu(0.005, 0.2), za: zp(), sb: logu(0.005, 0.2), zb: zp(), sc: logu(0.01, 0.3), zc: zp() };
-    const A = new Int8Array(65536), B = new Int8Array(65536);
-    for (let i = 0; i < 65536; i++) { A[i] = (i & 255) - 128; B[i] = (i >> 8) - 128; }
-    const bytes = model([{ opType: 'QLinearAdd', domain: 'com.microsoft', input: ['a', 'sa', 'za', 'b', 'sb', 'zb', 'sc', 'zc'], output: ['c'] }],
-      [tensor('sa', T.FLOAT, [], [p.sa]), tensor('za', T.INT8, [], [p.za]), tensor('sb', T.FLOAT, [], [p.sb]), tensor('zb', T.INT8, [], [p.zb]), tensor('sc', T.FLOAT, [], [p.sc]), tensor('zc', T.INT8, [], [p.zc])],
-      [vi('a', T.INT8, [65536]), vi('b', T.INT8, [65536])], [vi('c', T.INT8, [65536])]);
-    const c = await run(bytes, { a: new ort.Tensor('int8', A, [65536]), b: new ort.Tensor('int8', B, [65536]) });
-    out.push({ kind: 'add', p, a: Array.from(A), b: Array.from(B), y: Array.from(c) });
+    out.push(await binaryCase('QLinearAdd', 'add', p, false));
   }
   // (b) DQ -> f -> Q for unary functions (QDQ form)
   const fns = [['HardSwish', []], ['HardSigmoid', [{ name: 'alpha', type: 1, f: 0.2 }, { name: 'beta', type: 1, f: 0.5 }]], ['Sigmoid', []], ['Tanh', []], ['Relu', []], ['LeakyRelu', [{ name: 'alpha', type: 1, f: 0.1 }]]];
@@ -98,16 +107,18 @@ async function run(bytes, feeds) {
     const y = await run(bytes, { x: new ort.Tensor('float32', X, [n]) });
     out.push({ kind: 'quantize', p: { s, z }, x: Array.from(X).map((v) => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v)), y: Array.from(y) });
   }
-  // (d) QLinearMul and QLinearGlobalAveragePool
+  // (d) QLinearMul (int8 and uint8) and QLinearGlobalAveragePool. Besides random scales, two parameter sets
+  // where adding the output zero point before rounding (ORT) and after it differ: an SE Mul of a calibrated
+  // PaddleOCR model (int8), and one where the uint8 domain decides (see test_reference.cc).
+  const mulSets = [
+    { sa: 0.023005736991763115, za: -112, sb: 0.002711337525397539, zb: -128, sc: 0.011986508034169674, zc: -107, u8: false },
+    { sa: 0.018046000972390175, za: 123, sb: 0.0013821616303175688, zb: -119, sc: 0.0298310536891222, zc: 36, u8: true },
+  ];
+  for (let t = 0; t < 6; t++) mulSets.push({ sa: logu(0.005, 0.2), za: zp(), sb: logu(0.001, 0.01), zb: zp(), sc: logu(0.005, 0.2), zc: zp(), u8: t >= 3 });
+  for (const { u8, ...p } of mulSets) out.push(await binaryCase('QLinearMul', 'mul', p, u8));
   for (let t = 0; t < 3; t++) {
-    const p = { sa: logu(0.005, 0.2), za: zp(), sb: logu(0.001, 0.01), zb: zp(), sc: logu(0.005, 0.2), zc: zp() };
-    const A = new Int8Array(65536), B = new Int8Array(65536);
-    for (let i = 0; i < 65536; i++) { A[i] = (i & 255) - 128; B[i] = (i >> 8) - 128; }
-    const bytes = model([{ opType: 'QLinearMul', domain: 'com.microsoft', input: ['a', 'sa', 'za', 'b', 'sb', 'zb', 'sc', 'zc'], output: ['c'] }],
-      [tensor('sa', T.FLOAT, [], [p.sa]), tensor('za', T.INT8, [], [p.za]), tensor('sb', T.FLOAT, [], [p.sb]), tensor('zb', T.INT8, [], [p.zb]), tensor('sc', T.FLOAT, [], [p.sc]), tensor('zc', T.INT8, [], [p.zc])],
-      [vi('a', T.INT8, [65536]), vi('b', T.INT8, [65536])], [vi('c', T.INT8, [65536])]);
-    const c = await run(bytes, { a: new ort.Tensor('int8', A, [65536]), b: new ort.Tensor('int8', B, [65536]) });
-    out.push({ kind: 'mul', p, a: Array.from(A), b: Array.from(B), y: Array.from(c) });
+    const p = { sa: logu(0.005, 0.2), za: zp(), sb: logu(0.005, 0.2), zb: zp(), sc: logu(0.01, 0.3), zc: zp() };
+    out.push(await binaryCase('QLinearAdd', 'add', p, true));
   }
   for (let t = 0; t < 3; t++) {
     const C = 37, HW = [49, 196, 7][t];

@@ -404,6 +404,7 @@ void test_elementwise(Ctx& ctx, int extra) {
       p.a_zero_point = random_zp(r);
       p.b_zero_point = random_zp(r);
       p.y_zero_point = random_zp(r);
+      if (r.chance(0.3f)) p.offset = 128;  // tensors that were uint8
       std::vector<int8_t> y_ref(n), y(n, 0x55);
       mul(Isa::scalar, p, n, a.data(), b.data(), y_ref.data());
       mul(ctx.isa, p, n, a.data(), b.data(), y.data());
@@ -445,6 +446,7 @@ void test_elementwise(Ctx& ctx, int extra) {
       p.a_zero_point = random_zp(r);
       p.b_zero_point = random_zp(r);
       p.y_zero_point = random_zp(r);
+      if (r.chance(0.3f)) p.offset = 128;  // tensors that were uint8
       std::vector<int8_t> y_ref(hw * c), y(hw * c, 0x55);
       mul_channelwise(Isa::scalar, p, hw, c, x.data(), s.data(), y_ref.data());
       mul_channelwise(ctx.isa, p, hw, c, x.data(), s.data(), y.data());
