@@ -35,3 +35,15 @@ export function ortU8S8Saturates(flags: Set<string> | null = cpuFlags(), arch: s
   const avx512Core = ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.has(f));
   return avx512Core ? !flags.has('avx512_vnni') : !flags.has('avx_vnni');
 }
+
+/**
+ * Null where ORT's integer kernels are the exact reference of mnq's contract (x86-64: docs/quantization.md
+ * follows ORT's x86 kernels), else why not: on ARM ORT computes QLinearAdd in fixed point (qladd.cpp
+ * `MlasQLinearAddKernelHelper`), which differs from its x86 float arithmetic by one LSB on some values, and mnq
+ * gives the x86 results on every CPU (its arm64 build is checked bit-identical to x86 by npm run test:arm64).
+ */
+export function ortReferenceCaveat(arch: string = process.arch): string | null {
+  if (arch === 'x64' || arch === 'ia32') return null;
+  return `an x86-64 ONNX Runtime: on ${arch} ORT's integer kernels differ from its x86 ones (QLinearAdd in fixed point), `
+    + 'and mnq computes the x86 results on every CPU';
+}
