@@ -3,7 +3,8 @@
 // QLinearGlobalAveragePool, DQ -> unary -> Q, QuantizeLinear, QDQ pointwise and
 // depthwise Conv) and writes inputs and ONNX Runtime's outputs as text to the
 // file named by the first argument, for ort_parity.cc to compare with mnq's
-// kernels. Exits 77 (ctest: skipped) when onnxruntime-node is not installed.
+// kernels. Exits 77 (ctest: skipped) when onnxruntime-node is not installed,
+// 1 under CI=true (there it is required).
 'use strict';
 const root = require('path').resolve(__dirname, '..', '..');
 const req = (m) => require(require.resolve(m, { paths: [root] }));
@@ -12,7 +13,22 @@ try {
   ({ onnx } = req('onnx-proto'));
   ort = req('onnxruntime-node');
 } catch (e) {
-  console.log(`SKIP: onnxruntime-node / onnx-proto not installed (${e.message.split('\n')[0]})`);
+  const why = `onnxruntime-node / onnx-proto not installed (${e.message.split('\n')[0]}): run npm install`;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    console.error(`FAIL: ${why} (CI=true: required)`);
+    process.exit(1);
+  }
+  console.log(`SKIP: ${why}`);
+  process.exit(77);
+}
+if (process.arch !== 'x64' && process.arch !== 'ia32') {
+  // mnq's contract follows ORT's x86 kernels (docs/quantization.md); ORT's arm64 QLinearAdd is fixed point
+  const why = `ONNX Runtime on ${process.arch} is not the reference (its QLinearAdd is fixed point there): run this test on x86-64`;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    console.error(`FAIL: ${why} (CI=true: required)`);
+    process.exit(1);
+  }
+  console.log(`SKIP: ${why}`);
   process.exit(77);
 }
 const fs = require('fs');
