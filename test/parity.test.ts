@@ -87,7 +87,7 @@ describeShared('int8 outputs on every ISA', () => {
       const reference = await run('scalar');
       for (const isa of isas.filter((i) => i !== 'scalar')) {
         const d = diffInt8(await run(isa), reference);
-        expect(d.differ ? describeDiff(`${path.basename(file)}: ${isa} vs scalar`, d) : 'identical').toBe('identical');
+        expect(d.differ ? describeDiff(`${path.basename(file)}: ${isa} vs scalar`, d, undefined, [isa, 'scalar']) : 'identical').toBe('identical');
       }
     }
   });

@@ -146,14 +146,20 @@ async function binaryCase(op, kind, p, u8) {
     const y = await run(bytes, { x: new ort.Tensor('int8', X, [1, C, HW, 1]) });
     out.push({ kind: 'gap', p, x: Array.from(X), y: Array.from(y) });  // x is NCHW
   }
-  // (e) QDQ pointwise conv (per-channel weights) with bias: DQ->Conv->Q
-  for (let t = 0; t < 5; t++) {
-    const dw = t >= 3;  // depthwise 3x3 stride 2, TF SAME pads (0 before, 1 after)
-    const IC = dw ? 19 : 40, OC = dw ? 19 : 24, H = dw ? 8 : 5, W = dw ? 8 : 5;
-    const K = dw ? 3 : 1, OH = dw ? 4 : H, OW = dw ? 4 : W;
-    const xs = logu(0.01, 0.1), xz = zp(), ys = logu(0.02, 0.3), yz = zp();
+  // (e) QDQ pointwise conv (per-channel weights) with bias: DQ->Conv->Q; depthwise 3x3 stride 2, TF SAME pads
+  // (0 before, 1 after). The last two have power-of-two scales: the multipliers x_s * w_s / y_s are then 2^-8
+  // and 2^-9 exactly, and about one output in 300 is an exact .5 tie that only round-half-to-even decides.
+  const convCases = [
+    { dw: false, ic: 40, oc: 24, h: 5 }, { dw: false, ic: 40, oc: 24, h: 5 }, { dw: false, ic: 40, oc: 24, h: 5 },
+    { dw: true, ic: 19, oc: 19, h: 8 }, { dw: true, ic: 19, oc: 19, h: 8 },
+    { dw: false, ic: 8, oc: 24, h: 16, ties: true }, { dw: true, ic: 19, oc: 19, h: 32, ties: true },
+  ];
+  for (const { dw, ic: IC, oc: OC, h: H, ties } of convCases) {
+    const W = H;
+    const K = dw ? 3 : 1, OH = dw ? H / 2 : H, OW = dw ? W / 2 : W;
+    const xs = ties ? 2 ** -5 : logu(0.01, 0.1), xz = zp(), ys = ties ? 2 ** -3 : logu(0.02, 0.3), yz = zp();
     const ws = [], w = [], b = [];
-    for (let o = 0; o < OC; o++) ws.push(logu(0.002, 0.05));
+    for (let o = 0; o < OC; o++) ws.push(ties ? 2 ** -(6 + (o % 2)) : logu(0.002, 0.05));
     for (let i = 0; i < OC * (dw ? K * K : IC); i++) w.push(Math.floor(rnd() * 255) - 127);
     for (let o = 0; o < OC; o++) b.push(Math.floor(rnd() * 10000) - 5000);
     const bs = ws.map((v) => Math.fround(xs * v));

@@ -26,13 +26,15 @@ export function diffInt8(ours: Int8Array, theirs: Int8Array): Int8Diff {
 
 /**
  * "<name>: identical (N values)" or "<name>: K of N values differ (P% identical), max diff D; first at
- * <where(index)>: mnq a, ORT b". `where` names an index (e.g. image and class); default "index i".
+ * <where(index)>: mnq a, ORT b". `where` names an index (e.g. image and class); default "index i";
+ * `names` the two sides (default mnq, ORT).
  */
-export function describeDiff(name: string, d: Int8Diff, where: (i: number) => string = (i) => `index ${i}`): string {
+export function describeDiff(name: string, d: Int8Diff, where: (i: number) => string = (i) => `index ${i}`,
+  names: [string, string] = ['mnq', 'ORT']): string {
   if (!d.first) return `${name}: identical (${d.total} values)`;
   const pct = ((1 - d.differ / d.total) * 100).toFixed(3);
   return `${name}: ${d.differ} of ${d.total} values differ (${pct}% identical), max diff ${d.maxDiff}; `
-    + `first at ${where(d.first.index)}: mnq ${d.first.ours}, ORT ${d.first.theirs}`;
+    + `first at ${where(d.first.index)}: ${names[0]} ${d.first.ours}, ${names[1]} ${d.first.theirs}`;
 }
 
 /** Asserts every element identical; the failure message is describeDiff's. */
