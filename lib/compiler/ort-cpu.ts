@@ -1,4 +1,5 @@
-// Whether ONNX Runtime's x86 uint8 x int8 integer kernels saturate on this CPU.
+// ONNX Runtime as an exact integer reference on this CPU: whether its x86 uint8 x int8 kernels
+// saturate (ortU8S8Saturates), and whether it is the reference here at all (ortReferenceCaveat).
 //
 // ORT (MLAS, onnxruntime/core/mlas/lib/platform.cpp) multiplies uint8 activations by int8 weights
 // (QLinearConv, QLinearMatMul, QGemm and their QDQ forms) with `vpmaddubsw` on x86 CPUs without VNNI:
