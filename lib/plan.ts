@@ -101,11 +101,12 @@ export interface PlanOp {
   // Add(3) -> Clip(0, 6), or Mul-by-constant), computing it with exact float32
   // arithmetic; empty otherwise.
   table: Int8Array;
-  // add only. ORT runs QLinearAdd of uint8 tensors (QOperator models, uint8 QDQ)
+  // add and mul. ORT runs QLinearAdd of uint8 tensors (QOperator models, uint8 QDQ)
   // in the uint8 domain, and its float arithmetic is not shift-invariant, so the
   // kernel computes on a + addOffset, b + addOffset with zero points + addOffset
   // and subtracts addOffset after rounding: 128 for uint8 tensors (stored shifted
-  // to int8), 0 for int8.
+  // to int8), 0 for int8. QLinearMul adds its output zero point in float before
+  // rounding: the kernel adds zero point + addOffset, rounds, subtracts addOffset.
   addOffset: number;
 }
 

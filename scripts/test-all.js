@@ -4,10 +4,14 @@
 //   2. TypeScript / addon / ONNX Runtime parity (jest)
 //   3. aarch64 under qemu (Cortex-A72 and Cortex-A76), when the cross tools are
 //      present (always under CI=true: there a missing tool is a failure)
-// Set MNQ_SKIP_NATIVE=1 / MNQ_SKIP_ARM64=1 to leave a stage out while developing.
+// Set MNQ_SKIP_NATIVE=1 / MNQ_SKIP_ARM64=1 to leave a stage out while developing; under CI=true these
+// (and every other variable that narrows the checks, scripts/ci.js) are refused.
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
+const { refuseNarrowingUnderCi } = require('./ci');
+
+refuseNarrowingUnderCi('npm test');
 
 const root = path.resolve(__dirname, '..');
 const results = [];

@@ -17,13 +17,15 @@
 //    with --worker), then a byte-for-byte comparison with the x86 dump, and a
 //    check that the addon chose neon on the A72 and neondot on the A76.
 // Dumps: build-arm64/parity/{inputs,x86,<cpu>}.json.
-// Skips (exit 0, with the reason) when the shared models or the arm64 Node are
-// unavailable, unless MNQ_ARM64_NODE=1 (then: failure).
+// Skips (exit 0, with the reason) when the shared models, the x86 addon or the
+// arm64 Node are unavailable, except under CI=true or with MNQ_ARM64_NODE=1
+// (then: failure, naming what is missing).
 // MNQ_ARM64_MODELS=a.onnx,b.onnx limits the models; MNQ_ARM64_IMAGES=N images (default 2).
 'use strict';
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { skipOrFail } = require('./ci');
 
 const root = path.resolve(__dirname, '..');
 const build = path.join(root, 'build-arm64');
@@ -36,7 +38,7 @@ function log(msg) { console.log(`[test:arm64:node] ${msg}`); }
 function die(msg) { console.error(`[test:arm64:node] FAIL: ${msg}`); process.exit(1); }
 function skip(msg) {
   if (process.env.MNQ_ARM64_NODE === '1') die(`${msg} (MNQ_ARM64_NODE=1: required)`);
-  log(`SKIPPED: ${msg}`);
+  skipOrFail('test:arm64:node', msg);
   process.exit(0);
 }
 
@@ -154,7 +156,7 @@ function compare(ref, got, label) {
 async function main() {
   const cpus = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(EXPECTED_ISA);
   const shared = path.resolve(process.env.MNQ_SHARED || path.join(root, '..', 'shared'));
-  if (!fs.existsSync(path.join(shared, 'models', 'onnx'))) skip(`no shared models at ${shared} (set MNQ_SHARED)`);
+  if (!fs.existsSync(path.join(shared, 'models', 'onnx'))) skip(`no shared models at ${shared}: put the project's shared folder at ../shared beside the repository or set MNQ_SHARED to it`);
 
   const hostAddon = process.env.MNQ_ADDON ? path.resolve(process.env.MNQ_ADDON) : path.join(root, 'build', 'Release', 'mnq.node');
   if (!fs.existsSync(hostAddon)) skip(`no x86 addon at ${hostAddon} to compare with: run npm install (node-gyp rebuild) first`);

@@ -2,10 +2,16 @@
 // `npm run test:native`: configure, build (-j2) and run the native ctest suite,
 // first as a normal Release build in build-native/, then with AddressSanitizer
 // and UndefinedBehaviorSanitizer (MNQ_SANITIZE=ON) in build-native-asan/.
-// Exits non-zero if any step fails. MNQ_SKIP_ASAN=1 leaves the sanitizer run out.
+// Exits non-zero if any step fails. MNQ_SKIP_ASAN=1 leaves the sanitizer run out (refused under CI=true).
+// ctest runs with --no-tests=error, and every test of the suite must be registered: ort_parity is left
+// out by CMake when it finds no node, and a missing test would otherwise pass unnoticed.
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
+const { refuseNarrowingUnderCi } = require('./ci');
+
+refuseNarrowingUnderCi('test:native');
+const TESTS = ['test_errors', 'test_reference', 'test_runtime', 'test_simd_parity', 'test_sources', 'ort_parity'];
 
 const root = path.resolve(__dirname, '..');
 const jobs = process.env.MNQ_JOBS || '2';
@@ -20,13 +26,27 @@ function run(cmd, args, env) {
   return r.status === 0;
 }
 
+/** The names of the tests ctest knows in `dir` (ctest -N). */
+function registered(dir) {
+  const r = spawnSync('ctest', ['--test-dir', dir, '-N'], { cwd: root, encoding: 'utf8' });
+  return new Set([...(r.stdout || '').matchAll(/Test\s+#\d+: (\S+)/g)].map((m) => m[1]));
+}
+
+function allRegistered(dir) {
+  const have = registered(dir);
+  const absent = TESTS.filter((t) => !have.has(t));
+  if (absent.length) console.error(`test-native: ${absent.join(', ')} not registered in ${dir} (ort_parity needs node on the PATH when cmake configures)`);
+  return absent.length === 0;
+}
+
 function suite(name, dir, cmakeArgs, env) {
   console.log(`\n--- native tests: ${name} (${dir})`);
   const t0 = Date.now();
   const ok =
     run('cmake', ['-S', 'native', '-B', dir, '-DCMAKE_BUILD_TYPE=Release', ...cmakeArgs]) &&
     run('cmake', ['--build', dir, '-j', jobs]) &&
-    run('ctest', ['--test-dir', dir, '--output-on-failure', '-j', jobs], env);
+    allRegistered(dir) &&
+    run('ctest', ['--test-dir', dir, '--output-on-failure', '--no-tests=error', '-j', jobs], env);
   console.log(`--- ${name}: ${ok ? 'PASS' : 'FAIL'} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return ok;
 }

@@ -4,16 +4,15 @@
 // MobileNet builder against the real models in the shared data (MNQ_SHARED, default ../shared):
 // layer-for-layer equality with torchvision's exports, and weight loading that reproduces
 // the source files' outputs in ONNX Runtime on real images. Skips clearly without shared data.
-import * as path from 'path';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { buildMobileNet, inspectOnnx, OnnxLayer } from '../lib/builder';
 import { encodeModel, readModel } from '../lib/onnx/proto';
 import { createSession } from '../lib/ort/session';
-import { describeShared, sharedPath } from './helpers/shared';
+import { describeShared, sharedFile, sharedPath } from './helpers/shared';
 
 
-const model = (f: string) => path.join(sharedPath('models', 'onnx') ?? '', f);
+const model = (f: string) => sharedFile('models', 'onnx', f);
 
 /** A real image as 1x3xSxS float: plain resize; 'tf' (p-127.5)/127.5, 'torch' ImageNet mean/std, 'raw' 0..255. */
 async function image(file: string, size: number, mode: 'tf' | 'torch' | 'raw'): Promise<Float32Array> {
@@ -80,7 +79,7 @@ describeShared('builder: weights loaded from real ONNX files reproduce their out
     const mine = await createSession(encodeModel(built.model), 'classifier');
     let maxDiff = 0;
     for (const img of images) {
-      const x = await image(sharedPath('data', 'coral', img) as string, res as number, mode as 'tf' | 'torch' | 'raw');
+      const x = await image(sharedFile('data', 'coral', img), res as number, mode as 'tf' | 'torch' | 'raw');
       const a = await logits(src, x, res as number);
       const b = await logits(mine, x, res as number);
       expect(b.length).toBe(a.length);
@@ -110,4 +109,4 @@ describeShared('builder: weights loaded from real ONNX files reproduce their out
     const zoo = inspectOnnx(readModel(model('mobilenetv2-12-int8.onnx')));
     expect([zoo.layers.length, zoo.params, zoo.macs]).toEqual([53, 3487816, 300774272]);
   });
-});
+}, ['models/onnx', 'data/coral']);

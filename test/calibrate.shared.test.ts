@@ -15,18 +15,11 @@ import * as cliCalibrate from '../lib/cli/calibrate';
 import * as cliCompare from '../lib/cli/compare';
 import { parsePreprocess } from '../lib/preprocess-spec';
 import { withNhwcInput } from './helpers/tiny-models';
+import { describeShared, sharedFile } from './helpers/shared';
 
-const REPO = path.resolve(__dirname, '..');
-const SHARED = path.resolve(process.env.MNQ_SHARED ?? path.join(REPO, '..', 'shared'));
-const MODELS = path.join(SHARED, 'models', 'onnx');
-const CALIB = path.join(SHARED, 'data', 'imagenet-sample', 'calib');
-const EVAL = path.join(SHARED, 'data', 'imagenet-sample', 'eval');
-const have = fs.existsSync(MODELS) && fs.existsSync(CALIB) && fs.existsSync(EVAL);
-if (!have) {
-  // eslint-disable-next-line no-console
-  console.warn(`calibrate.shared.test: skipped — shared data not found at ${SHARED} (set MNQ_SHARED)`);
-}
-const describeShared = have ? describe : describe.skip;
+const MODELS = sharedFile('models', 'onnx');
+const CALIB = sharedFile('data', 'imagenet-sample', 'calib');
+const EVAL = sharedFile('data', 'imagenet-sample', 'eval');
 const model = (f: string) => path.join(MODELS, f);
 
 let tmp: string;
@@ -235,4 +228,4 @@ describeShared('calibrate on shared models', () => {
       log.mockRestore();
     }
   }, 300000);
-});
+}, ['models/onnx', 'data/imagenet-sample/calib', 'data/imagenet-sample/eval']);

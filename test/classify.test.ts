@@ -11,16 +11,16 @@ import { softmax, topK } from '../lib/numerics/softmax';
 import * as labels from '../lib/labels';
 import * as cli from '../lib/cli/classify';
 import * as bench from '../lib/cli/bench-classify';
+import { sharedFile, testIf, testShared } from './helpers/shared';
 
-const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
-const ONNX = path.join(SHARED, 'models', 'onnx');
-const CORAL = path.join(SHARED, 'data', 'coral');
+const ONNX = sharedFile('models', 'onnx');
+const CORAL = sharedFile('data', 'coral');
 const CAT = path.join(CORAL, 'cat.png');
 const V2_FLOAT = path.join(ONNX, 'mobilenet_v2_1.0_224_quant.float.onnx');
 const V2_QDQ = [path.join(ONNX, 'mobilenet_v2_1.0_224_quant.qdq.onnx'), path.join(ONNX, 'tf2_mobilenet_v2_1.0_224_ptq.qdq.onnx')];
-const haveShared = fs.existsSync(CAT) && fs.existsSync(V2_FLOAT);
-if (!haveShared) console.warn(`classify tests: shared data not found at ${SHARED} (set MNQ_SHARED): model tests skipped`);
-const withShared = haveShared ? it : it.skip;
+const NEEDS = ['data/coral/cat.png', 'models/onnx/mobilenet_v2_1.0_224_quant.float.onnx',
+  'models/onnx/mobilenet_v2_1.0_224_quant.qdq.onnx', 'models/onnx/tf2_mobilenet_v2_1.0_224_ptq.qdq.onnx'];
+const withShared = testShared(NEEDS);
 
 // mnq's runtime (lib/model.ts + the addon), when built
 let mnqLoad: ((p: string, o: { threads?: number }) => Promise<ClassifierModel & { dispose?(): void }>) | undefined;
@@ -39,8 +39,9 @@ try {
 } catch (e) {
   mnqWhyNot = (e as Error).message.split('\n')[0];
 }
-const withMnq = haveShared && mnqLoad ? it : it.skip;
-if (!mnqLoad) console.warn(`classify tests: mnq runtime not available (${mnqWhyNot}): mnq classify tests skipped`);
+const withMnq: ReturnType<typeof testShared> = mnqLoad
+  ? testShared(NEEDS)
+  : testIf(`mnq's runtime (${mnqWhyNot})`, 'build the addon with npm install (node-gyp rebuild)');
 
 describe('softmax and top-k', () => {
   it('softmax is a stable distribution', () => {
@@ -342,10 +343,10 @@ describe('mnq classify CLI', () => {
     expect(r.err.join('\n')).toMatch(/2 of 3 inputs failed, 1 classified/);
   });
 
-  withShared('bench-classify --ort-only --json: images/s and top-1 from the wnids in the file names', async () => {
+  testShared([...NEEDS, 'data/imagenet-sample/eval'])('bench-classify --ort-only --json: images/s and top-1 from the wnids in the file names', async () => {
     const sub = path.join(dir, 'bench');
     fs.mkdirSync(sub);
-    const evalDir = path.join(SHARED, 'data', 'imagenet-sample', 'eval');
+    const evalDir = sharedFile('data', 'imagenet-sample', 'eval');
     const some = fs.readdirSync(evalDir).sort().slice(0, 3);
     for (const f of some) fs.copyFileSync(path.join(evalDir, f), path.join(sub, f));
     const r = await (async () => {

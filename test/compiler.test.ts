@@ -7,11 +7,12 @@
 import { compile, UnsupportedModelError, CompiledModel } from '../lib/compiler';
 import { PlanOpType, UnaryFn } from '../lib/plan';
 import { openOrtInt8 } from '../lib/ort/int8-reference';
-import { describeShared, int8Models, sharedPath } from './helpers/shared';
+import { describeShared, int8Models, sharedFile, sharedPath, testIf, testShared } from './helpers/shared';
+import { ORT_CAVEAT, ORT_HOW, testOrt } from './helpers/ort';
 import { tinyConvModel, withNhwcInput } from './helpers/tiny-models';
 import { readModel, encodeModel, makeTensor, onnx } from '../lib/onnx/proto';
 import { runReference, quantizeInput } from './helpers/reference';
-import { loadImage, preprocessFor, testImages } from './helpers/images';
+import { loadImage, preprocessFor } from './helpers/images';
 import { ImagePipeline } from '../lib/image';
 import * as path from 'path';
 
@@ -116,7 +117,7 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(() => compile(tinyConvModel({ maxPool: {}, pieces: true }))).toThrow(/node 'grouped': a grouped Conv with 2 input channels per group needs its input to be computed by a Conv.*'maxpool'/);
   });
 
-  test('an NHWC input transposed to NCHW (before or after its Q/DQ) compiles to the same plan; other uses of it are refused', async () => {
+  testOrt('an NHWC input transposed to NCHW (before or after its Q/DQ) compiles to the same plan; other uses of it are refused', async () => {
     const nchw = compile(tinyConvModel());
     for (const afterQdq of [false, true]) {
       const bytes = withNhwcInput(tinyConvModel(), afterQdq);
@@ -161,7 +162,7 @@ describe('compiler on synthetic QDQ graphs', () => {
     expect(() => compile(encodeModel(m))).toThrow(/Relu node 'relu_pad': reads 'xp', zero-padded by a Pad node; mnq folds such a Pad only into a Conv/);
   });
 
-  test('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
+  testOrt('the JS reference execution of the plan matches ONNX Runtime exactly', async () => {
     const cases: Parameters<typeof tinyConvModel>[0][] = [
       { act: 'Relu' }, { act: 'Clip', uint8: false }, { act: 'none', lut: 'HardSwish' },
       { maxPool: {} }, { maxPool: { ceil: true }, uint8: false }, { maxPool: { requantize: true }, lut: 'HardSwish' },
@@ -204,13 +205,13 @@ describeShared('compiler on the shared int8 models', () => {
   // The QOperator model pins every rounding step (ORT runs its QLinear* kernels as written),
   // so a plain-JS execution of the plan must equal ORT bit for bit, at every layer. The eval image
   // hits an exact tie in a uint8 QLinearAdd (ORT's result depends on its FMA and uint8 domain).
-  test('mobilenetv2-12-int8: JS execution of the plan equals ONNX Runtime at every int8 tensor', async () => {
-    const file = sharedPath('models', 'onnx', 'mobilenetv2-12-int8.onnx');
-    if (!file) return;
+  const tieImage = 'data/imagenet-sample/eval/n01632458_spotted_salamander.JPEG';
+  (ORT_CAVEAT ? testIf(ORT_CAVEAT, ORT_HOW) : testShared(['models/onnx/mobilenetv2-12-int8.onnx', 'data/coral/cat.png', tieImage]))('mobilenetv2-12-int8: JS execution of the plan equals ONNX Runtime at every int8 tensor', async () => {
+    const file = sharedFile('models', 'onnx', 'mobilenetv2-12-int8.onnx');
     const m = compile(file, { keep: 'all' });
     expect(m.plan.ops.filter((op) => op.type === PlanOpType.add).map((op) => op.addOffset)).toEqual(new Array(11).fill(128));
     const ort = await openOrtInt8(file, m.kept.map((k) => k.name));
-    const images = [testImages(1)[0], sharedPath('data', 'imagenet-sample', 'eval', 'n01632458_spotted_salamander.JPEG')].filter((f): f is string => !!f);
+    const images = [sharedFile('data', 'coral', 'cat.png'), sharedFile(tieImage)];
     const pipe = new ImagePipeline({ preprocess: 'torch', width: 224, height: 224 });
     let compared = 0;
     for (const img of images) {

@@ -7,12 +7,9 @@ import * as path from 'path';
 import { fetchModel, findModel, loadManifest, Manifest, ManifestEntry, MANIFEST_PATH, resolveModelPath, run } from '../lib/cli/fetch';
 import { loadLabels } from '../lib/labels';
 import { parsePreprocess } from '../lib/preprocess-spec';
+import { sharedFile, testShared } from './helpers/shared';
 
-const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
-const SHARED_ONNX = path.join(SHARED, 'models', 'onnx');
-const haveShared = fs.existsSync(SHARED_ONNX);
-if (!haveShared) console.warn(`fetch tests: shared data not found at ${SHARED} (set MNQ_SHARED): mirror test with real models skipped`);
-const withShared = haveShared ? it : it.skip;
+const SHARED_ONNX = sharedFile('models', 'onnx');
 
 const sha = (b: Buffer | string): string => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -91,7 +88,7 @@ describe('mnq fetch', () => {
     expect(fs.existsSync(MANIFEST_PATH)).toBe(true);
   });
 
-  withShared('mnq fetch --from the shared models: every shared file the manifest lists verifies', async () => {
+  testShared(['models/onnx/mobilenet_v1_0.25_128_quant.float.onnx'])('mnq fetch --from the shared models: every shared file the manifest lists verifies', async () => {
     const m = loadManifest();
     const listed = m.models.filter((e) => fs.existsSync(path.join(SHARED_ONNX, e.file)));
     expect(listed.length).toBeGreaterThan(0);

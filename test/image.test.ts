@@ -14,15 +14,12 @@ import {
 import { formatPreprocess, parsePreprocess, PREPROCESS } from '../lib/preprocess-spec';
 import { quantizeLinear } from '../lib/numerics/quantization';
 import { ortQuantizeLinear } from './helpers/ort-quantize-linear';
+import { sharedFile, testShared } from './helpers/shared';
 
 
-const SHARED = process.env.MNQ_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
-const CAT = path.join(SHARED, 'data', 'coral', 'cat.png');
-const TENCH = path.join(SHARED, 'data', 'imagenet-sample', 'eval', 'n01440764_tench.JPEG');
-const QDQ_V2 = path.join(SHARED, 'models', 'onnx', 'mobilenet_v2_1.0_224_quant.qdq.onnx');
-const haveShared = fs.existsSync(CAT) && fs.existsSync(QDQ_V2);
-if (!haveShared) console.warn(`image tests: shared data not found at ${SHARED} (set MNQ_SHARED): real-image tests skipped`);
-const withShared = haveShared ? it : it.skip;
+const CAT = sharedFile('data', 'coral', 'cat.png');
+const TENCH = sharedFile('data', 'imagenet-sample', 'eval', 'n01440764_tench.JPEG');
+const QDQ_V2 = sharedFile('models', 'onnx', 'mobilenet_v2_1.0_224_quant.qdq.onnx');
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
@@ -127,7 +124,7 @@ describe('int8 input through the lookup table', () => {
     expect(() => int8Table(tf, { scale: 0.1, zeroPoint: 128 })).toThrow(/zero point must be an integer in \[-128, 127\]/);
   });
 
-  withShared('on a real image with a real model input quantization: int8 NHWC == QuantizeLinear(float NCHW)', async () => {
+  testShared(['data/coral/cat.png', 'models/onnx/mobilenet_v2_1.0_224_quant.qdq.onnx'])('on a real image with a real model input quantization: int8 NHWC == QuantizeLinear(float NCHW)', async () => {
     for (const pre of ['tf', 'torch']) {
       const quant = inputQuantizationOf(QDQ_V2);
       const p = new ImagePipeline({ preprocess: pre, width: 224, height: 224, quantization: quant });
@@ -186,7 +183,7 @@ function triangleResize(src: Uint8Array, W: number, H: number, w: number, h: num
 }
 
 describe('TF preprocessing on real images', () => {
-  withShared.each([['cat.png', CAT], ['tench JPEG', TENCH]])('%s matches a reference computation', async (_n, file) => {
+  for (const [name, file, need] of [['cat.png', CAT, 'data/coral/cat.png'], ['tench JPEG', TENCH, 'data/imagenet-sample/eval/n01440764_tench.JPEG']]) testShared([need])(`${name} matches a reference computation`, async () => {
     const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const W = info.width;
     const H = info.height;

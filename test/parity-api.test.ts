@@ -8,6 +8,7 @@ import * as compileModule from '../lib/compiler/compile';
 import { tinyConvModel, tinyHeadModel, withNhwcInput } from './helpers/tiny-models';
 import { openOrtInt8 } from '../lib/ort/int8-reference';
 import { quantizeInput } from './helpers/reference';
+import { testOrt } from './helpers/ort';
 
 const IMG = 3 * 5 * 5;
 const image = (seed: number) => Float32Array.from({ length: IMG }, (_, i) => Math.sin(i * 1.3 + seed) * 2);
@@ -24,14 +25,14 @@ describe('Model API', () => {
     expect(model.inputQuantization).toEqual({ scale: Math.fround(0.02), zeroPoint: 3 });
   });
 
-  test.each([
+  for (const [label, opts] of [
     ['same parameters', { maxPool: {} }],
     ['ceil_mode, int8', { maxPool: { ceil: true }, uint8: false }],
     ['requantized after h-swish', { maxPool: { requantize: true }, lut: 'HardSwish' }],
     ['a grouped Conv summing channel pairs, no MaxPool', { act: 'Clip', pieces: true }],
     ['channel pairs after a table, no MaxPool', { act: 'none', lut: 'HardSwish', pieces: true }],
     ['a zero Pad folded into the Conv, no MaxPool', { pad: 'qdq', uint8: false }],
-  ])('DQ -> MaxPool -> Q (%s) runs natively, batched and threaded, identical to ONNX Runtime', async (_, opts) => {
+  ] as const) testOrt(`DQ -> MaxPool -> Q (${label}) runs natively, batched and threaded, identical to ONNX Runtime`, async () => {
     const b = tinyConvModel(opts as Parameters<typeof tinyConvModel>[0]);
     const ort = await openOrtInt8(b);
     const m = await load(b, { threads: 2 });
@@ -48,7 +49,7 @@ describe('Model API', () => {
     await ort.release();
   });
 
-  test('an NHWC model takes [N, H, W, C] floats (quantized as they are by the runtime, the input untouched), like ONNX Runtime', async () => {
+  testOrt('an NHWC model takes [N, H, W, C] floats (quantized as they are by the runtime, the input untouched), like ONNX Runtime', async () => {
     const b = withNhwcInput(tinyConvModel({ act: 'none', lut: 'HardSwish' }), true);
     const m = await load(b);
     expect(m.inputs).toEqual([{ name: 'input', shape: ['N', 5, 5, 3], type: 'float32' }]);
@@ -69,7 +70,7 @@ describe('Model API', () => {
     m.dispose();
   });
 
-  test('run matches ONNX Runtime; quantized output is the int8 tensor before the last DQ', async () => {
+  testOrt('run matches ONNX Runtime; quantized output is the int8 tensor before the last DQ', async () => {
     const x = image(1);
     const ort = await openOrtInt8(bytes);
     const theirs = (await ort.run(x, [1, 3, 5, 5])).get(ort.int8Outputs[0])!;
@@ -170,7 +171,7 @@ describe('Model API', () => {
 });
 
 describe('other QDQ patterns against ONNX Runtime', () => {
-  test('h-swish as x * HardSigmoid(x), Sigmoid, GlobalAveragePool, Flatten, Gemm, Softmax output', async () => {
+  testOrt('h-swish as x * HardSigmoid(x), Sigmoid, GlobalAveragePool, Flatten, Gemm, Softmax output', async () => {
     const bytes = tinyHeadModel();
     const model = await load(bytes);
     const ort = await openOrtInt8(bytes);
@@ -191,7 +192,7 @@ describe('other QDQ patterns against ONNX Runtime', () => {
     }
   });
 
-  test('a quantized Softmax output (DQ -> Softmax -> Q -> DQ) equals ONNX Runtime, batched', async () => {
+  testOrt('a quantized Softmax output (DQ -> Softmax -> Q -> DQ) equals ONNX Runtime, batched', async () => {
     const bytes = tinyHeadModel({ quantizedSoftmax: true });
     const model = await load(bytes, { threads: 2 });
     const ort = await openOrtInt8(bytes);

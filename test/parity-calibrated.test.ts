@@ -5,7 +5,7 @@
 // (random weights, no shared data needed: calibrated on synthetic images) and shared float models,
 // calibrated with calibrate() on a few calibration images. mnq and ORT (integer QDQ execution,
 // session.qdqisint8allowed = 1) run the same images; every output and every intermediate int8 tensor
-// ORT can expose must follow the parity rule: >= 99.9% identical, never more than 1 apart, same top-1.
+// ORT can expose must be identical, every element (the README's parity claim).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -19,8 +19,10 @@ import { checkPreprocess } from '../lib/cli/check-ort';
 import { ImagePipeline, imageInLayout, imageShape } from '../lib/image';
 import { withNhwcInput, kerasStyle } from './helpers/tiny-models';
 import { createSession as session, runFloat } from '../lib/ort/session';
-import { describeShared, sharedPath } from './helpers/shared';
+import { describeShared, sharedFile, sharedPath, testShared } from './helpers/shared';
 import { testImages } from './helpers/images';
+import { describeDiff, diffInt8, Int8Diff } from './helpers/int8-compare';
+import { NEEDS_X86_ORT } from './helpers/ort';
 
 /** Writes `count` smooth random RGB images (sums of oriented sinusoids plus noise) as PNGs into `dir`. */
 async function syntheticImages(dir: string, count: number, seed: number, size = 80): Promise<string[]> {
@@ -42,13 +44,13 @@ async function syntheticImages(dir: string, count: number, seed: number, size = 
   return files;
 }
 
-interface TensorParity { name: string; identical: number; maxDiff: number }
+interface TensorParity { name: string; diff: Int8Diff }
 
 /**
  * Runs an int8 model (bytes) through mnq (every int8 tensor kept) and ORT (those tensors exposed) on a
- * batch of images preprocessed as its metadata says; returns the output's and every layer's parity.
+ * batch of images preprocessed as its metadata says; returns the output's and every layer's differences.
  */
-async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: TensorParity; top1Same: boolean[]; layers: TensorParity[] }> {
+async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: TensorParity; layers: TensorParity[]; mode: string }> {
   const model = await load(bytes, { keep: 'all' });
   const names = model.compiled.kept.map((k) => k.name);
   const ort = await openOrtInt8(bytes, names);
@@ -63,41 +65,27 @@ async function parity(bytes: Uint8Array, images: string[]): Promise<{ output: Te
     const shape = imageShape(c, h, w, layout, images.length);
     const ours = await model.runTensors(data, shape);
     const theirs = await ort.run(data, shape);
-    const cmp = (name: string, a: Int8Array, b: Int8Array): TensorParity => {
-      expect({ name, length: a.length }).toEqual({ name, length: b.length });
-      let same = 0, maxDiff = 0;
-      for (let i = 0; i < a.length; i++) {
-        const d = Math.abs(a[i] - b[i]);
-        if (d === 0) same++;
-        if (d > maxDiff) maxDiff = d;
-      }
-      return { name, identical: same / a.length, maxDiff };
-    };
     const outName = model.compiled.plan.tensors[model.compiled.outputs[0].tensor].name;
-    const a = ours.get(outName)!.data, b = theirs.get(ort.int8Outputs[0])!.data;
-    const n = a.length / images.length;
-    const argmax = (v: Int8Array, o: number) => { let k = 0; for (let i = 1; i < n; i++) if (v[o + i] > v[o + k]) k = i; return k; };
-    const top1Same = images.map((_, i) => argmax(a, i * n) === argmax(b, i * n));
-    const layers = ort.extra.filter((x) => ours.has(x) && theirs.has(x)).map((x) => cmp(x, ours.get(x)!.data, theirs.get(x)!.data));
+    const output = { name: outName, diff: diffInt8(ours.get(outName)!.data, theirs.get(ort.int8Outputs[0])!.data) };
+    const layers = ort.extra.filter((x) => ours.has(x) && theirs.has(x)).map((x) => ({ name: x, diff: diffInt8(ours.get(x)!.data, theirs.get(x)!.data) }));
     expect(layers.length).toBeGreaterThan(10); // the comparison reaches inside the network
-    return { output: cmp(outName, a, b), top1Same, layers };
+    return { output, layers, mode: ort.mode };
   } finally {
     model.dispose();
     await ort.release();
   }
 }
 
+/** The output and every layer identical; a failure names the output's and the first differing layer's differences. */
 function expectParity(label: string, p: Awaited<ReturnType<typeof parity>>): void {
-  const ok = (t: TensorParity) => t.identical >= 0.999 && t.maxDiff <= 1;
-  const bad = p.layers.filter((t) => !ok(t));
-  const first = p.layers.find((t) => t.identical < 1);
-  const report = `${label}: output ${(p.output.identical * 100).toFixed(3)}% identical, max diff ${p.output.maxDiff}; `
-    + `${p.layers.length} layers, first that differs: ${first ? `${first.name} (${(first.identical * 100).toFixed(3)}%, max diff ${first.maxDiff})` : 'none'}`;
-  expect({ report, output: ok(p.output), layersOutsideRule: bad.map((t) => t.name) }).toEqual({ report, output: true, layersOutsideRule: [] });
-  expect({ report, top1Same: p.top1Same }).toEqual({ report, top1Same: p.top1Same.map(() => true) });
+  const differing = p.layers.filter((t) => t.diff.differ > 0);
+  const report = [`${label} (ORT: ${p.mode}), ${p.layers.length} layers compared`, describeDiff(`output ${p.output.name}`, p.output.diff),
+    differing.length ? `${differing.length} layers differ, the first: ${describeDiff(differing[0].name, differing[0].diff)}` : 'every layer identical'].join('; ');
+  expect({ report, outputIdentical: p.output.diff.differ === 0, differingLayers: differing.map((t) => t.name) })
+    .toEqual({ report, outputIdentical: true, differingLayers: [] });
 }
 
-describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared data)', () => {
+describeShared('parity with ONNX Runtime: builder models calibrated by mnq (no shared data)', () => {
   let dir: string;
   let calib: string[];
   let evalImages: string[];
@@ -161,11 +149,12 @@ describe('parity with ONNX Runtime: builder models calibrated by mnq (no shared 
       expectParity(label, await parity(q.bytes, evalImages));
     });
   }
-});
+}, [], NEEDS_X86_ORT);
 
 describeShared('parity with ONNX Runtime: shared float models calibrated by mnq', () => {
-  const calibDir = sharedPath('data', 'imagenet-sample', 'calib');
+  const calibDir = 'data/imagenet-sample/calib';
   const images = testImages(4);
+  test('four test images', () => expect(images.length).toBe(4));
   // Keras V3-Small: input rescaling inside the graph, SE, h-swish, no QAT (the hard case);
   // torchvision V3-Small at opset 13 (HardSigmoid * Mul); TF V1 (ReLU6 as Clip, asymmetric pads);
   // PaddleOCR (opset 9, Constant weights, separate BatchNormalization, MaxPool, Softmax output).
@@ -176,10 +165,9 @@ describeShared('parity with ONNX Runtime: shared float models calibrated by mnq'
     ['ppocr_mobile_v2.0_cls.float.onnx', 'percentile', '{"base":"paddle","size":[48,192]}'],
   ];
   for (const [file, method, preprocess] of models) {
-    const src = sharedPath('models', 'onnx', file);
-    (src && calibDir ? test : test.skip)(`${file}, ${method}, calibrated on 4 images`, async () => {
-      const q = await calibrate(src!, { images: calibDir!, method, limit: 4, ...(preprocess ? { preprocess } : {}) });
+    testShared([`models/onnx/${file}`, calibDir])(`${file}, ${method}, calibrated on 4 images`, async () => {
+      const q = await calibrate(sharedFile('models', 'onnx', file), { images: sharedFile(calibDir), method, limit: 4, ...(preprocess ? { preprocess } : {}) });
       expectParity(file, await parity(q.bytes, images));
     });
   }
-});
+}, ['models/onnx', 'data/coral', 'data/imagenet-sample/calib'], NEEDS_X86_ORT);

@@ -5,8 +5,9 @@
 // matching the node groups ONNX Runtime fuses (QDQ -> QLinearConv, QLinearAdd, QLinearMul,
 // QLinearGlobalAveragePool, QLinearMatMul; a Relu / Clip before Q folds into the clamp; elementwise float
 // functions between DQ and Q become tables). QOperator nodes map to plan ops directly (qoperator.ts). uint8
-// tensors are shifted to int8 (data - 128, zero point - 128), which is exact for every op but Add: ORT's
-// QLinearAdd does float arithmetic on the uint8 values, so a uint8 add carries addOffset = 128. Then the
+// tensors are shifted to int8 (data - 128, zero point - 128), which is exact for every op but Add and Mul: ORT's
+// QLinearAdd does float arithmetic on the uint8 values and its QLinearMul adds the uint8 zero point in float, so
+// a uint8 add or mul carries addOffset = 128. Then the
 // passes (passes/); the native runtime makes the memory plan.
 import { onnx } from '../onnx/proto';
 import { METADATA_KEYS, readMetadata } from '../onnx/metadata';

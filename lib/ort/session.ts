@@ -34,16 +34,19 @@ export interface SessionOptions {
   /** intra-op threads (see SessionKind for each kind's default) */
   threads?: number;
   qdq?: QdqExecution;
+  /** with qdq 'integer': ORT's U8U8 kernels (session.x64quantprecision = 1), exact where its uint8 x int8 ones
+   * saturate (x86 without VNNI; see needsU8U8 in int8-reference.ts) */
+  u8u8?: boolean;
   /** names the model in a load error: "ONNX Runtime cannot load the <what>: ..." (default: ORT's own error) */
   what?: string;
 }
 
-const INTEGER_QDQ = { extra: { session: { qdqisint8allowed: '1' } } };
 
 /** The ORT options of a session kind. */
 export function sessionOptions(kind: SessionKind, options: SessionOptions = {}): Ort.InferenceSession.SessionOptions {
   const qdq = options.qdq ?? (kind === 'int8-reference' ? 'integer' : 'x86-default');
-  const integer = qdq === 'integer' ? INTEGER_QDQ : {};
+  const integer = qdq !== 'integer' ? {}
+    : { extra: { session: { qdqisint8allowed: '1', ...(options.u8u8 ? { x64quantprecision: '1' } : {}) } } };
   switch (kind) {
     case 'calibration':
       return {

@@ -716,6 +716,8 @@ void check_mul(const char* fn, const MulParams& p) {
   check_zp(fn, "a_zero_point", p.a_zero_point);
   check_zp(fn, "b_zero_point", p.b_zero_point);
   check_zp(fn, "y_zero_point", p.y_zero_point);
+  if (p.offset != 0 && p.offset != 128)
+    fail(std::string(fn) + ": offset must be 0 (int8 tensors) or 128 (uint8 tensors), got " + std::to_string(p.offset));
   const float r = quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale);
   if (!std::isfinite(r) || r >= 32768.0f)
     fail(std::string(fn) + ": a_scale * b_scale / y_scale must be < 32768");

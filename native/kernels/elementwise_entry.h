@@ -19,11 +19,11 @@ namespace detail {
 using AddKernel = void (*)(float ra, float rb, float fixed, float offset, int32_t qmin, int32_t qmax,
                            size_t n, const int8_t* a, const int8_t* b, int8_t* y);
 // quant::mul_one over n values.
-using MulKernel = void (*)(float ratio, int32_t za, int32_t zb, int32_t zc, size_t n, const int8_t* a,
-                           const int8_t* b, int8_t* y);
+using MulKernel = void (*)(float ratio, int32_t za, int32_t zb, int32_t zc, int32_t offset, size_t n,
+                           const int8_t* a, const int8_t* b, int8_t* y);
 // quant::mul_one of x [hw][c] and s [c] broadcast over pixels.
-using MulChannelwiseKernel = void (*)(float ratio, int32_t za, int32_t zb, int32_t zc, size_t hw,
-                                      size_t c, const int8_t* x, const int8_t* s, int8_t* y);
+using MulChannelwiseKernel = void (*)(float ratio, int32_t za, int32_t zb, int32_t zc, int32_t offset,
+                                      size_t hw, size_t c, const int8_t* x, const int8_t* s, int8_t* y);
 // Per channel: requantize(bias + sum of hw pixels, scale, zy, -128, 127).
 using GapKernel = void (*)(float scale, int32_t bias, int32_t zy, size_t hw, size_t c, const int8_t* x,
                            int8_t* y);
@@ -39,14 +39,14 @@ void add_entry(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, i
 template <MulKernel K>
 void mul_entry(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   K(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,
-    p.y_zero_point, n, a, b, y);
+    p.y_zero_point, p.offset, n, a, b, y);
 }
 
 template <MulChannelwiseKernel K>
 void mul_channelwise_entry(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
                            int8_t* y) {
   K(quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale), p.a_zero_point, p.b_zero_point,
-    p.y_zero_point, hw, c, x, s, y);
+    p.y_zero_point, p.offset, hw, c, x, s, y);
 }
 
 // bias = -x_zp * hw (hw < 2^24, so it fits int32; computed without signed overflow).

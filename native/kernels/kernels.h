@@ -187,6 +187,10 @@ struct MulParams {
   float a_scale = 1; int32_t a_zero_point = 0;
   float b_scale = 1; int32_t b_zero_point = 0;
   float y_scale = 1; int32_t y_zero_point = 0;
+  // 128 when the tensors were uint8 (stored as int8 = value - 128): ORT adds the
+  // uint8 output zero point in float before rounding, and so does mnq then
+  // (docs/quantization.md); 0 for int8.
+  int32_t offset = 0;
 };
 // Same shape.
 void mul(Isa isa, const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y);

@@ -102,12 +102,28 @@ inline int32_t add_one(const AddConstants& k, int32_t a, int32_t b, int32_t qmin
 }
 
 // ---------------------------------------------------------------- QLinearMul
-// ONNX Runtime (qlmul.cpp): ratio = sa * sb / sc (float32, left to right);
-//   q = saturate_int8(round_half_even(float((a - za) * (b - zb)) * ratio) + zc)
+// ONNX Runtime (MlasQLinearMulKernel, qlmul.cpp: one SSE2 kernel for every x86
+// CPU; its NEON twin has the same steps): ratio = sa * sb / sc (float32, left
+// to right);
+//   t = float((a - za) * (b - zb)) * ratio       (one rounding)
+//   t = t + float(zc)                            (a second rounding: zc is added
+//                                                 in float, before rounding)
+//   q = saturate(round_half_even(t))             (cvtps2dq, packs)
+// Adding zc after rounding (as requantize does) differs where the float
+// addition moves a value next to a tie onto it. uint8 tensors: ORT computes on
+// the uint8 zero point; mnq stores them as int8 (value - 128), so a mul of
+// uint8 tensors carries offset = 128: t + float(zc + offset), rounded, minus
+// offset (exact: both are integers).
 inline float mul_ratio(float sa, float sb, float sc) { return sa * sb / sc; }
-inline int32_t mul_one(float ratio, int32_t a, int32_t za, int32_t b, int32_t zb, int32_t zc) {
+inline int32_t mul_one(float ratio, int32_t a, int32_t za, int32_t b, int32_t zb, int32_t zc,
+                       int32_t offset) {
   const int32_t prod = (a - za) * (b - zb);  // |prod| <= 255 * 255: exact in float
-  return requantize(prod, ratio, zc, -128, 127);
+  float t = static_cast<float>(prod) * ratio;
+  t = t + static_cast<float>(zc + offset);
+  // clamping in float first equals saturating after rounding: the bounds are integers
+  const float lo = static_cast<float>(-128 + offset), hi = static_cast<float>(127 + offset);
+  t = t < lo ? lo : (t > hi ? hi : t);
+  return static_cast<int32_t>(round_half_even(t)) - offset;
 }
 
 // ------------------------------------------------- QLinearGlobalAveragePool

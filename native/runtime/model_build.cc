@@ -173,6 +173,7 @@ class StepBuilder {
   void mul() {
     s_.channelwise = mul_broadcasts(x_, *b_);
     set_domains(&s_.mulp);
+    s_.mulp.offset = op_.add_offset;
   }
 
   // gap, add, mul and max_pool: the activation table after the op, if any. add clamps natively;

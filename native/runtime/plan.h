@@ -55,8 +55,9 @@ struct PlanOp {
   // for conv / fully_connected / add; honoured by every op type (for gap and mul
   // and lut it is folded into a table: lut -> out = table[clamp(q)]).
   int32_t qmin = -128, qmax = 127;
-  // add only: 128 when the model's tensors were uint8 (ORT computes the add on
-  // the uint8 values; see AddParams::offset), else 0.
+  // add and mul: 128 when the model's tensors were uint8 (ORT computes the add,
+  // and adds the mul's output zero point, on the uint8 values; see
+  // AddParams::offset, MulParams::offset), else 0.
   int32_t add_offset = 0;
   // Fused activation (conv, fully_connected, global_avg_pool, add, mul, max_pool): the
   // op's result is first quantized with (act_scale, act_zero_point), clamped to

@@ -200,6 +200,12 @@ void check_conv(const std::string& w, const PlanOp& op, const PlanTensor& x, con
     fail(w, "bias has " + std::to_string(op.bias.size()) + " elements, expected 0 or out_c " + std::to_string(oc));
 }
 
+// add and mul: the uint8 domain offset (PlanOp::add_offset).
+void check_add_offset(const std::string& w, const PlanOp& op) {
+  if (op.add_offset != 0 && op.add_offset != 128)
+    fail(w, "add_offset must be 0 or 128, got " + std::to_string(op.add_offset));
+}
+
 void check_max_pool(const std::string& w, const PlanOp& op, const PlanTensor& x, const PlanTensor& y) {
   const ConvShape& ps = op.shape;
   try {
@@ -242,11 +248,11 @@ void check_op(size_t index, const PlanOp& op, const std::vector<PlanTensor>& ten
     case PlanOpType::add:
       same_shape(x, tensors[op.inputs[1]], "inputs[0] and inputs[1]");
       same_shape(x, y, "inputs[0] and output");
-      if (op.add_offset != 0 && op.add_offset != 128)
-        fail(w, "add_offset must be 0 or 128, got " + std::to_string(op.add_offset));
+      check_add_offset(w, op);
       break;
     case PlanOpType::mul:
       same_shape(x, y, "inputs[0] and output");
+      check_add_offset(w, op);
       if (!mul_broadcasts(x, tensors[op.inputs[1]]))
         same_shape(x, tensors[op.inputs[1]], "inputs[0] and inputs[1] (expected the same shape, or inputs[1] [h 1, w 1, c])");
       break;

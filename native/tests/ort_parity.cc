@@ -43,25 +43,26 @@ int main(int argc, char** argv) {
     ++cases;
     if (kind == "add" || kind == "mul") {
       float sa, sb, sc;
-      int za, zb, zc;
+      int za, zb, zc, offset;
       size_t n;
-      in >> sa >> za >> sb >> zb >> sc >> zc >> n;
+      in >> sa >> za >> sb >> zb >> sc >> zc >> offset >> n;
       auto a = readv<int8_t>(in, n), b = readv<int8_t>(in, n), y = readv<int8_t>(in, n);
       for (Isa isa : supported_isas()) {
         std::vector<int8_t> m(n);
         if (kind == "add") {
           AddParams p;
           p.a_scale = sa; p.a_zero_point = za; p.b_scale = sb; p.b_zero_point = zb;
-          p.y_scale = sc; p.y_zero_point = zc;
+          p.y_scale = sc; p.y_zero_point = zc; p.offset = offset;
           add(isa, p, n, a.data(), b.data(), m.data());
         } else {
           MulParams p;
           p.a_scale = sa; p.a_zero_point = za; p.b_scale = sb; p.b_zero_point = zb;
-          p.y_scale = sc; p.y_zero_point = zc;
+          p.y_scale = sc; p.y_zero_point = zc; p.offset = offset;
           mul(isa, p, n, a.data(), b.data(), m.data());
         }
         const int d = count_diff(m, y);
-        CHECK_MSG(d == 0, "%s [%s]: %d of %zu values differ from ONNX Runtime", kind.c_str(), isa_name(isa), d, n);
+        CHECK_MSG(d == 0, "%s%s [%s]: %d of %zu values differ from ONNX Runtime", kind.c_str(), offset ? " (uint8)" : "",
+                  isa_name(isa), d, n);
       }
     } else if (kind == "lut") {
       int fn, xz, yz;

@@ -108,6 +108,8 @@ void test_params() {
   MulParams mp; mp.b_zero_point = 1000;
   CHECK_THROWS(std::invalid_argument, mul(isa, mp, 4, a, b, y), "b_zero_point");
   CHECK_THROWS(std::invalid_argument, mul_channelwise(isa, mp, 2, 2, a, b, y), "b_zero_point");
+  mp = MulParams(); mp.offset = 1;
+  CHECK_THROWS(std::invalid_argument, mul(isa, mp, 4, a, b, y), "offset must be 0 (int8 tensors) or 128");
   GlobalAvgPoolParams gp;
   CHECK_THROWS(std::invalid_argument, global_avg_pool(isa, gp, 0, 4, a, y), "hw");
   CHECK_THROWS(std::invalid_argument, global_avg_pool(isa, gp, size_t(1) << 24, 4, a, y), "2^24");

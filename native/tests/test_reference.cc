@@ -229,6 +229,27 @@ void test_elementwise() {
   int8_t a[3] = {-100, 0, 50}, b[3] = {-100, 5, 50}, y[3];
   add(S, ap, 3, a, b, y);
   CHECK(y[0] == -20 && y[1] == -15 && y[2] == 80);
+
+  // QLinearMul adds the output zero point in float before rounding, as ONNX Runtime does, in the
+  // tensors' own domain. Parameters of an SE Mul of a calibrated PaddleOCR model: the product scales
+  // to 36.499996, and 36.499996 - 107 rounds (float32) to the tie -70.5, so ORT gives -70
+  // where rounding first, then adding the zero point, gives -71.
+  MulParams mp;
+  mp.a_scale = 0.023005736991763115f; mp.a_zero_point = -112; mp.b_scale = 0.002711337525397539f;
+  mp.b_zero_point = -128; mp.y_scale = 0.011986508034169674f; mp.y_zero_point = -107;
+  int8_t ma = -70, mb = 39, my = 0;
+  mul(S, mp, 1, &ma, &mb, &my);
+  CHECK_MSG(my == -70, "mul tie: %d, ONNX Runtime gives -70", my);
+  // uint8 tensors (stored as int8, offset 128): ORT adds the uint8 zero point 164, giving 36 + 128 where
+  // the int8 arithmetic gives 35 (ort_kernel_cases.js runs this parameter set through ORT).
+  mp.a_scale = 0.018046000972390175f; mp.a_zero_point = 123; mp.b_scale = 0.0013821616303175688f;
+  mp.b_zero_point = -119; mp.y_scale = 0.0298310536891222f; mp.y_zero_point = 36;
+  ma = 77; mb = -106;
+  mul(S, mp, 1, &ma, &mb, &my);
+  CHECK_MSG(my == 35, "mul, int8 tensors: %d, expected 35", my);
+  mp.offset = 128;
+  mul(S, mp, 1, &ma, &mb, &my);
+  CHECK_MSG(my == 36, "mul, uint8 tensors: %d, ONNX Runtime gives 36", my);
 }
 
 void test_luts() {

@@ -208,14 +208,14 @@ std::vector<std::vector<int8_t>> reference(const PlanDesc& p, const int8_t* inpu
       }
       case PlanOpType::add: {
         const PlanTensor& bt = p.tensors[op.inputs[1]];
-        AddParams ap{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z, op.qmin, op.qmax};
+        AddParams ap{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z, op.qmin, op.qmax, op.add_offset};
         add(Isa::scalar, ap, out.size(), a.data(), t[op.inputs[1]].data(), out.data());
         if (op.has_activation) clamp_then_table();
         break;
       }
       case PlanOpType::mul: {
         const PlanTensor& bt = p.tensors[op.inputs[1]];
-        MulParams mp{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z};
+        MulParams mp{x.scale, x.zero_point, bt.scale, bt.zero_point, mid_s, mid_z, op.add_offset};
         if (bt.h == 1 && bt.w == 1 && !(x.h == 1 && x.w == 1))
           mul_channelwise(Isa::scalar, mp, size_t(x.h) * x.w, size_t(x.c), a.data(), t[op.inputs[1]].data(),
                           out.data());

@@ -10,6 +10,7 @@
 // row splits (conv_run over row ranges) and column splits (gemm_run_columns),
 // and the shapes of the direct (no im2col) general conv path.
 #include <algorithm>
+#include <cmath>
 #include <cinttypes>
 #include <string>
 
@@ -51,11 +52,18 @@ int random_zp(Rng& r) {
 
 // A random output stage: extreme multipliers sometimes, clamp, optional table.
 OutputStage random_stage(Rng& r, int channels, bool* lut_out = nullptr) {
-  const float xs = r.log_uniform(1e-3f, 1.0f);
+  float xs = r.log_uniform(1e-3f, 1.0f);
   std::vector<float> ws(static_cast<size_t>(channels));
   const bool extreme = r.chance(0.25f);
   for (auto& w : ws) w = extreme ? r.log_uniform(1e-6f, 10.0f) : r.log_uniform(1e-3f, 0.05f);
-  const float ys = extreme ? r.log_uniform(1e-4f, 10.0f) : r.log_uniform(0.01f, 0.2f);
+  float ys = extreme ? r.log_uniform(1e-4f, 10.0f) : r.log_uniform(0.01f, 0.2f);
+  // Power-of-two scales sometimes: the multipliers are then exact powers of two and many acc * m land
+  // on .5, where only the rounding rule (half to even) decides.
+  if (!extreme && r.chance(0.25f)) {
+    xs = 0.125f;
+    ys = 0.125f;
+    for (auto& w : ws) w = std::ldexp(1.0f, -r.uniform(4, 8));
+  }
   const int zp = random_zp(r);
   int qmin = -128, qmax = 127;
   if (r.chance(0.3f)) qmin = zp;                      // ReLU
@@ -404,6 +412,7 @@ void test_elementwise(Ctx& ctx, int extra) {
       p.a_zero_point = random_zp(r);
       p.b_zero_point = random_zp(r);
       p.y_zero_point = random_zp(r);
+      if (r.chance(0.3f)) p.offset = 128;  // tensors that were uint8
       std::vector<int8_t> y_ref(n), y(n, 0x55);
       mul(Isa::scalar, p, n, a.data(), b.data(), y_ref.data());
       mul(ctx.isa, p, n, a.data(), b.data(), y.data());
@@ -445,6 +454,7 @@ void test_elementwise(Ctx& ctx, int extra) {
       p.a_zero_point = random_zp(r);
       p.b_zero_point = random_zp(r);
       p.y_zero_point = random_zp(r);
+      if (r.chance(0.3f)) p.offset = 128;  // tensors that were uint8
       std::vector<int8_t> y_ref(hw * c), y(hw * c, 0x55);
       mul_channelwise(Isa::scalar, p, hw, c, x.data(), s.data(), y_ref.data());
       mul_channelwise(ctx.isa, p, hw, c, x.data(), s.data(), y.data());

@@ -118,8 +118,9 @@ export function runReference(plan: PlanDesc, input: Int8Array): (Int8Array | nul
         } else {
           const r = f32(f32(x.scale * b.scale) / y.scale);
           for (let i = 0; i < out.length; i++) {
-            const v = f32(f32((xd[i] - x.zeroPoint) * (bd[bcast ? i % b.c : i] - b.zeroPoint)) * r);
-            out[i] = clamp(roundHalfEven(v) + y.zeroPoint, Math.max(-128, op.qmin), Math.min(127, op.qmax));
+            // ORT's MlasQLinearMulKernel: the zero point is added in float (in the tensors' own domain), then rounded
+            const v = f32(f32(f32((xd[i] - x.zeroPoint) * (bd[bcast ? i % b.c : i] - b.zeroPoint)) * r) + (y.zeroPoint + op.addOffset));
+            out[i] = clamp(roundHalfEven(v) - op.addOffset, Math.max(-128, op.qmin), Math.min(127, op.qmax));
           }
         }
         break;

@@ -26,9 +26,9 @@ export function lowerBinary(s: CompileState, e: ExprVal, scale: number, zp: numb
   }
   const out = s.newTensor(name, s.info[ia].dims, scale, zp);
   const op = makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out);
-  // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul's
-  // arithmetic is on (q - zp) and the same in both.
-  if (e.op === 'add' && uint8) op.addOffset = 128;
+  // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul
+  // adds its output zero point in float before rounding, also in that domain.
+  if (uint8) op.addOffset = 128;
   s.ops.push(op);
   return out;
 }

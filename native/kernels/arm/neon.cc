@@ -514,45 +514,54 @@ void add_neon(float k_ra, float k_rb, float k_fixed, float k_offset, int32_t qmi
   for (; i < n; ++i) y[i] = static_cast<int8_t>(quant::add_one(k, a[i], b[i], qmin, qmax));
 }
 
-// quant::mul_one for 16 lanes: (a - za) * (b - zb) exactly in int32, then the output stage.
-inline int8x16_t mul16(int8x16_t va, int8x16_t vb, int16x8_t za, int16x8_t zb, float32x4_t r,
-                       int32x4_t zc) {
-  const int16x8_t a0 = vsubq_s16(vmovl_s8(vget_low_s8(va)), za), a1 = vsubq_s16(vmovl_high_s8(va), za);
-  const int16x8_t b0 = vsubq_s16(vmovl_s8(vget_low_s8(vb)), zb), b1 = vsubq_s16(vmovl_high_s8(vb), zb);
+// quant::mul_one on 4 products: float(p) * r + float(zc + offset) (two roundings, no FMA), rounded,
+// minus offset; narrow16 then saturates to int8, which equals the reference's float clamp.
+inline int32x4_t mul4(int32x4_t p, float32x4_t r, float32x4_t zc, int32x4_t off) {
+  const float32x4_t t = vaddq_f32(vmulq_f32(vcvtq_f32_s32(p), r), zc);
+  return vsubq_s32(vcvtnq_s32_f32(t), off);
+}
+
+struct MulConsts {
+  float32x4_t r, zc;
+  int16x8_t za, zb;
+  int32x4_t off;
+  MulConsts(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, int32_t offset)
+      : r(vdupq_n_f32(ratio)), zc(vdupq_n_f32(static_cast<float>(y_zp + offset))),
+        za(vdupq_n_s16(static_cast<int16_t>(a_zp))), zb(vdupq_n_s16(static_cast<int16_t>(b_zp))),
+        off(vdupq_n_s32(offset)) {}
+};
+
+// quant::mul_one for 16 lanes: (a - za) * (b - zb) exactly in int32, then mul4.
+inline int8x16_t mul16(int8x16_t va, int8x16_t vb, const MulConsts& k) {
+  const int16x8_t a0 = vsubq_s16(vmovl_s8(vget_low_s8(va)), k.za), a1 = vsubq_s16(vmovl_high_s8(va), k.za);
+  const int16x8_t b0 = vsubq_s16(vmovl_s8(vget_low_s8(vb)), k.zb), b1 = vsubq_s16(vmovl_high_s8(vb), k.zb);
   const int32x4_t p0 = vmull_s16(vget_low_s16(a0), vget_low_s16(b0));
   const int32x4_t p1 = vmull_high_s16(a0, b0);
   const int32x4_t p2 = vmull_s16(vget_low_s16(a1), vget_low_s16(b1));
   const int32x4_t p3 = vmull_high_s16(a1, b1);
-  return narrow16(requant_s32(p0, r, zc), requant_s32(p1, r, zc), requant_s32(p2, r, zc),
-                  requant_s32(p3, r, zc));
+  return narrow16(mul4(p0, k.r, k.zc, k.off), mul4(p1, k.r, k.zc, k.off), mul4(p2, k.r, k.zc, k.off),
+                  mul4(p3, k.r, k.zc, k.off));
 }
 
-void mul_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, size_t n, const int8_t* a,
-              const int8_t* b, int8_t* y) {
-  const float32x4_t r = vdupq_n_f32(ratio);
-  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(a_zp));
-  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(b_zp));
-  const int32x4_t zc = vdupq_n_s32(y_zp);
+void mul_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, int32_t offset, size_t n,
+              const int8_t* a, const int8_t* b, int8_t* y) {
+  const MulConsts k(ratio, a_zp, b_zp, y_zp, offset);
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) vst1q_s8(y + i, mul16(vld1q_s8(a + i), vld1q_s8(b + i), za, zb, r, zc));
+  for (; i + 16 <= n; i += 16) vst1q_s8(y + i, mul16(vld1q_s8(a + i), vld1q_s8(b + i), k));
   for (; i < n; ++i)
-    y[i] = static_cast<int8_t>(quant::mul_one(ratio, a[i], a_zp, b[i], b_zp, y_zp));
+    y[i] = static_cast<int8_t>(quant::mul_one(ratio, a[i], a_zp, b[i], b_zp, y_zp, offset));
 }
 
-void mul_channelwise_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, size_t hw, size_t c,
-                          const int8_t* x, const int8_t* s, int8_t* y) {
-  const float32x4_t r = vdupq_n_f32(ratio);
-  const int16x8_t za = vdupq_n_s16(static_cast<int16_t>(a_zp));
-  const int16x8_t zb = vdupq_n_s16(static_cast<int16_t>(b_zp));
-  const int32x4_t zc = vdupq_n_s32(y_zp);
+void mul_channelwise_neon(float ratio, int32_t a_zp, int32_t b_zp, int32_t y_zp, int32_t offset, size_t hw,
+                          size_t c, const int8_t* x, const int8_t* s, int8_t* y) {
+  const MulConsts k(ratio, a_zp, b_zp, y_zp, offset);
   for (size_t i = 0; i < hw; ++i) {
     const int8_t* xi = x + i * c;
     int8_t* yi = y + i * c;
     size_t ch = 0;
-    for (; ch + 16 <= c; ch += 16) vst1q_s8(yi + ch, mul16(vld1q_s8(xi + ch), vld1q_s8(s + ch), za, zb, r, zc));
+    for (; ch + 16 <= c; ch += 16) vst1q_s8(yi + ch, mul16(vld1q_s8(xi + ch), vld1q_s8(s + ch), k));
     for (; ch < c; ++ch)
-      yi[ch] = static_cast<int8_t>(
-          quant::mul_one(ratio, xi[ch], a_zp, s[ch], b_zp, y_zp));
+      yi[ch] = static_cast<int8_t>(quant::mul_one(ratio, xi[ch], a_zp, s[ch], b_zp, y_zp, offset));
   }
 }
 

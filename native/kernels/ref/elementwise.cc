@@ -26,8 +26,8 @@ void add(const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t*
 void mul(const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const float r = quant::mul_ratio(p.a_scale, p.b_scale, p.y_scale);
   for (size_t i = 0; i < n; ++i)
-    y[i] = static_cast<int8_t>(
-        quant::mul_one(r, a[i], p.a_zero_point, b[i], p.b_zero_point, p.y_zero_point));
+    y[i] = static_cast<int8_t>(quant::mul_one(r, a[i], p.a_zero_point, b[i], p.b_zero_point,
+                                              p.y_zero_point, p.offset));
 }
 
 void mul_channelwise(const MulParams& p, size_t hw, size_t c, const int8_t* x, const int8_t* s,
@@ -36,7 +36,7 @@ void mul_channelwise(const MulParams& p, size_t hw, size_t c, const int8_t* x, c
   for (size_t i = 0; i < hw; ++i)
     for (size_t ch = 0; ch < c; ++ch)
       y[i * c + ch] = static_cast<int8_t>(quant::mul_one(r, x[i * c + ch], p.a_zero_point, s[ch],
-                                                         p.b_zero_point, p.y_zero_point));
+                                                         p.b_zero_point, p.y_zero_point, p.offset));
 }
 
 void lut_apply(const int8_t table[256], size_t n, const int8_t* x, int8_t* y) {

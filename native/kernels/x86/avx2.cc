@@ -763,36 +763,43 @@ void add_kernel(float ra, float rb, float fixed, float offset, int32_t qmin, int
   }
 }
 
-// quant::mul_one: requantize((a - za) * (b - zb), ratio, zc, -128, 127).
-inline __m256i mul8(__m256i a, __m256i b, __m256 ratio, __m256 lo, __m256 hi, __m256i zc) {
-  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(a, b)), ratio);
-  f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
-  return _mm256_add_epi32(_mm256_cvtps_epi32(f), zc);
+// quant::mul_one: t = float((a - za) * (b - zb)) * ratio + float(zc + offset),
+// clamped to [-128, 127] + offset, rounded, minus offset.
+struct MulConsts {
+  __m256 ratio, zc, lo, hi;
+  __m256i offset;
+  MulConsts(float r, int32_t z, int32_t off)
+      : ratio(_mm256_set1_ps(r)), zc(_mm256_set1_ps(float(z + off))), lo(_mm256_set1_ps(float(-128 + off))),
+        hi(_mm256_set1_ps(float(127 + off))), offset(_mm256_set1_epi32(off)) {}
+};
+inline __m256i mul8(__m256i a, __m256i b, const MulConsts& k) {
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(a, b)), k.ratio);
+  f = _mm256_add_ps(f, k.zc);
+  f = _mm256_min_ps(_mm256_max_ps(f, k.lo), k.hi);
+  return _mm256_sub_epi32(_mm256_cvtps_epi32(f), k.offset);
 }
 
-void mul_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, size_t n, const int8_t* a,
+void mul_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, int32_t offset, size_t n, const int8_t* a,
                 const int8_t* b, int8_t* y) {
-  const __m256 vr = _mm256_set1_ps(ratio);
-  const __m256 lo = _mm256_set1_ps(float(-128 - zc)), hi = _mm256_set1_ps(float(127 - zc));
-  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb), vzc = _mm256_set1_epi32(zc);
+  const MulConsts k(ratio, zc, offset);
+  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb);
   for (size_t i = 0; i < n; i += 8) {
     const __m256i av = _mm256_sub_epi32(load8_widen_n(a + i, n - i), vza);
     const __m256i bv = _mm256_sub_epi32(load8_widen_n(b + i, n - i), vzb);
-    store8_n(y + i, mul8(av, bv, vr, lo, hi, vzc), n - i);
+    store8_n(y + i, mul8(av, bv, k), n - i);
   }
 }
 
-void mul_channelwise_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, size_t hw, size_t c,
-                            const int8_t* x, const int8_t* s, int8_t* y) {
-  const __m256 vr = _mm256_set1_ps(ratio);
-  const __m256 lo = _mm256_set1_ps(float(-128 - zc)), hi = _mm256_set1_ps(float(127 - zc));
-  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb), vzc = _mm256_set1_epi32(zc);
+void mul_channelwise_kernel(float ratio, int32_t za, int32_t zb, int32_t zc, int32_t offset, size_t hw,
+                            size_t c, const int8_t* x, const int8_t* s, int8_t* y) {
+  const MulConsts k(ratio, zc, offset);
+  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb);
   for (size_t c0 = 0; c0 < c; c0 += 8) {
     const size_t left = c - c0;
     const __m256i sv = _mm256_sub_epi32(load8_widen_n(s + c0, left), vzb);
     for (size_t i = 0; i < hw; ++i) {
       const __m256i xv = _mm256_sub_epi32(load8_widen_n(x + i * c + c0, left), vza);
-      store8_n(y + i * c + c0, mul8(xv, sv, vr, lo, hi, vzc), left);
+      store8_n(y + i * c + c0, mul8(xv, sv, k), left);
     }
   }
 }
