@@ -17,6 +17,13 @@
 
 namespace mnq {
 namespace detail {
+namespace {
+// ceil(a / b) for a >= 0, b > 0: the blocks of a packed layout. Internal
+// linkage, as everything the target regions of the SIMD files call.
+inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+// v rounded up to a multiple of m (v >= 0, m > 0).
+inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+}  // namespace
 
 // 64-byte aligned byte buffer (weights are read with aligned vector loads).
 class AlignedBuffer {
