@@ -103,7 +103,7 @@ size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
 
 MNQ_AVX2_BEGIN
 
-#include "epilogue.h"
+#include "../epilogue_avx2.h"
 #include "lanes.h"
 
 namespace mnq {
@@ -208,15 +208,10 @@ inline void dw_run_pairs(const DwCtx& d, const Epilogue& e, const int8_t* xbase,
       lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), _mm256_load_si256(wq + 2 * p)));
       hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), _mm256_load_si256(wq + 2 * p + 1)));
     }
-    __m256 f0 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(lo), m_lo), e.lo), e.hi);
-    __m256 f1 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(hi), m_hi), e.lo), e.hi);
-    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), e.zp), q1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), e.zp);
+    __m256i q0 = requantize8(e, lo, m_lo), q1 = requantize8(e, hi, m_hi);
     if (e.lut) {
-      const __m256i k128 = _mm256_set1_epi32(128);
-      q0 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(e.lut), _mm256_add_epi32(q0, k128), 1);
-      q1 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(e.lut), _mm256_add_epi32(q1, k128), 1);
-      q0 = _mm256_srai_epi32(_mm256_slli_epi32(q0, 24), 24);
-      q1 = _mm256_srai_epi32(_mm256_slli_epi32(q1, 24), 24);
+      q0 = lut8(e.lut, q0);
+      q1 = lut8(e.lut, q1);
     }
     // Lane L of packs_epi32(q0, q1): channels 8L..8L+3 (q0) then 8L+4..8L+7 (q1).
     const __m256i w16 = _mm256_packs_epi32(q0, q1);

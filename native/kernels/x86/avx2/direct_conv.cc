@@ -75,7 +75,7 @@ MNQ_AVX2_BEGIN
 
 #include "../../direct_conv.h"  // inside the target region (see there)
 #include "../byte_lut_avx2.h"
-#include "epilogue.h"
+#include "../epilogue_avx2.h"
 #include "lanes.h"
 
 namespace mnq {

@@ -69,7 +69,7 @@ uint8_t* gemm_panel(size_t bytes) {
 
 MNQ_AVX2_BEGIN
 
-#include "epilogue.h"
+#include "../epilogue_avx2.h"
 #include "lanes.h"
 
 namespace mnq {

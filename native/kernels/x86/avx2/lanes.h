@@ -11,8 +11,6 @@ namespace mnq {
 namespace detail {
 namespace {
 
-inline int imin(int a, int b) { return a < b ? a : b; }
-
 inline void store_cols(int8_t* dst, __m128i v, int valid) {
   if (valid >= 8) {
     _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), v);

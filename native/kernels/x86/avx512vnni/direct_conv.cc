@@ -85,11 +85,9 @@ __attribute__((always_inline)) inline void direct_tile(const DirectCallU8& c, co
   int8_t* yp = y + size_t(ox) * c.n;
   if (MR * NB % 4 == 0 && c.fast && !e.has_lut) {
     // out_c == 16 * NB: the tile's MR * NB * 16 outputs are contiguous; four
-    // accumulators at a time (in pixel-major order) make one 64-byte store,
-    // packed as in gemm_store_fast.
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i zp16 = _mm512_set1_epi16(short(e.zp16));
-    const __m512i lo8 = _mm512_set1_epi8(char(e.qmin)), hi8 = _mm512_set1_epi8(char(e.qmax));
+    // accumulators at a time (in pixel-major order) make one 64-byte store
+    // (the packed output stage, ../epilogue.h).
+    const PackedStage k = packed_stage(e);
     __m512 mult[NB];
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) mult[b] = _mm512_loadu_ps(c.mult + b * kColBlock);
@@ -97,13 +95,8 @@ __attribute__((always_inline)) inline void direct_tile(const DirectCallU8& c, co
     for (int i = 0; i < MR * NB; i += 4) {
       __m512i q[4];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j)
-        q[j] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[(i + j) / NB][(i + j) % NB]),
-                                                mult[(i + j) % NB]));
-      const __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
-      const __m512i p23 = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
-      __m512i o = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(p01, p23));
-      o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
+      for (int j = 0; j < 4; ++j) q[j] = round_packed16(acc[(i + j) / NB][(i + j) % NB], mult[(i + j) % NB]);
+      const __m512i o = pack_packed16(k, q, true);
       _mm512_storeu_si512(yp + i * 16, o);
     }
     return;

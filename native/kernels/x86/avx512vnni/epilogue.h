@@ -1,18 +1,18 @@
-// The output stage of the AVX-512 VNNI GEMM, direct conv and depthwise kernels
-// (and the table lookup of lut_apply): quant::requantize 16 lanes at a time.
-// Include inside the target region (internal linkage, compiled for AVX-512).
+// The output stage of the AVX-512 VNNI kernels, 16 lanes at a time: the rules
+// of ../epilogue.h on zmm (requantization, the packed stage), and the table
+// lookup (fused activation, lut_apply). Include inside the target region
+// (internal linkage, compiled for AVX-512).
 #pragma once
 
 #include <cstdint>
 
 #include "../../internal.h"
+#include "../epilogue.h"
 #include "../target.h"
 
 namespace mnq {
 namespace detail {
 namespace {
-
-inline int imin(int a, int b) { return a < b ? a : b; }
 
 // Requantization constants shared by all tiles of one call.
 struct Epilogue {
@@ -58,6 +58,32 @@ inline __m128i requant16(const Epilogue& e, __m512i acc, __m512 mult) {
   __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), e.zp);
   if (e.has_lut) q = lut16(e, q);
   return _mm512_cvtepi32_epi8(q);
+}
+
+// The packed output stage (../epilogue.h): its rounding, without the float clamp.
+__attribute__((always_inline)) inline __m512i round_packed16(__m512i acc, __m512 m) {
+  return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m));
+}
+// Its constants for one call.
+struct PackedStage {
+  __m512i order, zp16, lo8, hi8;
+};
+__attribute__((always_inline)) inline PackedStage packed_stage(const Epilogue& e) {
+  PackedStage k;
+  k.order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  k.zp16 = _mm512_set1_epi16(short(e.zp16));
+  k.lo8 = _mm512_set1_epi8(char(e.qmin));
+  k.hi8 = _mm512_set1_epi8(char(e.qmax));
+  return k;
+}
+// Four vectors q[0..3] of round_packed16 values -> 64 int8 in order: the 16
+// values of q[0], then q[1], q[2], q[3]. four false: only q[0] and q[1] matter
+// (the upper 32 bytes are then undefined).
+__attribute__((always_inline)) inline __m512i pack_packed16(const PackedStage& k, const __m512i* q, bool four) {
+  const __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), k.zp16);
+  const __m512i p23 = four ? _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), k.zp16) : p01;
+  __m512i o = _mm512_permutexvar_epi32(k.order, _mm512_packs_epi16(p01, p23));
+  return _mm512_min_epi8(_mm512_max_epi8(o, k.lo8), k.hi8);
 }
 
 }  // namespace

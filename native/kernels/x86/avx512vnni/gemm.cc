@@ -38,13 +38,8 @@ namespace mnq {
 namespace detail {
 namespace {
 
-// Fast output stage (no table, every |multiplier| < 1, so |float(acc) * m| < 2^31
-// and cvtps2dq cannot overflow): round, then the saturating packs int32 -> int16,
-// + zp (saturating), int16 -> int8, then the clamp on bytes. Saturation keeps
-// out-of-range values beyond the int8 clamp bounds, and rounding commutes with
-// clamping to integer bounds, so this equals quant::requantize.
-// After the packs, dword 4L + b of the 128-bit-lane-interleaved result holds
-// columns 4L..4L+3 of block b; one vpermd puts the 16 * NB columns in order.
+// The packed output stage (../epilogue.h) of one tile: no table, every
+// |multiplier| of its columns < 1; the 16 * NB columns of a row leave in one store.
 template <int MR, int NB>
 __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, const Epilogue& e, int nb,
                                                            const __m512i (*acc)[NB]) {
@@ -57,9 +52,7 @@ __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, co
     const __mmask16 m = v >= 16 ? __mmask16(0xFFFF) : v <= 0 ? __mmask16(0) : __mmask16((1u << v) - 1);
     mult[b] = _mm512_maskz_loadu_ps(m, c.mult + col0 + b * kColBlock);
   }
-  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-  const __m512i zp16 = _mm512_set1_epi16(short(e.zp16));
-  const __m512i lo8 = _mm512_set1_epi8(char(e.qmin)), hi8 = _mm512_set1_epi8(char(e.qmax));
+  const PackedStage k = packed_stage(e);
   const __mmask64 store_mask = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
   const __m512i wzp0 = c.asym ? _mm512_loadu_si512(c.wzp + col0) : _mm512_setzero_si512();
 #pragma GCC unroll 16
@@ -73,14 +66,11 @@ __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, co
         const __m512i wzp = b == 0 ? wzp0 : _mm512_loadu_si512(c.wzp + col0 + b * kColBlock);
         v = _mm512_sub_epi32(v, _mm512_mullo_epi32(wzp, _mm512_set1_epi32(c.rowsum[r])));
       }
-      q[b] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(v), mult[b]));
+      q[b] = round_packed16(v, mult[b]);
     }
 #pragma GCC unroll 4
     for (int b = NB; b < 4; ++b) q[b] = q[0];
-    const __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
-    const __m512i p23 = NB > 2 ? _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16) : p01;
-    __m512i o = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(p01, p23));
-    o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
+    const __m512i o = pack_packed16(k, q, NB > 2);
     int8_t* dst = c.y + size_t(r) * c.ys + col0;
     if (NB == 4 && valid >= 64) _mm512_storeu_si512(dst, o);
     else if (NB == 2 && valid >= 32) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(o));

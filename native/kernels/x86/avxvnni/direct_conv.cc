@@ -81,11 +81,9 @@ __attribute__((always_inline)) inline void direct_tile(const ByteLut* table, con
   int8_t* yp = y + size_t(ox) * c.n;
   if (MR * NB % 4 == 0 && c.fast) {
     // out_c == 8 * NB: the tile's outputs are contiguous; four accumulators at
-    // a time (pixel-major) make one 32-byte store, packed as in gemm_store_fast;
-    // a table applies to the bytes.
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const __m256i zp16 = _mm256_set1_epi16(short(e.zp16));
-    const __m256i lo8 = _mm256_set1_epi8(char(e.qmin)), hi8 = _mm256_set1_epi8(char(e.qmax));
+    // a time (pixel-major) make one 32-byte store (the packed output stage,
+    // ../epilogue.h); a table applies to the bytes.
+    const PackedStage k = packed_stage(e);
     __m256 mult[NB];
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) mult[b] = _mm256_loadu_ps(c.mult + b * kColBlock);
@@ -93,13 +91,8 @@ __attribute__((always_inline)) inline void direct_tile(const ByteLut* table, con
     for (int i = 0; i < MR * NB; i += 4) {
       __m256i q[4];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j)
-        q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[(i + j) / NB][(i + j) % NB]),
-                                                mult[(i + j) % NB]));
-      const __m256i p01 = _mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), zp16);
-      const __m256i p23 = _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), zp16);
-      __m256i o = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order);
-      o = _mm256_min_epi8(_mm256_max_epi8(o, lo8), hi8);
+      for (int j = 0; j < 4; ++j) q[j] = round_packed8(acc[(i + j) / NB][(i + j) % NB], mult[(i + j) % NB]);
+      __m256i o = pack_packed8(k, q, true);
       if (table) o = byte_lut(*table, o);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(yp + i * 8), o);
     }

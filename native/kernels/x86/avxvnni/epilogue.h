@@ -1,59 +1,19 @@
-// The output stage of the AVX-VNNI GEMM and direct conv: quant::requantize 8
-// lanes at a time, masked multiplier loads and partial stores. Include inside
-// the target region (internal linkage, compiled for AVX-VNNI).
+// The output stage of the AVX-VNNI GEMM and direct conv: ../epilogue_avx2.h's
+// requantization, the packed output stage (../epilogue.h) on ymm, masked
+// multiplier loads and partial stores. Include inside the target region
+// (internal linkage, compiled for AVX-VNNI).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
 #include "../../internal.h"
+#include "../epilogue_avx2.h"
 #include "../target.h"
 
 namespace mnq {
 namespace detail {
 namespace {
-
-inline int imin(int a, int b) { return a < b ? a : b; }
-
-// Requantization constants shared by all tiles of one call.
-struct Epilogue {
-  __m256 lo, hi;      // qmin - zp, qmax - zp (float)
-  __m256i zp;
-  const int8_t* lut;  // 256 + 4 readable bytes, or nullptr
-  int32_t zp16, qmin, qmax;
-};
-
-inline Epilogue make_epilogue(const OutputStage& o, int8_t* lut_copy /* 260 bytes */) {
-  Epilogue e;
-  e.lo = _mm256_set1_ps(float(o.qmin - o.zero_point));
-  e.hi = _mm256_set1_ps(float(o.qmax - o.zero_point));
-  e.zp = _mm256_set1_epi32(o.zero_point);
-  e.zp16 = o.zero_point;
-  e.qmin = o.qmin;
-  e.qmax = o.qmax;
-  e.lut = nullptr;
-  if (o.has_lut) {
-    std::memcpy(lut_copy, o.lut, 256);
-    std::memset(lut_copy + 256, 0, 4);
-    e.lut = lut_copy;
-  }
-  return e;
-}
-
-// int32 accumulators (bias added) -> 8 int8 in the low 8 bytes:
-// quant::requantize, then the table if there is one.
-inline __m128i requant8(const Epilogue& e, __m256i acc, __m256 mult) {
-  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
-  f = _mm256_min_ps(_mm256_max_ps(f, e.lo), e.hi);
-  __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), e.zp);
-  if (e.lut) {
-    const __m256i idx = _mm256_add_epi32(q, _mm256_set1_epi32(128));
-    q = _mm256_i32gather_epi32(reinterpret_cast<const int*>(e.lut), idx, 1);
-    q = _mm256_srai_epi32(_mm256_slli_epi32(q, 24), 24);  // sign-extend the low byte
-  }
-  const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-  return _mm_packs_epi16(w16, w16);
-}
 
 // The first `valid` (<= 8) multipliers, zero beyond (never reads past them).
 inline __m256 load_mult(const float* m, int valid) {
@@ -87,6 +47,32 @@ inline void store_bytes(int8_t* dst, __m256i v, int count) {
     _mm_store_si128(reinterpret_cast<__m128i*>(tmp), h);
     for (int i = 0; i < count; ++i) dst[i] = tmp[i];
   }
+}
+
+// The packed output stage (../epilogue.h): its rounding, without the float clamp.
+__attribute__((always_inline)) inline __m256i round_packed8(__m256i acc, __m256 m) {
+  return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), m));
+}
+// Its constants for one call.
+struct PackedStage {
+  __m256i order, zp16, lo8, hi8;
+};
+__attribute__((always_inline)) inline PackedStage packed_stage(const Epilogue& e) {
+  PackedStage k;
+  k.order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  k.zp16 = _mm256_set1_epi16(short(e.zp16));
+  k.lo8 = _mm256_set1_epi8(char(e.qmin));
+  k.hi8 = _mm256_set1_epi8(char(e.qmax));
+  return k;
+}
+// Four vectors q[0..3] of round_packed8 values -> 32 int8 in order: the 8
+// values of q[0], then q[1], q[2], q[3]. four false: only q[0] and q[1]
+// matter (the upper 16 bytes are then undefined).
+__attribute__((always_inline)) inline __m256i pack_packed8(const PackedStage& k, const __m256i* q, bool four) {
+  const __m256i p01 = _mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), k.zp16);
+  const __m256i p23 = four ? _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), k.zp16) : p01;
+  __m256i o = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), k.order);
+  return _mm256_min_epi8(_mm256_max_epi8(o, k.lo8), k.hi8);
 }
 
 }  // namespace

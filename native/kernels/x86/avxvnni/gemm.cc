@@ -43,14 +43,9 @@ namespace {
 
 // ------------------------------------------------------------------------ GEMM
 
-// Fast output stage (no table, every |multiplier| < 1, so |float(acc) * m| < 2^31
-// and cvtps2dq cannot overflow): round, then the saturating packs int32 -> int16,
-// + zp (saturating), int16 -> int8, then the clamp on bytes. Saturation keeps
-// out-of-range values beyond the int8 clamp bounds, and rounding commutes with
-// clamping to integer bounds, so this equals quant::requantize.
-// After the packs, dword 4L + b of the 128-bit-lane-interleaved result holds
-// columns 4L..4L+3 of block b; one vpermd (0, 4, 1, 5, 2, 6, 3, 7) puts the
-// 8 * NB columns in order (NB < 4 duplicates block 0 into the unused slots).
+// The packed output stage (../epilogue.h) of one tile: no table, every
+// |multiplier| of its columns < 1; the 8 * NB columns of a row leave in one
+// store (NB < 4 duplicates block 0 into the unused slots).
 template <int MR, int NB>
 __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, const Epilogue& e, int nb,
                                                            const __m256i (*acc)[NB]) {
@@ -59,9 +54,7 @@ __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, co
   __m256 mult[NB];
 #pragma GCC unroll 4
   for (int b = 0; b < NB; ++b) mult[b] = load_mult(c.mult + col0 + b * kColBlock, valid - b * kColBlock);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  const __m256i zp16 = _mm256_set1_epi16(short(e.zp16));
-  const __m256i lo8 = _mm256_set1_epi8(char(e.qmin)), hi8 = _mm256_set1_epi8(char(e.qmax));
+  const PackedStage k = packed_stage(e);
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     if (r >= c.rows) break;
@@ -73,14 +66,11 @@ __attribute__((always_inline)) inline void gemm_store_fast(const GemmCall& c, co
         const __m256i wzp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.wzp + col0 + b * kColBlock));
         v = _mm256_sub_epi32(v, _mm256_mullo_epi32(wzp, _mm256_set1_epi32(c.rowsum[r])));
       }
-      q[b] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(v), mult[b]));
+      q[b] = round_packed8(v, mult[b]);
     }
 #pragma GCC unroll 4
     for (int b = NB; b < 4; ++b) q[b] = q[0];
-    const __m256i p01 = _mm256_adds_epi16(_mm256_packs_epi32(q[0], q[1]), zp16);
-    const __m256i p23 = NB > 2 ? _mm256_adds_epi16(_mm256_packs_epi32(q[2], q[3]), zp16) : p01;
-    __m256i o = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order);
-    o = _mm256_min_epi8(_mm256_max_epi8(o, lo8), hi8);
+    const __m256i o = pack_packed8(k, q, NB > 2);
     store_bytes(c.y + size_t(r) * c.ys + col0, o, valid);
   }
 }
