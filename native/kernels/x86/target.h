@@ -3,8 +3,8 @@
 // F/BW/VL + VNNI). isa.cc's cpuid check decides which of them may run.
 //
 // Every x86-64 binary contains all three, built without -march: only the code
-// between MNQ_<ISA>_BEGIN and MNQ_TARGET_END is compiled for that ISA, and the
-// dispatcher calls it only when cpuid reports the features. A target region
+// between MNQ_<ISA>_BEGIN and MNQ_TARGET_END is compiled for that ISA, and
+// resolved_kernels (isa.cc) hands it out only when cpuid reports the features. A target region
 // holds internal-linkage code only (anonymous namespaces, in the op files and
 // in the private headers they include inside the region) and calls no std::
 // templates, so no AVX copy of a shared inline function can leak into the

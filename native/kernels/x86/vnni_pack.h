@@ -1,6 +1,6 @@
 // Weight packing shared by the two VNNI kernel files, which run the same scheme
-// on different vector widths: avx512vnni.cc (blocks of 16 int32 columns, one
-// zmm) and avxvnni.cc (blocks of 8, one ymm). Baseline-ISA code: include it
+// on different vector widths: x86/avx512vnni (blocks of 16 int32 columns, one
+// zmm) and x86/avxvnni (blocks of 8, one ymm). Baseline-ISA code: include it
 // outside any `#pragma GCC target` region.
 //
 // GEMM weights

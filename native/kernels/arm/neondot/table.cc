@@ -3,7 +3,7 @@
 //   direct_conv.cc  direct general conv (the stem): SDOT on 4-byte groups
 //   target.h        what is compiled with the dot-product extension
 // Depthwise and the elementwise kernels are the baseline NEON ones (SDOT does
-// not help a per-channel reduction). The dispatcher selects this table only
+// not help a per-channel reduction). isa.cc selects this table only
 // when getauxval(AT_HWCAP) has HWCAP_ASIMDDP.
 #include "../../internal.h"
 #include "table.h"

@@ -5,7 +5,7 @@
 // target attribute on each, MNQ_DOTPROD, not a file-wide flag or pragma):
 // everything else in these files, including any library template instantiated
 // there, stays baseline ARMv8.0, so nothing the linker may share with the
-// Cortex-A72 path can contain an instruction that CPU lacks. The dispatcher
+// Cortex-A72 path can contain an instruction that CPU lacks. isa.cc
 // selects this table only when getauxval(AT_HWCAP) has HWCAP_ASIMDDP.
 #pragma once
 

@@ -24,7 +24,7 @@ namespace {
 constexpr int kColBlock = 8;  // output channels per packed block (one ymm of int32)
 
 // ---------------------------------------------------------------- packing (baseline ISA)
-// See "Direct general conv" above. Weights w' = w - w_zp as int16 pairs:
+// See the top of the file. Weights w' = w - w_zp as int16 pairs:
 // [ky][pair][block of 8 channels][8 lanes][2 int16]; bias - x_zp * sum w'.
 constexpr int kDirectMaxRun = 32;     // kernel_w * in_c
 constexpr int kDirectMaxBlocks = 4;   // out_c <= 32

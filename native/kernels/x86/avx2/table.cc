@@ -5,8 +5,8 @@
 //   depthwise.cc    depthwise conv
 //   elementwise.cc  add, mul, channelwise mul, global average pool, quantize,
 //                   dequantize
-//   epilogue.h      their output stage; lanes.h: partial loads and stores;
-//   ../target.h     what runs as AVX2 code
+//   lanes.h         partial loads and stores; ../epilogue_avx2.h: the output
+//                   stage; ../target.h: what runs as AVX2 code
 #include "../../internal.h"
 #include "table.h"
 

@@ -5,8 +5,8 @@
 //   direct_conv.cc  direct general conv (the stem), no im2col
 //   epilogue.h      their output stage; ../target.h: what runs as AVX-VNNI code
 // Only the GEMM (pointwise conv, fully connected, im2col'd general conv) and the
-// direct general conv are here; the dispatcher fills every other entry from the
-// AVX2 table (resolved_kernels, isa.cc).
+// direct general conv are here; every other entry comes from the AVX2 table
+// (resolved_kernels, isa.cc).
 #include "../../internal.h"
 #include "table.h"
 
