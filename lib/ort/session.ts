@@ -1,11 +1,12 @@
 // Every ONNX Runtime session mnq opens goes through createSession: the kinds of session, each with its options.
-// onnxruntime-node is loaded on first use, so programs that never run ORT never load it.
+// onnxruntime-node is an optional dependency, loaded on first use, so programs that never run ORT never load it
+// (and run without it installed).
 import type * as Ort from 'onnxruntime-node';
+import { requireOptional } from '../optional-dependencies';
 
-/** onnxruntime-node (loaded on first use). */
+/** onnxruntime-node (loaded on first use); a MissingDependencyError when it is not installed. */
 export function ort(): typeof Ort {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('onnxruntime-node') as typeof Ort;
+  return requireOptional<typeof Ort>('onnxruntime-node');
 }
 
 /**
