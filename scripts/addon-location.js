@@ -88,8 +88,8 @@ function buildHelp(missing) {
   return [
     `mnq ships prebuilt binaries for ${shippedPlatforms()}; here it has to build its addon from source, which needs ${tools}.`,
     'Install them (Debian, Ubuntu, Raspberry Pi OS: `sudo apt-get install -y g++ make python3`; Alpine: `apk add g++ make python3`;',
-    'Fedora: `sudo dnf install gcc-c++ make python3`), then build with `npm rebuild mnq --foreground-scripts` in your project',
-    '(npm >= 11 runs a dependency\'s install script only when allowed: add `--allow-scripts=mnq`).',
+    'Fedora: `sudo dnf install gcc-c++ make python3`), then build it in your project with `npm rebuild mnq --foreground-scripts`',
+    '(an npm that blocks dependencies\' install scripts runs it once allowed: `npm approve-scripts mnq` first).',
   ].join('\n');
 }
 
