@@ -21,9 +21,16 @@ const MIN_GLIBC = '2.31';
 /** This process's platform: { platform, arch, libc ('glibc' | 'musl' | ''), glibc (its version or '') }. */
 function currentTarget() {
   let glibc = '';
-  if (process.platform === 'linux') {
-    const header = process.report && process.report.getReport().header;
-    glibc = (header && header.glibcVersionRuntime) || '';
+  if (process.platform === 'linux' && process.report) {
+    // the report's header says which glibc this Node runs on (none: musl); without its network section, whose
+    // host name lookups can stall where DNS is missing (as detect-libc does)
+    const exclude = process.report.excludeNetwork;
+    process.report.excludeNetwork = true;
+    try {
+      glibc = process.report.getReport().header.glibcVersionRuntime || '';
+    } finally {
+      process.report.excludeNetwork = exclude;
+    }
   }
   const libc = process.platform !== 'linux' ? '' : glibc ? 'glibc' : 'musl';
   return { platform: process.platform, arch: process.arch, libc, glibc };
