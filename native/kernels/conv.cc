@@ -118,29 +118,31 @@ void fill_gemm(detail::PackedGemm* g, int n, int k, const int8_t* w, const int32
 }
 }  // namespace
 
-PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s, const int8_t* weights,
-                        const int32_t* w_zero_point, const int32_t* bias, int32_t x_zero_point) {
-  const auto& k = detail::resolved_kernels(isa);
-  const char* fn = "pack_conv";
+namespace detail {
+
+PackedConvPtr pack_raw_conv(const char* fn, ConvKind kind, const ConvShape& s, const int8_t* weights,
+                            const int32_t* w_zero_point, const int32_t* bias, int32_t x_zero_point,
+                            Dtype x_dtype) {
+  const std::string f(fn);
   s.validate();
   check_ptr(fn, "weights", weights);
-  check_zp(fn, "x_zero_point", x_zero_point);
+  check_zp(fn, "x_zero_point", x_zero_point, x_dtype);
   if (kind == ConvKind::depthwise && s.in_c != s.out_c)
-    fail("pack_conv: a depthwise convolution needs out_c == in_c (depth multiplier 1), got in_c = " +
+    fail(f + ": a depthwise convolution needs out_c == in_c (depth multiplier 1), got in_c = " +
          std::to_string(s.in_c) + ", out_c = " + std::to_string(s.out_c));
   if (kind == ConvKind::pointwise && conv_kind(s, 1) != ConvKind::pointwise)
-    fail("pack_conv: the shape is not a pointwise convolution (1x1, stride 1, no padding)");
+    fail(f + ": the shape is not a pointwise convolution (1x1, stride 1, no padding)");
   if (int(kind) < 0 || int(kind) > int(ConvKind::general))
-    fail("pack_conv: unknown ConvKind " + std::to_string(int(kind)));
+    fail(f + ": unknown ConvKind " + std::to_string(int(kind)));
   if (w_zero_point)
     for (int c = 0; c < s.out_c; ++c)
       if (w_zero_point[c] < -128 || w_zero_point[c] > 127)
-        fail("pack_conv: w_zero_point[" + std::to_string(c) + "] = " +
+        fail(f + ": w_zero_point[" + std::to_string(c) + "] = " +
              std::to_string(w_zero_point[c]) + " is outside [-128, 127]");
   PackedConvPtr p(new PackedConv);
-  p->isa = isa;
   p->kind = kind;
   p->shape = s;
+  p->x_dtype = x_dtype;
   if (kind == ConvKind::depthwise) {
     detail::PackedDepthwise& d = p->dw_w;
     const size_t taps = size_t(s.kernel_h) * s.kernel_w;
@@ -153,17 +155,13 @@ PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s, const int8_t
     if (w_zero_point) d.w_zero_point.assign(w_zero_point, w_zero_point + s.out_c);
     d.symmetric = std::all_of(d.w_zero_point.begin(), d.w_zero_point.end(),
                               [](int32_t z) { return z == 0; });
-    p->depthwise = k.depthwise;
-    p->depthwise_scratch_size = k.depthwise_scratch_size;
-    k.depthwise_pack(&d);
   } else if (kind == ConvKind::pointwise) {
     fill_gemm(&p->gemm_w, s.out_c, s.in_c, weights, w_zero_point, bias, x_zero_point);
-    p->gemm = k.gemm;
-    k.gemm_pack(&p->gemm_w);
   } else {
     // OIHW -> [out_c][kh][kw][in_c], the order of an NHWC im2col row.
     const int kh = s.kernel_h, kw = s.kernel_w, ic = s.in_c;
     const size_t kk = size_t(kh) * kw * ic;
+    if (kk >= (size_t(1) << 24)) fail(f + ": kernel_h * kernel_w * in_c too large");
     std::vector<int8_t> w(size_t(s.out_c) * kk);
     for (int o = 0; o < s.out_c; ++o)
       for (int c = 0; c < ic; ++c)
@@ -171,15 +169,32 @@ PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s, const int8_t
           for (int x = 0; x < kw; ++x)
             w[o * kk + (size_t(y) * kw + x) * ic + c] =
                 weights[((size_t(o) * ic + c) * kh + y) * kw + x];
-    if (kk >= (size_t(1) << 24)) fail("pack_conv: kernel_h * kernel_w * in_c too large");
     fill_gemm(&p->gemm_w, s.out_c, int(kk), w.data(), w_zero_point, bias, x_zero_point);
-    if (k.conv_direct && k.conv_direct_pack(s, &p->gemm_w)) {
-      p->direct = k.conv_direct;
-      p->direct_scratch_size = k.conv_direct_scratch_size;
-    } else {
-      p->gemm = k.gemm;
-      k.gemm_pack(&p->gemm_w);
-    }
+  }
+  return p;
+}
+
+}  // namespace detail
+
+PackedConvPtr pack_conv(Isa isa, ConvKind kind, const ConvShape& s, const int8_t* weights,
+                        const int32_t* w_zero_point, const int32_t* bias, int32_t x_zero_point) {
+  const auto& k = detail::resolved_kernels(isa);
+  PackedConvPtr p = detail::pack_raw_conv("pack_conv", kind, s, weights, w_zero_point, bias,
+                                          x_zero_point, Dtype::int8);
+  p->isa = isa;
+  if (kind == ConvKind::depthwise) {
+    p->depthwise = k.depthwise;
+    p->depthwise_scratch_size = k.depthwise_scratch_size;
+    k.depthwise_pack(&p->dw_w);
+  } else if (kind == ConvKind::pointwise) {
+    p->gemm = k.gemm;
+    k.gemm_pack(&p->gemm_w);
+  } else if (k.conv_direct && k.conv_direct_pack(s, &p->gemm_w)) {
+    p->direct = k.conv_direct;
+    p->direct_scratch_size = k.conv_direct_scratch_size;
+  } else {
+    p->gemm = k.gemm;
+    k.gemm_pack(&p->gemm_w);
   }
   return p;
 }
@@ -188,6 +203,7 @@ size_t conv_scratch_size(const PackedConv& p, int row_begin, int row_end) {
   if (row_begin < 0 || row_end > p.shape.out_h || row_begin > row_end)
     fail("conv_scratch_size: rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
          ") outside [0, " + std::to_string(p.shape.out_h) + ")");
+  if (p.wide) return p.kind == ConvKind::general ? detail::conv_wide_scratch_size(p, row_begin, row_end) : 0;
   switch (p.kind) {
     case ConvKind::pointwise: return 0;
     case ConvKind::depthwise: return p.depthwise_scratch_size(p.dw_w, row_begin, row_end);
@@ -203,8 +219,14 @@ void check_output_stage(const char* fn, const OutputStage& out, int channels) {
   if (out.multiplier.size() != size_t(channels))
     fail(std::string(fn) + ": output stage has " + std::to_string(out.multiplier.size()) +
          " multipliers, the convolution has " + std::to_string(channels) + " output channels");
+  if (out.dtype != Dtype::int8)
+    fail(std::string(fn) + ": the output stage writes " + dtype_name(out.dtype) +
+         "; int16 outputs run with conv_run_wide / gemm_run_columns_wide");
   check_zp(fn, "output zero_point", out.zero_point);
   check_clamp(fn, out.qmin, out.qmax);
+}
+void check_not_wide(const char* fn, const PackedConv& p) {
+  if (p.wide) fail(std::string(fn) + ": the convolution was packed by pack_conv_wide; run it with the _wide entry points");
 }
 
 // Copies n bytes. Short runs (a stem kernel row is kernel_w * in_c = 9 bytes)
@@ -296,6 +318,7 @@ void conv_run(const PackedConv& p, const OutputStage& out, const int8_t* x, int8
   if (row_begin < 0 || row_end > s.out_h || row_begin > row_end)
     fail("conv_run: rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
          ") outside [0, " + std::to_string(s.out_h) + "]");
+  check_not_wide(fn, p);
   check_output_stage(fn, out, s.out_c);
   if (row_begin == row_end) return;
   check_ptr(fn, "x", x);
@@ -332,6 +355,7 @@ void gemm_run_columns(const PackedConv& p, const OutputStage& out, const int8_t*
   const char* fn = "gemm_run_columns";
   if (p.kind != ConvKind::pointwise)
     fail("gemm_run_columns: needs a pointwise / fully connected packing");
+  check_not_wide(fn, p);
   const int n = p.gemm_w.n, block = gemm_column_block(p);
   if (n_begin < 0 || n_end > n || n_begin > n_end)
     fail("gemm_run_columns: columns [" + std::to_string(n_begin) + ", " + std::to_string(n_end) +

@@ -101,6 +101,32 @@ struct DirectConvArgs {
   void* scratch;     // conv_direct_scratch_size bytes
 };
 
+// The wide kernels (int16 activations; kernels.h). A wide GEMM reads int16 rows
+// (an int8 input is widened by the caller, conv_wide.cc) with PackedGemm's raw
+// weights (symmetric) and writes out->dtype; a wide depthwise conv reads either
+// input type itself. The reference accumulates in int64; an ISA's pack returns
+// false when its int32 lanes cannot hold every accumulator of these weights
+// (the bound of docs/quantization.md), and the scalar kernel runs them.
+struct WideGemmArgs {
+  const PackedGemm* w;
+  const OutputStage* out;
+  size_t m;
+  const int16_t* x; size_t x_stride;  // [m][k], row stride in elements
+  void* y; size_t y_stride;           // [m][n] of out->dtype, row stride in elements
+  int n_begin, n_end;                 // multiples of n_block, or n_end == n
+};
+struct WideDepthwiseArgs {
+  const PackedDepthwise* w;
+  const OutputStage* out;
+  const void* x; Dtype x_dtype;  // [in_h][in_w][c]
+  void* y;                       // [out_h][out_w][c] of out->dtype
+  int row_begin, row_end;
+};
+
+// The float32 function f of a UnaryParams (docs/quantization.md, the table of
+// unary functions): what make_lut tabulates and unary_wide evaluates (lut.cc).
+float eval_unary(const UnaryParams& f, float x);
+
 struct IsaKernels {
   void (*gemm_pack)(PackedGemm* w) = nullptr;   // raw fields filled; fill ISA-owned ones
   void (*gemm)(const GemmArgs& a) = nullptr;
@@ -119,6 +145,16 @@ struct IsaKernels {
   void (*lut_apply)(const int8_t table[256], size_t n, const int8_t* x, int8_t* y) = nullptr;
   void (*quantize_nchw_to_nhwc)(const float* x, size_t c, size_t h, size_t w, float scale, int32_t zero_point, int8_t* y) = nullptr;
   void (*dequantize)(const int8_t* q, size_t n, float scale, int32_t zero_point, float* y) = nullptr;
+  // int16 activations (the wide kernels, above)
+  bool (*gemm_wide_pack)(PackedGemm* w) = nullptr;
+  void (*gemm_wide)(const WideGemmArgs& a) = nullptr;
+  bool (*depthwise_wide_pack)(PackedDepthwise* w) = nullptr;
+  void (*depthwise_wide)(const WideDepthwiseArgs& a) = nullptr;
+  void (*add_wide)(const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) = nullptr;
+  void (*mul_wide)(const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) = nullptr;
+  void (*mul_channelwise_wide)(const WideBinaryParams& p, size_t hw, size_t c, const void* x, const void* s, void* y) = nullptr;
+  void (*unary_wide)(const WideUnaryParams& p, size_t n, const void* x, void* y) = nullptr;
+  void (*global_avg_pool_wide)(const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) = nullptr;
 };
 
 }  // namespace detail
@@ -140,9 +176,23 @@ struct PackedConv {
   size_t (*direct_scratch_size)(const ConvShape& s, int row_begin, int row_end) = nullptr;
   detail::PackedGemm gemm_w;     // pointwise and general (general: w is [out_c][kh][kw][in_c])
   detail::PackedDepthwise dw_w;  // depthwise
+  // pack_conv_wide: the input's type and the wide kernels (the others are null).
+  bool wide = false;
+  Dtype x_dtype = Dtype::int8;
+  void (*gemm_wide)(const detail::WideGemmArgs& a) = nullptr;
+  void (*depthwise_wide)(const detail::WideDepthwiseArgs& a) = nullptr;
 };
 
 namespace detail {
+
+// The checks and the raw (ISA-independent) fields of a packed convolution
+// (conv.cc): pack_conv and pack_conv_wide then pack for their kernels. `fn`
+// names the entry point in errors.
+PackedConvPtr pack_raw_conv(const char* fn, ConvKind kind, const ConvShape& s, const int8_t* weights,
+                            const int32_t* w_zero_point, const int32_t* bias, int32_t x_zero_point,
+                            Dtype x_dtype);
+// Scratch bytes of a wide general conv (the int16 im2col rows; conv_wide.cc).
+size_t conv_wide_scratch_size(const PackedConv& p, int row_begin, int row_end);
 
 // The kernel table of an ISA with null entries replaced by the scalar ones.
 // Throws std::invalid_argument if the ISA is not supported on this CPU / build.

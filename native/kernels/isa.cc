@@ -180,8 +180,21 @@ const IsaKernels& resolved_kernels(Isa isa) {
     for (Isa i : kAllIsas) {
       const IsaKernels* t = table_of(i);
       // Null entries fall back to scalar; avxvnni (which implies AVX2) falls
-      // back to the resolved AVX2 table, resolved before it in kAllIsas.
+      // back to the resolved AVX2 table, resolved before it in kAllIsas, and
+      // avx512vnni takes the wide kernels (int16 activations) from it too.
       IsaKernels k = i == Isa::avxvnni ? r.k[int(Isa::avx2)] : s;
+      if (i == Isa::avx512vnni) {
+        const IsaKernels& a = r.k[int(Isa::avx2)];
+        k.gemm_wide_pack = a.gemm_wide_pack;
+        k.gemm_wide = a.gemm_wide;
+        k.depthwise_wide_pack = a.depthwise_wide_pack;
+        k.depthwise_wide = a.depthwise_wide;
+        k.add_wide = a.add_wide;
+        k.mul_wide = a.mul_wide;
+        k.mul_channelwise_wide = a.mul_channelwise_wide;
+        k.unary_wide = a.unary_wide;
+        k.global_avg_pool_wide = a.global_avg_pool_wide;
+      }
       if (t) {
         // A GEMM / depthwise kernel always runs on weights packed by its own table.
         if (t->gemm) { k.gemm = t->gemm; k.gemm_pack = t->gemm_pack ? t->gemm_pack : s.gemm_pack; }
@@ -203,6 +216,19 @@ const IsaKernels& resolved_kernels(Isa isa) {
         if (t->lut_apply) k.lut_apply = t->lut_apply;
         if (t->quantize_nchw_to_nhwc) k.quantize_nchw_to_nhwc = t->quantize_nchw_to_nhwc;
         if (t->dequantize) k.dequantize = t->dequantize;
+        if (t->gemm_wide) {
+          k.gemm_wide = t->gemm_wide;
+          k.gemm_wide_pack = t->gemm_wide_pack ? t->gemm_wide_pack : s.gemm_wide_pack;
+        }
+        if (t->depthwise_wide) {
+          k.depthwise_wide = t->depthwise_wide;
+          k.depthwise_wide_pack = t->depthwise_wide_pack ? t->depthwise_wide_pack : s.depthwise_wide_pack;
+        }
+        if (t->add_wide) k.add_wide = t->add_wide;
+        if (t->mul_wide) k.mul_wide = t->mul_wide;
+        if (t->mul_channelwise_wide) k.mul_channelwise_wide = t->mul_channelwise_wide;
+        if (t->unary_wide) k.unary_wide = t->unary_wide;
+        if (t->global_avg_pool_wide) k.global_avg_pool_wide = t->global_avg_pool_wide;
       }
       r.k[int(i)] = k;
     }

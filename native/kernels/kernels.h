@@ -58,19 +58,42 @@ std::vector<Isa> supported_isas();
 // what this CPU supports when it is unknown or unsupported), else the best one.
 Isa default_isa();
 
+// ------------------------------------------------------- activation types
+// An activation tensor holds int8 or int16 values (docs/quantization.md, "int16
+// activations"). The int8 kernels read and write int8 only; the *wide* kernels
+// (conv_run_wide, add_wide, ...) take either, as the Quant of each operand says.
+enum class Dtype : int { int8 = 0, int16 = 1 };
+inline size_t dtype_bytes(Dtype d) { return d == Dtype::int16 ? 2 : 1; }
+inline int32_t dtype_min(Dtype d) { return d == Dtype::int16 ? -32768 : -128; }
+inline int32_t dtype_max(Dtype d) { return d == Dtype::int16 ? 32767 : 127; }
+inline const char* dtype_name(Dtype d) {
+  return d == Dtype::int8 ? "int8" : d == Dtype::int16 ? "int16" : "unknown";
+}
+// One tensor's element type and per-tensor quantization (zero point in the type's range).
+struct Quant {
+  Dtype dtype = Dtype::int8;
+  float scale = 1;
+  int32_t zero_point = 0;
+};
+
 // ----------------------------------------------------------- output stage
 // Per-output-channel requantization, clamp and optional fused table.
 struct OutputStage {
   std::vector<float> multiplier;  // [channels]: (x_scale * w_scale[c]) / y_scale, float32
-  int32_t zero_point = 0;         // y zero point (int8 domain)
-  int32_t qmin = -128, qmax = 127;  // clamp (fused ReLU / ReLU6 narrow these)
-  bool has_lut = false;           // fused activation: out = lut[q + 128]
+  int32_t zero_point = 0;         // y zero point (in the range of dtype)
+  int32_t qmin = -128, qmax = 127;  // clamp (fused ReLU / ReLU6 narrow these), in dtype's range
+  bool has_lut = false;           // fused activation: out = lut[q + 128] (int8 only)
   int8_t lut[256] = {};
+  // The output's type: int8 for conv_run / gemm_run_columns; int8 or int16 for
+  // conv_run_wide / gemm_run_columns_wide (which take no table).
+  Dtype dtype = Dtype::int8;
 };
 // Builds the multipliers exactly as ONNX Runtime does: float32 (x_scale * w_scale[c]) / y_scale.
+// The zero point and clamp bounds must lie in y_dtype's range.
 OutputStage make_output_stage(float x_scale, const float* w_scale, size_t channels,
                               float y_scale, int32_t y_zero_point,
-                              int32_t qmin = -128, int32_t qmax = 127);
+                              int32_t qmin = -128, int32_t qmax = 127,
+                              Dtype y_dtype = Dtype::int8);
 
 // --------------------------------------------------------------- lookup tables
 // Unary float functions evaluated between DequantizeLinear and QuantizeLinear.
@@ -198,5 +221,54 @@ void mul(Isa isa, const MulParams& p, size_t n, const int8_t* a, const int8_t* b
 // Squeeze-and-excite scale: x [hw][c] times s [c] broadcast over pixels.
 void mul_channelwise(Isa isa, const MulParams& p, size_t hw, size_t c, const int8_t* x,
                      const int8_t* s, int8_t* y);
+
+// ------------------------------------------------------- int16 activations
+// The wide kernels: ops that read or write int16 tensors (docs/quantization.md,
+// "int16 activations"). Tensors are passed as untyped pointers whose element
+// type is the operand's Dtype; sizes and offsets count elements.
+
+// Convolutions and fully connected layers whose input or output is int16:
+// exact integer accumulation, then the output stage in out.dtype (no table).
+// Weights int8, symmetric (no zero point). x_dtype: the input's type (an int8
+// input is read widened, exactly). The kinds are those of pack_conv.
+PackedConvPtr pack_conv_wide(Isa isa, ConvKind kind, const ConvShape& s, const int8_t* weights,
+                             const int32_t* bias, Dtype x_dtype, int32_t x_zero_point);
+// True when p was made by pack_conv_wide (runs with conv_run_wide / gemm_run_columns_wide only).
+bool packed_conv_is_wide(const PackedConv& p);
+// conv_run for a wide packing: x [in_h][in_w][in_c] of x_dtype, y [out_h][out_w][out_c] of out.dtype.
+// Scratch: conv_scratch_size(p, row_begin, row_end) bytes.
+void conv_run_wide(const PackedConv& p, const OutputStage& out, const void* x, void* y,
+                   int row_begin, int row_end, void* scratch);
+// gemm_run_columns for a wide pointwise packing (x [m][k] of x_dtype, y [m][n] of out.dtype).
+void gemm_run_columns_wide(const PackedConv& p, const OutputStage& out, const void* x, void* y,
+                           size_t m, int n_begin, int n_end);
+
+// Ops that do not accumulate compute ONNX Runtime's float graph DQ -> op -> Q
+// (exactly), with the result clamped to [qmin, qmax] (in y's range).
+struct WideBinaryParams {
+  Quant a, b, y;
+  int32_t qmin = -32768, qmax = 32767;  // clamp of the result, within y's range
+};
+// y = Q_y(DQ_a(a) + DQ_b(b)), same shape.
+void add_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y);
+// y = Q_y(DQ_a(a) * DQ_b(b)), same shape.
+void mul_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y);
+// Squeeze-and-excite scale: x [hw][c] (a) times s [c] (b) broadcast over pixels.
+void mul_channelwise_wide(Isa isa, const WideBinaryParams& p, size_t hw, size_t c, const void* x,
+                          const void* s, void* y);
+// y = Q_y(f(DQ_x(clamp(x, qmin, qmax)))): activations and, with f = identity, the
+// requantization between int8 and int16. The clamp applies to the input (in x's range).
+struct WideUnaryParams {
+  UnaryParams f;
+  Quant x, y;
+  int32_t qmin = -32768, qmax = 32767;  // within x's range
+};
+void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void* y);
+// Global average pool with int16 input or output: exact integer sum, gap_scale, output stage.
+struct WideGapParams {
+  Quant x, y;
+  int32_t qmin = -32768, qmax = 32767;  // clamp of the result, within y's range
+};
+void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y);
 
 }  // namespace mnq

@@ -14,7 +14,7 @@ using detail::check_scale;
 using detail::check_zp;
 using detail::check_ptr;
 
-namespace {
+namespace detail {
 float eval_unary(const UnaryParams& f, float x) {
   switch (f.fn) {
     case UnaryFn::identity: return x;
@@ -30,9 +30,9 @@ float eval_unary(const UnaryParams& f, float x) {
     case UnaryFn::leakyrelu: return x >= 0.0f ? x : f.p0 * x;
     case UnaryFn::mul_hardsigmoid: return x * quant::hardsigmoid(x, f.p0, f.p1);
   }
-  fail("make_lut: unknown UnaryFn " + std::to_string(int(f.fn)));
+  fail("unknown UnaryFn " + std::to_string(int(f.fn)));
 }
-}  // namespace
+}  // namespace detail
 
 void make_lut(const UnaryParams& f, float x_scale, int32_t x_zero_point, float y_scale,
               int32_t y_zero_point, int8_t table[256]) {
@@ -49,7 +49,7 @@ void make_lut(const UnaryParams& f, float x_scale, int32_t x_zero_point, float y
          std::to_string(f.p1) + "]");
   for (int q = -128; q <= 127; ++q) {
     const float x = quant::dequantize_linear(q, x_scale, x_zero_point);
-    table[q + 128] = quant::quantize_linear(eval_unary(f, x), y_scale, y_zero_point);
+    table[q + 128] = quant::quantize_linear(detail::eval_unary(f, x), y_scale, y_zero_point);
   }
 }
 

@@ -13,14 +13,17 @@ using detail::check_scale;
 using detail::check_zp;
 using detail::check_ptr;
 using detail::check_clamp;
+using detail::check_dtype;
 
 OutputStage make_output_stage(float x_scale, const float* w_scale, size_t channels,
-                              float y_scale, int32_t y_zero_point, int32_t qmin, int32_t qmax) {
+                              float y_scale, int32_t y_zero_point, int32_t qmin, int32_t qmax,
+                              Dtype y_dtype) {
   const char* fn = "make_output_stage";
   check_scale(fn, "x_scale", x_scale);
   check_scale(fn, "y_scale", y_scale);
-  check_zp(fn, "y_zero_point", y_zero_point);
-  check_clamp(fn, qmin, qmax);
+  check_dtype(fn, "y_dtype", y_dtype);
+  check_zp(fn, "y_zero_point", y_zero_point, y_dtype);
+  check_clamp(fn, qmin, qmax, y_dtype);
   if (channels == 0) fail("make_output_stage: channels must be > 0");
   check_ptr(fn, "w_scale", w_scale);
   OutputStage o;
@@ -35,6 +38,7 @@ OutputStage make_output_stage(float x_scale, const float* w_scale, size_t channe
   o.zero_point = y_zero_point;
   o.qmin = qmin;
   o.qmax = qmax;
+  o.dtype = y_dtype;
   return o;
 }
 

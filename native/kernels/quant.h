@@ -45,16 +45,34 @@ inline int32_t requantize(int32_t acc, float multiplier, int32_t zero_point,
   return static_cast<int32_t>(round_half_even(v)) + zero_point;
 }
 
-// ONNX Runtime QuantizeLinear (MlasQuantizeLinear, int8):
-//   v = x / scale (a true division); v = clamp(v, -128 - zp, 127 - zp);
-//   q = round_half_even(v) + zp.  NaN -> -128 (MAXPS / FMAXNM pick the bound).
-inline int8_t quantize_linear(float x, float scale, int32_t zero_point) {
+// The int64 accumulator of the wide kernels (docs/quantization.md, "int16
+// activations"): float(acc) is the exact integer rounded to nearest even, then
+// the same steps as requantize.
+inline int32_t requantize64(int64_t acc, float multiplier, int32_t zero_point, int32_t qmin,
+                            int32_t qmax) {
+  float v = static_cast<float>(acc) * multiplier;
+  const float lo = static_cast<float>(qmin - zero_point);
+  const float hi = static_cast<float>(qmax - zero_point);
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  return static_cast<int32_t>(round_half_even(v)) + zero_point;
+}
+
+// ONNX Runtime QuantizeLinear (MlasQuantizeLinear) to [qmin, qmax] (int8:
+// [-128, 127]; int16: [-32768, 32767], the same MLAS code):
+//   v = x / scale (a true division); v = clamp(v, qmin - zp, qmax - zp);
+//   q = round_half_even(v) + zp.  NaN -> qmin (MAXPS / FMAXNM pick the bound).
+inline int32_t quantize_linear_to(float x, float scale, int32_t zero_point, int32_t qmin,
+                                  int32_t qmax) {
   float v = x / scale;
-  const float lo = static_cast<float>(-128 - zero_point);
-  const float hi = static_cast<float>(127 - zero_point);
+  const float lo = static_cast<float>(qmin - zero_point);
+  const float hi = static_cast<float>(qmax - zero_point);
   v = (v >= lo) ? v : lo;  // NaN fails the comparison -> lo
   v = v > hi ? hi : v;
-  return static_cast<int8_t>(static_cast<int32_t>(round_half_even(v)) + zero_point);
+  return static_cast<int32_t>(round_half_even(v)) + zero_point;
+}
+inline int8_t quantize_linear(float x, float scale, int32_t zero_point) {
+  return static_cast<int8_t>(quantize_linear_to(x, scale, zero_point, -128, 127));
 }
 
 // ONNX Runtime DequantizeLinear: float(q - zp) * scale.

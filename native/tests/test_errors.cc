@@ -153,10 +153,68 @@ void test_isa_choice() {
 
 }  // namespace
 
+// The wide kernels (int16 activations): bad types, zero points, clamps and mixing the two packings.
+void test_wide() {
+  const Isa isa = Isa::scalar;
+  ConvShape s = pw_shape();
+  std::vector<int8_t> w(size_t(s.out_c) * s.in_c, 1);
+  std::vector<int16_t> x(4 * 4 * 8, 0), y(4 * 4 * 16);
+  std::vector<float> ws(16, 0.01f);
+  CHECK_THROWS(std::invalid_argument, pack_conv_wide(isa, ConvKind::pointwise, s, w.data(), nullptr, Dtype(7), 0), "x_dtype 7 is not a Dtype");
+  CHECK_THROWS(std::invalid_argument, pack_conv_wide(isa, ConvKind::pointwise, s, w.data(), nullptr, Dtype::int16, 40000),
+               "x_zero_point must be in [-32768, 32767] (int16)");
+  CHECK_THROWS(std::invalid_argument, pack_conv_wide(isa, ConvKind::pointwise, s, w.data(), nullptr, Dtype::int8, 300),
+               "x_zero_point must be in [-128, 127] (int8)");
+  CHECK_THROWS(std::invalid_argument, make_output_stage(0.1f, ws.data(), 16, 0.2f, 0, -32768, 32767), "clamp bounds");
+  CHECK_THROWS(std::invalid_argument, make_output_stage(0.1f, ws.data(), 16, 0.2f, 300, -128, 127, Dtype::int8), "y_zero_point");
+  const OutputStage out16 = make_output_stage(0.1f, ws.data(), 16, 0.2f, 300, -32768, 32767, Dtype::int16);
+  const OutputStage out8 = make_output_stage(0.1f, ws.data(), 16, 0.2f, 0);
+  auto pw = pack_conv_wide(isa, ConvKind::pointwise, s, w.data(), nullptr, Dtype::int16, 0);
+  auto p8 = pack_conv(isa, ConvKind::pointwise, s, w.data(), nullptr, nullptr, 0);
+  CHECK(packed_conv_is_wide(*pw) && !packed_conv_is_wide(*p8));
+  conv_run_wide(*pw, out16, x.data(), y.data(), 0, 4, nullptr);  // valid
+  conv_run_wide(*pw, out8, x.data(), y.data(), 0, 4, nullptr);   // valid: int8 output
+  std::vector<int8_t> x8(4 * 4 * 8, 0), y8(4 * 4 * 16);
+  CHECK_THROWS(std::invalid_argument, conv_run(*pw, out8, x8.data(), y8.data(), 0, 4, nullptr), "packed by pack_conv_wide");
+  CHECK_THROWS(std::invalid_argument, conv_run(*p8, out16, x8.data(), y8.data(), 0, 4, nullptr), "the output stage writes int16");
+  CHECK_THROWS(std::invalid_argument, conv_run_wide(*p8, out16, x.data(), y.data(), 0, 4, nullptr), "packed by pack_conv;");
+  CHECK_THROWS(std::invalid_argument, gemm_run_columns(*pw, out8, x8.data(), y8.data(), 16, 0, 16), "packed by pack_conv_wide");
+  CHECK_THROWS(std::invalid_argument, gemm_run_columns_wide(*pw, out16, x.data(), y.data(), 16, 0, 17), "columns");
+  OutputStage lut = out8;
+  lut.has_lut = true;
+  CHECK_THROWS(std::invalid_argument, conv_run_wide(*pw, lut, x.data(), y.data(), 0, 4, nullptr), "no fused table");
+  CHECK_THROWS(std::invalid_argument, conv_run_wide(*pw, out16, nullptr, y.data(), 0, 4, nullptr), "x is null");
+  ConvShape g = pw_shape(); g.kernel_h = g.kernel_w = 3; g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = 1;
+  std::vector<int8_t> wg(size_t(16) * 8 * 9, 1);
+  auto pg = pack_conv_wide(isa, ConvKind::general, g, wg.data(), nullptr, Dtype::int16, 0);
+  CHECK(conv_scratch_size(*pg, 0, 4) == size_t(4) * 4 * 72 * 2);
+  CHECK_THROWS(std::invalid_argument, conv_run_wide(*pg, out16, x.data(), y.data(), 0, 4, nullptr), "scratch");
+
+  WideBinaryParams bp;
+  bp.a = {Dtype::int16, 0.1f, 0};
+  bp.b = {Dtype::int8, 0.1f, 200};
+  CHECK_THROWS(std::invalid_argument, add_wide(isa, bp, 1, x.data(), x8.data(), y.data()), "b.zero_point must be in [-128, 127]");
+  bp.b.zero_point = 0;
+  bp.y = {Dtype::int8, 0.1f, 0};
+  CHECK_THROWS(std::invalid_argument, mul_wide(isa, bp, 1, x.data(), x8.data(), y.data()), "clamp bounds");  // int16 clamp on int8 y
+  bp.y.scale = -1;
+  CHECK_THROWS(std::invalid_argument, mul_channelwise_wide(isa, bp, 1, 1, x.data(), x8.data(), y.data()), "y.scale");
+  WideUnaryParams up;
+  up.x = {Dtype::int16, 0.1f, 0};
+  up.y = {Dtype::int8, 0.1f, 0};
+  up.f.fn = UnaryFn(42);
+  CHECK_THROWS(std::invalid_argument, unary_wide(isa, up, 1, x.data(), y8.data()), "UnaryFn");
+  WideGapParams gp;
+  gp.x = {Dtype::int16, 0.1f, 0};
+  gp.y = {Dtype::int16, 0.1f, 0};
+  CHECK_THROWS(std::invalid_argument, global_avg_pool_wide(isa, gp, 0, 8, x.data(), y.data()), "hw must be in [1, 2^24)");
+}
+
 int main() {
   test_shapes();
   test_pack_and_run();
   test_params();
+  test_wide();
   test_isa_choice();
   return finish("test_errors");
 }

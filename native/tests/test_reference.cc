@@ -5,6 +5,8 @@
 // NaN / Inf, conversions). Also: row splits equal whole runs.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "kernels/quant.h"
 #include "test_util.h"
@@ -334,6 +336,264 @@ void test_conversions() {
 // computed on x86-64 and the aarch64 test run under qemu checks it too. If you
 // change the reference arithmetic on purpose, update docs/quantization.md and
 // this value.
+// ---------------------------------------------------------------- int16 activations
+// The wide kernels (docs/quantization.md, "int16 activations") against the same
+// double formulation, with int8 or int16 inputs and outputs; exact where the
+// result is determined (accumulators beyond int32, clamps, the float graph's
+// formula written out, row splits).
+std::vector<int32_t> random_values(Rng& r, size_t n, Dtype d) {
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = r.uniform(dtype_min(d), dtype_max(d));
+  return v;
+}
+// Typed storage of values of type d (bytes: int8 or little-endian int16).
+std::vector<uint8_t> typed(const std::vector<int32_t>& v, Dtype d) {
+  std::vector<uint8_t> b(v.size() * dtype_bytes(d));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (d == Dtype::int16) {
+      const int16_t t = int16_t(v[i]);
+      std::memcpy(&b[2 * i], &t, 2);
+    } else {
+      b[i] = uint8_t(int8_t(v[i]));
+    }
+  }
+  return b;
+}
+int32_t typed_at(const std::vector<uint8_t>& b, Dtype d, size_t i) {
+  if (d == Dtype::int8) return int8_t(b[i]);
+  int16_t t;
+  std::memcpy(&t, &b[2 * i], 2);
+  return t;
+}
+
+void check_conv_wide(ConvKind kind, const ConvShape& s, Dtype xd, Dtype yd, Rng& r, const char* what) {
+  const bool dw = kind == ConvKind::depthwise;
+  const int per = dw ? s.kernel_h * s.kernel_w : s.in_c * s.kernel_h * s.kernel_w;
+  const std::vector<int8_t> w = random_i8(r, size_t(s.out_c) * per, -127, 127);
+  std::vector<int32_t> bias(size_t(s.out_c));
+  for (auto& b : bias) b = r.uniform(-500000, 500000);
+  std::vector<float> ws(size_t(s.out_c));
+  for (auto& v : ws) v = r.log_uniform(0.002f, 0.05f);
+  const float xs = xd == Dtype::int16 ? r.log_uniform(1e-4f, 1e-3f) : r.log_uniform(0.01f, 0.1f);
+  const float ys = yd == Dtype::int16 ? r.log_uniform(5e-4f, 5e-3f) : r.log_uniform(0.1f, 1.0f);
+  const int xzp = r.chance(0.5f) ? 0 : r.uniform(dtype_min(xd), dtype_max(xd));
+  const int yzp = r.chance(0.5f) ? 0 : r.uniform(dtype_min(yd) / 2, dtype_max(yd) / 2);
+  const bool relu = r.chance(0.5f);
+  const int qmin = relu ? yzp : dtype_min(yd), qmax = dtype_max(yd);
+  const OutputStage out = make_output_stage(xs, ws.data(), ws.size(), ys, yzp, qmin, qmax, yd);
+  const std::vector<int32_t> xv = random_values(r, size_t(s.in_h) * s.in_w * s.in_c, xd);
+  const std::vector<uint8_t> x = typed(xv, xd);
+  auto p = pack_conv_wide(S, kind, s, w.data(), bias.data(), xd, xzp);
+  CHECK(packed_conv_is_wide(*p));
+  std::vector<uint8_t> y(size_t(s.out_h) * s.out_w * s.out_c * dtype_bytes(yd));
+  std::vector<uint8_t> scratch(conv_scratch_size(*p, 0, s.out_h) + 1);
+  conv_run_wide(*p, out, x.data(), y.data(), 0, s.out_h, scratch.data());
+  Stats st;
+  for (int oy = 0; oy < s.out_h; ++oy)
+    for (int ox = 0; ox < s.out_w; ++ox)
+      for (int o = 0; o < s.out_c; ++o) {
+        double sum = double(bias[size_t(o)]) * double(xs) * double(ws[size_t(o)]);
+        for (int ky = 0; ky < s.kernel_h; ++ky)
+          for (int kx = 0; kx < s.kernel_w; ++kx) {
+            const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+            if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+            const int c_lo = dw ? o : 0, c_hi = dw ? o + 1 : s.in_c;
+            for (int c = c_lo; c < c_hi; ++c) {
+              const double xq = double(xs) * (xv[(size_t(iy) * s.in_w + ix) * s.in_c + c] - xzp);
+              const int widx = dw ? (o * s.kernel_h + ky) * s.kernel_w + kx
+                                  : ((o * s.in_c + c) * s.kernel_h + ky) * s.kernel_w + kx;
+              sum += xq * double(ws[size_t(o)]) * w[size_t(widx)];
+            }
+          }
+        const size_t i = (size_t(oy) * s.out_w + ox) * s.out_c + o;
+        st.add(typed_at(y, yd, i), q_double(sum / ys, yzp, qmin, qmax));
+      }
+  st.check(what);
+  std::vector<uint8_t> y2(y.size(), 0x55);
+  for (int row = 0; row < s.out_h;) {
+    const int end = std::min(s.out_h, row + r.uniform(1, 3));
+    std::vector<uint8_t> sc(conv_scratch_size(*p, row, end) + 1);
+    conv_run_wide(*p, out, x.data(), y2.data(), row, end, sc.data());
+    row = end;
+  }
+  CHECK_MSG(y == y2, "%s: row split differs from the whole run", what);
+  if (kind == ConvKind::pointwise) {
+    // gemm_run_columns_wide over all pixels, split in two column ranges: the same values
+    std::vector<uint8_t> y3(y.size(), 0x55);
+    const size_t m = size_t(s.out_h) * s.out_w;
+    const int half = s.out_c / 2 / gemm_column_block(*p) * gemm_column_block(*p);
+    gemm_run_columns_wide(*p, out, x.data(), y3.data(), m, 0, half);
+    gemm_run_columns_wide(*p, out, x.data(), y3.data(), m, half, s.out_c);
+    CHECK_MSG(y == y3, "%s: column split differs from conv_run_wide", what);
+  }
+}
+
+void test_wide() {
+  Rng r(21);
+  const Dtype I8 = Dtype::int8, I16 = Dtype::int16;
+  check_conv_wide(ConvKind::pointwise, shape(5, 7, 33, 17, 1, 1, 0, 0, 0, 0), I16, I16, r, "wide pointwise 16->16");
+  check_conv_wide(ConvKind::pointwise, shape(3, 3, 64, 24, 1, 1, 0, 0, 0, 0), I16, I8, r, "wide pointwise 16->8");
+  check_conv_wide(ConvKind::pointwise, shape(9, 9, 40, 9, 1, 1, 0, 0, 0, 0), I8, I16, r, "wide pointwise 8->16");
+  check_conv_wide(ConvKind::pointwise, shape(1, 1, 600, 10, 1, 1, 0, 0, 0, 0), I16, I16, r, "wide fully connected");
+  check_conv_wide(ConvKind::depthwise, shape(9, 9, 19, 19, 3, 1, 1, 1, 1, 1), I16, I16, r, "wide depthwise 3x3 s1");
+  check_conv_wide(ConvKind::depthwise, shape(10, 10, 16, 16, 3, 2, 0, 0, 1, 1), I8, I16, r, "wide depthwise 8->16 s2");
+  check_conv_wide(ConvKind::depthwise, shape(11, 8, 7, 7, 5, 2, 1, 1, 2, 2), I16, I8, r, "wide depthwise 5x5 16->8");
+  check_conv_wide(ConvKind::general, shape(16, 16, 3, 16, 3, 2, 0, 0, 1, 1), I16, I16, r, "wide stem 3x3 s2");
+  check_conv_wide(ConvKind::general, shape(9, 7, 4, 9, 5, 1, 2, 1, 2, 3), I8, I16, r, "wide general 8->16 pads");
+
+  // An accumulator beyond int32 is exact: k = 1024 inputs 32767 times weights 127 plus bias 1000
+  // = 4 261 283 816 (f32 4261283840); times m = 2^-20 -> 4063.877 -> 4064 (an int32 sum would wrap).
+  {
+    const int k = 1024;
+    ConvShape s = shape(1, 1, k, 1, 1, 1, 0, 0, 0, 0);
+    const std::vector<int8_t> w(size_t(k), 127);
+    const int32_t bias = 1000;
+    const float ws = 1.0f / 1024, xs = 1.0f / 1024, ys = 1.0f;
+    const OutputStage out = make_output_stage(xs, &ws, 1, ys, 0, -32768, 32767, I16);
+    auto p = pack_conv_wide(S, ConvKind::pointwise, s, w.data(), &bias, I16, 0);
+    const std::vector<int16_t> x(size_t(k), 32767);
+    int16_t y = 0;
+    conv_run_wide(*p, out, x.data(), &y, 0, 1, nullptr);
+    CHECK_MSG(y == 4064, "wide accumulator beyond int32: %d, expected 4064", y);
+  }
+
+  // The float graph: DQ in float32, one float32 add / mul, QuantizeLinear (true division) to y's type.
+  Stats sa, sm;
+  for (int t = 0; t < 100; ++t) {
+    const size_t n = 129;
+    WideBinaryParams p;
+    p.a.dtype = r.chance(0.5f) ? I16 : I8;
+    p.b.dtype = r.chance(0.5f) ? I16 : I8;
+    p.y.dtype = r.chance(0.5f) ? I16 : I8;
+    for (Quant* q : {&p.a, &p.b, &p.y}) {
+      q->scale = q->dtype == I16 ? r.log_uniform(1e-4f, 1e-3f) : r.log_uniform(0.02f, 0.2f);
+      q->zero_point = r.chance(0.5f) ? 0 : r.uniform(dtype_min(q->dtype) / 4, dtype_max(q->dtype) / 4);
+    }
+    p.qmin = dtype_min(p.y.dtype);
+    p.qmax = dtype_max(p.y.dtype);
+    const auto av = random_values(r, n, p.a.dtype), bv = random_values(r, n, p.b.dtype);
+    const auto a = typed(av, p.a.dtype), b = typed(bv, p.b.dtype);
+    std::vector<uint8_t> y(n * 2);
+    add_wide(S, p, n, a.data(), b.data(), y.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float fa = float(av[i] - p.a.zero_point) * p.a.scale, fb = float(bv[i] - p.b.zero_point) * p.b.scale;
+      const int want = quant::quantize_linear_to(fa + fb, p.y.scale, p.y.zero_point, p.qmin, p.qmax);
+      CHECK_MSG(typed_at(y, p.y.dtype, i) == want, "add_wide: the float graph's formula");
+      const double v = double(p.a.scale) * (av[i] - p.a.zero_point) + double(p.b.scale) * (bv[i] - p.b.zero_point);
+      sa.add(typed_at(y, p.y.dtype, i), q_double(v / p.y.scale, p.y.zero_point, p.qmin, p.qmax));
+    }
+    mul_wide(S, p, n, a.data(), b.data(), y.data());
+    for (size_t i = 0; i < n; ++i) {
+      const double v = double(p.a.scale) * (av[i] - p.a.zero_point) * double(p.b.scale) * (bv[i] - p.b.zero_point);
+      sm.add(typed_at(y, p.y.dtype, i), q_double(v / p.y.scale, p.y.zero_point, p.qmin, p.qmax));
+    }
+    // channelwise = mul with b repeated over the pixels
+    const size_t hw = 3, c = n / hw;
+    std::vector<int32_t> brep(hw * c);
+    for (size_t i = 0; i < hw * c; ++i) brep[i] = bv[i % c];
+    const auto bfull = typed(brep, p.b.dtype);
+    std::vector<uint8_t> y1(hw * c * 2), y2(hw * c * 2);
+    mul_wide(S, p, hw * c, a.data(), bfull.data(), y1.data());
+    mul_channelwise_wide(S, p, hw, c, a.data(), b.data(), y2.data());
+    CHECK_MSG(y1 == y2, "mul_channelwise_wide differs from mul_wide with the scale repeated");
+  }
+  sa.check("add_wide");
+  sm.check("mul_wide");
+
+  // ReLU clamp on add, in int16.
+  {
+    WideBinaryParams p;
+    p.a = {I16, 0.001f, 0};
+    p.b = {I8, 0.05f, 3};
+    p.y = {I16, 0.002f, 0};
+    p.qmin = 0;
+    const int16_t a[3] = {-1000, 0, 30000};
+    const int8_t b[3] = {3, 13, 127};
+    int16_t y[3];
+    add_wide(S, p, 3, a, b, y);
+    // -1 + 0 -> clamp 0; 0 + 0.5 = 250; 30 + 6.2 = 18100
+    CHECK_MSG(y[0] == 0 && y[1] == 250 && y[2] == 18100, "add_wide relu: %d %d %d", y[0], y[1], y[2]);
+  }
+
+  // Unary functions and requantization: Q_y(f(DQ_x(clamp(x)))) per element, the table's numbers for int8.
+  {
+    const UnaryParams fs[] = {{UnaryFn::identity, 0, 0}, {UnaryFn::hardswish, 0, 0}, {UnaryFn::hardsigmoid, 1.0f / 6, 0.5f},
+                              {UnaryFn::clip, 0, 6}, {UnaryFn::sigmoid, 0, 0}};
+    for (const UnaryParams& f : fs) {
+      WideUnaryParams p;
+      p.f = f;
+      p.x = {I8, 0.05f, -7};
+      p.y = {I8, 0.03f, -100};
+      p.qmin = -128;
+      p.qmax = 127;
+      int8_t table[256];
+      make_lut(f, p.x.scale, p.x.zero_point, p.y.scale, p.y.zero_point, table);
+      std::vector<int8_t> x(256), y(256);
+      for (int q = -128; q < 128; ++q) x[size_t(q + 128)] = int8_t(q);
+      unary_wide(S, p, 256, x.data(), y.data());
+      bool same = true;
+      for (int q = 0; q < 256; ++q) same = same && y[size_t(q)] == table[q];
+      CHECK_MSG(same, "unary_wide int8 -> int8 differs from make_lut (fn %d)", int(f.fn));
+      // int16 -> int16 over every input value, against the formula written out
+      p.x = {I16, 6.0f / 32768, 0};
+      p.y = {I16, 7.0f / 32768, 0};
+      p.qmin = -32768;
+      p.qmax = 32767;
+      std::vector<int16_t> xs(65536), ys(65536);
+      for (int q = -32768; q < 32768; ++q) xs[size_t(q + 32768)] = int16_t(q);
+      unary_wide(S, p, 65536, xs.data(), ys.data());
+      Stats su;
+      for (int q = -32768; q < 32768; ++q) {
+        const double xv = double(p.x.scale) * q;
+        double fv = xv;
+        if (f.fn == UnaryFn::hardswish) fv = xv * std::min(1.0, std::max(0.0, xv / 6 + 0.5));
+        if (f.fn == UnaryFn::hardsigmoid) fv = std::min(1.0, std::max(0.0, xv / 6 + 0.5));
+        if (f.fn == UnaryFn::clip) fv = std::min(6.0, std::max(0.0, xv));
+        if (f.fn == UnaryFn::sigmoid) fv = 1 / (1 + std::exp(-xv));
+        su.add(ys[size_t(q + 32768)], q_double(fv / p.y.scale, 0, -32768, 32767));
+      }
+      su.check((std::string("unary_wide 16->16 fn ") + std::to_string(int(f.fn))).c_str(), 0.05);
+    }
+    // The input clamp: relu as a clamp of the int16 input at the zero point.
+    WideUnaryParams p;
+    p.x = {I16, 0.001f, 100};
+    p.y = {I8, 0.1f, 0};
+    p.qmin = 100;
+    p.qmax = 32767;
+    const int16_t x[2] = {-5000, 5100};
+    int8_t y[2];
+    unary_wide(S, p, 2, x, y);
+    CHECK_MSG(y[0] == 0 && y[1] == 50, "unary_wide input clamp: %d %d", y[0], y[1]);
+  }
+
+  // Global average pool, int16 in and out.
+  {
+    Stats sg;
+    for (int t = 0; t < 50; ++t) {
+      WideGapParams p;
+      p.x = {r.chance(0.5f) ? I16 : I8, 0, 0};
+      p.y = {r.chance(0.5f) ? I16 : I8, 0, 0};
+      p.x.scale = p.x.dtype == I16 ? r.log_uniform(1e-4f, 1e-3f) : r.log_uniform(0.02f, 0.2f);
+      p.y.scale = p.y.dtype == I16 ? r.log_uniform(1e-4f, 1e-3f) : r.log_uniform(0.02f, 0.2f);
+      p.x.zero_point = r.uniform(dtype_min(p.x.dtype) / 4, dtype_max(p.x.dtype) / 4);
+      p.qmin = dtype_min(p.y.dtype);
+      p.qmax = dtype_max(p.y.dtype);
+      const size_t hw = size_t(r.pick(std::vector<int>{1, 7, 49})), c = 19;
+      const auto xv = random_values(r, hw * c, p.x.dtype);
+      const auto x = typed(xv, p.x.dtype);
+      std::vector<uint8_t> y(c * 2);
+      global_avg_pool_wide(S, p, hw, c, x.data(), y.data());
+      for (size_t ch = 0; ch < c; ++ch) {
+        double sum = 0;
+        for (size_t i = 0; i < hw; ++i) sum += double(p.x.scale) * (xv[i * c + ch] - p.x.zero_point);
+        sg.add(typed_at(y, p.y.dtype, ch), q_double(sum / double(hw) / p.y.scale, 0, p.qmin, p.qmax));
+      }
+    }
+    sg.check("global_avg_pool_wide");
+  }
+}
+
 void test_golden_checksum() {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](const void* p, size_t n) {
@@ -401,6 +661,75 @@ void test_golden_checksum() {
             (unsigned long long)h, (unsigned long long)expected);
 }
 
+// The same for the wide kernels (int16 activations): a hash of their outputs on fixed inputs, whose
+// x86-64 value the aarch64 run under qemu must reproduce.
+void test_golden_checksum_wide() {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  Rng r(78);
+  auto lin = [&](float lo, float hi) { return lo + r.unit() * (hi - lo); };
+  const Dtype I8 = Dtype::int8, I16 = Dtype::int16;
+  const ConvShape shapes[] = {shape(5, 5, 33, 17, 1, 1, 0, 0, 0, 0), shape(9, 9, 19, 19, 3, 2, 0, 0, 1, 1),
+                              shape(12, 12, 3, 16, 3, 2, 0, 0, 1, 1)};
+  const ConvKind kinds[] = {ConvKind::pointwise, ConvKind::depthwise, ConvKind::general};
+  for (int i = 0; i < 3; ++i) {
+    const ConvShape& s = shapes[i];
+    const Dtype xd = i == 2 ? I8 : I16, yd = i == 1 ? I8 : I16;
+    const bool dw = kinds[i] == ConvKind::depthwise;
+    const auto w = random_i8(r, size_t(s.out_c) * (dw ? 1 : s.in_c) * s.kernel_h * s.kernel_w, -127, 127);
+    std::vector<int32_t> bias(size_t(s.out_c));
+    for (auto& b : bias) b = r.uniform(-300000, 300000);
+    std::vector<float> ws(size_t(s.out_c));
+    for (auto& v : ws) v = lin(0.001f, 0.05f);
+    const OutputStage out = make_output_stage(xd == I16 ? 0.0003f : 0.037f, ws.data(), ws.size(), yd == I16 ? 0.002f : 0.11f,
+                                              yd == I16 ? 0 : -7, yd == I16 ? 0 : -7, dtype_max(yd), yd);
+    const auto xv = random_values(r, size_t(s.in_h) * s.in_w * s.in_c, xd);
+    const auto x = typed(xv, xd);
+    auto p = pack_conv_wide(S, kinds[i], s, w.data(), bias.data(), xd, i == 0 ? 1000 : 0);
+    std::vector<uint8_t> y(size_t(s.out_h) * s.out_w * s.out_c * dtype_bytes(yd));
+    std::vector<uint8_t> scratch(conv_scratch_size(*p, 0, s.out_h) + 1);
+    conv_run_wide(*p, out, x.data(), y.data(), 0, s.out_h, scratch.data());
+    mix(y.data(), y.size());
+  }
+  const auto av = random_values(r, 4096, I16), bv = random_values(r, 4096, I8);
+  const auto a = typed(av, I16), b = typed(bv, I8);
+  std::vector<uint8_t> y(4096 * 2);
+  WideBinaryParams bp;
+  bp.a = {I16, 0.0003f, 0};
+  bp.b = {I8, 0.047f, 12};
+  bp.y = {I16, 0.0005f, 0};
+  add_wide(S, bp, 4096, a.data(), b.data(), y.data());
+  mix(y.data(), y.size());
+  bp.y = {I8, 0.03f, 4};
+  bp.qmin = -128;
+  bp.qmax = 127;
+  mul_wide(S, bp, 4096, a.data(), b.data(), y.data());
+  mix(y.data(), 4096);
+  for (int fn = 0; fn <= int(UnaryFn::mul_hardsigmoid); ++fn) {
+    UnaryParams f{UnaryFn(fn), 0.0f, 6.0f};
+    if (f.fn == UnaryFn::hardsigmoid || f.fn == UnaryFn::mul_hardsigmoid) { f.p0 = 1.0f / 6; f.p1 = 0.5f; }
+    if (f.fn == UnaryFn::leakyrelu) f.p0 = 0.01f;
+    WideUnaryParams up;
+    up.f = f;
+    up.x = {I16, 0.0003f, 0};
+    up.y = {I16, 0.0002f, 0};
+    unary_wide(S, up, 4096, a.data(), y.data());
+    mix(y.data(), y.size());
+  }
+  WideGapParams gp;
+  gp.x = {I16, 0.0003f, 0};
+  gp.y = {I16, 0.0001f, 0};
+  global_avg_pool_wide(S, gp, 49, 64, a.data(), y.data());
+  mix(y.data(), 128);
+  const uint64_t expected = 0x0933358e5888c9fcull;
+  std::printf("  golden checksum (wide) %016llx\n", (unsigned long long)h);
+  CHECK_MSG(h == expected, "wide reference checksum %016llx, expected %016llx (x86-64 value)",
+            (unsigned long long)h, (unsigned long long)expected);
+}
+
 }  // namespace
 
 int main() {
@@ -409,6 +738,8 @@ int main() {
   test_elementwise();
   test_luts();
   test_conversions();
+  test_wide();
   test_golden_checksum();
+  test_golden_checksum_wide();
   return finish("test_reference");
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cinttypes>
+#include <cstring>
 #include <string>
 
 #include "test_util.h"
@@ -502,6 +503,123 @@ void test_elementwise(Ctx& ctx, int extra) {
   }
 }
 
+// ------------------------------------------------------------- int16 activations
+// The wide convolutions (pack_conv_wide, conv_run_wide, gemm_run_columns_wide): int8 or
+// int16 inputs and outputs, extreme values, input zero points, row and column splits,
+// and weights whose accumulator bound exceeds int32 (the ISA's pack then hands them to
+// the scalar kernel: same bits).
+std::vector<uint8_t> random_wide_input(Rng& r, size_t n, Dtype d) {
+  std::vector<uint8_t> b(n * dtype_bytes(d));
+  const int lo = dtype_min(d), hi = dtype_max(d);
+  const int mode = r.uniform(0, 6);
+  for (size_t i = 0; i < n; ++i) {
+    const int v = mode == 0 ? hi : mode == 1 ? lo : mode == 2 ? (r.chance(0.5f) ? lo : hi) : r.uniform(lo, hi);
+    if (d == Dtype::int16) {
+      const int16_t t = int16_t(v);
+      std::memcpy(&b[2 * i], &t, 2);
+    } else {
+      b[i] = uint8_t(int8_t(v));
+    }
+  }
+  return b;
+}
+
+void run_wide_case(Ctx& ctx, const ConvShape& s, ConvKind kind, bool huge) {
+  Rng& r = *ctx.rng;
+  const Dtype xd = r.chance(0.6f) ? Dtype::int16 : Dtype::int8, yd = r.chance(0.6f) ? Dtype::int16 : Dtype::int8;
+  const size_t per = kind == ConvKind::depthwise ? size_t(s.kernel_h) * s.kernel_w : size_t(s.in_c) * s.kernel_h * s.kernel_w;
+  // Mostly weights whose accumulators provably fit int32 (the SIMD kernel runs), sometimes any.
+  const int64_t fit = (int64_t(1) << 31) / (int64_t(65536) * int64_t(per));
+  const int wmax = huge ? 127 : r.chance(0.7f) ? int(std::max<int64_t>(1, std::min<int64_t>(127, fit))) : 127;
+  std::vector<int8_t> w(size_t(s.out_c) * per);
+  for (auto& v : w) v = int8_t(huge ? 127 : r.chance(0.1f) ? (r.chance(0.5f) ? -wmax : wmax) : r.uniform(-wmax, wmax));
+  std::vector<int32_t> bias(size_t(s.out_c));
+  for (auto& b : bias) b = r.uniform(-(1 << 20), 1 << 20);
+  const int32_t xzp = r.chance(0.5f) ? 0 : r.uniform(dtype_min(xd), dtype_max(xd));
+  std::vector<float> ws(size_t(s.out_c));
+  for (auto& v : ws) v = r.log_uniform(1e-4f, 0.05f);
+  const float xs = r.log_uniform(1e-5f, 0.05f), ys = r.log_uniform(1e-4f, 1.0f);
+  const int32_t yzp = r.chance(0.5f) ? 0 : r.uniform(dtype_min(yd), dtype_max(yd));
+  const int32_t qmin = r.chance(0.3f) ? yzp : dtype_min(yd), qmax = dtype_max(yd);
+  const OutputStage out = make_output_stage(xs, ws.data(), ws.size(), ys, yzp, qmin, qmax, yd);
+  const std::vector<uint8_t> x = random_wide_input(r, size_t(s.in_h) * s.in_w * s.in_c, xd);
+  const size_t ybytes = size_t(s.out_h) * s.out_w * s.out_c * dtype_bytes(yd);
+  ctx.what += std::string(" ") + dtype_name(xd) + " -> " + dtype_name(yd) + (huge ? " (beyond int32)" : "");
+
+  auto ref_p = pack_conv_wide(Isa::scalar, kind, s, w.data(), bias.data(), xd, xzp);
+  std::vector<uint8_t> y_ref(ybytes, 0x55), sc(conv_scratch_size(*ref_p, 0, s.out_h) + 1);
+  conv_run_wide(*ref_p, out, x.data(), y_ref.data(), 0, s.out_h, sc.data());
+  auto p = pack_conv_wide(ctx.isa, kind, s, w.data(), bias.data(), xd, xzp);
+  {
+    std::vector<uint8_t> y(ybytes, 0x55), sc2(conv_scratch_size(*p, 0, s.out_h) + 1);
+    conv_run_wide(*p, out, x.data(), y.data(), 0, s.out_h, sc2.data());
+    CHECK_MSG(y == y_ref, "[%s] %s: differs from scalar", isa_name(ctx.isa), ctx.what.c_str());
+  }
+  if (s.out_h > 1) {
+    std::vector<uint8_t> y(ybytes, 0x55);
+    for (int row = 0; row < s.out_h;) {
+      const int end = std::min(s.out_h, row + r.uniform(1, std::max(1, s.out_h / 2)));
+      std::vector<uint8_t> sc2(conv_scratch_size(*p, row, end) + 1);
+      conv_run_wide(*p, out, x.data(), y.data(), row, end, sc2.data());
+      row = end;
+    }
+    CHECK_MSG(y == y_ref, "[%s] %s (row split): differs from scalar", isa_name(ctx.isa), ctx.what.c_str());
+  }
+  if (kind == ConvKind::pointwise) {
+    const int n = s.out_c, block = gemm_column_block(*p);
+    std::vector<uint8_t> y(ybytes, 0x55);
+    for (int col = 0; col < n;) {
+      const int end = std::min(n, col + block * r.uniform(1, 3));
+      gemm_run_columns_wide(*p, out, x.data(), y.data(), size_t(s.out_h) * s.out_w, col, end);
+      col = end;
+    }
+    CHECK_MSG(y == y_ref, "[%s] %s (column split): differs from scalar", isa_name(ctx.isa), ctx.what.c_str());
+  }
+}
+
+void test_wide(Ctx& ctx, int cases) {
+  Rng& r = *ctx.rng;
+  const auto& ch = channel_counts();
+  for (int i = 0; i < cases; ++i) {
+    const int ic = i < int(ch.size()) ? ch[size_t(i)] : r.pick(ch), oc = r.pick(ch);
+    ConvShape s = make_shape(r.uniform(1, 5), r.pick(std::vector<int>{1, 2, 3, 5, 7, 9}), ic, oc, 1, 1, 1, 0, 0, 0, 0);
+    ctx.what = describe(s, "wide pointwise", false);
+    run_wide_case(ctx, s, ConvKind::pointwise, false);
+  }
+  for (int i = 0; i < cases / 4 + 1; ++i) {
+    const int k = r.pick(std::vector<int>{1, 16, 17, 300, 576, 1024, 1280});
+    const int n = r.pick(std::vector<int>{1, 7, 16, 17, 65, 1000});
+    ConvShape s = make_shape(r.uniform(1, 4), 1, k, n, 1, 1, 1, 0, 0, 0, 0);
+    ctx.what = describe(s, "wide fully-connected", false);
+    run_wide_case(ctx, s, ConvKind::pointwise, false);
+  }
+  for (int i = 0; i < cases; ++i) {
+    const int c = i < int(ch.size()) ? ch[size_t(i)] : r.pick(ch);
+    const int k = r.pick(std::vector<int>{3, 3, 5, 7});
+    const int stride = r.uniform(1, 2), dil = r.chance(0.1f) ? 2 : 1;
+    const int pad = (k - 1) * dil / 2;
+    const bool same = r.chance(0.3f);  // TF SAME: pad only bottom / right
+    const int eff = (k - 1) * dil + 1;
+    ConvShape s = make_shape(r.uniform(eff, eff + 8), r.uniform(eff, eff + 8), c, c, k, stride, dil, same ? 0 : pad,
+                             same ? 0 : pad, same ? 1 : pad, same ? 1 : pad);
+    ctx.what = describe(s, "wide depthwise", false);
+    run_wide_case(ctx, s, ConvKind::depthwise, false);
+  }
+  for (int i = 0; i < cases / 4 + 1; ++i) {
+    ConvShape s = make_shape(r.uniform(3, 12), r.uniform(3, 12), r.pick(std::vector<int>{1, 3, 4, 8}),
+                             r.pick(std::vector<int>{8, 16, 17, 32}), 3, r.uniform(1, 2), 1, 1, 1, 1, 1);
+    ctx.what = describe(s, "wide general", false);
+    run_wide_case(ctx, s, ConvKind::general, false);
+  }
+  // Accumulators that may exceed int32: the pack must refuse the SIMD kernel.
+  ConvShape big = make_shape(2, 1, 4096, 9, 1, 1, 1, 0, 0, 0, 0);
+  ctx.what = describe(big, "wide pointwise k 4096, weights 127", false);
+  run_wide_case(ctx, big, ConvKind::pointwise, true);
+  ConvShape bigdw = make_shape(40, 40, 9, 9, 40, 1, 1, 0, 0, 0, 0);
+  ctx.what = describe(bigdw, "wide depthwise 40x40 kernel, weights 127", false);
+  run_wide_case(ctx, bigdw, ConvKind::depthwise, true);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -554,6 +672,7 @@ int main(int argc, char** argv) {
     test_general(ctx, cases / 2);
     test_general_direct(ctx, cases / 2);
     test_elementwise(ctx, cases / 6);
+    test_wide(ctx, cases / 2);
     std::printf("tested ISA %s against scalar: %s\n", isa_name(isa),
                 failures() == before ? "bit-identical" : "DIFFERENCES");
   }

@@ -83,6 +83,59 @@ inline int8x16_t requant16(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d, c
   return vminq_s8(vmaxq_s8(q, o.qmin), o.qmax);
 }
 
+// The wide output stage (int16 activations; docs/quantization.md): the same SCVTF, FMUL,
+// FCVTNS and saturating zero-point add, then saturating narrowing to int16 (and int8) and the
+// clamp to [qmin, qmax], which lies inside the output type: equal to the scalar formula as above.
+struct WideNeonOutput {
+  int32x4_t zp;
+  int16x8_t qmin, qmax;
+  const float* m;
+  bool y16;  // int16 output (else int8)
+  explicit WideNeonOutput(const OutputStage& o)
+      : zp(vdupq_n_s32(o.zero_point)),
+        qmin(vdupq_n_s16(static_cast<int16_t>(o.qmin))),
+        qmax(vdupq_n_s16(static_cast<int16_t>(o.qmax))),
+        m(o.multiplier.data()), y16(o.dtype == Dtype::int16) {}
+};
+
+// Outputs of channels c .. c + valid - 1 (valid <= 8) from accumulators a (c .. c + 3) and
+// b (c + 4 .. c + 7), written at element `index` of y (out.dtype).
+inline void store_wide8(int32x4_t a, int32x4_t b, int c, int valid, const WideNeonOutput& o, void* y,
+                        size_t index) {
+  float32x4_t ma, mb;
+  if (valid == 8) {
+    ma = vld1q_f32(o.m + c);
+    mb = vld1q_f32(o.m + c + 4);
+  } else {
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < valid; ++i) t[i] = o.m[c + i];
+    ma = vld1q_f32(t);
+    mb = vld1q_f32(t + 4);
+  }
+  int16x8_t q = vcombine_s16(vqmovn_s32(requant_s32(a, ma, o.zp)), vqmovn_s32(requant_s32(b, mb, o.zp)));
+  q = vminq_s16(vmaxq_s16(q, o.qmin), o.qmax);
+  if (o.y16) {
+    int16_t* dst = static_cast<int16_t*>(y) + index;
+    if (valid == 8) {
+      vst1q_s16(dst, q);
+    } else {
+      int16_t t[8];
+      vst1q_s16(t, q);
+      for (int i = 0; i < valid; ++i) dst[i] = t[i];
+    }
+  } else {
+    int8_t* dst = static_cast<int8_t*>(y) + index;
+    const int8x8_t q8 = vqmovn_s16(q);
+    if (valid == 8) {
+      vst1_s8(dst, q8);
+    } else {
+      int8_t t[8];
+      vst1_s8(t, q8);
+      for (int i = 0; i < valid; ++i) dst[i] = t[i];
+    }
+  }
+}
+
 // 256-entry int8 table held in 16 registers; lookups 16 bytes at a time with
 // TBL/TBX over four 64-byte quarters (index = q + 128).
 struct NeonLut {

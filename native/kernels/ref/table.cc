@@ -4,6 +4,7 @@
 //   depthwise.cc    depthwise conv
 //   elementwise.cc  global average pool, add, mul, channelwise mul, lut_apply,
 //                   quantize, dequantize
+//   gemm_wide.cc, depthwise_wide.cc, elementwise_wide.cc: the same for int16 activations
 // (The general conv runs as im2col + GEMM, conv.cc.)
 #include "ref.h"
 
@@ -24,6 +25,15 @@ const IsaKernels& scalar_kernels() {
     t.lut_apply = ref::lut_apply;
     t.quantize_nchw_to_nhwc = ref::quantize_nchw_to_nhwc;
     t.dequantize = ref::dequantize;
+    t.gemm_wide_pack = ref::gemm_wide_pack;
+    t.gemm_wide = ref::gemm_wide;
+    t.depthwise_wide_pack = ref::depthwise_wide_pack;
+    t.depthwise_wide = ref::depthwise_wide;
+    t.add_wide = ref::add_wide;
+    t.mul_wide = ref::mul_wide;
+    t.mul_channelwise_wide = ref::mul_channelwise_wide;
+    t.unary_wide = ref::unary_wide;
+    t.global_avg_pool_wide = ref::global_avg_pool_wide;
     return t;
   }();
   return k;

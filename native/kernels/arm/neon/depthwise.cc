@@ -6,6 +6,7 @@
 //   int16 [c_pad / 8][taps][8]; per tap SSUBL (x - xz) to int16 and SMLAL(2) into
 //   int32. Taps outside the image are skipped (they are x = xz, contributing 0).
 //   Channel tails (< 8) use the same integer math in scalar code.
+// The wide depthwise conv (int16 activations) is below depthwise_neon.
 #include "../../internal.h"
 #include "table.h"
 
@@ -172,6 +173,90 @@ void depthwise_neon(const DepthwiseArgs& a) {
   }
 }
 
+// ------------------------------------------- the wide depthwise conv (int16 activations)
+// ref/depthwise_wide.cc: 8 channels per step in two int32x4, (x - x_zp) widened to int32
+// and multiplied by the int32 weight (MLA), over the taps inside the image. Weights int32
+// [c_pad / 8][taps][8], bias padded to 8; the pack proves |bias| + 65535 * sum |w| < 2^31 per
+// channel (docs/quantization.md, "int16 activations").
+bool depthwise_wide_pack_neon(PackedDepthwise* w) {
+  const ConvShape& s = w->shape;
+  const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
+  const int c_pad = round_up(std::max(c, 1), kDwBlock);
+  for (int ch = 0; ch < c; ++ch) {
+    int64_t sumabs = 0;
+    for (int t = 0; t < taps; ++t) {
+      const int v = w->w[static_cast<size_t>(ch) * taps + t];
+      sumabs += v < 0 ? -v : v;
+    }
+    const int64_t b = w->bias[ch];
+    if ((b < 0 ? -b : b) + 65535 * sumabs >= (int64_t{1} << 31)) return false;
+  }
+  w->packed.resize(static_cast<size_t>(c_pad) * taps * sizeof(int32_t));
+  int32_t* dst = reinterpret_cast<int32_t*>(w->packed.data());
+  std::memset(dst, 0, w->packed.size());
+  for (int ch = 0; ch < c; ++ch)
+    for (int t = 0; t < taps; ++t)
+      dst[(static_cast<size_t>(ch / kDwBlock) * taps + t) * kDwBlock + ch % kDwBlock] =
+          w->w[static_cast<size_t>(ch) * taps + t];
+  w->bias_folded.assign(static_cast<size_t>(c_pad), 0);
+  for (int ch = 0; ch < c; ++ch) w->bias_folded[ch] = w->bias[ch];
+  return true;
+}
+
+// 8 input values (int8 or int16) as int16x8; `valid` < 8: the rest zero, nothing read past them.
+inline int16x8_t load8_s16(const int16_t* p, int valid) {
+  if (valid == 8) return vld1q_s16(p);
+  int16_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < valid; ++i) t[i] = p[i];
+  return vld1q_s16(t);
+}
+inline int16x8_t load8_s16(const int8_t* p, int valid) {
+  if (valid == 8) return vmovl_s8(vld1_s8(p));
+  int8_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < valid; ++i) t[i] = p[i];
+  return vmovl_s8(vld1_s8(t));
+}
+
+template <typename T>
+void depthwise_wide_rows(const WideDepthwiseArgs& a) {
+  const PackedDepthwise& w = *a.w;
+  const ConvShape& s = w.shape;
+  const T* x = static_cast<const T*>(a.x);
+  const int C = s.in_c, kw = s.kernel_w, taps = s.kernel_h * kw;
+  const int32_t* pw = reinterpret_cast<const int32_t*>(w.packed.data());
+  const WideNeonOutput o(*a.out);
+  const int32x4_t xzp = vdupq_n_s32(w.x_zero_point);
+  for (int oy = a.row_begin; oy < a.row_end; ++oy)
+    for (int ox = 0; ox < s.out_w; ++ox) {
+      const size_t yi = (static_cast<size_t>(oy) * s.out_w + ox) * C;
+      for (int cb = 0; cb < C; cb += kDwBlock) {
+        const int valid = std::min(kDwBlock, C - cb);
+        const int32_t* wb = pw + static_cast<size_t>(cb / kDwBlock) * taps * kDwBlock;
+        int32x4_t acc0 = vld1q_s32(w.bias_folded.data() + cb), acc1 = vld1q_s32(w.bias_folded.data() + cb + 4);
+        for (int ky = 0; ky < s.kernel_h; ++ky) {
+          const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+          if (iy < 0 || iy >= s.in_h) continue;
+          for (int kx = 0; kx < kw; ++kx) {
+            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+            if (ix < 0 || ix >= s.in_w) continue;
+            const int16x8_t xv = load8_s16(x + (static_cast<size_t>(iy) * s.in_w + ix) * C + cb, valid);
+            const int32_t* wt = wb + static_cast<size_t>(ky * kw + kx) * kDwBlock;
+            acc0 = vmlaq_s32(acc0, vsubq_s32(vmovl_s16(vget_low_s16(xv)), xzp), vld1q_s32(wt));
+            acc1 = vmlaq_s32(acc1, vsubq_s32(vmovl_high_s16(xv), xzp), vld1q_s32(wt + 4));
+          }
+        }
+        store_wide8(acc0, acc1, cb, valid, o, a.y, yi + cb);
+      }
+    }
+}
+
+void depthwise_wide_neon(const WideDepthwiseArgs& a) {
+  if (a.x_dtype == Dtype::int16)
+    depthwise_wide_rows<int16_t>(a);
+  else
+    depthwise_wide_rows<int8_t>(a);
+}
+
 }  // namespace
 
 namespace neon {
@@ -179,6 +264,8 @@ void set_depthwise(IsaKernels& t) {
   t.depthwise_pack = depthwise_pack_neon;
   t.depthwise_scratch_size = depthwise_scratch_size_neon;
   t.depthwise = depthwise_neon;
+  t.depthwise_wide_pack = depthwise_wide_pack_neon;
+  t.depthwise_wide = depthwise_wide_neon;
 }
 }  // namespace neon
 }  // namespace detail

@@ -11,6 +11,7 @@
 //   8 bytes instead (no int16 sum of two products).
 //   Zero points: sum (x - xz)(w - wz) + b = sum x*w + bias_folded[n] - wz[n] * rowsum(x),
 //   bias_folded precomputed at pack time, rowsum per row when some wz != 0.
+// The wide GEMM (int16 activations) is below gemm_neon.
 #include "../../internal.h"
 #include "table.h"
 
@@ -180,12 +181,81 @@ void gemm_neon(const GemmArgs& a) {
     gemm_neon_impl<false>(a, h);
 }
 
+// ------------------------------------------------- the wide GEMM (int16 activations)
+// ref/gemm_wide.cc with SMLAL by element: weights int16 [n_pad / 8][k][8], per k one
+// 8-column vector times each row's x[k] into two int32x4 per row (SMLAL, SMLAL2), 4 rows
+// at a time. The input zero point is folded into the bias; the pack proves that every
+// accumulator fits int32 (docs/quantization.md, "int16 activations"), so the wrapping
+// int32 sums are exact.
+constexpr int kWideRows = 4;
+
+bool gemm_wide_pack_neon(PackedGemm* w) {
+  const int n = w->n, k = w->k, n_pad = round_up(std::max(n, 1), kNr);
+  w->bias_folded.assign(static_cast<size_t>(n_pad), 0);
+  for (int j = 0; j < n; ++j) {
+    const int8_t* src = w->w.data() + static_cast<size_t>(j) * k;
+    int64_t sumw = 0, sumabs = 0;
+    for (int i = 0; i < k; ++i) {
+      sumw += src[i];
+      sumabs += src[i] < 0 ? -static_cast<int64_t>(src[i]) : static_cast<int64_t>(src[i]);
+    }
+    const int64_t folded = (w->bias.empty() ? 0 : static_cast<int64_t>(w->bias[j])) - static_cast<int64_t>(w->x_zero_point) * sumw;
+    if ((folded < 0 ? -folded : folded) + 32768 * sumabs >= (int64_t{1} << 31)) return false;
+    w->bias_folded[j] = static_cast<int32_t>(folded);
+  }
+  w->packed.resize(static_cast<size_t>(n_pad) * std::max(k, 1) * sizeof(int16_t));
+  int16_t* dst = reinterpret_cast<int16_t*>(w->packed.data());
+  std::memset(dst, 0, w->packed.size());
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < k; ++i)
+      dst[(static_cast<size_t>(j / kNr) * k + i) * kNr + j % kNr] = w->w[static_cast<size_t>(j) * k + i];
+  w->n_block = kNr;
+  return true;
+}
+
+template <int R>
+inline void gemm_wide_tile(const WideGemmArgs& a, const WideNeonOutput& o, size_t m0, int nb) {
+  const PackedGemm& w = *a.w;
+  const int k = w.k;
+  const int16_t* wp = reinterpret_cast<const int16_t*>(w.packed.data()) + static_cast<size_t>(nb) * k * kNr;
+  const int32_t* bias = w.bias_folded.data() + nb * kNr;
+  int32x4_t acc[R][2];
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = vld1q_s32(bias);
+    acc[r][1] = vld1q_s32(bias + 4);
+  }
+  const int16_t* x[R];
+  for (int r = 0; r < R; ++r) x[r] = a.x + (m0 + r) * a.x_stride;
+  for (int i = 0; i < k; ++i) {
+    const int16x8_t wv = vld1q_s16(wp + static_cast<size_t>(i) * kNr);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = vmlal_n_s16(acc[r][0], vget_low_s16(wv), x[r][i]);
+      acc[r][1] = vmlal_high_n_s16(acc[r][1], wv, x[r][i]);
+    }
+  }
+  const int c = nb * kNr, valid = std::min(kNr, w.n - c);
+  for (int r = 0; r < R; ++r) store_wide8(acc[r][0], acc[r][1], c, valid, o, a.y, (m0 + r) * a.y_stride + c);
+}
+
+void gemm_wide_neon(const WideGemmArgs& a) {
+  if (a.m == 0 || a.n_begin >= a.n_end) return;
+  const WideNeonOutput o(*a.out);
+  const int nb_begin = a.n_begin / kNr, nb_end = (a.n_end + kNr - 1) / kNr;
+  size_t m0 = 0;
+  for (; m0 + kWideRows <= a.m; m0 += kWideRows)
+    for (int nb = nb_begin; nb < nb_end; ++nb) gemm_wide_tile<kWideRows>(a, o, m0, nb);
+  for (; m0 < a.m; ++m0)
+    for (int nb = nb_begin; nb < nb_end; ++nb) gemm_wide_tile<1>(a, o, m0, nb);
+}
+
 }  // namespace
 
 namespace neon {
 void set_gemm(IsaKernels& t) {
   t.gemm_pack = gemm_pack_neon;
   t.gemm = gemm_neon;
+  t.gemm_wide_pack = gemm_wide_pack_neon;
+  t.gemm_wide = gemm_wide_neon;
 }
 }  // namespace neon
 }  // namespace detail

@@ -10,6 +10,7 @@
 //   Border pixels use per-tap pointers.
 //   (vpmaddwd multiplies int16 by int16 and cannot saturate here, so every
 //   weight value including -128 and any weight zero point is exact.)
+// The wide depthwise conv (int16 activations) is below depthwise_wide_pack.
 #include <cstring>
 #include <utility>
 
@@ -95,6 +96,35 @@ void depthwise_pack(PackedDepthwise* w) {
 size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
   const int cpad = ceil_div(w.shape.in_c, 64) * 64;
   return size_t(cpad) + size_t(w.shape.kernel_h) * w.shape.kernel_w * sizeof(void*) + 64;
+}
+
+// The wide depthwise conv (int16 activations; ref/depthwise_wide.cc): 8 channels per ymm in int32
+// lanes, (x - x_zp) * w by vpmulld over the taps inside the image (padded taps skipped, as in the
+// reference), the bias as is. Layout: [channel block][tap][8] int32 (w sign-extended, zero past the
+// last channel); bias_folded is the bias padded to 8. The pack proves |bias| + 65535 * sum |w| < 2^31
+// per channel (docs/quantization.md, "int16 activations"), so the int32 lanes hold exact sums.
+bool depthwise_wide_pack(PackedDepthwise* w) {
+  const ConvShape& s = w->shape;
+  const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
+  const int cpad = ceil_div(c, kChanBlock) * kChanBlock;
+  for (int ch = 0; ch < c; ++ch) {
+    int64_t sumabs = 0;
+    for (int t = 0; t < taps; ++t) {
+      const int v = w->w[size_t(ch) * taps + t];
+      sumabs += v < 0 ? -v : v;
+    }
+    const int64_t b = w->bias[ch];
+    if ((b < 0 ? -b : b) + 65535 * sumabs >= (int64_t(1) << 31)) return false;
+  }
+  w->packed.resize(size_t(cpad) * taps * 4);
+  std::memset(w->packed.data(), 0, w->packed.size());
+  int32_t* pw = reinterpret_cast<int32_t*>(w->packed.data());
+  for (int ch = 0; ch < c; ++ch)
+    for (int t = 0; t < taps; ++t)
+      pw[(size_t(ch / kChanBlock) * taps + t) * kChanBlock + ch % kChanBlock] = w->w[size_t(ch) * taps + t];
+  w->bias_folded.assign(cpad, 0);
+  for (int ch = 0; ch < c; ++ch) w->bias_folded[ch] = w->bias[ch];
+  return true;
 }
 
 }  // namespace
@@ -284,6 +314,57 @@ void depthwise_avx2(const DepthwiseArgs& a) {
   }
 }
 
+// The wide depthwise conv over input values of type T (int8_t or int16_t).
+template <typename T>
+void depthwise_wide_rows(const WideDepthwiseArgs& a) {
+  const PackedDepthwise& w = *a.w;
+  const ConvShape& s = w.shape;
+  const T* x = static_cast<const T*>(a.x);
+  const int C = s.in_c, kw = s.kernel_w, taps = s.kernel_h * kw;
+  const int32_t* pw = reinterpret_cast<const int32_t*>(w.packed.data());
+  const int32_t* bias = w.bias_folded.data();
+  const float* mult = a.out->multiplier.data();
+  alignas(16) int8_t lut[260];
+  const Epilogue e = make_epilogue(*a.out, lut);
+  const __m256i xzp = _mm256_set1_epi32(w.x_zero_point);
+  const bool y16 = a.out->dtype == Dtype::int16;
+  for (int oy = a.row_begin; oy < a.row_end; ++oy)
+    for (int ox = 0; ox < s.out_w; ++ox) {
+      const size_t yi = (size_t(oy) * s.out_w + ox) * C;
+      for (int cb = 0; cb < C; cb += kChanBlock) {
+        const int valid = imin(kChanBlock, C - cb);
+        const int32_t* wb = pw + size_t(cb / kChanBlock) * taps * kChanBlock;
+        __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + cb));
+        for (int ky = 0; ky < s.kernel_h; ++ky) {
+          const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+          if (iy < 0 || iy >= s.in_h) continue;
+          for (int kx = 0; kx < kw; ++kx) {
+            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+            if (ix < 0 || ix >= s.in_w) continue;
+            const T* xp = x + (size_t(iy) * s.in_w + ix) * C + cb;
+            __m256i xv = valid == kChanBlock ? load8_widen(xp) : load_tail_widen(xp, valid);
+            xv = _mm256_sub_epi32(xv, xzp);
+            const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + size_t(ky * kw + kx) * kChanBlock));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
+          }
+        }
+        const __m256i q = requantize8(e, acc, load_mult(mult + cb, valid));
+        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        if (y16)
+          store_cols16(static_cast<int16_t*>(a.y) + yi + cb, q16, valid);
+        else
+          store_cols(static_cast<int8_t*>(a.y) + yi + cb, _mm_packs_epi16(q16, q16), valid);
+      }
+    }
+}
+
+void depthwise_wide_avx2(const WideDepthwiseArgs& a) {
+  if (a.x_dtype == Dtype::int16)
+    depthwise_wide_rows<int16_t>(a);
+  else
+    depthwise_wide_rows<int8_t>(a);
+}
+
 }  // namespace
 }  // namespace detail
 }  // namespace mnq
@@ -297,6 +378,8 @@ void set_depthwise(IsaKernels& t) {
   t.depthwise_pack = depthwise_pack;
   t.depthwise_scratch_size = depthwise_scratch_size;
   t.depthwise = depthwise_avx2;
+  t.depthwise_wide_pack = depthwise_wide_pack;
+  t.depthwise_wide = depthwise_wide_avx2;
 }
 }  // namespace avx2
 }  // namespace detail

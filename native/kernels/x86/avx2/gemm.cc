@@ -12,6 +12,12 @@
 //   vpmaddwd. The bias absorbs the activation zero point:
 //     acc = sum_k x*w' + bias - x_zp * sum_k w' = bias + sum_k (x - x_zp)(w - w_zp).
 //   Register tile 4 rows x 16 columns (8 accumulators).
+//
+// The wide GEMM (int16 activations; ref/gemm_wide.cc) is the same kernel over int16
+// rows (copied into the panel, not widened) with symmetric weights and the output
+// stage storing int16 or int8 (no table). Its pack proves first that every
+// accumulator fits an int32 lane (docs/quantization.md, "int16 activations"):
+// then the wrapping int32 sums are the exact ones.
 #include <cstring>
 #include <vector>
 
@@ -55,6 +61,24 @@ void gemm_pack(PackedGemm* w) {
   }
 }
 
+// The wide GEMM's pack: the bound of docs/quantization.md per column, then the int8 packing
+// (whose uint32 bias fold is the exact folded bias when that fits int32, which the bound implies).
+bool gemm_wide_pack(PackedGemm* w) {
+  const int64_t limit = int64_t(1) << 31;
+  for (int j = 0; j < w->n; ++j) {
+    const int8_t* src = w->w.data() + size_t(j) * w->k;
+    int64_t sumw = 0, sumabs = 0;
+    for (int i = 0; i < w->k; ++i) {
+      sumw += src[i];
+      sumabs += src[i] < 0 ? -int64_t(src[i]) : int64_t(src[i]);
+    }
+    const int64_t folded = (w->bias.empty() ? 0 : int64_t(w->bias[j])) - int64_t(w->x_zero_point) * sumw;
+    if ((folded < 0 ? -folded : folded) + 32768 * sumabs >= limit) return false;
+  }
+  gemm_pack(w);
+  return true;
+}
+
 // Per-thread activation panel for the GEMM (grown outside the target region).
 uint8_t* gemm_panel(size_t bytes) {
   thread_local std::vector<uint8_t> buf;
@@ -86,11 +110,13 @@ struct GemmCall {
   const int32_t* bias;     // bias_folded (padded)
   const float* mult;       // [n]
   int n;
-  int8_t* y;               // row 0 of the panel, column 0
-  size_t ys;
+  int8_t* y;               // row 0 of the panel, column 0 (bytes; the wide GEMM's int16 output: 2 per value)
+  size_t ys;               // row stride in values
+  bool y16;                // the wide GEMM writes int16
 };
 
-template <int MR, int NB>
+// W: the wide GEMM's output stage (int16 or int8, no table).
+template <int MR, int NB, bool W>
 void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
   __m256i acc[MR][NB];
 #pragma GCC unroll 4
@@ -119,6 +145,26 @@ void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
     }
   }
   const int col0 = nb * kColBlock;
+  if (W) {
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+      const int col = (nb + b) * kColBlock;
+      const int valid = imin(kColBlock, c.n - col);
+      const __m256 mult = load_mult(c.mult + col, valid);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        if (r >= c.rows) continue;
+        if (c.y16) {
+          const __m256i q = requantize8(e, acc[r][b], mult);
+          store_cols16(reinterpret_cast<int16_t*>(c.y) + size_t(r) * c.ys + col,
+                       _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)), valid);
+        } else {
+          store_cols(c.y + size_t(r) * c.ys + col, requant8(e, acc[r][b], mult), valid);
+        }
+      }
+    }
+    return;
+  }
   if (NB == 2 && !e.lut && c.n - col0 >= 2 * kColBlock) {
     // Two full blocks per row: narrow both together and add the zero point in
     // int16 (values are within [-255, 255] there, so nothing saturates).
@@ -151,17 +197,26 @@ void gemm_tile(const GemmCall& c, const Epilogue& e, int nb) {
   }
 }
 
-template <int MR>
+template <int MR, bool W>
 void gemm_rows(const GemmCall& c, const Epilogue& e, int nb_begin, int nb_end) {
   constexpr int kMaxNB = MR == 1 ? 4 : MR == 2 ? 3 : MR <= 5 ? 2 : 1;
   int nb = nb_begin;
-  for (; nb + kMaxNB <= nb_end; nb += kMaxNB) gemm_tile<MR, kMaxNB>(c, e, nb);
-  for (; nb < nb_end; ++nb) gemm_tile<MR, 1>(c, e, nb);
+  for (; nb + kMaxNB <= nb_end; nb += kMaxNB) gemm_tile<MR, kMaxNB, W>(c, e, nb);
+  for (; nb < nb_end; ++nb) gemm_tile<MR, 1, W>(c, e, nb);
 }
 
-// Widens rows of x to int16 in the panel, zero-padded to an even length; rows
-// beyond `rows` up to mr are zeroed.
-void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps, uint8_t* panel) {
+// 16 int16 values at src (int8: widened).
+inline __m256i load16_i16(const int8_t* src) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+inline __m256i load16_i16(const int16_t* src) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+}
+
+// Rows of x (int8: widened) as int16 in the panel, zero-padded to an even
+// length; rows beyond `rows` up to mr are zeroed.
+template <typename T>
+void build_panel(const T* x, size_t xs, int k, int rows, int mr, size_t ps, uint8_t* panel) {
   for (int r = 0; r < mr; ++r) {
     int16_t* dst = reinterpret_cast<int16_t*>(panel + size_t(r) * ps);
     const int n16 = int(ps / 2);
@@ -170,20 +225,21 @@ void build_panel(const int8_t* x, size_t xs, int k, int rows, int mr, size_t ps,
         _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_setzero_si256());
       continue;
     }
-    const int8_t* src = x + size_t(r) * xs;
+    const T* src = x + size_t(r) * xs;
     int i = 0;
-    for (; i + 16 <= k; i += 16)
-      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i),
-                         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    for (; i + 16 <= k; i += 16) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), load16_i16(src + i));
     for (; i < k; ++i) dst[i] = src[i];
     if (k & 1) dst[k] = 0;  // the last pair's second half (its weight is 0 too)
   }
 }
 
-template <int MR>
-void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
+// Args: GemmArgs (int8) or WideGemmArgs (W: int16 rows, int16 or int8 output).
+template <int MR, bool W, typename Args>
+void gemm_mr(const Args& a, const Epilogue& e, uint8_t* panel, size_t ps) {
   const PackedGemm& w = *a.w;
   GemmCall c;
+  c.y16 = W && a.out->dtype == Dtype::int16;
+  const size_t ybytes = c.y16 ? 2 : 1;
   c.panel = panel;
   c.ps = ps;
   c.k2 = (w.k + 1) / 2;
@@ -199,24 +255,29 @@ void gemm_mr(const GemmArgs& a, const Epilogue& e, uint8_t* panel, size_t ps) {
     const int rows = int(a.m - m0 < size_t(MR) ? a.m - m0 : size_t(MR));
     build_panel(a.x + m0 * a.x_stride, a.x_stride, w.k, rows, MR, ps, panel);
     c.rows = rows;
-    c.y = a.y + m0 * a.y_stride;
-    gemm_rows<MR>(c, e, nb_begin, nb_end);
+    c.y = static_cast<int8_t*>(a.y) + m0 * a.y_stride * ybytes;
+    gemm_rows<MR, W>(c, e, nb_begin, nb_end);
   }
 }
 
-void gemm_avx2(const GemmArgs& a, uint8_t* panel, size_t ps) {
+template <bool W, typename Args>
+void gemm_tiles(const Args& a, uint8_t* panel, size_t ps) {
   alignas(16) int8_t lut[260];
   const Epilogue e = make_epilogue(*a.out, lut);
   const int nblocks = (a.n_end - a.n_begin + kColBlock - 1) / kColBlock;
   // 4 x 16 (8 accumulators) leaves registers for the madd temporaries and row
   // pointers; 6 x 16 spills. One column block: 8 x 8.
   // Fewer rows than a tile (a batch-1 classifier): tiles of exactly m rows.
-  if (a.m == 1) gemm_mr<1>(a, e, panel, ps);
-  else if (a.m == 2) gemm_mr<2>(a, e, panel, ps);
-  else if (a.m == 3) gemm_mr<3>(a, e, panel, ps);
-  else if (nblocks == 1) gemm_mr<8>(a, e, panel, ps);
-  else gemm_mr<4>(a, e, panel, ps);
+  if (a.m == 1) gemm_mr<1, W>(a, e, panel, ps);
+  else if (a.m == 2) gemm_mr<2, W>(a, e, panel, ps);
+  else if (a.m == 3) gemm_mr<3, W>(a, e, panel, ps);
+  else if (nblocks == 1) gemm_mr<8, W>(a, e, panel, ps);
+  else gemm_mr<4, W>(a, e, panel, ps);
 }
+
+// The entry points, instantiated inside the target region.
+void gemm_avx2(const GemmArgs& a, uint8_t* panel, size_t ps) { gemm_tiles<false>(a, panel, ps); }
+void gemm_wide_avx2(const WideGemmArgs& a, uint8_t* panel, size_t ps) { gemm_tiles<true>(a, panel, ps); }
 
 }  // namespace
 }  // namespace detail
@@ -234,12 +295,20 @@ void gemm(const GemmArgs& a) {
   gemm_avx2(a, gemm_panel(ps * 8), ps);
 }
 
+void gemm_wide(const WideGemmArgs& a) {
+  if (a.m == 0 || a.n_end <= a.n_begin) return;
+  const size_t ps = size_t((a.w->k + 31) / 32) * 64;  // int16, padded to 32 values
+  gemm_wide_avx2(a, gemm_panel(ps * 8), ps);
+}
+
 }  // namespace
 
 namespace avx2 {
 void set_gemm(IsaKernels& t) {
   t.gemm_pack = gemm_pack;
   t.gemm = gemm;
+  t.gemm_wide_pack = gemm_wide_pack;
+  t.gemm_wide = gemm_wide;
 }
 }  // namespace avx2
 }  // namespace detail

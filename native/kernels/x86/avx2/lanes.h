@@ -1,4 +1,4 @@
-// Loads and stores of 8 int8 / float lanes that never touch memory past the
+// Loads and stores of 8 int8 / int16 / float lanes that never touch memory past the
 // valid lanes, shared by the AVX2 kernels. Include inside the target region
 // (internal linkage, compiled for AVX2).
 #pragma once
@@ -21,6 +21,17 @@ inline void store_cols(int8_t* dst, __m128i v, int valid) {
   }
 }
 
+// int16 lanes 0..valid-1 of v to dst.
+inline void store_cols16(int16_t* dst, __m128i v, int valid) {
+  if (valid >= 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+  } else {
+    alignas(16) int16_t tmp[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), v);
+    for (int i = 0; i < valid; ++i) dst[i] = tmp[i];
+  }
+}
+
 inline __m256 load_mult(const float* m, int valid) {
   if (valid >= 8) return _mm256_loadu_ps(m);
   alignas(32) float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -34,6 +45,15 @@ inline __m256i load8_widen(const int8_t* p) {
 // The first n < 8 bytes at p (never reads beyond them), widened.
 inline __m256i load_tail_widen(const int8_t* p, int n) {
   alignas(16) int8_t tmp[16] = {0};
+  for (int i = 0; i < n; ++i) tmp[i] = p[i];
+  return load8_widen(tmp);
+}
+// The same for int16 values.
+inline __m256i load8_widen(const int16_t* p) {
+  return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i load_tail_widen(const int16_t* p, int n) {
+  alignas(16) int16_t tmp[8] = {0};
   for (int i = 0; i < n; ++i) tmp[i] = p[i];
   return load8_widen(tmp);
 }

@@ -1,8 +1,9 @@
 // AVX2 kernels (x86-64 with AVX2 + FMA): every entry of the table but
 // lut_apply, each bit-identical to the scalar reference in kernels/ref.
-//   gemm.cc         GEMM (pointwise conv, fully connected, im2col'd general conv)
+//   gemm.cc         GEMM (pointwise conv, fully connected, im2col'd general conv), and
+//                   the wide GEMM (int16 activations)
 //   direct_conv.cc  direct general conv (the stem), no im2col
-//   depthwise.cc    depthwise conv
+//   depthwise.cc    depthwise conv, and the wide one (int16 activations)
 //   elementwise.cc  add, mul, channelwise mul, global average pool, quantize,
 //                   dequantize
 //   lanes.h         partial loads and stores; ../epilogue_avx2.h: the output

@@ -1,0 +1,85 @@
+// The wide ops that do not accumulate (kernels.h, "int16 activations": add, mul,
+// channelwise mul, unary functions and requantization between int8 and int16) and
+// the wide global average pool: parameter checks and dispatch.
+#include <string>
+
+#include "check.h"
+#include "internal.h"
+
+namespace mnq {
+
+using detail::fail;
+using detail::check_ptr;
+using detail::check_quant;
+
+namespace {
+void check_binary(const char* fn, const WideBinaryParams& p) {
+  check_quant(fn, "a", p.a);
+  check_quant(fn, "b", p.b);
+  check_quant(fn, "y", p.y);
+  detail::check_clamp(fn, p.qmin, p.qmax, p.y.dtype);
+}
+}  // namespace
+
+void add_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  check_binary("add_wide", p);
+  if (n == 0) return;
+  check_ptr("add_wide", "a", a);
+  check_ptr("add_wide", "b", b);
+  check_ptr("add_wide", "y", y);
+  k.add_wide(p, n, a, b, y);
+}
+
+void mul_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  check_binary("mul_wide", p);
+  if (n == 0) return;
+  check_ptr("mul_wide", "a", a);
+  check_ptr("mul_wide", "b", b);
+  check_ptr("mul_wide", "y", y);
+  k.mul_wide(p, n, a, b, y);
+}
+
+void mul_channelwise_wide(Isa isa, const WideBinaryParams& p, size_t hw, size_t c, const void* x,
+                          const void* s, void* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  check_binary("mul_channelwise_wide", p);
+  if (hw == 0 || c == 0) return;
+  check_ptr("mul_channelwise_wide", "x", x);
+  check_ptr("mul_channelwise_wide", "s", s);
+  check_ptr("mul_channelwise_wide", "y", y);
+  k.mul_channelwise_wide(p, hw, c, x, s, y);
+}
+
+void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  const char* fn = "unary_wide";
+  check_quant(fn, "x", p.x);
+  check_quant(fn, "y", p.y);
+  detail::check_clamp(fn, p.qmin, p.qmax, p.x.dtype);
+  if (int(p.f.fn) < 0 || int(p.f.fn) > int(UnaryFn::mul_hardsigmoid))
+    fail("unary_wide: unknown UnaryFn " + std::to_string(int(p.f.fn)));
+  if (p.f.fn == UnaryFn::clip && !(p.f.p0 <= p.f.p1))
+    fail("unary_wide: clip needs min <= max, got [" + std::to_string(p.f.p0) + ", " + std::to_string(p.f.p1) + "]");
+  if (n == 0) return;
+  check_ptr(fn, "x", x);
+  check_ptr(fn, "y", y);
+  k.unary_wide(p, n, x, y);
+}
+
+void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  const char* fn = "global_avg_pool_wide";
+  check_quant(fn, "x", p.x);
+  check_quant(fn, "y", p.y);
+  detail::check_clamp(fn, p.qmin, p.qmax, p.y.dtype);
+  if (hw == 0 || hw >= (size_t(1) << 24))
+    fail("global_avg_pool_wide: hw must be in [1, 2^24), got " + std::to_string(hw));
+  if (c == 0) return;
+  check_ptr(fn, "x", x);
+  check_ptr(fn, "y", y);
+  k.global_avg_pool_wide(p, hw, c, x, y);
+}
+
+}  // namespace mnq
