@@ -3,7 +3,7 @@
 // ONNX graph; the addon (lib/native.ts) converts it to mnq::PlanDesc and the
 // native runtime validates and executes it. Nothing here knows about ONNX.
 //
-// Layout conventions (see plan.h): every tensor is int8 NHWC *per image* with a
+// Layout conventions (see plan.h): every tensor is int8 (or int16) NHWC *per image* with a
 // per-tensor (scale, zeroPoint). Where tensors live in memory is the native
 // runtime's business: it lays out its arena itself (native/runtime/memory_plan.h)
 // and reports its size (NativeModel.arenaBytesPerImage).
@@ -47,6 +47,17 @@ export interface ConvShape {
   padRight: number;
 }
 
+/** mnq::Dtype: an activation tensor's element type (docs/quantization.md, "int16 activations"). */
+export enum Dtype {
+  int8 = 0,
+  int16 = 1,
+}
+
+/** [min, max] of a Dtype's values. */
+export function dtypeRange(d: Dtype): [number, number] {
+  return d === Dtype.int16 ? [-32768, 32767] : [-128, 127];
+}
+
 /** mnq::PlanTensor */
 export interface PlanTensor {
   name: string; // ONNX tensor name
@@ -54,7 +65,10 @@ export interface PlanTensor {
   w: number;
   c: number; // NHWC per image
   scale: number; // float32
-  zeroPoint: number; // int8 domain
+  zeroPoint: number; // in dtype's range
+  // int8 (the default when absent) or int16: ops that read or write an int16 tensor run the wide
+  // kernels (no fused activation or table, symmetric weights). The plan input and outputs are int8.
+  dtype?: Dtype;
 }
 
 /** mnq::PlanOpType */
@@ -86,8 +100,8 @@ export interface PlanOp {
   wZeroPoint: Int32Array; // [outC] (empty = symmetric)
   wScale: Float32Array; // [outC]
   bias: Int32Array; // [outC] (empty = none)
-  qmin: number; // fused ReLU / ReLU6 clamp in the output (pre-table) domain;
-  qmax: number; // also honoured by add and mul
+  qmin: number; // fused ReLU / ReLU6 clamp in the output (pre-table) domain (lut: the input's),
+  qmax: number; // within that domain's type range; also honoured by add and mul
   // Fused (conv) or standalone (lut) activation: for conv the result is first
   // quantized with (actScale, actZeroPoint), clamped to [qmin, qmax], then mapped
   // through the table to the output tensor's quantization.

@@ -113,6 +113,12 @@ class PlanReader {
       pt.c = int32(t.Get("c"), path + ".c");
       pt.scale = float32(t.Get("scale"), path + ".scale");
       pt.zero_point = int32(t.Get("zeroPoint"), path + ".zeroPoint");
+      if (t.Has("dtype") && !t.Get("dtype").IsUndefined()) {
+        const int d = int32(t.Get("dtype"), path + ".dtype");
+        if (d != static_cast<int>(mnq::Dtype::int8) && d != static_cast<int>(mnq::Dtype::int16))
+          type_error(env_, path + ".dtype", "a Dtype (0 int8, 1 int16), got " + std::to_string(d));
+        pt.dtype = static_cast<mnq::Dtype>(d);
+      }
     }
     Napi::Array ops = array(o.Get("ops"), "plan.ops");
     p.ops.resize(ops.Length());

@@ -90,7 +90,84 @@ void split(ThreadPool* pool, size_t units, size_t min_chunk, Fn&& fn) {
 
 }  // namespace
 
+// A step with int16 tensors (the wide kernels): as run_step, with offsets in bytes of each tensor's type.
+void Model::run_wide_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const {
+  const PlanTensor& X = tensors_[s.x];
+  const PlanTensor& Y = tensors_[s.y];
+  const size_t xs = dtype_bytes(X.dtype), ys = dtype_bytes(Y.dtype);
+  const size_t bs = s.b >= 0 ? dtype_bytes(tensors_[s.b].dtype) : 1;
+  const size_t x_img = static_cast<size_t>(bytes(X)), y_img = static_cast<size_t>(bytes(Y));
+  const size_t y_all = batch * static_cast<size_t>(elements(Y));
+  const int T = pool ? pool->threads() : 1;
+  switch (s.type) {
+    case PlanOpType::conv:
+    case PlanOpType::fully_connected: {
+      const PackedConv& p = *s.packed;
+      if (s.as_gemm) {
+        const size_t m = batch * static_cast<size_t>(Y.h) * Y.w;
+        const size_t k = static_cast<size_t>(s.gemm_k), n = static_cast<size_t>(s.gemm_n);
+        if (T > 1 && m < static_cast<size_t>(8 * T)) {
+          const size_t blk = static_cast<size_t>(std::max(1, gemm_column_block(p)));
+          const size_t nblocks = (n + blk - 1) / blk;
+          const size_t block_macs = std::max<size_t>(1, m * k * blk);
+          split(pool, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
+            const int n0 = static_cast<int>(b0 * blk), n1 = static_cast<int>(std::min(n, b1 * blk));
+            gemm_run_columns_wide(p, s.stage, x, y, m, n0, n1);
+          });
+        } else {
+          split(pool, m, std::max<size_t>(16, kMinTaskMacs / std::max<size_t>(1, k * n)), [&](size_t r0, size_t r1) {
+            gemm_run_columns_wide(p, s.stage, x + r0 * k * xs, y + r0 * n * ys, r1 - r0, 0, static_cast<int>(n));
+          });
+        }
+      } else {
+        const size_t min_rows = std::max<size_t>(1, kMinTaskMacs / std::max<size_t>(1, s.row_macs));
+        for (size_t i = 0; i < batch; ++i) {
+          split(pool, static_cast<size_t>(Y.h), min_rows, [&](size_t r0, size_t r1) {
+            void* scratch = tls_scratch.get(conv_scratch_size(p, static_cast<int>(r0), static_cast<int>(r1)));
+            conv_run_wide(p, s.stage, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1),
+                          scratch);
+          });
+        }
+      }
+      break;
+    }
+    case PlanOpType::global_avg_pool:
+      for (size_t i = 0; i < batch; ++i)
+        global_avg_pool_wide(isa_, s.gap_wide, static_cast<size_t>(X.h) * X.w, static_cast<size_t>(X.c), x + i * x_img,
+                             y + i * y_img);
+      break;
+    case PlanOpType::add:
+      split(pool, y_all, 16384,
+            [&](size_t e0, size_t e1) { add_wide(isa_, s.binary, e1 - e0, x + e0 * xs, b + e0 * bs, y + e0 * ys); });
+      break;
+    case PlanOpType::mul:
+      if (s.channelwise) {
+        const size_t hw = static_cast<size_t>(X.h) * X.w, c = static_cast<size_t>(X.c);
+        for (size_t i = 0; i < batch; ++i) {
+          split(pool, hw, std::max<size_t>(1, 16384 / c), [&](size_t p0, size_t p1) {
+            mul_channelwise_wide(isa_, s.binary, p1 - p0, c, x + i * x_img + p0 * c * xs, b + i * c * bs,
+                                 y + i * y_img + p0 * c * ys);
+          });
+        }
+      } else {
+        split(pool, y_all, 16384,
+              [&](size_t e0, size_t e1) { mul_wide(isa_, s.binary, e1 - e0, x + e0 * xs, b + e0 * bs, y + e0 * ys); });
+      }
+      break;
+    case PlanOpType::lut:
+      split(pool, y_all, 16384,
+            [&](size_t e0, size_t e1) { unary_wide(isa_, s.unary, e1 - e0, x + e0 * xs, y + e0 * ys); });
+      break;
+    case PlanOpType::max_pool:
+      throw std::invalid_argument("max_pool on int16 tensors is not supported");
+  }
+}
+
 void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const {
+  if (s.wide) {
+    run_wide_step(s, x, b, y, batch, pool);
+    return;
+  }
   const PlanTensor& X = tensors_[s.x];
   const PlanTensor& Y = tensors_[s.y];
   const size_t x_img = static_cast<size_t>(elements(X)), y_img = static_cast<size_t>(elements(Y));
@@ -243,7 +320,7 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
               pool);
     if (prof) t = Clock::now();
     for (int id : tail_inputs_) {
-      const size_t n = static_cast<size_t>(elements(tensors_[id]));
+      const size_t n = static_cast<size_t>(bytes(tensors_[id]));
       std::memcpy(tail_at(id) + i * n, region + memory_.offsets[id], n);
     }
     for (size_t o = 0; o < outputs_.size(); ++o) {

@@ -25,7 +25,7 @@ MemoryPlan plan_memory(const PlanDesc& plan) {
   for (size_t t = 0; t < n; ++t)
     if (first[t] <= last[t]) order.push_back(static_cast<int>(t));
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    const int64_t sa = elements(plan.tensors[a]), sb = elements(plan.tensors[b]);
+    const int64_t sa = bytes(plan.tensors[a]), sb = bytes(plan.tensors[b]);
     return sa != sb ? sa > sb : first[a] < first[b];
   });
 
@@ -37,7 +37,7 @@ MemoryPlan plan_memory(const PlanDesc& plan) {
   MemoryPlan m;
   m.offsets.assign(n, -1);
   for (int t : order) {
-    const int64_t size = (elements(plan.tensors[t]) + 63) / 64 * 64;
+    const int64_t size = (bytes(plan.tensors[t]) + 63) / 64 * 64;
     overlapping.clear();
     for (const Block& p : placed)
       if (first[p.tensor] <= last[t] && first[t] <= last[p.tensor]) overlapping.push_back(p);

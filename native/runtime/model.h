@@ -78,6 +78,7 @@ class Model {
   void run_steps(size_t begin, size_t end, const std::function<int8_t*(int tensor)>& at, size_t batch,
                  ThreadPool* pool) const;
   void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
+  void run_wide_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
   void quantize_image(const float* x, int8_t* y) const;  // one image of run()'s input -> int8 NHWC
 
   std::unique_ptr<Profile> profile_;  // MNQ_PROFILE=1, else null

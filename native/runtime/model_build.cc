@@ -41,7 +41,7 @@ Isa checked_isa(Isa isa) {
 class StepBuilder {
  public:
   StepBuilder(Isa isa, const std::vector<PlanTensor>& tensors, size_t index, const PlanOp& op)
-      : isa_(isa), op_(op), x_(tensors[op.inputs[0]]), y_(tensors[op.output]),
+      : isa_(isa), op_(op), wide_(op_is_wide(op, tensors)), x_(tensors[op.inputs[0]]), y_(tensors[op.output]),
         b_(op.inputs.size() > 1 ? &tensors[op.inputs[1]] : nullptr), where_(op_where(index, op.type, op.name)) {
     s_.type = op.type;
     s_.index = index;
@@ -52,6 +52,7 @@ class StepBuilder {
   }
 
   Step build() {
+    if (wide_) return build_wide();
     switch (op_.type) {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: conv(); break;
@@ -68,6 +69,25 @@ class StepBuilder {
     if (op_.type == PlanOpType::global_avg_pool || op_.type == PlanOpType::add || op_.type == PlanOpType::mul ||
         op_.type == PlanOpType::max_pool)
       table_after();
+    return std::move(s_);
+  }
+
+  // An op with int16 tensors (check_plan allows no activation, table, offset or max_pool here).
+  Step build_wide() {
+    s_.wide = true;
+    const Quant x = quant_of(x_), y = quant_of(y_);
+    switch (op_.type) {
+      case PlanOpType::conv:
+      case PlanOpType::fully_connected: conv(); break;
+      case PlanOpType::global_avg_pool: s_.gap_wide = WideGapParams{x, y, op_.qmin, op_.qmax}; break;
+      case PlanOpType::add:
+      case PlanOpType::mul:
+        s_.channelwise = op_.type == PlanOpType::mul && mul_broadcasts(x_, *b_);
+        s_.binary = WideBinaryParams{x, quant_of(*b_), y, op_.qmin, op_.qmax};
+        break;
+      case PlanOpType::lut: s_.unary = WideUnaryParams{op_.activation, x, y, op_.qmin, op_.qmax}; break;
+      case PlanOpType::max_pool: fail("max_pool on int16 tensors is not supported");
+    }
     return std::move(s_);
   }
 
@@ -139,10 +159,17 @@ class StepBuilder {
     s_.row_macs = static_cast<size_t>(cs.out_w) * cs.out_c * cs.kernel_h * cs.kernel_w *
                   (s_.kind == ConvKind::depthwise ? 1 : static_cast<size_t>(cs.in_c) / static_cast<size_t>(groups));
     try {
-      s_.packed = pack_conv(isa_, s_.kind, cs, weights, op_.w_zero_point.empty() ? nullptr : op_.w_zero_point.data(),
-                            op_.bias.empty() ? nullptr : op_.bias.data(), x_.zero_point);
-      s_.stage = make_output_stage(x_.scale, op_.w_scale.data(), op_.w_scale.size(), mid_scale(), mid_zero_point(),
-                                   op_.qmin, op_.qmax);
+      const int32_t* bias = op_.bias.empty() ? nullptr : op_.bias.data();
+      if (wide_) {
+        s_.packed = pack_conv_wide(isa_, s_.kind, cs, weights, bias, x_.dtype, x_.zero_point);
+        s_.stage = make_output_stage(x_.scale, op_.w_scale.data(), op_.w_scale.size(), y_.scale, y_.zero_point,
+                                     op_.qmin, op_.qmax, y_.dtype);
+      } else {
+        s_.packed = pack_conv(isa_, s_.kind, cs, weights, op_.w_zero_point.empty() ? nullptr : op_.w_zero_point.data(),
+                              bias, x_.zero_point);
+        s_.stage = make_output_stage(x_.scale, op_.w_scale.data(), op_.w_scale.size(), mid_scale(), mid_zero_point(),
+                                     op_.qmin, op_.qmax);
+      }
     } catch (const std::invalid_argument& e) {
       fail(e.what());
     }
@@ -192,6 +219,7 @@ class StepBuilder {
 
   Isa isa_;
   const PlanOp& op_;
+  bool wide_;  // the op reads or writes an int16 tensor
   const PlanTensor& x_;
   const PlanTensor& y_;
   const PlanTensor* b_;
@@ -232,7 +260,7 @@ void Model::layout_tail() {
   auto slot = [&](int id) {
     if (tail_offset_[id] >= 0) return;
     tail_offset_[id] = tail_bytes_;
-    tail_bytes_ += (elements(tensors_[id]) + 63) / 64 * 64;
+    tail_bytes_ += (bytes(tensors_[id]) + 63) / 64 * 64;
   };
   for (size_t i = tail_begin_; i < steps_.size(); ++i) {
     const Step& s = steps_[i];

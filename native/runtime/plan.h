@@ -21,7 +21,10 @@ struct PlanTensor {
   std::string name;       // ONNX tensor name, for error messages and debugging
   int h = 1, w = 1, c = 1;  // NHWC per image
   float scale = 1;
-  int32_t zero_point = 0;  // int8 domain
+  int32_t zero_point = 0;  // in dtype's range
+  // int8, or int16 (docs/quantization.md, "int16 activations"): ops that read or
+  // write an int16 tensor run the wide kernels. The plan input and outputs are int8.
+  Dtype dtype = Dtype::int8;
 };
 
 enum class PlanOpType : int {
@@ -53,7 +56,12 @@ struct PlanOp {
   std::vector<int32_t> bias;         // [out_c] (empty = none)
   // Clamp in the op's own result domain, before any table: fused ReLU / ReLU6
   // for conv / fully_connected / add; honoured by every op type (for gap and mul
-  // and lut it is folded into a table: lut -> out = table[clamp(q)]).
+  // and lut it is folded into a table: lut -> out = table[clamp(q)]). Within the
+  // range of that domain's type: the output's, or for lut the input's (int16:
+  // [-32768, 32767]; the defaults below are int8's, so an op whose domain is
+  // int16 must set them).
+  // A wide op (one that reads or writes an int16 tensor) has no fused activation,
+  // no table and add_offset 0; a wide conv / fully_connected has symmetric weights.
   int32_t qmin = -128, qmax = 127;
   // add and mul: 128 when the model's tensors were uint8 (ORT computes the add,
   // and adds the mul's output zero point, on the uint8 values; see
@@ -91,8 +99,17 @@ struct PlanDesc {
   std::vector<int> outputs;         // tensors returned: int8 NHWC [batch][h][w][c] (dequantized by the caller)
 };
 
-// Elements (= bytes) of one image of a tensor.
+// Elements of one image of a tensor, and their bytes.
 inline int64_t elements(const PlanTensor& t) { return static_cast<int64_t>(t.h) * t.w * t.c; }
+inline int64_t bytes(const PlanTensor& t) { return elements(t) * static_cast<int64_t>(dtype_bytes(t.dtype)); }
+inline Quant quant_of(const PlanTensor& t) { return Quant{t.dtype, t.scale, t.zero_point}; }
+
+// The op reads or writes an int16 tensor: it runs the wide kernels.
+inline bool op_is_wide(const PlanOp& op, const std::vector<PlanTensor>& tensors) {
+  for (int id : op.inputs)
+    if (tensors[id].dtype != Dtype::int8) return true;
+  return tensors[op.output].dtype != Dtype::int8;
+}
 
 // mul: inputs[1] is one pixel of x's channels, broadcast over x's pixels (an SE scale).
 inline bool mul_broadcasts(const PlanTensor& x, const PlanTensor& b) {

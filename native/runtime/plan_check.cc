@@ -35,6 +35,8 @@ std::string tensor_where(size_t index, const PlanTensor& t) {
 
 bool valid_scale(float s) { return std::isfinite(s) && s > 0; }
 bool valid_int8(int32_t v) { return v >= -128 && v <= 127; }
+bool in_range(int32_t v, Dtype d) { return v >= dtype_min(d) && v <= dtype_max(d); }
+std::string range(Dtype d) { return "[" + std::to_string(dtype_min(d)) + ", " + std::to_string(dtype_max(d)) + "]"; }
 
 std::string dims(const PlanTensor& t) {
   std::ostringstream s;
@@ -53,7 +55,11 @@ void check_tensors(const PlanDesc& plan) {
     const std::string w = tensor_where(i, t);
     if (t.h < 1 || t.w < 1 || t.c < 1) fail(w, "h, w, c must be >= 1, got " + dims(t));
     if (!valid_scale(t.scale)) fail(w, "scale must be finite and > 0, got " + std::to_string(t.scale));
-    if (!valid_int8(t.zero_point)) fail(w, "zero_point must be in [-128, 127], got " + std::to_string(t.zero_point));
+    if (t.dtype != Dtype::int8 && t.dtype != Dtype::int16)
+      fail(w, "dtype " + std::to_string(static_cast<int>(t.dtype)) + " is not a Dtype (0 int8, 1 int16)");
+    if (!in_range(t.zero_point, t.dtype))
+      fail(w, "zero_point must be in " + range(t.dtype) + " (" + dtype_name(t.dtype) + "), got " +
+                  std::to_string(t.zero_point));
     if (static_cast<int64_t>(t.h) * t.w > (int64_t{1} << 40) / t.c) fail(w, "is too large: " + dims(t));
   }
 }
@@ -68,11 +74,19 @@ void check_dataflow(const PlanDesc& plan) {
     }
   };
   check_id("plan", "input", plan.input);
+  if (plan.tensors[plan.input].dtype != Dtype::int8)
+    fail("plan", "the input tensor '" + plan.tensors[plan.input].name + "' is " +
+                     dtype_name(plan.tensors[plan.input].dtype) + "; the plan input must be int8");
   if (plan.input_layout != InputLayout::nchw && plan.input_layout != InputLayout::nhwc)
     fail("plan", "input_layout " + std::to_string(static_cast<int>(plan.input_layout)) +
                      " is not an InputLayout (0 nchw, 1 nhwc)");
   if (plan.outputs.empty()) fail("plan", "outputs is empty");
-  for (int id : plan.outputs) check_id("plan", "outputs[]", id);
+  for (int id : plan.outputs) {
+    check_id("plan", "outputs[]", id);
+    if (plan.tensors[id].dtype != Dtype::int8)
+      fail("plan", "output tensor " + std::to_string(id) + " ('" + plan.tensors[id].name + "') is " +
+                       dtype_name(plan.tensors[id].dtype) + "; plan outputs must be int8");
+  }
 
   std::vector<bool> produced(nt, false);
   produced[plan.input] = true;
@@ -99,8 +113,9 @@ void check_dataflow(const PlanDesc& plan) {
   }
 }
 
-// The fields every op type shares: input count, activation, clamp, table.
-void check_common(const std::string& w, const PlanOp& op) {
+// The fields every op type shares: input count, activation, clamp (in `domain`: the
+// type of the op's result, or of a lut's input), table.
+void check_common(const std::string& w, const PlanOp& op, Dtype domain) {
   size_t want_inputs = 0;
   switch (op.type) {
     case PlanOpType::conv: case PlanOpType::global_avg_pool: case PlanOpType::lut:
@@ -126,9 +141,10 @@ void check_common(const std::string& w, const PlanOp& op) {
     if (!valid_int8(op.act_zero_point))
       fail(w, "act_zero_point must be in [-128, 127], got " + std::to_string(op.act_zero_point));
   }
-  if (!valid_int8(op.qmin) || !valid_int8(op.qmax) || op.qmin > op.qmax)
-    fail(w, "qmin / qmax must satisfy -128 <= qmin <= qmax <= 127, got " + std::to_string(op.qmin) + " / " +
-                std::to_string(op.qmax));
+  if (!in_range(op.qmin, domain) || !in_range(op.qmax, domain) || op.qmin > op.qmax)
+    fail(w, "qmin / qmax must satisfy " + std::to_string(dtype_min(domain)) + " <= qmin <= qmax <= " +
+                std::to_string(dtype_max(domain)) + " (" + dtype_name(domain) + "), got " + std::to_string(op.qmin) +
+                " / " + std::to_string(op.qmax));
   if (!op.table.empty() && op.table.size() != 256)
     fail(w, "table has " + std::to_string(op.table.size()) + " entries, expected 0 or 256");
   if (!op.table.empty() && !op.has_activation && op.type != PlanOpType::lut)
@@ -224,11 +240,32 @@ void check_max_pool(const std::string& w, const PlanOp& op, const PlanTensor& x,
             "requantize");
 }
 
+// An op that reads or writes an int16 tensor (the wide kernels): what those do not take.
+void check_wide(const std::string& w, const PlanOp& op, const std::vector<PlanTensor>& tensors) {
+  std::string types;
+  for (int id : op.inputs) types += std::string(types.empty() ? "" : ", ") + dtype_name(tensors[id].dtype);
+  types = "(inputs " + types + ", output " + dtype_name(tensors[op.output].dtype) + ")";
+  if (op.type == PlanOpType::max_pool) fail(w, "max_pool on int16 tensors is not supported " + types);
+  if (op.has_activation || !op.table.empty())
+    fail(w, "an op with int16 tensors takes no fused activation or table " + types +
+                ": the activation must be its own lut op");
+  if (op.add_offset != 0) fail(w, "add_offset must be 0 for an op with int16 tensors " + types);
+  if (op.type == PlanOpType::conv || op.type == PlanOpType::fully_connected) {
+    for (size_t c = 0; c < op.w_zero_point.size(); ++c)
+      if (op.w_zero_point[c] != 0)
+        fail(w, "a convolution with int16 tensors needs symmetric weights " + types + ", but w_zero_point[" +
+                    std::to_string(c) + "] = " + std::to_string(op.w_zero_point[c]));
+    if (op.input_pieces != 1) fail(w, "input_pieces > 1 is not supported with int16 tensors " + types);
+  }
+}
+
 void check_op(size_t index, const PlanOp& op, const std::vector<PlanTensor>& tensors) {
   const std::string w = op_where(index, op.type, op.name);
-  check_common(w, op);
-  const PlanTensor& x = tensors[op.inputs[0]];
+  const bool wide = op.inputs.size() >= 1 && op_is_wide(op, tensors);
+  const PlanTensor& x = tensors[op.inputs.empty() ? op.output : op.inputs[0]];
   const PlanTensor& y = tensors[op.output];
+  check_common(w, op, op.type == PlanOpType::lut ? x.dtype : y.dtype);
+  if (wide) check_wide(w, op, tensors);
   auto same_shape = [&](const PlanTensor& a, const PlanTensor& b, const char* what) {
     if (a.h != b.h || a.w != b.w || a.c != b.c)
       fail(w, std::string(what) + ": shapes differ, " + dims(a) + " vs " + dims(b));

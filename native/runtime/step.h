@@ -34,6 +34,12 @@ struct Step {
   // standalone table (lut op), or the table applied after gap/add/mul/max_pool
   bool has_table = false;
   int8_t table[256] = {};
+  // The op reads or writes an int16 tensor: the wide kernels (kernels.h, "int16 activations")
+  // with these parameters (conv / fully_connected: the wide packing and `stage`).
+  bool wide = false;
+  WideBinaryParams binary;  // add, mul
+  WideUnaryParams unary;    // lut
+  WideGapParams gap_wide;   // global_avg_pool
 };
 
 }  // namespace mnq

@@ -38,16 +38,16 @@ inline std::string memory_plan_violation(const mnq::PlanDesc& plan, const mnq::M
       continue;
     }
     if (off < 0 || off % 64 != 0) return name(t) + " has offset " + std::to_string(off);
-    if (off + elements(plan.tensors[t]) > m.bytes)
-      return name(t) + " ends at " + std::to_string(off + elements(plan.tensors[t])) + ", past the region's " +
+    if (off + bytes(plan.tensors[t]) > m.bytes)
+      return name(t) + " ends at " + std::to_string(off + bytes(plan.tensors[t])) + ", past the region's " +
              std::to_string(m.bytes) + " bytes";
   }
   for (size_t a = 0; a < n; ++a) {
     if (def[a] > last[a]) continue;
     for (size_t b = a + 1; b < n; ++b) {
       if (def[b] > last[b] || def[a] > last[b] || def[b] > last[a]) continue;  // not alive together
-      const int64_t a0 = m.offsets[a], a1 = a0 + elements(plan.tensors[a]);
-      const int64_t b0 = m.offsets[b], b1 = b0 + elements(plan.tensors[b]);
+      const int64_t a0 = m.offsets[a], a1 = a0 + bytes(plan.tensors[a]);
+      const int64_t b0 = m.offsets[b], b1 = b0 + bytes(plan.tensors[b]);
       if (a1 <= b0 || b1 <= a0) continue;
       return name(a) + " [" + std::to_string(a0) + ", " + std::to_string(a1) + ") and " + name(b) + " [" +
              std::to_string(b0) + ", " + std::to_string(b1) + ") overlap while both are alive";

@@ -7,7 +7,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -154,16 +157,124 @@ PlanDesc network(Rng& rng) {
   return b.p;
 }
 
+// The tensor `id` made int16 (zero point zp): its producer's clamp widened to the int16 range.
+void make_int16(Builder& b, int id, int zp) {
+  b.p.tensors[id].dtype = Dtype::int16;
+  b.p.tensors[id].zero_point = zp;
+  for (PlanOp& o : b.p.ops)
+    if (o.output == id) {
+      o.qmin = -32768;
+      o.qmax = 32767;
+    }
+}
+
+// A MobileNetV3-like network with int16 activations in most places (docs/quantization.md, "int16
+// activations"): every wide op type, int8 <-> int16 boundaries both ways, an int16 tensor with a zero
+// point, and a batched tail (GAP -> classifier) that reads an int16 tensor.
+PlanDesc mixed_network(Rng& rng) {
+  Builder b(rng);
+  const int in = b.tensor("input", 9, 11, 3, 0.02f, -5);
+  b.p.input = in;
+  int t0 = b.conv("stem", in, conv_shape(3, 2, 0, 0, 1, 1, 8), 1, 0.002f, 0);  // int8 -> int16
+  make_int16(b, t0, 0);
+  int t1 = b.tensor("hswish", 4, 5, 8, 0.002f, 0);
+  b.op(PlanOpType::lut, "hswish", {t0}, t1).activation = {UnaryFn::hardswish, 0, 0};
+  make_int16(b, t1, 0);
+  int t2 = b.conv("dw", t1, conv_shape(3, 1, 1, 1, 1, 1, 8), 8, 0.002f, 0);  // int16 -> int16, ReLU
+  make_int16(b, t2, 0);
+  b.p.ops.back().qmin = 0;
+  int t3 = b.conv("project", t2, conv_shape(1, 1, 0, 0, 0, 0, 8), 1, 0.05f, 3);  // int16 -> int8
+  int t4 = b.conv("expand", t3, conv_shape(1, 1, 0, 0, 0, 0, 16), 1, 0.003f, 100);  // int8 -> int16, zp 100
+  make_int16(b, t4, 100);
+  int t5 = b.conv("project2", t4, conv_shape(1, 1, 0, 0, 0, 0, 8), 1, 0.01f, 0);
+  make_int16(b, t5, 0);
+  int t6 = b.tensor("residual", 4, 5, 8, 0.01f, 0);
+  b.op(PlanOpType::add, "add", {t5, t0}, t6);
+  make_int16(b, t6, 0);
+  b.p.ops.back().qmin = 0;  // ReLU
+  int t7 = b.tensor("se:gap", 1, 1, 8, 0.005f, 0);
+  b.op(PlanOpType::global_avg_pool, "se:gap", {t6}, t7);
+  make_int16(b, t7, 0);
+  int t8 = b.fc("se:fc1", t7, 4, 0.02f, 0);
+  make_int16(b, t8, 0);
+  int t9 = b.fc("se:fc2", t8, 8, 0.05f, 0);  // int16 -> int8
+  for (float& w : b.p.ops.back().w_scale) w *= 0.01f;  // values in the h-sigmoid's slope
+  int t10 = b.tensor("se:hsigmoid", 1, 1, 8, 1.0f / 32768, 0);
+  b.op(PlanOpType::lut, "se:hsigmoid", {t9}, t10).activation = {UnaryFn::hardsigmoid, 1.0f / 6, 0.5f};
+  make_int16(b, t10, 0);
+  b.p.ops.back().qmin = -128;  // a lut's clamp is in its input's type (int8 here)
+  b.p.ops.back().qmax = 127;
+  int t11 = b.tensor("se:scaled", 4, 5, 8, 0.01f, 0);
+  b.op(PlanOpType::mul, "se:mul", {t6, t10}, t11);
+  make_int16(b, t11, 0);
+  int t12 = b.tensor("requantized", 4, 5, 8, 0.8f, -3);
+  b.op(PlanOpType::lut, "requantize", {t11}, t12).activation = {UnaryFn::identity, 0, 0};
+  b.p.ops.back().qmin = -32768;  // a lut's clamp is in its input's type
+  b.p.ops.back().qmax = 32767;
+  int t13 = b.tensor("gap", 1, 1, 8, 0.005f, 0);
+  b.op(PlanOpType::global_avg_pool, "gap", {t12}, t13);  // int8 -> int16
+  make_int16(b, t13, 0);
+  int t14 = b.fc("classifier", t13, 10, 1.0f, 0);  // int16 -> int8, in the batched tail
+  b.p.outputs = {t14, t12};
+  return b.p;
+}
+
 // ------------------------------------------------------------ reference executor
+// An op with int16 tensors, by the scalar wide kernels (t: each tensor's bytes).
+void reference_wide(const PlanDesc& p, const PlanOp& op, std::vector<std::vector<int8_t>>& t) {
+  const PlanTensor& x = p.tensors[op.inputs[0]];
+  const PlanTensor& y = p.tensors[op.output];
+  const Quant xq = quant_of(x), yq = quant_of(y);
+  const void* a = t[op.inputs[0]].data();
+  void* out = t[op.output].data();
+  const size_t n = size_t(elements(y));
+  switch (op.type) {
+    case PlanOpType::conv:
+    case PlanOpType::fully_connected: {
+      ConvShape s = op.type == PlanOpType::conv ? op.shape : fully_connected_shape(x, y);
+      PackedConvPtr pk = pack_conv_wide(Isa::scalar, conv_kind(s, op.type == PlanOpType::conv ? op.groups : 1), s,
+                                        op.weights.data(), op.bias.empty() ? nullptr : op.bias.data(), x.dtype,
+                                        x.zero_point);
+      OutputStage st = make_output_stage(x.scale, op.w_scale.data(), op.w_scale.size(), y.scale, y.zero_point,
+                                         op.qmin, op.qmax, y.dtype);
+      std::vector<uint8_t> scratch(conv_scratch_size(*pk, 0, s.out_h) + 64);
+      conv_run_wide(*pk, st, a, out, 0, s.out_h, scratch.data());
+      break;
+    }
+    case PlanOpType::global_avg_pool:
+      global_avg_pool_wide(Isa::scalar, WideGapParams{xq, yq, op.qmin, op.qmax}, size_t(x.h) * x.w, size_t(x.c), a, out);
+      break;
+    case PlanOpType::add:
+    case PlanOpType::mul: {
+      const PlanTensor& bt = p.tensors[op.inputs[1]];
+      const WideBinaryParams bp{xq, quant_of(bt), yq, op.qmin, op.qmax};
+      const void* b = t[op.inputs[1]].data();
+      if (op.type == PlanOpType::add) add_wide(Isa::scalar, bp, n, a, b, out);
+      else if (bt.h == 1 && bt.w == 1 && !(x.h == 1 && x.w == 1)) mul_channelwise_wide(Isa::scalar, bp, size_t(x.h) * x.w, size_t(x.c), a, b, out);
+      else mul_wide(Isa::scalar, bp, n, a, b, out);
+      break;
+    }
+    case PlanOpType::lut:
+      unary_wide(Isa::scalar, WideUnaryParams{op.activation, xq, yq, op.qmin, op.qmax}, n, a, out);
+      break;
+    case PlanOpType::max_pool:
+      throw std::logic_error("no wide max_pool");
+  }
+}
+
 std::vector<std::vector<int8_t>> reference(const PlanDesc& p, const int8_t* input) {
   std::vector<std::vector<int8_t>> t(p.tensors.size());
-  auto size = [&](int id) { return size_t(p.tensors[id].h) * p.tensors[id].w * p.tensors[id].c; };
+  auto size = [&](int id) { return size_t(bytes(p.tensors[id])); };
   t[p.input].assign(input, input + size(p.input));
   for (const PlanOp& op : p.ops) {
     const PlanTensor& x = p.tensors[op.inputs[0]];
     const PlanTensor& y = p.tensors[op.output];
     std::vector<int8_t>& out = t[op.output];
     out.assign(size(op.output), 0);
+    if (op_is_wide(op, p.tensors)) {
+      reference_wide(p, op, t);
+      continue;
+    }
     const std::vector<int8_t>& a = t[op.inputs[0]];
     const float mid_s = op.has_activation ? op.act_scale : y.scale;
     const int mid_z = op.has_activation ? op.act_zero_point : y.zero_point;
@@ -322,6 +433,70 @@ void test_network_matches_reference() {
       }
     }
   }
+}
+
+// The same on a network with int16 activations: the wide steps (the ISA's wide kernels, row / column
+// splits over threads, the batched tail) give the scalar wide kernels' bytes.
+void test_mixed_network_matches_reference() {
+  Rng rng(mnq_test::env_seed(16));
+  const PlanDesc plan = mixed_network(rng);
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2, 3}) {
+      Model m(plan, isa, threads);
+      for (int batch : {1, 2, 5}) {
+        auto input = random_input(rng, plan, batch);
+        auto want = expected(plan, input, batch);
+        for (const auto& w : want) {
+          std::vector<int8_t> v = w;
+          std::sort(v.begin(), v.end());
+          CHECK_MSG(std::unique(v.begin(), v.end()) - v.begin() >= 8, "mixed network: degenerate output");
+        }
+        auto got = m.run(input.data(), batch);
+        CHECK_MSG(got == want, "mixed network, isa %s threads %d batch %d: run differs from the reference",
+                  isa_name(isa), threads, batch);
+      }
+    }
+  }
+  // The arena holds int16 tensors at two bytes per value.
+  const MemoryPlan mp = plan_memory(plan);
+  const std::string v = mnq_test::memory_plan_violation(plan, mp);
+  CHECK_MSG(v.empty(), "%s", v.c_str());
+  int64_t largest = 0;
+  for (const PlanTensor& t : plan.tensors) largest = std::max(largest, bytes(t));
+  CHECK(mp.bytes >= largest && largest == 4 * 5 * 16 * 2);  // the int16 expand output
+}
+
+// Plan validation of int16 tensors: what the wide kernels do not take is a clear error.
+void test_mixed_validation() {
+  Rng rng(mnq_test::env_seed(17));
+  const PlanDesc good = mixed_network(rng);
+  auto expect_error = [&](const char* what, const std::function<void(PlanDesc&)>& mutate, const char* needle) {
+    PlanDesc p = good;
+    mutate(p);
+    bool ok = mnq_test::throws<std::invalid_argument>([&] { Model m(p, Isa::scalar, 1); }, needle);
+    CHECK_MSG(ok, "%s", what);
+  };
+  auto find = [](PlanDesc& p, const char* name) -> PlanOp& {
+    for (auto& o : p.ops)
+      if (o.name == name) return o;
+    throw std::logic_error("no op");
+  };
+  auto out_of = [&](PlanDesc& p, const char* name) -> PlanTensor& { return p.tensors[find(p, name).output]; };
+  { Model ok(good, Isa::scalar, 1); }
+  expect_error("dtype", [&](PlanDesc& p) { out_of(p, "stem").dtype = Dtype(3); }, "dtype 3 is not a Dtype");
+  expect_error("int16 zp", [&](PlanDesc& p) { out_of(p, "stem").zero_point = 40000; }, "zero_point must be in [-32768, 32767] (int16)");
+  expect_error("int16 input", [](PlanDesc& p) { p.tensors[p.input].dtype = Dtype::int16; }, "the plan input must be int8");
+  expect_error("int16 output", [&](PlanDesc& p) { p.outputs.push_back(find(p, "add").output); }, "plan outputs must be int8");
+  expect_error("int8 clamp on int16", [&](PlanDesc& p) { find(p, "stem").qmax = 40000; }, "-32768 <= qmin <= qmax <= 32767 (int16)");
+  expect_error("fused activation", [&](PlanDesc& p) {
+    PlanOp& o = find(p, "dw");
+    o.has_activation = true;
+    o.act_scale = 0.1f;
+  }, "'dw'): an op with int16 tensors takes no fused activation or table");
+  expect_error("table", [&](PlanDesc& p) { find(p, "hswish").table.assign(256, 0); }, "takes no fused activation or table");
+  expect_error("asymmetric weights", [&](PlanDesc& p) { find(p, "project").w_zero_point.assign(8, 1); },
+               "'project'): a convolution with int16 tensors needs symmetric weights (inputs int16, output int8)");
+  expect_error("offset", [&](PlanDesc& p) { find(p, "add").add_offset = 128; }, "add_offset must be 0 for an op with int16 tensors");
 }
 
 void test_concurrent_runs() {
@@ -507,6 +682,8 @@ void test_validation() {
 
 int main() {
   test_network_matches_reference();
+  test_mixed_network_matches_reference();
+  test_mixed_validation();
   test_concurrent_runs();
   test_gemm_splits();
   test_nhwc_input();
