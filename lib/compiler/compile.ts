@@ -12,7 +12,7 @@
 import { onnx } from '../onnx/proto';
 import { METADATA_KEYS, readMetadata } from '../onnx/metadata';
 import { parsePreprocess } from '../preprocess-spec';
-import { InputLayout, PlanDesc } from '../plan';
+import { Dtype, InputLayout, PlanDesc } from '../plan';
 import { CompiledModel, CompiledOutput, CompileOptions } from './compiled-model';
 import { CompileState } from './state';
 import { readGraphInput, readGraphOutput, readNode } from './graph-reader';
@@ -35,12 +35,13 @@ export function compileModel(model: onnx.ModelProto, options: CompileOptions = {
 
   const keepAll = options.keep === 'all';
   const kept: CompiledModel['kept'] = [];
+  const int8 = (id: number) => (s.tensors[id].dtype ?? Dtype.int8) === Dtype.int8; // plan outputs are int8
   if (keepAll) {
-    for (const op of s.ops) kept.push({ name: s.tensors[op.output].name, tensor: op.output });
+    for (const op of s.ops) if (int8(op.output)) kept.push({ name: s.tensors[op.output].name, tensor: op.output });
   } else {
     for (const name of options.keep ?? []) {
       const id = s.byName.get(name);
-      if (id === undefined) throw new UnsupportedModelError(`cannot keep '${name}': not an int8 tensor of the model`);
+      if (id === undefined || !int8(id)) throw new UnsupportedModelError(`cannot keep '${name}': not an int8 tensor of the model`);
       kept.push({ name, tensor: id });
     }
   }

@@ -6,6 +6,7 @@ import {
   onnx, NodeProto, attr, attrFloat, attrInt, attrInts, attrString, describeNode, nhwcInputChain, valueInfoShape, zeroPadHW, DataType,
 } from '../onnx/proto';
 import { CompiledOutput, Dim } from './compiled-model';
+import { Dtype } from '../plan';
 import { CompileState } from './state';
 import { broadcastDims, chw, convDims, layoutPreserving, matmulDims, reshapeDims } from './shapes';
 import { Dims, Value, dequantizedConst, expr } from './values';
@@ -75,6 +76,9 @@ export function readGraphOutput(s: CompileState, o: onnx.IValueInfoProto): Compi
   if (v.kind !== 'dq' && v.kind !== 'q') {
     const by = v.kind === 'expr' ? describeNode(v.node) : v.kind;
     throw new UnsupportedModelError(`graph output '${name}' (from ${by}) is not a DequantizeLinear of an int8 tensor (optionally reshaped / Softmax): it is computed in float`);
+  }
+  if ((s.tensors[v.id].dtype ?? Dtype.int8) !== Dtype.int8) {
+    throw new UnsupportedModelError(`graph output '${name}' is an int16 tensor; mnq returns int8 outputs only (quantize the output to int8)`);
   }
   if (softmax) {
     const axis = (v.dims.length === 2 || dims.length === 2) ? 1 : -1;

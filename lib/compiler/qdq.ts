@@ -1,8 +1,10 @@
-// QuantizeLinear and DequantizeLinear nodes. A QuantizeLinear of the graph input makes the plan's input
+// QuantizeLinear and DequantizeLinear nodes (int8 / uint8, and int16 / uint16 for tensors inside the graph: ONNX
+// opset 21, or the com.microsoft domain form). A QuantizeLinear of the graph input makes the plan's input
 // tensor; of a float expression, it lowers that expression into plan ops (lower/lower.ts). A DequantizeLinear
 // of an int8 tensor is its float view; of a constant, a quantized constant (weights, biases).
 import { NodeProto, attrInt, DataType } from '../onnx/proto';
 import { f32 } from '../numerics/quantization';
+import { Dtype } from '../plan';
 import { CompileState } from './state';
 import { ConstVal, QConstVal, Value } from './values';
 import { lower } from './lower/lower';
@@ -11,26 +13,28 @@ export function readQuantizeLinear(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
   const scale = s.scalarOf(inp[1], 'y_scale');
-  const { zp, uint8 } = s.zeroPointOf(inp[2], 'y_zero_point');
+  const { zp, uint8, dtype } = s.zeroPointOf(inp[2], 'y_zero_point', true);
   const name = node.output?.[0] ?? s.nodeName();
   if (x.kind === 'input') {
     if (s.inputId >= 0) s.fail('the input is quantized twice; expected one QuantizeLinear of the input');
+    if (dtype !== Dtype.int8) s.fail('quantizes the model input to int16; mnq takes an int8 input (int16 tensors are supported inside the graph)');
     s.inputId = s.newTensor(name, x.dims, scale, zp);
     return { kind: 'q', id: s.inputId, dims: x.dims };
   }
   if (x.kind === 'const' || x.kind === 'qconst') s.fail('quantizing a constant is not supported');
   if (x.kind === 'q') s.fail('input is already quantized');
   if (x.kind === 'expr' && x.op === 'softmax') {
+    if (dtype !== Dtype.int8) s.fail('quantizes a Softmax to int16; only int8 is supported there');
     // Q(Softmax(DQ(logits))): computed after the plan, at the output (see CompiledOutput.softmaxQuantization).
     return { ...x, op: 'qsoftmax', attrs: { scale: f32(scale), zeroPoint: zp } };
   }
   if (x.kind === 'dq' && x.pad) {
     // DQ → Pad → Q with the same parameters (ORT's quantizer writes Pad so): the padded int8 tensor, virtually
     const t = s.tensors[x.id];
-    if (f32(scale) !== t.scale || zp !== t.zeroPoint) s.fail('quantizes a Pad output with other parameters than its input; only the same scale and zero point are supported');
+    if (f32(scale) !== t.scale || zp !== t.zeroPoint || dtype !== s.dtypeOf(x.id)) s.fail('quantizes a Pad output with other parameters than its input; only the same type, scale and zero point are supported');
     return { kind: 'q', id: x.id, dims: x.dims, pad: x.pad };
   }
-  const id = lower(s, x, scale, zp, name, uint8);
+  const id = lower(s, x, scale, zp, name, uint8, dtype);
   return { kind: 'q', id, dims: x.dims };
 }
 
@@ -39,10 +43,10 @@ export function readDequantizeLinear(s: CompileState, node: NodeProto): Value {
   const x = s.get(inp[0]);
   if (x.kind === 'q') {
     const scale = s.scalarOf(inp[1], 'x_scale');
-    const { zp } = s.zeroPointOf(inp[2] || null, 'x_zero_point');
+    const { zp, dtype } = s.zeroPointOf(inp[2] || null, 'x_zero_point', true);
     const t = s.tensors[x.id];
-    if (f32(scale) !== t.scale || zp !== t.zeroPoint) {
-      s.fail(`dequantizes '${t.name}' with scale ${scale} / zero point ${zp}, but it was quantized with ${t.scale} / ${t.zeroPoint}; mismatched Q/DQ pairs are not supported`);
+    if (f32(scale) !== t.scale || zp !== t.zeroPoint || dtype !== s.dtypeOf(x.id)) {
+      s.fail(`dequantizes '${t.name}' as ${Dtype[dtype]} with scale ${scale} / zero point ${zp}, but it was quantized as ${Dtype[s.dtypeOf(x.id)]} with ${t.scale} / ${t.zeroPoint}; mismatched Q/DQ pairs are not supported`);
     }
     if (x.pad) return { kind: 'dq', id: x.id, dims: x.dims, pad: x.pad };
     if (node.output?.[0]) s.alias(x.id, node.output[0]);

@@ -1,7 +1,7 @@
 // What the compiler builds while it reads a graph: the abstract value of every ONNX tensor (values.ts), the
 // plan's tensors and ops so far, and the lookups and errors every stage shares.
 import { NodeProto, describeNode, DataType } from '../onnx/proto';
-import { PlanOp, PlanTensor } from '../plan';
+import { Dtype, PlanOp, PlanTensor } from '../plan';
 import { f32 } from '../numerics/quantization';
 import { ConstVal, Dims, Value } from './values';
 import { chw } from './shapes';
@@ -45,21 +45,27 @@ export class CompileState {
     return Number(c.data[0]);
   }
 
-  /** Zero point (int8 domain) and whether the tensor type is uint8. */
-  zeroPointOf(name: string | null | undefined, what: string): { zp: number; uint8: boolean } {
-    if (!name) return { zp: -128, uint8: true }; // ONNX default: uint8 zero point 0
+  /**
+   * Zero point (int8 domain; int16 for 16-bit types), whether the tensor type is uint8, and the plan dtype.
+   * `wide`: int16 / uint16 are accepted (QDQ; uint16 is shifted to int16 as uint8 to int8).
+   */
+  zeroPointOf(name: string | null | undefined, what: string, wide = false): { zp: number; uint8: boolean; dtype: Dtype } {
+    if (!name) return { zp: -128, uint8: true, dtype: Dtype.int8 }; // ONNX default: uint8 zero point 0
     const c = this.constOf(name, what);
     if (c.data.length !== 1) this.fail(`${what} '${name}' must be a scalar, has ${c.data.length} values`);
-    if (c.dtype === DataType.UINT8) return { zp: Number(c.data[0]) - 128, uint8: true };
-    if (c.dtype === DataType.INT8) return { zp: Number(c.data[0]), uint8: false };
-    this.fail(`${what} '${name}' has type ${DataType[c.dtype]}; only int8 and uint8 activations are supported`);
+    if (c.dtype === DataType.UINT8) return { zp: Number(c.data[0]) - 128, uint8: true, dtype: Dtype.int8 };
+    if (c.dtype === DataType.INT8) return { zp: Number(c.data[0]), uint8: false, dtype: Dtype.int8 };
+    if (wide && c.dtype === DataType.INT16) return { zp: Number(c.data[0]), uint8: false, dtype: Dtype.int16 };
+    if (wide && c.dtype === DataType.UINT16) return { zp: Number(c.data[0]) - 32768, uint8: false, dtype: Dtype.int16 };
+    this.fail(`${what} '${name}' has type ${DataType[c.dtype]}; only int8 and uint8 activations are supported${wide ? ' (and int16 / uint16 in QuantizeLinear / DequantizeLinear)' : ' here'}`);
   }
 
-  newTensor(name: string, dims: Dims, scale: number, zeroPoint: number): number {
+  /** A plan tensor; an int16 one carries its dtype (int8 tensors leave it at the default). */
+  newTensor(name: string, dims: Dims, scale: number, zeroPoint: number, dtype: Dtype = Dtype.int8): number {
     const [c, h, w] = chw(dims, () => this.fail(`tensor '${name}' has shape [${dims}], expected [1, C] or [1, C, H, W]`));
     if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
     const id = this.tensors.length;
-    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint });
+    this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint, ...(dtype === Dtype.int16 ? { dtype } : {}) });
     this.info.push({ dims, names: [name] });
     this.byName.set(name, id);
     return id;
@@ -68,6 +74,11 @@ export class CompileState {
   alias(id: number, name: string): void {
     this.info[id].names.push(name);
     if (!this.byName.has(name)) this.byName.set(name, id);
+  }
+
+  /** The dtype of plan tensor `id`. */
+  dtypeOf(id: number): Dtype {
+    return this.tensors[id].dtype ?? Dtype.int8;
   }
 
   nodeName(): string {

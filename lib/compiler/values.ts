@@ -1,5 +1,5 @@
 // The abstract values the compiler gives ONNX tensors, one pass over the nodes in graph order:
-//   q      an int8 tensor of the plan (output of QuantizeLinear / a QLinear* op)
+//   q      an int8 / int16 tensor of the plan (output of QuantizeLinear / a QLinear* op)
 //   dq     the float view DequantizeLinear(q) of one
 //   const  a constant (initializer, Constant node, or folded shape arithmetic)
 //   qconst DequantizeLinear(constant int8/uint8/int32 data): weights and biases
@@ -16,7 +16,7 @@ export type Dims = number[]; // ONNX dims at batch 1
  */
 export interface QVal { kind: 'q'; id: number; dims: Dims; pad?: number[] }
 export interface DQVal { kind: 'dq'; id: number; dims: Dims; pad?: number[] }
-export interface ConstVal { kind: 'const'; data: Float32Array | Int32Array | Int8Array | Uint8Array | Float64Array; dtype: number; dims: Dims }
+export interface ConstVal { kind: 'const'; data: Float32Array | Int32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Float64Array; dtype: number; dims: Dims }
 export interface QConstVal {
   kind: 'qconst';
   data: Int8Array | Int32Array; // int8 (uint8 shifted) or int32 (bias)

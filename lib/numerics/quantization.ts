@@ -16,15 +16,15 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * ONNX Runtime's QuantizeLinear of one float32 value into int8: saturate(round_half_even(f32(x / scale)) + zp).
- * The division is float32; NaN gives -128 (ORT's kernels clamp with MAXPS / FMAXNM, which return the bound),
- * ±Inf and huge values the clamp bounds.
+ * ONNX Runtime's QuantizeLinear of one float32 value into int8 (or [qmin, qmax]: int16's range for an int16
+ * tensor): saturate(round_half_even(f32(x / scale)) + zp). The division is float32; NaN gives qmin (ORT's
+ * kernels clamp with MAXPS / FMAXNM, which return the bound), ±Inf and huge values the clamp bounds.
  */
-export function quantizeLinear(x: number, scale: number, zeroPoint: number): number {
+export function quantizeLinear(x: number, scale: number, zeroPoint: number, qmin = -128, qmax = 127): number {
   const v = f32(f32(x) / f32(scale));
-  if (Number.isNaN(v)) return -128;
+  if (Number.isNaN(v)) return qmin;
   const q = roundHalfEven(v) + zeroPoint;
-  return q < -128 ? -128 : q > 127 ? 127 : q;
+  return q < qmin ? qmin : q > qmax ? qmax : q;
 }
 
 /** ONNX Runtime's DequantizeLinear of one value: f32((q - zp) * scale) (the integer difference is exact). */

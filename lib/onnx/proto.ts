@@ -82,7 +82,7 @@ export type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | 
  * of the values when they fit — shapes, axes — else throws).
  * Copies, so the caller may keep it after the model is gone.
  */
-export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Array | Int32Array | Float64Array {
+export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Float64Array {
   const n = dims(t).reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
   const name = t.name ?? '(unnamed)';
@@ -103,6 +103,10 @@ export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Arra
       return raw ? fromRaw(Int8Array) : checkLen(Int8Array.from(t.int32Data ?? []), n, name);
     case DataType.UINT8:
       return raw ? fromRaw(Uint8Array) : checkLen(Uint8Array.from(t.int32Data ?? []), n, name);
+    case DataType.INT16:
+      return raw ? fromRaw(Int16Array) : checkLen(Int16Array.from(t.int32Data ?? []), n, name);
+    case DataType.UINT16:
+      return raw ? fromRaw(Uint16Array) : checkLen(Uint16Array.from(t.int32Data ?? []), n, name);
     case DataType.INT32:
       return raw ? fromRaw(Int32Array) : checkLen(Int32Array.from(t.int32Data ?? []), n, name);
     case DataType.INT64: {
@@ -133,11 +137,13 @@ function checkLen<T extends { length: number }>(a: T, n: number, name: string): 
 }
 
 /** Makes a TensorProto from a typed array (raw_data encoding). */
-export function makeTensor(name: string, shape: number[], data: Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array): onnx.TensorProto {
+export function makeTensor(name: string, shape: number[], data: Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | BigInt64Array): onnx.TensorProto {
   let dataType: number;
   if (data instanceof Float32Array) dataType = DataType.FLOAT;
   else if (data instanceof Int8Array) dataType = DataType.INT8;
   else if (data instanceof Uint8Array) dataType = DataType.UINT8;
+  else if (data instanceof Int16Array) dataType = DataType.INT16;
+  else if (data instanceof Uint16Array) dataType = DataType.UINT16;
   else if (data instanceof Int32Array) dataType = DataType.INT32;
   else dataType = DataType.INT64;
   return onnx.TensorProto.create({

@@ -138,7 +138,7 @@ export class GraphWriter {
   }
 
   /** Adds a constant tensor; returns its (unique) name. */
-  initializer(name: string, shape: number[], data: Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array): string {
+  initializer(name: string, shape: number[], data: Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | BigInt64Array): string {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`initializer '${name}': ${data.length} values for shape [${shape}]`);
     const unique = this.uniqueName(name);

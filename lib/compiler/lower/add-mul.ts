@@ -2,13 +2,13 @@
 // (ORT's QLinearAdd / QLinearMul), and those QOperator nodes themselves. Mul may broadcast a per-channel
 // [N, C, 1, 1] operand over the pixels (squeeze-and-excite).
 import { describeNode } from '../../onnx/proto';
-import { PlanOpType, PlanTensor, makeOp } from '../../plan';
+import { Dtype, PlanOpType, PlanTensor, makeOp } from '../../plan';
 import { f32 } from '../../numerics/quantization';
 import { CompileState } from '../state';
 import { Dims, ExprVal, QConstVal } from '../values';
 
 /** uint8: the output (so, for ORT's QLinearAdd, all three tensors) is uint8 in the ONNX graph. */
-export function lowerBinary(s: CompileState, e: ExprVal, scale: number, zp: number, name: string, uint8: boolean): number {
+export function lowerBinary(s: CompileState, e: ExprVal, scale: number, zp: number, name: string, uint8: boolean, dtype: Dtype = Dtype.int8): number {
   const [a, b] = e.args;
   const ids = [a, b].map((v) => {
     if (v.kind === 'dq') return v.id;
@@ -24,7 +24,7 @@ export function lowerBinary(s: CompileState, e: ExprVal, scale: number, zp: numb
     if (e.op === 'mul' && bcast(ta, tb)) [ia, ib] = [ib, ia];
     else if (!(e.op === 'mul' && bcast(tb, ta))) s.fail(`operand shapes [${s.info[ia].dims}] and [${s.info[ib].dims}] differ; only equal shapes${e.op === 'mul' ? ' or a per-channel [N, C, 1, 1] scale' : ''} are supported`);
   }
-  const out = s.newTensor(name, s.info[ia].dims, scale, zp);
+  const out = s.newTensor(name, s.info[ia].dims, scale, zp, dtype);
   const op = makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out);
   // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul
   // adds its output zero point in float before rounding, also in that domain.

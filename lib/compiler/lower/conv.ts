@@ -2,13 +2,13 @@
 // (qoperator.ts). Standard, depthwise and grouped convs with one output channel per group (the latter run as
 // a depthwise conv over a piece-major input, passes/piece-major-inputs.ts); a zero Pad before it joins its pads.
 import { attrInt } from '../../onnx/proto';
-import { PlanOpType, makeOp } from '../../plan';
+import { Dtype, PlanOpType, makeOp } from '../../plan';
 import { CompileState } from '../state';
 import { convShape } from '../shapes';
 import { ExprVal } from '../values';
 import { biasArg, dqArg, perChannel, weightArg, weightZeroPoints } from './operands';
 
-export function lowerConv(s: CompileState, e: ExprVal, scale: number, zp: number, name: string): number {
+export function lowerConv(s: CompileState, e: ExprVal, scale: number, zp: number, name: string, dtype: Dtype = Dtype.int8): number {
   const x = dqArg(s, e.args[0], 'the input', true);
   const w = weightArg(s, e.args[1], 'the weights');
   const shape = convShape(s, e.node, x.dims, w.dims);
@@ -28,7 +28,7 @@ export function lowerConv(s: CompileState, e: ExprVal, scale: number, zp: number
   if (pieces > 1 && shape.dilationW !== 1) s.fail(`grouped convolution with ${pieces} input channels per group and a horizontal dilation is not supported`);
   const xT = s.tensors[x.id];
   const { scale: wScale, zp: wZp } = perChannel(s, w, shape.outC, 0, 'weights');
-  const out = s.newTensor(name, [1, shape.outC, shape.outH, shape.outW], scale, zp);
+  const out = s.newTensor(name, [1, shape.outC, shape.outH, shape.outW], scale, zp, dtype);
   const op = makeOp(PlanOpType.conv, e.node.name || name, [x.id], out);
   op.shape = shape;
   op.groups = groups;

@@ -1,11 +1,11 @@
 // MatMul / Gemm of a flattened int8 tensor and int8 weights -> fullyConnected op: DQ, DQ(w) -> MatMul|Gemm -> Q
 // (ORT's QLinearMatMul / QGemm), and QLinearMatMul itself. Weights are stored [N][K].
-import { PlanOpType, makeOp } from '../../plan';
+import { Dtype, PlanOpType, makeOp } from '../../plan';
 import { CompileState } from '../state';
 import { ExprVal } from '../values';
 import { biasArg, dqArg, perChannel, weightArg, weightZeroPoints } from './operands';
 
-export function lowerFullyConnected(s: CompileState, e: ExprVal, scale: number, zp: number, name: string): number {
+export function lowerFullyConnected(s: CompileState, e: ExprVal, scale: number, zp: number, name: string, dtype: Dtype = Dtype.int8): number {
   const x = dqArg(s, e.args[0], 'the input');
   const w = weightArg(s, e.args[1], 'the weights');
   const xT = s.tensors[x.id];
@@ -17,7 +17,7 @@ export function lowerFullyConnected(s: CompileState, e: ExprVal, scale: number, 
   const weights = new Int8Array(n * k);
   const src = w.data as Int8Array;
   for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) weights[j * k + i] = transB ? src[j * k + i] : src[i * n + j];
-  const out = s.newTensor(name, [1, n], scale, zp);
+  const out = s.newTensor(name, [1, n], scale, zp, dtype);
   const op = makeOp(PlanOpType.fullyConnected, e.node.name || name, [x.id], out);
   op.weights = weights;
   op.wScale = wScale;

@@ -1,7 +1,7 @@
 // MaxPool -> maxPool op, emitted when the node is read: max commutes with (de)quantization, so
 // MaxPool(DQ(q)) == DQ(maxpool(q)) exactly.
 import { NodeProto, attrInt, attrInts, describeNode } from '../../onnx/proto';
-import { PlanOpType, makeOp } from '../../plan';
+import { Dtype, PlanOpType, makeOp } from '../../plan';
 import { CompileState } from '../state';
 import { convShape } from '../shapes';
 import { Value } from '../values';
@@ -36,6 +36,7 @@ export function maxPool(s: CompileState, node: NodeProto): Value {
     shape.outH = gh.out; shape.padBottom = gh.p1;
     shape.outW = gw.out; shape.padRight = gw.p1;
   }
+  if (s.dtypeOf(x.id) !== Dtype.int8) s.fail('MaxPool of an int16 tensor is not supported');
   const src = s.tensors[x.id];
   const name = node.output?.[0] ?? s.nodeName();
   const out = s.newTensor(name, [1, shape.outC, shape.outH, shape.outW], src.scale, src.zeroPoint);

@@ -1,7 +1,7 @@
 // Elementwise float functions of one int8 tensor between its DequantizeLinear and a QuantizeLinear (activations,
 // x * HardSigmoid(x), arithmetic with scalar constants, requantization) as a lut op: a 256-entry table, from a
 // standard function the native runtime tabulates (UnaryParams) or from exact float32 arithmetic tabulated here.
-import { PlanOp, PlanOpType, UnaryFn, UnaryParams, makeOp } from '../../plan';
+import { Dtype, PlanOp, PlanOpType, UnaryFn, UnaryParams, dtypeRange, makeOp } from '../../plan';
 import { Elementwise, asUnaryParams, buildTable, describeElementwise, exactEvaluator } from '../activation';
 import { CompileState } from '../state';
 import { Dims, Value } from '../values';
@@ -43,10 +43,20 @@ export function elementwise(x: Value): { source: number; e: Elementwise } | null
 }
 
 /** A lut op computing e of tensor `source` into a new tensor quantized with (scale, zp). */
-export function lut(s: CompileState, source: number, e: Elementwise, dims: Dims, scale: number, zp: number, name: string): number {
+export function lut(s: CompileState, source: number, e: Elementwise, dims: Dims, scale: number, zp: number, name: string, dtype: Dtype = Dtype.int8): number {
   const inT = s.tensors[source];
-  const out = s.newTensor(name, dims, scale, zp);
+  const out = s.newTensor(name, dims, scale, zp, dtype);
   const op = makeOp(PlanOpType.lut, s.nodeName(), [source], out);
+  const inDtype = s.dtypeOf(source);
+  if (inDtype !== Dtype.int8 || dtype !== Dtype.int8) {
+    // int16 in or out: the runtime evaluates one standard function per element (no table), clamping its input
+    const params = asUnaryParams(e);
+    if (!params) s.fail(`the activation ${describeElementwise(e)} on int16 tensors is not one standard function; mnq evaluates only those (ReLU, Clip, HardSigmoid, HardSwish, Sigmoid, Tanh, LeakyRelu, x * HardSigmoid(x), requantization)`);
+    op.activation = params;
+    [op.qmin, op.qmax] = dtypeRange(inDtype);
+    s.ops.push(op);
+    return out;
+  }
   setActivation(s, op, e, inT.scale, inT.zeroPoint, scale, zp);
   s.ops.push(op);
   return out;
