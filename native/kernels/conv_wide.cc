@@ -95,6 +95,36 @@ namespace detail {
 size_t conv_wide_scratch_size(const PackedConv& p, int row_begin, int row_end) {
   return size_t(row_end - row_begin) * p.shape.out_w * size_t(p.gemm_w.k) * sizeof(int16_t);
 }
+
+bool wide_gemm_fits_int32(const PackedGemm& w, std::vector<int32_t>* folded) {
+  folded->assign(size_t(w.n), 0);
+  for (int j = 0; j < w.n; ++j) {
+    const int8_t* src = w.w.data() + size_t(j) * w.k;
+    int64_t sumw = 0, sumabs = 0;
+    for (int i = 0; i < w.k; ++i) {
+      sumw += src[i];
+      sumabs += src[i] < 0 ? -int64_t(src[i]) : int64_t(src[i]);
+    }
+    const int64_t b = (w.bias.empty() ? 0 : int64_t(w.bias[j])) - int64_t(w.x_zero_point) * sumw;
+    if ((b < 0 ? -b : b) + 32768 * sumabs >= (int64_t(1) << 31)) return false;
+    (*folded)[size_t(j)] = int32_t(b);
+  }
+  return true;
+}
+
+bool wide_depthwise_fits_int32(const PackedDepthwise& w) {
+  const int taps = w.shape.kernel_h * w.shape.kernel_w;
+  for (int c = 0; c < w.shape.in_c; ++c) {
+    int64_t sumabs = 0;
+    for (int t = 0; t < taps; ++t) {
+      const int v = w.w[size_t(c) * taps + t];
+      sumabs += v < 0 ? -v : v;
+    }
+    const int64_t b = w.bias[c];
+    if ((b < 0 ? -b : b) + 65535 * sumabs >= (int64_t(1) << 31)) return false;
+  }
+  return true;
+}
 }  // namespace detail
 
 PackedConvPtr pack_conv_wide(Isa isa, ConvKind kind, const ConvShape& s, const int8_t* weights,

@@ -193,6 +193,12 @@ PackedConvPtr pack_raw_conv(const char* fn, ConvKind kind, const ConvShape& s, c
                             Dtype x_dtype);
 // Scratch bytes of a wide general conv (the int16 im2col rows; conv_wide.cc).
 size_t conv_wide_scratch_size(const PackedConv& p, int row_begin, int row_end);
+// The int32 bounds of the SIMD wide kernels (docs/quantization.md, "int16 activations"; conv_wide.cc),
+// for their packers. GEMM: with the input zero point folded into the bias, |bias'[n]| + 32768 *
+// sum_k |w[n][k]| < 2^31 for every column; then `folded` holds bias'[n] (n entries). Depthwise:
+// |bias[c]| + 65535 * sum_taps |w[c][t]| < 2^31 for every channel.
+bool wide_gemm_fits_int32(const PackedGemm& w, std::vector<int32_t>* folded);
+bool wide_depthwise_fits_int32(const PackedDepthwise& w);
 
 // The kernel table of an ISA with null entries replaced by the scalar ones.
 // Throws std::invalid_argument if the ISA is not supported on this CPU / build.

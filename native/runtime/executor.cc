@@ -88,6 +88,46 @@ void split(ThreadPool* pool, size_t units, size_t min_chunk, Fn&& fn) {
   });
 }
 
+// conv / fully_connected: one GEMM over every pixel of the batch (as_gemm; rows m = batch * h * w, columns n),
+// split over the columns when there are few rows (classifier, SE FCs), else over the rows; other convs row
+// ranges per image. Offsets in bytes of x's and y's types (an int16 tensor: 2 per value). gemm(x, y, m, n0,
+// n1) and conv(x, y, r0, r1, scratch) call the int8 or the wide kernels.
+template <typename Gemm, typename Conv>
+void run_conv(const Step& s, const PlanTensor& X, const PlanTensor& Y, int8_t* x, int8_t* y, size_t batch,
+              ThreadPool* pool, const Gemm& gemm, const Conv& conv) {
+  const PackedConv& p = *s.packed;
+  const size_t xs = dtype_bytes(X.dtype), ys = dtype_bytes(Y.dtype);
+  const int T = pool ? pool->threads() : 1;
+  if (s.as_gemm) {
+    const size_t m = batch * static_cast<size_t>(Y.h) * Y.w;
+    const size_t k = static_cast<size_t>(s.gemm_k), n = static_cast<size_t>(s.gemm_n);
+    if (T > 1 && m < static_cast<size_t>(8 * T)) {
+      // Few rows: split the columns.
+      const size_t blk = static_cast<size_t>(std::max(1, gemm_column_block(p)));
+      const size_t nblocks = (n + blk - 1) / blk;
+      // At least ~32K multiply-adds per task, so that tiny SE layers stay on one thread.
+      const size_t block_macs = std::max<size_t>(1, m * k * blk);
+      split(pool, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
+        const int n0 = static_cast<int>(b0 * blk), n1 = static_cast<int>(std::min(n, b1 * blk));
+        gemm(x, y, m, n0, n1);
+      });
+    } else {
+      split(pool, m, std::max<size_t>(16, kMinTaskMacs / std::max<size_t>(1, k * n)), [&](size_t r0, size_t r1) {
+        gemm(x + r0 * k * xs, y + r0 * n * ys, r1 - r0, 0, static_cast<int>(n));
+      });
+    }
+    return;
+  }
+  const size_t x_img = static_cast<size_t>(bytes(X)), y_img = static_cast<size_t>(bytes(Y));
+  const size_t min_rows = std::max<size_t>(1, kMinTaskMacs / std::max<size_t>(1, s.row_macs));
+  for (size_t i = 0; i < batch; ++i) {
+    split(pool, static_cast<size_t>(Y.h), min_rows, [&](size_t r0, size_t r1) {
+      void* scratch = tls_scratch.get(conv_scratch_size(p, static_cast<int>(r0), static_cast<int>(r1)));
+      conv(x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1), scratch);
+    });
+  }
+}
+
 }  // namespace
 
 // A step with int16 tensors (the wide kernels): as run_step, with offsets in bytes of each tensor's type.
@@ -98,37 +138,16 @@ void Model::run_wide_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, 
   const size_t bs = s.b >= 0 ? dtype_bytes(tensors_[s.b].dtype) : 1;
   const size_t x_img = static_cast<size_t>(bytes(X)), y_img = static_cast<size_t>(bytes(Y));
   const size_t y_all = batch * static_cast<size_t>(elements(Y));
-  const int T = pool ? pool->threads() : 1;
   switch (s.type) {
     case PlanOpType::conv:
     case PlanOpType::fully_connected: {
       const PackedConv& p = *s.packed;
-      if (s.as_gemm) {
-        const size_t m = batch * static_cast<size_t>(Y.h) * Y.w;
-        const size_t k = static_cast<size_t>(s.gemm_k), n = static_cast<size_t>(s.gemm_n);
-        if (T > 1 && m < static_cast<size_t>(8 * T)) {
-          const size_t blk = static_cast<size_t>(std::max(1, gemm_column_block(p)));
-          const size_t nblocks = (n + blk - 1) / blk;
-          const size_t block_macs = std::max<size_t>(1, m * k * blk);
-          split(pool, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
-            const int n0 = static_cast<int>(b0 * blk), n1 = static_cast<int>(std::min(n, b1 * blk));
-            gemm_run_columns_wide(p, s.stage, x, y, m, n0, n1);
+      run_conv(
+          s, X, Y, x, y, batch, pool,
+          [&](const int8_t* xp, int8_t* yp, size_t m, int n0, int n1) { gemm_run_columns_wide(p, s.stage, xp, yp, m, n0, n1); },
+          [&](const int8_t* xp, int8_t* yp, int r0, int r1, void* scratch) {
+            conv_run_wide(p, s.stage, xp, yp, r0, r1, scratch);
           });
-        } else {
-          split(pool, m, std::max<size_t>(16, kMinTaskMacs / std::max<size_t>(1, k * n)), [&](size_t r0, size_t r1) {
-            gemm_run_columns_wide(p, s.stage, x + r0 * k * xs, y + r0 * n * ys, r1 - r0, 0, static_cast<int>(n));
-          });
-        }
-      } else {
-        const size_t min_rows = std::max<size_t>(1, kMinTaskMacs / std::max<size_t>(1, s.row_macs));
-        for (size_t i = 0; i < batch; ++i) {
-          split(pool, static_cast<size_t>(Y.h), min_rows, [&](size_t r0, size_t r1) {
-            void* scratch = tls_scratch.get(conv_scratch_size(p, static_cast<int>(r0), static_cast<int>(r1)));
-            conv_run_wide(p, s.stage, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1),
-                          scratch);
-          });
-        }
-      }
       break;
     }
     case PlanOpType::global_avg_pool:
@@ -172,42 +191,17 @@ void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_
   const PlanTensor& Y = tensors_[s.y];
   const size_t x_img = static_cast<size_t>(elements(X)), y_img = static_cast<size_t>(elements(Y));
   const size_t y_all = batch * y_img;
-  const int T = pool ? pool->threads() : 1;
 
   switch (s.type) {
     case PlanOpType::conv:
-    case PlanOpType::fully_connected:
-      if (s.as_gemm) {
-        // One GEMM over every pixel of the batch: rows m = batch * h * w, columns n.
-        const size_t m = batch * static_cast<size_t>(Y.h) * Y.w;
-        const size_t k = static_cast<size_t>(s.gemm_k), n = static_cast<size_t>(s.gemm_n);
-        const PackedConv& p = *s.packed;
-        if (T > 1 && m < static_cast<size_t>(8 * T)) {
-          // Few rows (classifier, SE FCs): split the columns.
-          const size_t blk = static_cast<size_t>(std::max(1, gemm_column_block(p)));
-          const size_t nblocks = (n + blk - 1) / blk;
-          // At least ~32K multiply-adds per task, so that tiny SE layers stay on one thread.
-          const size_t block_macs = std::max<size_t>(1, m * k * blk);
-          split(pool, nblocks, std::max<size_t>(1, 32768 / block_macs), [&](size_t b0, size_t b1) {
-            const int n0 = static_cast<int>(b0 * blk), n1 = static_cast<int>(std::min(n, b1 * blk));
-            gemm_run_columns(p, s.stage, x, y, m, n0, n1);
-          });
-        } else {
-          split(pool, m, std::max<size_t>(16, kMinTaskMacs / std::max<size_t>(1, k * n)), [&](size_t r0, size_t r1) {
-            gemm_run_columns(p, s.stage, x + r0 * k, y + r0 * n, r1 - r0, 0, static_cast<int>(n));
-          });
-        }
-      } else {
-        const PackedConv& p = *s.packed;
-        const size_t min_rows = std::max<size_t>(1, kMinTaskMacs / std::max<size_t>(1, s.row_macs));
-        for (size_t i = 0; i < batch; ++i) {
-          split(pool, static_cast<size_t>(Y.h), min_rows, [&](size_t r0, size_t r1) {
-            void* scratch = tls_scratch.get(conv_scratch_size(p, static_cast<int>(r0), static_cast<int>(r1)));
-            conv_run(p, s.stage, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1), scratch);
-          });
-        }
-      }
+    case PlanOpType::fully_connected: {
+      const PackedConv& p = *s.packed;
+      run_conv(
+          s, X, Y, x, y, batch, pool,
+          [&](const int8_t* xp, int8_t* yp, size_t m, int n0, int n1) { gemm_run_columns(p, s.stage, xp, yp, m, n0, n1); },
+          [&](const int8_t* xp, int8_t* yp, int r0, int r1, void* scratch) { conv_run(p, s.stage, xp, yp, r0, r1, scratch); });
       break;
+    }
     case PlanOpType::global_avg_pool:
       for (size_t i = 0; i < batch; ++i)
         global_avg_pool(isa_, s.gap, static_cast<size_t>(X.h) * X.w, static_cast<size_t>(X.c), x + i * x_img,

@@ -191,18 +191,8 @@ constexpr int kWideRows = 4;
 
 bool gemm_wide_pack_neon(PackedGemm* w) {
   const int n = w->n, k = w->k, n_pad = round_up(std::max(n, 1), kNr);
-  w->bias_folded.assign(static_cast<size_t>(n_pad), 0);
-  for (int j = 0; j < n; ++j) {
-    const int8_t* src = w->w.data() + static_cast<size_t>(j) * k;
-    int64_t sumw = 0, sumabs = 0;
-    for (int i = 0; i < k; ++i) {
-      sumw += src[i];
-      sumabs += src[i] < 0 ? -static_cast<int64_t>(src[i]) : static_cast<int64_t>(src[i]);
-    }
-    const int64_t folded = (w->bias.empty() ? 0 : static_cast<int64_t>(w->bias[j])) - static_cast<int64_t>(w->x_zero_point) * sumw;
-    if ((folded < 0 ? -folded : folded) + 32768 * sumabs >= (int64_t{1} << 31)) return false;
-    w->bias_folded[j] = static_cast<int32_t>(folded);
-  }
+  if (!wide_gemm_fits_int32(*w, &w->bias_folded)) return false;
+  w->bias_folded.resize(static_cast<size_t>(n_pad), 0);
   w->packed.resize(static_cast<size_t>(n_pad) * std::max(k, 1) * sizeof(int16_t));
   int16_t* dst = reinterpret_cast<int16_t*>(w->packed.data());
   std::memset(dst, 0, w->packed.size());

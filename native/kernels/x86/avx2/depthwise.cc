@@ -107,15 +107,7 @@ bool depthwise_wide_pack(PackedDepthwise* w) {
   const ConvShape& s = w->shape;
   const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
   const int cpad = ceil_div(c, kChanBlock) * kChanBlock;
-  for (int ch = 0; ch < c; ++ch) {
-    int64_t sumabs = 0;
-    for (int t = 0; t < taps; ++t) {
-      const int v = w->w[size_t(ch) * taps + t];
-      sumabs += v < 0 ? -v : v;
-    }
-    const int64_t b = w->bias[ch];
-    if ((b < 0 ? -b : b) + 65535 * sumabs >= (int64_t(1) << 31)) return false;
-  }
+  if (!wide_depthwise_fits_int32(*w)) return false;
   w->packed.resize(size_t(cpad) * taps * 4);
   std::memset(w->packed.data(), 0, w->packed.size());
   int32_t* pw = reinterpret_cast<int32_t*>(w->packed.data());

@@ -64,17 +64,8 @@ void gemm_pack(PackedGemm* w) {
 // The wide GEMM's pack: the bound of docs/quantization.md per column, then the int8 packing
 // (whose uint32 bias fold is the exact folded bias when that fits int32, which the bound implies).
 bool gemm_wide_pack(PackedGemm* w) {
-  const int64_t limit = int64_t(1) << 31;
-  for (int j = 0; j < w->n; ++j) {
-    const int8_t* src = w->w.data() + size_t(j) * w->k;
-    int64_t sumw = 0, sumabs = 0;
-    for (int i = 0; i < w->k; ++i) {
-      sumw += src[i];
-      sumabs += src[i] < 0 ? -int64_t(src[i]) : int64_t(src[i]);
-    }
-    const int64_t folded = (w->bias.empty() ? 0 : int64_t(w->bias[j])) - int64_t(w->x_zero_point) * sumw;
-    if ((folded < 0 ? -folded : folded) + 32768 * sumabs >= limit) return false;
-  }
+  std::vector<int32_t> folded;
+  if (!wide_gemm_fits_int32(*w, &folded)) return false;
   gemm_pack(w);
   return true;
 }
