@@ -15,7 +15,12 @@ export interface NativeModelOptions {
   threads?: number;
   /** Kernel ISA; default: defaultIsa() (MNQ_ISA if set, else the best this CPU supports). */
   isa?: IsaName;
+  /** How steps run: 'fused' (inverted residual blocks and other chains over bands of rows, their inner tensors
+   * never laid out) or 'layers' (each step over whole tensors); default MNQ_EXECUTOR, else 'fused'. */
+  executor?: ExecutorName;
 }
+
+export type ExecutorName = 'fused' | 'layers';
 
 /**
  * A compiled plan. Inputs are copied before a run starts and never modified.
@@ -30,6 +35,11 @@ export interface NativeModel {
   readonly arenaBytesPerImage: number;
   /** Bytes of the packed weights (every byte the packed convolutions hold). */
   readonly weightBytes: number;
+  /** Bytes of the fused groups' row windows one computing thread holds (0 with the 'layers' executor). */
+  readonly windowBytesPerThread: number;
+  readonly executor: ExecutorName;
+  /** How many fused groups the model runs (0 with the 'layers' executor). */
+  readonly fusedGroups: number;
   /**
    * Float input in the plan's inputLayout, [batch][c][h][w] (NCHW) or [batch][h][w][c] (NHWC), quantized
    * with the plan input's scale / zero point.
