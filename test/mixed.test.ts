@@ -136,3 +136,34 @@ describe('mixed int8 / int16 model against ONNX Runtime', () => {
     });
   }
 });
+
+// The depth-first executor on a mixed model: the int8 block runs as a fused group, the steps with int16
+// tensors op by op (no group holds one), and the outputs are the layers executor's bit for bit.
+describe('mixed int8 / int16 model: fused executor', () => {
+  const images = 5;
+  const input = Float32Array.from({ length: images * 3 * 16 * 16 }, (_, i) => Math.sin(i * 0.37) * Math.cos(i * 0.011));
+
+  test('one fused group (the int8 block); outputs identical to the layers executor, batched and threaded', async () => {
+    const bytes = mixedModel({ int8Block: true });
+    for (const threads of [1, 2]) {
+      const layers = await load(bytes, { threads, executor: 'layers' });
+      const fused = await load(bytes, { threads, executor: 'fused' });
+      try {
+        expect([layers.executor, fused.executor]).toEqual(['layers', 'fused']);
+        expect(layers.fusedGroups).toBe(0);
+        expect(fused.fusedGroups).toBe(1);
+        expect(fused.memory.windowBytesPerThread).toBeGreaterThan(0);
+        expect(fused.memory.arenaBytesPerImage).toBeLessThan(layers.memory.arenaBytesPerImage);
+        for (const batch of [1, images]) {
+          const x = input.subarray(0, batch * 768);
+          const want = await layers.run(x, [batch, 3, 16, 16]);
+          expect(new Set(want).size).toBeGreaterThanOrEqual(batch === 1 ? 6 : 20); // not degenerate
+          expect(await fused.run(x, [batch, 3, 16, 16])).toEqual(want);
+        }
+      } finally {
+        layers.dispose();
+        fused.dispose();
+      }
+    }
+  });
+});

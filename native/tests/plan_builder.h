@@ -86,4 +86,15 @@ inline ConvShape conv_shape(int k, int stride, int pt, int pl, int pb, int pr, i
   return s;
 }
 
+// The tensor `id` made int16 (zero point zp): its producer's clamp widened to the int16 range.
+inline void make_int16(Builder& b, int id, int zp) {
+  b.p.tensors[id].dtype = mnq::Dtype::int16;
+  b.p.tensors[id].zero_point = zp;
+  for (PlanOp& o : b.p.ops)
+    if (o.output == id) {
+      o.qmin = -32768;
+      o.qmax = 32767;
+    }
+}
+
 }  // namespace mnq_test

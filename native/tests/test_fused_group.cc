@@ -5,6 +5,7 @@
 // row to the whole tensor, batched and threaded; and the kernels a group runs on
 // row windows read only the input rows their output rows need (checked with
 // buffers holding exactly those rows: AddressSanitizer reports any other read).
+// On a mixed int8 / int16 network only the int8 blocks fuse, with the same outputs.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@
 using namespace mnq;
 using mnq_test::Builder;
 using mnq_test::conv_shape;
+using mnq_test::make_int16;
 using mnq_test::Rng;
 
 namespace {
@@ -265,10 +267,98 @@ void test_groups_and_env() {
   }
 }
 
+// A network of int8 and int16 ("wide") blocks: an int8 inverted residual block, a block with int16
+// activations (int8 -> int16 expand, int16 table, depthwise, residual add, int16 -> int8 project), an
+// int8 residual add, another int8 block, then the classifier.
+PlanDesc mixed_chain(Rng& rng) {
+  Builder b(rng);
+  int x = b.tensor("input", 14, 13, 3, 0.02f, -3);
+  b.p.input = x;
+  const int stem = b.conv("stem", x, conv_shape(3, 1, 1, 1, 1, 1, 8), 1, 0.05f, 0);
+  // a: int8 (fuses: expand -> dw -> project -> add)
+  int e = b.conv("a:expand", stem, conv_shape(1, 1, 0, 0, 0, 0, 24), 1, 0.05f, 2);
+  e = b.conv("a:dw", e, conv_shape(3, 1, 1, 1, 1, 1, 24), 24, 0.05f, -4);
+  e = b.conv("a:project", e, conv_shape(1, 1, 0, 0, 0, 0, 8), 1, 0.06f, 1);
+  const int a = b.tensor("a:add", 14, 13, 8, 0.07f, 0);
+  b.op(PlanOpType::add, "a:add", {stem, e}, a);
+  // b: int16 activations (run op by op)
+  const int be = b.conv("b:expand", a, conv_shape(1, 1, 0, 0, 0, 0, 16), 1, 0.003f, 0);  // int8 -> int16
+  make_int16(b, be, 0);
+  const int bh = b.tensor("b:hswish", 14, 13, 16, 0.003f, 0);
+  b.op(PlanOpType::lut, "b:hswish", {be}, bh).activation = {UnaryFn::hardswish, 0, 0};
+  make_int16(b, bh, 0);
+  const int bd = b.conv("b:dw", bh, conv_shape(3, 1, 1, 1, 1, 1, 16), 16, 0.004f, 0);  // int16 -> int16
+  make_int16(b, bd, 0);
+  b.p.ops.back().qmin = 0;  // ReLU
+  const int br = b.tensor("b:residual", 14, 13, 16, 0.006f, 0);
+  b.op(PlanOpType::add, "b:residual", {bd, bh}, br);
+  make_int16(b, br, 0);
+  const int bp = b.conv("b:project", br, conv_shape(1, 1, 0, 0, 0, 0, 8), 1, 0.3f, 3);  // int16 -> int8
+  const int ba = b.tensor("b:add", 14, 13, 8, 0.3f, 0);
+  b.op(PlanOpType::add, "b:add", {a, bp}, ba);  // int8
+  // c: int8 (fuses: expand -> dw stride 2 -> project)
+  int c = b.conv("c:expand", ba, conv_shape(1, 1, 0, 0, 0, 0, 32), 1, 0.05f, 0);
+  c = b.conv("c:dw", c, conv_shape(3, 2, 1, 1, 1, 1, 32), 32, 0.05f, 0);
+  c = b.conv("c:project", c, conv_shape(1, 1, 0, 0, 0, 0, 16), 1, 0.06f, 0);
+  const PlanTensor last = b.p.tensors[c];
+  const int g = b.tensor("gap", 1, 1, last.c, 0.04f, 2);
+  b.op(PlanOpType::global_avg_pool, "gap", {c}, g);
+  const int out = b.fc("classifier", g, 10, 0.1f, 0);
+  b.p.outputs = {out, ba};
+  return b.p;
+}
+
+// Fused groups in a mixed int8 / int16 network: the int8 blocks fuse, no group holds a step with an int16
+// tensor (those run op by op), the arena keeps the invariant, and the outputs are the op-by-op executor's.
+void test_mixed_int16() {
+  Rng rng(mnq_test::env_seed(34));
+  const PlanDesc plan = mixed_chain(rng);
+  auto op_index = [&](const std::string& name) {
+    for (size_t i = 0; i < plan.ops.size(); ++i)
+      if (plan.ops[i].name == name) return i;
+    return plan.ops.size();
+  };
+  const size_t in = size_t(elements(plan.tensors[plan.input]));
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2, 3}) {
+      for (int batch : {1, 3}) {
+        const std::vector<int8_t> x = mnq_test::random_i8(rng, in * size_t(batch), -128, 127);
+        Model layers(plan, isa, threads, Executor::layers);
+        const auto want = run(layers, x, batch);
+        for (const auto& w : want) {  // not degenerate
+          std::vector<int8_t> v = w;
+          std::sort(v.begin(), v.end());
+          CHECK_MSG(std::unique(v.begin(), v.end()) - v.begin() >= 8, "mixed chain: degenerate output");
+        }
+        for (const char* kb : {"1", "64"}) {
+          EnvVar band("MNQ_BAND_KB", kb);
+          Model fused(plan, isa, threads, Executor::fused);
+          const std::vector<FusedGroup>& groups = fused.fused_groups();
+          CHECK(groups.size() == 2);
+          if (groups.size() == 2) {
+            CHECK(groups[0].begin == op_index("a:expand") && groups[0].end == op_index("b:expand"));
+            CHECK(groups[1].begin == op_index("c:expand") && groups[1].end == op_index("gap"));
+          }
+          for (const FusedGroup& g : groups)
+            for (size_t k = g.begin; k < g.end; ++k)
+              CHECK_MSG(!op_is_wide(plan.ops[k], plan.tensors), "op '%s' with int16 tensors in a fused group",
+                        plan.ops[k].name.c_str());
+          const std::string v = mnq_test::memory_plan_violation(plan, plan_memory(plan, groups), groups);
+          CHECK_MSG(v.empty(), "%s", v.c_str());
+          const auto got = run(fused, x, batch);
+          CHECK_MSG(got == want, "mixed chain (%s, %d threads, batch %d, band budget %s KB): fused != layers",
+                    isa_name(isa), threads, batch, kb);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   test_groups_and_env();
+  test_mixed_int16();
   test_reads_only_needed_rows();
   test_same_as_layers();
   return mnq_test::finish("test_fused_group");

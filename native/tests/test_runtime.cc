@@ -23,6 +23,7 @@
 using namespace mnq;
 using mnq_test::Builder;
 using mnq_test::conv_shape;
+using mnq_test::make_int16;
 using mnq_test::Rng;
 
 namespace {
@@ -87,17 +88,6 @@ PlanDesc network(Rng& rng) {
   int t12 = b.fc("classifier", t11, 10, 0.1f, 0);
   b.p.outputs = {t12, t9};
   return b.p;
-}
-
-// The tensor `id` made int16 (zero point zp): its producer's clamp widened to the int16 range.
-void make_int16(Builder& b, int id, int zp) {
-  b.p.tensors[id].dtype = Dtype::int16;
-  b.p.tensors[id].zero_point = zp;
-  for (PlanOp& o : b.p.ops)
-    if (o.output == id) {
-      o.qmin = -32768;
-      o.qmax = 32767;
-    }
 }
 
 // A MobileNetV3-like network with int16 activations in most places (docs/quantization.md, "int16

@@ -3,7 +3,7 @@
 // input [N,3,16,16] -> Q8 -> stem Conv 3x3 s2 -> Q16 -> HardSwish -> Q16 -> depthwise 3x3 + Relu -> Q16
 // -> pointwise -> Q8 -> pointwise -> Q16 -> Add (residual, int16) -> Q16 -> SE (GlobalAveragePool -> Q16
 // -> 1x1 Conv + Relu -> Q8 -> 1x1 Conv -> Q8 -> HardSigmoid -> Q16 -> Mul) -> Q16 -> GlobalAveragePool
-// -> Q16 -> Flatten -> Gemm -> Q8 -> output [N, 10].
+// -> Q16 -> Flatten -> Gemm -> Q8 -> output [N, 10]. int8Block: an int8 block before the stem.
 import { GraphWriter, int, ints } from '../../lib/onnx/writer';
 
 export interface MixedModelOptions {
@@ -13,6 +13,11 @@ export interface MixedModelOptions {
   uint16?: boolean;
   /** an int16 zero point other than 0 (ORT's asymmetric int16) */
   zeroPoint?: number;
+  /**
+   * an int8 inverted residual block before the stem (conv 3x3 -> expand 1x1 + Relu -> depthwise 3x3 + Relu
+   * -> project 1x1 -> Add, every tensor int8): the part the fused executor runs as a group
+   */
+  int8Block?: boolean;
 }
 
 export function mixedModel(opts: MixedModelOptions = {}): Uint8Array {
@@ -56,8 +61,17 @@ export function mixedModel(opts: MixedModelOptions = {}): Uint8Array {
     return g.node('Conv', [input.out, wdq, bdq], 1, { kernel_shape: ints([k, k]), strides: ints([stride, stride]), pads: ints([pad, pad, pad, pad]), group: int(group) }, { name })[0];
   };
 
-  const xq = qdq(x, 1, 8, 'input');
-  const stem = qdq(conv(xq, 3, 8, 3, 2, 1, 'stem'), 3, 16, 'stem');
+  let xq = qdq(x, 1, 8, 'input');
+  let xc = 3;
+  if (opts.int8Block) {
+    const pre = qdq(conv(xq, 3, 8, 3, 1, 1, 'pre'), 3, 8, 'pre');
+    const e = qdq(g.op('Relu', [conv(pre, 8, 16, 1, 1, 1, 'pre_expand')], {}, 'pre_expand_relu'), 3, 8, 'pre_expand');
+    const d = qdq(g.op('Relu', [conv(e, 16, 16, 3, 1, 16, 'pre_dw')], {}, 'pre_dw_relu'), 3, 8, 'pre_dw');
+    const p = qdq(conv(d, 16, 8, 1, 1, 1, 'pre_project'), 3, 8, 'pre_project');
+    xq = qdq(g.op('Add', [p.out, pre.out], {}, 'pre_add'), 4, 8, 'pre_add');
+    xc = 8;
+  }
+  const stem = qdq(conv(xq, xc, 8, 3, 2, 1, 'stem'), 3, 16, 'stem');
   const hs = qdq(g.op('HardSwish', [stem.out], {}, 'hswish'), 2.5, 16, 'hswish');
   const dw = qdq(g.op('Relu', [conv(hs, 8, 8, 3, 1, 8, 'dw')], {}, 'dw_relu'), 3, 16, 'dw');
   const expand = qdq(conv(dw, 8, 16, 1, 1, 1, 'expand'), 2.5, 8, 'expand');
