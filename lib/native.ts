@@ -9,6 +9,9 @@ import type { PlanDesc } from './plan';
 
 export type IsaName = 'scalar' | 'avx2' | 'avxvnni' | 'avx512vnni' | 'neon' | 'neondot';
 
+/** The most threads one native model may use (the addon refuses more). */
+export const MAX_THREADS = 256;
+
 export interface NativeModelOptions {
   /** Threads that may compute at once for this model (the caller's thread included); default 1. */
   threads?: number;

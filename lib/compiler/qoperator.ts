@@ -38,7 +38,7 @@ function qIn(s: CompileState, name: string | null | undefined, scaleName: string
 function qWeights(s: CompileState, name: string | null | undefined, scaleName: string | null | undefined, zpName: string | null | undefined, axis: number): QConstVal {
   const c = s.constOf(name, 'weights');
   // QLinear* per-channel scales are along the output channel axis (0 for conv weights, 1 for MatMul's [K, N]).
-  return quantizedConst(s, s.node, c, scaleName, zpName, axis);
+  return quantizedConst(s, s.node!, c, scaleName, zpName, axis);
 }
 
 function qlinearConv(s: CompileState, node: NodeProto): Value {
