@@ -326,6 +326,19 @@ describe('mnq classify CLI', () => {
     const r = await runCli(['x.jpg', '--model', 'm.onnx', '--top', '0']);
     expect(r.code).toBe(2);
     expect(r.err.join('\n')).toMatch(/--top must be a positive integer/);
+    const t = await runCli(['x.jpg', '--model', 'm.onnx', '--threads', '999']);
+    expect(t.code).toBe(2);
+    expect(t.err[0]).toBe("mnq classify: --threads must be an integer from 1 to 256, got '999'");
+  });
+
+  withMnq('a model mnq cannot run names itself and suggests --engine ort; a file that is not ONNX does not', async () => {
+    const junk = path.join(dir, 'junk.onnx');
+    fs.writeFileSync(junk, 'not a model');
+    const notOnnx = cli.loadClassifierModel(junk, 'mnq', 1);
+    await expect(notOnnx).rejects.toThrow(/^.*junk\.onnx: not a valid ONNX file/);
+    await expect(notOnnx).rejects.not.toThrow(/--engine ort/);
+    await expect(cli.loadClassifierModel(V2_FLOAT, 'mnq', 1)).rejects.toThrow(
+      /mobilenet_v2_1\.0_224_quant\.float\.onnx: input 'input' is never quantized .*\(mnq runs int8 models; '--engine ort' runs any model with ONNX Runtime\)$/);
   });
 
   withShared('--engine ort --json: one JSON line per image, errors included, exit 1 with a summary', async () => {

@@ -9,6 +9,7 @@ import { listImageFiles, loadClassifierModel, modelDefaults } from './classify';
 import { parseArgs, reportUsageError } from './args';
 import { resolveModelPath } from './fetch';
 import { imagenetClassOfFile } from '../labels';
+import { MAX_THREADS } from '../native';
 
 export const summary = 'end-to-end images/s of classifying a directory, mnq vs sharp + ONNX Runtime';
 
@@ -64,7 +65,7 @@ function parseOptions(argv: string[]) {
     dir: args.single('directory of images'),
     model: args.string('model'),
     batch: args.int('batch', { min: 1 }) ?? 32,
-    threads: args.int('threads', { min: 1 }) ?? 2,
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? 2,
     repeat: args.int('repeat', { min: 1 }) ?? 3,
     limit: args.int('limit', { min: 1 }) ?? Infinity,
     decoders: args.int('decoders', { min: 1 }),
