@@ -5,6 +5,7 @@
 //   run(argv: string[]): Promise<number>   (exit code)
 import * as path from 'path';
 import * as fs from 'fs';
+import { MissingDependencyError } from './optional-dependencies';
 
 const COMMANDS = [
   'classify', 'check-ort', 'bench', 'bench-classify', 'build', 'info', 'calibrate', 'compare', 'fetch',
@@ -62,6 +63,6 @@ if (require.main === module) main(process.argv.slice(2)).then(
     const e = err as Error;
     console.error(errorLine(process.argv[2], err));
     if (process.env.MNQ_DEBUG && e && e.stack) console.error(e.stack);
-    process.exitCode = 1;
+    process.exitCode = err instanceof MissingDependencyError ? err.exitCode : 1;
   },
 );

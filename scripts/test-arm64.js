@@ -12,7 +12,7 @@
 //   3. ASan + UBSan build of test_simd_parity (build-arm64-asan), run under the A76,
 //      where it checks both neon and neondot against scalar.
 //   4. when an arm64 Node is available (scripts/test-arm64-node.js, which runs
-//      scripts/arm64-node.sh): the addon cross-built for aarch64, loaded in an
+//      scripts/arm64-node.sh): the npm package's arm64 prebuild, loaded in an
 //      arm64 Node 18 under both CPU models, must give int8 outputs bit-identical
 //      to the x86 run on every int8 model of the shared data.
 //
@@ -98,8 +98,9 @@ if (stale && !run('aarch64-linux-gnu-g++', ['-std=c++17', '-O1', '-I', path.join
   probeSrc, lib, '-lpthread', '-o', probe])) die('building the ISA probe failed');
 log(`build done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
-// Static check: the dot-product instructions live only in neondot.cc's object.
-// (The A72 run below proves no tested path executes one; this covers every path.)
+// Static check: the dot-product instructions live only in the objects of
+// native/kernels/arm/neondot/ (its gemm and direct_conv kernels must contain
+// SDOT). (The A72 run below proves no tested path executes one; this covers every path.)
 function objects(dir) {
   const out = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -111,20 +112,24 @@ function objects(dir) {
 }
 if (which('aarch64-linux-gnu-objdump')) {
   const objs = objects(path.join(build, 'CMakeFiles', 'mnq_kernels.dir'));
-  let dotObjects = 0;
+  const dotDir = path.join('kernels', 'arm', 'neondot') + path.sep;
+  const mustDot = ['gemm.cc.o', 'direct_conv.cc.o'];
+  const found = [];
   for (const o of objs) {
     const d = capture('aarch64-linux-gnu-objdump', ['-d', '--no-show-raw-insn', o]);
     if (!d.ok) die(`objdump ${o} failed`);
     const n = (d.out.match(/\t(sdot|udot|usdot|sudot|smmla|ummla|usmmla)\s/g) || []).length;
-    const isDot = path.basename(o) === 'neondot.cc.o';
-    if (isDot && n === 0) die(`${path.relative(root, o)} contains no SDOT: the neondot kernels are not built`);
-    if (!isDot && n > 0) die(`${path.relative(root, o)} contains ${n} dot-product instructions; only neondot.cc may`);
-    if (isDot) dotObjects++;
+    const isDot = o.includes(dotDir);
+    if (isDot && mustDot.includes(path.basename(o))) {
+      if (n === 0) die(`${path.relative(root, o)} contains no SDOT: the neondot kernels are not built`);
+      found.push(path.basename(o));
+    }
+    if (!isDot && n > 0) die(`${path.relative(root, o)} contains ${n} dot-product instructions; only arm/neondot/ may`);
   }
-  if (dotObjects !== 1) die(`expected one neondot.cc object in the kernel library, found ${dotObjects}`);
-  log(`static check: dot-product instructions only in neondot.cc.o (${objs.length} objects scanned)`);
+  for (const f of mustDot) if (!found.includes(f)) die(`no arm/neondot/${f} object in the kernel library`);
+  log(`static check: dot-product instructions only in arm/neondot/ (${mustDot.join(', ')}; ${objs.length} objects scanned)`);
 } else {
-  skipOrFail('test:arm64', 'the static check that only neondot.cc holds dot-product instructions needs aarch64-linux-gnu-objdump '
+  skipOrFail('test:arm64', 'the static check that only arm/neondot/ holds dot-product instructions needs aarch64-linux-gnu-objdump '
     + '(apt-get install -y binutils-aarch64-linux-gnu, which g++-aarch64-linux-gnu brings)');
 }
 

@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseArgs, reportUsageError } from './args';
 import { MAX_THREADS } from '../native';
+import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'measure latency, img/s and peak memory (optionally against ONNX Runtime)';
 
@@ -143,6 +144,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (o.vsOrt || o.engine.startsWith('ort')) checkInstalled(['onnxruntime-node']);
   if (o.engine) {
     console.log(JSON.stringify(await measure(o)));
     return 0;

@@ -1,7 +1,7 @@
 // Weight packing of the direct general conv (no im2col; the row driver is
 // direct_conv.h), shared by the kernels that read a kernel row of the input as
 // byte groups: the VNNI kernels (4-byte groups, vpdpbusd on u8 x ^ 0x80),
-// neondot.cc (4-byte groups, SDOT on int8 x) and neon.cc (2-byte groups,
+// arm/neondot (4-byte groups, SDOT on int8 x) and arm/neon (2-byte groups,
 // SMULL / SMLAL on int8 x against int16 lanes of (w, w) pairs). Baseline-ISA
 // code: include it outside any `#pragma GCC target` region.
 //

@@ -1,10 +1,12 @@
 // Internal plumbing between the public kernel API (kernels.h) and the per-ISA
 // implementations. Not installed, not used outside native/kernels.
 //
-// Each ISA provides an IsaKernels table. Entries may be null: the dispatcher
-// then uses the scalar reference entry (avxvnni: the AVX2 entry), so a SIMD
-// port can grow one kernel at a time. Every non-null entry must be
-// bit-identical to the scalar one.
+// Each ISA provides an IsaKernels table (<isa dir>/table.cc, filled by the
+// ISA's op files: gemm.cc, direct_conv.cc, depthwise.cc, elementwise.cc).
+// Entries may be null: resolved_kernels (isa.cc) then uses the scalar
+// reference entry (avxvnni: the AVX2 entry), so a SIMD port can grow one
+// kernel at a time. Every non-null entry must be bit-identical to the scalar
+// one.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +19,13 @@
 
 namespace mnq {
 namespace detail {
+namespace {
+// ceil(a / b) for a >= 0, b > 0: the blocks of a packed layout. Internal
+// linkage, as everything the target regions of the SIMD files call.
+inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+// v rounded up to a multiple of m (v >= 0, m > 0).
+inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+}  // namespace
 
 // 64-byte aligned byte buffer (weights are read with aligned vector loads).
 class AlignedBuffer {
@@ -34,7 +43,7 @@ class AlignedBuffer {
 };
 
 // GEMM weights y[m][n] = out(sum_k (x[m][k] - x_zp) * (w[n][k] - w_zp[n]) + bias[n]).
-// The raw fields are always filled by the dispatcher; the ISA's pack function
+// The raw fields are always filled by pack_conv (conv.cc); the ISA's pack function
 // fills `packed`, `n_block` and any folded bias it wants in `bias_folded`.
 struct PackedGemm {
   int n = 0, k = 0;

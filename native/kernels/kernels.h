@@ -2,7 +2,8 @@
 //
 // Pure C++17: no Node, no ONNX, no model knowledge. Every kernel has a scalar
 // reference (kernels/ref/*.cc) that *is* the specification, and optional SIMD
-// variants (kernels/x86/*.cc, kernels/arm/*.cc) that must be bit-identical to it.
+// variants (kernels/x86/<isa>/*.cc, kernels/arm/<isa>/*.cc, one file per op
+// family) that must be bit-identical to it.
 // The quantization math is written down once in docs/quantization.md and
 // implemented once in kernels/quant.h; everything here follows it.
 //

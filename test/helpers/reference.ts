@@ -15,7 +15,7 @@ function hardsigmoid(x: number, alpha: number, beta: number): number {
   return Math.max(0, Math.min(1, f32(f32(f32(alpha) * x) + f32(beta))));
 }
 
-/** The float32 function of an activation, as the native make_lut evaluates it (eval_unary in native/kernels/dispatch.cc). */
+/** The float32 function of an activation, as the native make_lut evaluates it (eval_unary in native/kernels/lut.cc). */
 function unary(p: UnaryParams): (x: number) => number {
   switch (p.fn) {
     case UnaryFn.identity: return (x) => x;

@@ -1,4 +1,4 @@
-// Scalar reference for pooling, elementwise, table and conversion kernels.
+// Scalar reference for pooling, elementwise, table lookup and conversion kernels.
 #include "ref.h"
 
 namespace mnq {
@@ -56,26 +56,4 @@ void dequantize(const int8_t* q, size_t n, float scale, int32_t zero_point, floa
 }
 
 }  // namespace ref
-
-namespace detail {
-const IsaKernels& scalar_kernels() {
-  static const IsaKernels k = [] {
-    IsaKernels t;
-    t.gemm_pack = ref::gemm_pack;
-    t.gemm = ref::gemm;
-    t.depthwise_pack = ref::depthwise_pack;
-    t.depthwise_scratch_size = ref::depthwise_scratch_size;
-    t.depthwise = ref::depthwise;
-    t.global_avg_pool = ref::global_avg_pool;
-    t.add = ref::add;
-    t.mul = ref::mul;
-    t.mul_channelwise = ref::mul_channelwise;
-    t.lut_apply = ref::lut_apply;
-    t.quantize_nchw_to_nhwc = ref::quantize_nchw_to_nhwc;
-    t.dequantize = ref::dequantize;
-    return t;
-  }();
-  return k;
-}
-}  // namespace detail
 }  // namespace mnq

@@ -1,5 +1,5 @@
-// The GEMM driver common to the two VNNI kernel files (avx512vnni.cc: 16
-// columns per zmm block, avxvnni.cc: 8 per ymm block): the call state the
+// The GEMM driver common to the two VNNI GEMMs (avx512vnni/gemm.cc: 16
+// columns per zmm block, avxvnni/gemm.cc: 8 per ymm block): the call state the
 // tiles read and the loop over row panels. Each file includes it inside its
 // target region, after vnni_pack.h; everything here has internal linkage and is
 // compiled for that ISA. The vector code (panel building, tiles, stores) stays

@@ -1,6 +1,6 @@
 // Weight packing shared by the two VNNI kernel files, which run the same scheme
-// on different vector widths: avx512vnni.cc (blocks of 16 int32 columns, one
-// zmm) and avxvnni.cc (blocks of 8, one ymm). Baseline-ISA code: include it
+// on different vector widths: x86/avx512vnni (blocks of 16 int32 columns, one
+// zmm) and x86/avxvnni (blocks of 8, one ymm). Baseline-ISA code: include it
 // outside any `#pragma GCC target` region.
 //
 // GEMM weights
@@ -27,8 +27,6 @@
 namespace mnq {
 namespace detail {
 namespace vnni {
-
-inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 template <int kCols>
 void gemm_pack(PackedGemm* w) {
@@ -76,9 +74,6 @@ inline uint8_t* gemm_panel(size_t bytes) {
 
 // ------------------------------------------------------------- direct conv
 // The packing is direct_pack.h's with 4-byte groups and u8 activations (offset 128).
-constexpr int kDirectMaxRun = direct::kMaxRun;    // bytes of one kernel row (kernel_w * in_c)
-constexpr int kDirectMaxRows = direct::kMaxRows;  // kernel_h
-
 inline int direct_groups(const ConvShape& s) { return direct::groups(s, 4); }
 // Bytes of one row buffer: what the last pixel of a row reads, rounded to 64.
 inline size_t direct_row_bytes(const ConvShape& s) { return direct::row_bytes(s, 4); }

@@ -1,22 +1,13 @@
-// AArch64 ASIMD + dot product kernels (Cortex-A76, Raspberry Pi 5).
+// AArch64 dot-product GEMM (Cortex-A76, Raspberry Pi 5): 1x1 conv, fully
+// connected, im2col'd conv. Bit-identical to ref/gemm.cc.
 //
-// Only the functions that execute SDOT are compiled for armv8.2-a+dotprod (a
-// target attribute on each, not a file-wide flag or pragma): everything else in
-// this file, including any library template instantiated here, stays baseline
-// ARMv8.0, so nothing the linker may share with the Cortex-A72 path can contain
-// an instruction that CPU lacks. The dispatcher selects this table only when
-// getauxval(AT_HWCAP) has HWCAP_ASIMDDP.
-//
-// GEMM: 4x16 output tile, k in groups of 4 (SDOT by element).
+// 4x16 output tile, k in groups of 4 (SDOT by element).
 //   Packed weights: [n_pad / 16][k_pad / 4][16 columns][4 bytes], zero padded,
 //   k_pad a multiple of 8 (x is loaded 8 bytes at a time; the k tail of a
-//   row is copied into a zero-padded buffer). Zero points as in neon.cc:
+//   row is copied into a zero-padded buffer). Zero points as in neon/gemm.cc:
 //   acc = sum x*w + bias_folded[n] - wz[n] * rowsum(x).
-// Direct general conv (the stem): no im2col, SDOT on 4-byte groups of int8 row
-//   buffers (see "direct conv" below and neon_common.h).
-// Depthwise and the elementwise kernels are the baseline NEON ones (SDOT does
-// not help a per-channel reduction).
-#include "../internal.h"
+#include "../../internal.h"
+#include "table.h"
 
 #if defined(__aarch64__)
 
@@ -25,9 +16,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "neon_common.h"
-
-#define MNQ_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#include "../epilogue.h"
+#include "../gemm.h"
+#include "target.h"
 
 namespace mnq {
 namespace detail {
@@ -42,8 +33,6 @@ struct GemmHeader {
   int32_t n_pad, k_pad;
   int32_t asymmetric;
 };
-
-inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 void gemm_pack_dot(PackedGemm* w) {
   const int n = w->n, k = w->k;
@@ -172,93 +161,15 @@ MNQ_DOTPROD void gemm_dot(const GemmArgs& a) {
   }
 }
 
-// ------------------------------------------------------------- direct conv
-// Stem-like general convs (neon_common.h's direct path): 4-byte groups, the
-// weights [ky][group][block of 16 channels][16 channels][4 bytes] (w - w_zp,
-// direct_pack.h), the scheme of avx512vnni.cc's direct conv: per pixel a
-// group's 4 bytes are broadcast to every int32 lane (LD1R) and meet the four
-// weight vectors of each block in SDOT (exact int32 accumulation).
-constexpr int kDirectDotMaxOut = kDirectMaxBlocks * kDirectBlock;
-
-// Output pixels [ox, ox + MR) of one row, all NB channel blocks.
-template <int NB, int MR>
-MNQ_DOTPROD __attribute__((always_inline)) inline void direct_tile_dot(const DirectCall<int8_t>& c,
-                                                                       const NeonOutput& o, const NeonLut* lut,
-                                                                       int ox, int8_t* y) {
-  int32x4_t acc[MR][NB][4];
-  direct_tile_init<NB, MR>(acc, c.bias);
-  const int8_t* wp = reinterpret_cast<const int8_t*>(c.w);
-  for (int ky = 0; ky < c.kh; ++ky) {
-    const int8_t* xp = c.rows[ky] + static_cast<size_t>(ox) * c.step;
-    for (int g = 0; g < c.groups; ++g, wp += NB * 64) {
-      int8x16_t wv[NB][4];
-#pragma GCC unroll 4
-      for (int b = 0; b < NB; ++b)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) wv[b][j] = vld1q_s8(wp + b * 64 + j * 16);
-#pragma GCC unroll 4
-      for (int r = 0; r < MR; ++r) {
-        const int8x16_t xa = load_dup4(xp + static_cast<size_t>(r) * c.step + 4 * g);
-#pragma GCC unroll 4
-        for (int b = 0; b < NB; ++b)
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j) acc[r][b][j] = vdotq_s32(acc[r][b][j], wv[b][j], xa);
-      }
-    }
-  }
-  direct_tile_store<NB, MR>(acc, c, o, lut, ox, y);
-}
-
-template <int NB>
-MNQ_DOTPROD void direct_row_dot(const DirectCall<int8_t>& c, const NeonOutput& o, const NeonLut* lut, int out_w,
-                                int8_t* y) {
-  constexpr int MR = NB == 1 ? 4 : NB == 2 ? 2 : 1;  // 16 accumulators at most
-  int ox = 0;
-  for (; ox + MR <= out_w; ox += MR) direct_tile_dot<NB, MR>(c, o, lut, ox, y);
-  for (; ox < out_w; ++ox) direct_tile_dot<NB, 1>(c, o, lut, ox, y);
-}
-
-bool conv_direct_pack_dot(const ConvShape& s, PackedGemm* w) {
-  return direct::pack<kDirectBlock, 4>(s, w, kDirectDotMaxOut, 0u, false);
-}
-
-size_t conv_direct_scratch_size_dot(const ConvShape& s, int, int) { return direct_scratch_bytes(s, 4); }
-
-void conv_direct_dot(const DirectConvArgs& a) {
-  const int nb = (a.s->out_c + kDirectBlock - 1) / kDirectBlock;
-  const int out_w = a.s->out_w;
-  direct_conv_neon_rows(a, 4, [&](const DirectCall<int8_t>& c, const NeonOutput& o, const NeonLut* lut, int8_t* y) {
-    with_direct_blocks(nb, [&](auto blocks) { direct_row_dot<decltype(blocks)::value>(c, o, lut, out_w, y); });
-  });
-}
-
-IsaKernels make_neondot_table() {
-  const IsaKernels* neon = neon_kernels();
-  IsaKernels t = neon ? *neon : IsaKernels{};
-  t.gemm_pack = gemm_pack_dot;
-  t.gemm = gemm_dot;
-  t.conv_direct_pack = conv_direct_pack_dot;
-  t.conv_direct_scratch_size = conv_direct_scratch_size_dot;
-  t.conv_direct = conv_direct_dot;
-  return t;
-}
-
 }  // namespace
 
-const IsaKernels* neondot_kernels() {
-  static const IsaKernels table = make_neondot_table();
-  return &table;
+namespace neondot {
+void set_gemm(IsaKernels& t) {
+  t.gemm_pack = gemm_pack_dot;
+  t.gemm = gemm_dot;
 }
-
+}  // namespace neondot
 }  // namespace detail
 }  // namespace mnq
 
-#else  // !__aarch64__
-
-namespace mnq {
-namespace detail {
-const IsaKernels* neondot_kernels() { return nullptr; }
-}  // namespace detail
-}  // namespace mnq
-
-#endif
+#endif  // __aarch64__

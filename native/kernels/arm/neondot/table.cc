@@ -1,0 +1,34 @@
+// AArch64 ASIMD + dot product kernels (Cortex-A76, Raspberry Pi 5).
+//   gemm.cc         GEMM: 4x16 output tile, k in groups of 4 (SDOT by element)
+//   direct_conv.cc  direct general conv (the stem): SDOT on 4-byte groups
+//   target.h        what is compiled with the dot-product extension
+// Depthwise and the elementwise kernels are the baseline NEON ones (SDOT does
+// not help a per-channel reduction). isa.cc selects this table only
+// when getauxval(AT_HWCAP) has HWCAP_ASIMDDP.
+#include "../../internal.h"
+#include "table.h"
+
+namespace mnq {
+namespace detail {
+
+#if defined(__aarch64__)
+
+const IsaKernels* neondot_kernels() {
+  static const IsaKernels table = [] {
+    const IsaKernels* neon = neon_kernels();
+    IsaKernels t = neon ? *neon : IsaKernels{};
+    neondot::set_gemm(t);
+    neondot::set_direct_conv(t);
+    return t;
+  }();
+  return &table;
+}
+
+#else  // !__aarch64__
+
+const IsaKernels* neondot_kernels() { return nullptr; }
+
+#endif
+
+}  // namespace detail
+}  // namespace mnq
