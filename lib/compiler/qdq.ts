@@ -10,7 +10,7 @@ import { lower } from './lower/lower';
 export function readQuantizeLinear(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
-  const scale = s.scalarOf(inp[1], 'y_scale');
+  const scale = s.scaleOf(inp[1], 'y_scale');
   const { zp, uint8 } = s.zeroPointOf(inp[2], 'y_zero_point');
   const name = node.output?.[0] ?? s.nodeName();
   if (x.kind === 'input') {
@@ -38,7 +38,7 @@ export function readDequantizeLinear(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
   if (x.kind === 'q') {
-    const scale = s.scalarOf(inp[1], 'x_scale');
+    const scale = s.scaleOf(inp[1], 'x_scale');
     const { zp } = s.zeroPointOf(inp[2] || null, 'x_zero_point');
     const t = s.tensors[x.id];
     if (f32(scale) !== t.scale || zp !== t.zeroPoint) {
@@ -50,7 +50,7 @@ export function readDequantizeLinear(s: CompileState, node: NodeProto): Value {
   }
   if (x.kind === 'const') return quantizedConst(s, node, x, inp[1], inp[2]);
   if (x.kind === 'expr' && x.op === 'qsoftmax') {
-    const scale = s.scalarOf(inp[1], 'x_scale');
+    const scale = s.scaleOf(inp[1], 'x_scale');
     const { zp } = s.zeroPointOf(inp[2] || null, 'x_zero_point');
     if (f32(scale) !== x.attrs!.scale || zp !== x.attrs!.zeroPoint) s.fail('dequantizes a quantized Softmax with other parameters than its QuantizeLinear');
     return { ...x, op: 'dqsoftmax' };

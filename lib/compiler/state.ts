@@ -49,6 +49,16 @@ export class CompileState {
     return Number(c.data[0]);
   }
 
+  /** A per-tensor scale: finite and > 0 as the float32 the runtime computes with. */
+  scaleOf(name: string | null | undefined, what: string): number {
+    const v = this.scalarOf(name, what);
+    const v32 = f32(v);
+    if (!(v32 > 0) || !Number.isFinite(v32)) {
+      this.fail(`${what} '${name}' is ${v}${v32 !== v && !Number.isNaN(v) ? ` (${v32} as float32)` : ''}; scales must be finite and > 0`);
+    }
+    return v;
+  }
+
   /** Zero point (int8 domain) and whether the tensor type is uint8. */
   zeroPointOf(name: string | null | undefined, what: string): { zp: number; uint8: boolean } {
     if (!name) return { zp: -128, uint8: true }; // ONNX default: uint8 zero point 0
@@ -64,7 +74,7 @@ export class CompileState {
     if (![c, h, w].every((d) => Number.isSafeInteger(d) && d >= 1) || c * h * w > MAX_TENSOR_ELEMENTS) {
       this.fail(`tensor '${name}' has shape [${dims}]; mnq runs int8 tensors of 1 to ${MAX_TENSOR_ELEMENTS} values per image`);
     }
-    if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
+    if (!(f32(scale) > 0) || !Number.isFinite(f32(scale))) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number (as float32)`);
     const id = this.tensors.length;
     this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint });
     this.info.push({ dims, names: [name] });
