@@ -288,6 +288,13 @@ describe('mnq (the entry point)', () => {
     expect(top.stdout).toMatch(/^usage: mnq <command>/);
   });
 
+  test('npx mnq in the repository prints no npm warning (.npmrc holds a key only onnxruntime-node reads)', () => {
+    checkDist(['cli.ts'], 'npx mnq');
+    const r = spawnSync('npx', ['--no-install', 'mnq', '--version'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout.trim()).toBe(require('../package.json').version);
+  });
+
   test("errors print once as 'mnq <command>: message', without the library's own 'mnq: ' prefix", () => {
     expect(errorLine('classify', new RangeError('mnq: threads must be an integer from 1 to 256, got 999'))).toBe('mnq classify: threads must be an integer from 1 to 256, got 999');
     expect(errorLine('frobnicate', new Error('x'))).toBe('mnq: x');
