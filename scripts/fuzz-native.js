@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The libFuzzer target over the runtime's plan check and Model (native/fuzz/fuzz_plan.cc): builds it with clang
-// under ASan + UBSan in build-native-fuzz/ (-j2), then fuzzes for --seconds (default 20: the CI run; give hours
+// under ASan + UBSan in build-native-fuzz/ (-j2), then fuzzes for --seconds (default 30: the CI run; give hours
 // for a real campaign) on --workers processes. The corpus grows in build-native-fuzz/corpus/ across runs; a
 // crash, leak, UB report, timeout or out-of-memory is written to build-native-fuzz/artifacts/ and fails the run.
 //
-//   node scripts/fuzz-native.js [--seconds 3600] [--workers 2]
+//   npm run fuzz:native -- [--seconds 3600] [--workers 2]
 //
 // Needs clang and its libFuzzer runtime (Debian: apt-get install clang libclang-rt-14-dev): without them a
 // SKIPPED line, and a failure under CI=true. Part of `npm run test:native`.
@@ -18,7 +18,7 @@ const root = path.resolve(__dirname, '..');
 const dir = path.join(root, 'build-native-fuzz');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
-const seconds = Number(opt('seconds', '20'));
+const seconds = Number(opt('seconds', '30'));
 const workers = Number(opt('workers', '1'));
 const jobs = process.env.MNQ_JOBS || '2';
 

@@ -22,6 +22,8 @@ export interface FuzzOptions {
   timeoutMs?: number;
   /** where failing cases are written (none when absent) */
   saveDir?: string;
+  /** the worker script (default child.ts); tests of the runner give their own */
+  child?: string;
   progress?: (done: number, total: number) => void;
 }
 
@@ -49,8 +51,10 @@ class Slot {
   private proc: ChildProcess | null = null;
   private ready: Promise<void> | null = null;
 
+  constructor(private readonly child: string) {}
+
   private start(): Promise<void> {
-    const p = fork(CHILD, [], { execArgv: ['-r', TS_REGISTER, '--max-old-space-size=4096'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const p = fork(this.child, [], { execArgv: ['-r', TS_REGISTER, '--max-old-space-size=4096'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     p.stderr!.on('data', () => {}); // keep the pipe drained (an abort's message is read from the exit)
     this.proc = p;
     this.ready = new Promise((resolve, reject) => {
@@ -104,7 +108,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     cases: 0, seed: o.seed, seeds: o.seeds.map((s) => s.name), loaded: 0, rejected: {}, crashes: [], hangs: [], unexpected: [], mutations: {}, seconds: 0, slowestMs: 0,
   };
   const cases = generateCases(o.seeds, o.seed, o.count);
-  const slots = Array.from({ length: o.workers ?? 2 }, () => new Slot());
+  const slots = Array.from({ length: o.workers ?? 2 }, () => new Slot(o.child ?? CHILD));
   const save = (c: FuzzCase, f: FuzzFailure) => {
     if (!o.saveDir) return;
     fs.mkdirSync(o.saveDir, { recursive: true });
