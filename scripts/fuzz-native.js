@@ -50,7 +50,9 @@ const before = new Set(fs.readdirSync(artifacts));
 const fuzzArgs = [`-max_total_time=${seconds}`, '-rss_limit_mb=2048', '-timeout=30', '-print_final_stats=1',
   `-artifact_prefix=${artifacts}${path.sep}`, corpus];
 if (workers > 1) fuzzArgs.unshift(`-jobs=${workers}`, `-workers=${workers}`);
+// cwd: with --workers, libFuzzer writes each job's log (fuzz-N.log) there
 const ok = run(path.join(dir, 'fuzz_plan'), fuzzArgs, {
+  cwd: dir,
   env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' },
 });
 const found = fs.readdirSync(artifacts).filter((f) => !before.has(f));
