@@ -161,6 +161,9 @@ struct GlobalAvgPoolParams {
 };
 void global_avg_pool(Isa isa, const GlobalAvgPoolParams& p, size_t hw, size_t c,
                      const int8_t* x, int8_t* y);
+// The parameter checks global_avg_pool makes (std::invalid_argument): for a caller
+// that checks once, before it runs (the runtime's model builder).
+void check_global_avg_pool(const GlobalAvgPoolParams& p, size_t hw);
 
 // MaxPool (NHWC, one image), output rows [row_begin, row_end): the window of a
 // conv of shape s (kernel, stride, dilation, pads; out_c == in_c), padding
@@ -182,6 +185,8 @@ struct AddParams {
   int32_t offset = 0;
 };
 void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y);
+// The parameter checks add makes (std::invalid_argument), for a caller that checks once.
+void check_add(const AddParams& p);
 
 // ORT QLinearMul: y = Q(DQ(a) * DQ(b)).
 struct MulParams {
@@ -198,5 +203,7 @@ void mul(Isa isa, const MulParams& p, size_t n, const int8_t* a, const int8_t* b
 // Squeeze-and-excite scale: x [hw][c] times s [c] broadcast over pixels.
 void mul_channelwise(Isa isa, const MulParams& p, size_t hw, size_t c, const int8_t* x,
                      const int8_t* s, int8_t* y);
+// The parameter checks mul and mul_channelwise make (std::invalid_argument), for a caller that checks once.
+void check_mul(const MulParams& p);
 
 }  // namespace mnq

@@ -57,7 +57,10 @@ class StepBuilder {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: conv(); break;
       case PlanOpType::max_pool: s_.shape = op_.shape; break;
-      case PlanOpType::global_avg_pool: s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()}; break;
+      case PlanOpType::global_avg_pool:
+        s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()};
+        kernel_check([&] { check_global_avg_pool(s_.gap, static_cast<size_t>(x_.h) * x_.w); });
+        break;
       case PlanOpType::add: add(); break;
       case PlanOpType::mul: mul(); break;
       case PlanOpType::lut:
@@ -170,12 +173,25 @@ class StepBuilder {
     s_.addp.qmin = op_.qmin;
     s_.addp.qmax = op_.qmax;
     s_.addp.offset = op_.add_offset;
+    kernel_check([&] { check_add(s_.addp); });
   }
 
   void mul() {
     s_.channelwise = mul_broadcasts(x_, *b_);
     set_domains(&s_.mulp);
     s_.mulp.offset = op_.add_offset;
+    kernel_check([&] { check_mul(s_.mulp); });
+  }
+
+  // The kernel's own parameter checks, made once here so that a model that builds also runs (the
+  // executor calls the kernels with these parameters): a refusal names the op.
+  template <typename Check>
+  void kernel_check(Check check) const {
+    try {
+      check();
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
   }
 
   // gap, add, mul and max_pool: the activation table after the op, if any. add clamps natively;
