@@ -56,7 +56,7 @@ const MODELS = {
 
 // Function name (demangled) -> kind; the first rule that matches wins.
 const KIND_RULES = [
-  [/gemv|gemm_rows_few/, 'fc'],
+  [/gemm_few_rows/, 'fc'],
   [/gemm/, '1x1'],
   [/depthwise|\bdw_/, 'depthwise'],
   [/direct|im2col/, 'stem'],
