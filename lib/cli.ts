@@ -5,6 +5,7 @@
 //   run(argv: string[]): Promise<number>   (exit code)
 import * as path from 'path';
 import * as fs from 'fs';
+import { MissingDependencyError } from './optional-dependencies';
 
 const COMMANDS = [
   'classify', 'check-ort', 'bench', 'bench-classify', 'build', 'info', 'calibrate', 'compare', 'fetch',
@@ -54,6 +55,6 @@ main(process.argv.slice(2)).then(
     const e = err as Error;
     console.error(`mnq: ${e && e.message ? e.message : String(err)}`);
     if (process.env.MNQ_DEBUG && e && e.stack) console.error(e.stack);
-    process.exitCode = 1;
+    process.exitCode = err instanceof MissingDependencyError ? err.exitCode : 1;
   },
 );

@@ -8,7 +8,7 @@ export type { LoadOptions, RunOptions, QuantizedTensor, TensorInfo, InputQuantiz
 export { compile, UnsupportedModelError } from './compiler';
 export type { CompileOptions, CompiledModel } from './compiler';
 export { OnnxFormatError } from './onnx/proto';
-export type { IsaName } from './native';
+export type { IsaName, ExecutorName } from './native';
 export type { PlanDesc } from './plan';
 
 // Image classification (sharp pipeline, labels, top-k).

@@ -14,7 +14,7 @@ import { readMetadata } from './onnx/metadata';
 import { dequantizeTensor, quantizeLinear } from './numerics/quantization';
 import { softmaxRowsFloat32 } from './numerics/softmax';
 import { transposeImages } from './image/preprocess';
-import { IsaName, NativeModel, loadNative } from './native';
+import { ExecutorName, IsaName, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
 import type { ImageInput } from './image';
 
@@ -32,6 +32,13 @@ export interface LoadOptions {
   threads?: number;
   /** Kernel instruction set (default: MNQ_ISA if set, else the best this CPU supports). */
   isa?: IsaName;
+  /**
+   * How the runtime runs the model: 'fused' runs chains of ops (an inverted residual block: expand 1x1,
+   * depthwise, project 1x1, residual add) band by band over rows, so the large expanded tensors are never
+   * held whole; 'layers' runs each op over whole tensors. The same outputs, bit for bit. Default:
+   * MNQ_EXECUTOR if set, else 'fused'.
+   */
+  executor?: ExecutorName;
   /**
    * Intermediate int8 tensors (ONNX names) to keep and make available through
    * runTensors(), or 'all' (slower: disables activation fusion). For debugging / check-ort.
@@ -62,6 +69,10 @@ export interface InputQuantization {
 export interface ModelMemory {
   /** Bytes of one image's activation arena region (a run holds min(batch, threads) regions, plus small classifier tensors per image). */
   arenaBytesPerImage: number;
+  /** Bytes of the row windows of the fused groups, per computing thread (0 with the 'layers' executor). */
+  windowBytesPerThread: number;
+  /** The activations of one image on one thread: arenaBytesPerImage + windowBytesPerThread. */
+  activationBytesPerImage: number;
   /** Bytes of the packed weights. */
   weightBytes: number;
 }
@@ -74,7 +85,10 @@ export class Model {
   readonly inputQuantization: InputQuantization;
   readonly threads: number;
   readonly isa: IsaName;
-  /** Native memory: activation arena per image and packed weights. */
+  /** How the runtime runs it ('fused' or 'layers'; LoadOptions.executor) and how many fused groups it has. */
+  readonly executor: ExecutorName;
+  readonly fusedGroups: number;
+  /** Native memory: activation arena per image, fused groups' windows and packed weights. */
   readonly memory: Readonly<ModelMemory>;
   /** The compiled plan and graph bindings, its ops without their weights (for tools; not a stable API). */
   readonly compiled: CompiledModel;
@@ -96,7 +110,14 @@ export class Model {
     this.inputQuantization = Object.freeze({ scale: inp.scale, zeroPoint: inp.zeroPoint });
     this.threads = native.threads;
     this.isa = native.isa;
-    this.memory = Object.freeze({ arenaBytesPerImage: native.arenaBytesPerImage, weightBytes: native.weightBytes });
+    this.executor = native.executor;
+    this.fusedGroups = native.fusedGroups;
+    this.memory = Object.freeze({
+      arenaBytesPerImage: native.arenaBytesPerImage,
+      windowBytesPerThread: native.windowBytesPerThread,
+      activationBytesPerImage: native.arenaBytesPerImage + native.windowBytesPerThread,
+      weightBytes: native.weightBytes,
+    });
   }
 
   /**
@@ -293,7 +314,9 @@ export async function load(pathOrBytes: string | Uint8Array, options: LoadOption
   const onnxModel = readModel(bytes);
   const metadata = readMetadata(onnxModel);
   const compiled = compileModel(onnxModel, compileOptions);
-  const native = await loadNative().createModel(compiled.plan, { threads, ...(options.isa ? { isa: options.isa } : {}) });
+  const native = await loadNative().createModel(compiled.plan, {
+    threads, ...(options.isa ? { isa: options.isa } : {}), ...(options.executor ? { executor: options.executor } : {}),
+  });
   // The native model packed its own copy of the weights: the Model keeps the plan without them,
   // and the compiled plan, not modified, goes with its weights when this function returns.
   return new Model(withoutWeights(compiled), native, metadata);

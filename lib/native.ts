@@ -1,11 +1,12 @@
-// Locates and loads the native addon (build/Release/mnq.node, built by
-// `npm install`, or `npm run install` to rebuild) and describes its interface.
+// Locates and loads the native addon (a prebuilt binary of this platform, else the local build
+// build/Release/mnq.node: scripts/addon-location.js has the order) and describes its interface.
 // The addon is a thin binding over native/runtime: it reads the plan
 // (lib/plan.ts) field by field (types), the runtime validates it, lays out its
 // memory and packs its weights, and runs it off the main thread.
 import * as fs from 'fs';
 import * as path from 'path';
 import type { PlanDesc } from './plan';
+import { addonCandidates, buildHelp, targetName, currentTarget } from '../scripts/addon-location';
 
 export type IsaName = 'scalar' | 'avx2' | 'avxvnni' | 'avx512vnni' | 'neon' | 'neondot';
 
@@ -14,7 +15,12 @@ export interface NativeModelOptions {
   threads?: number;
   /** Kernel ISA; default: defaultIsa() (MNQ_ISA if set, else the best this CPU supports). */
   isa?: IsaName;
+  /** How steps run: 'fused' (inverted residual blocks and other chains over bands of rows, their inner tensors
+   * never laid out) or 'layers' (each step over whole tensors); default MNQ_EXECUTOR, else 'fused'. */
+  executor?: ExecutorName;
 }
+
+export type ExecutorName = 'fused' | 'layers';
 
 /**
  * A compiled plan. Inputs are copied before a run starts and never modified.
@@ -29,6 +35,11 @@ export interface NativeModel {
   readonly arenaBytesPerImage: number;
   /** Bytes of the packed weights (every byte the packed convolutions hold). */
   readonly weightBytes: number;
+  /** Bytes of the fused groups' row windows one computing thread holds (0 with the 'layers' executor). */
+  readonly windowBytesPerThread: number;
+  readonly executor: ExecutorName;
+  /** How many fused groups the model runs (0 with the 'layers' executor). */
+  readonly fusedGroups: number;
   /**
    * Float input in the plan's inputLayout, [batch][c][h][w] (NCHW) or [batch][h][w][c] (NHWC), quantized
    * with the plan input's scale / zero point.
@@ -60,34 +71,41 @@ export interface NativeAddon {
 
 const packageRoot = path.resolve(__dirname, '..');
 
-/** Where the addon is looked for: MNQ_ADDON if set, else build/Release/mnq.node. */
-export function addonPath(): string {
-  const override = process.env.MNQ_ADDON;
-  if (override) return path.resolve(override);
-  return path.join(packageRoot, 'build', 'Release', 'mnq.node');
+let cached: { addon: NativeAddon; file: string } | undefined;
+
+/**
+ * Loads the addon once per thread (it is context-aware, so worker_threads load their own): MNQ_ADDON if set,
+ * else this platform's prebuilt binary, else the local build; the first that exists and loads. None: an Error
+ * saying what to install to build it.
+ */
+export function loadNative(): NativeAddon {
+  if (cached) return cached.addon;
+  const { list, skipped } = addonCandidates(packageRoot);
+  const failures: string[] = [];
+  for (const { file, kind } of list) {
+    if (!fs.existsSync(file)) {
+      failures.push(kind === 'MNQ_ADDON' ? `MNQ_ADDON=${file} does not exist` : `no ${kind} (${file})`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cached = { addon: require(file) as NativeAddon, file };
+      return cached.addon;
+    } catch (e) {
+      failures.push(`the ${kind} ${file} does not load: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (list[0].kind === 'MNQ_ADDON') throw new Error(`mnq: ${failures[0]}`);
+  const t = currentTarget();
+  throw new Error([
+    `mnq: no native addon loads on ${targetName(t)} (Node ${process.version}, ${packageRoot}):`,
+    ...[skipped, ...failures].filter(Boolean).map((l) => `  - ${l}`),
+    buildHelp(),
+  ].join('\n'));
 }
 
-let cached: NativeAddon | undefined;
-
-/** Loads the addon once per thread (it is context-aware, so worker_threads load their own). */
-export function loadNative(): NativeAddon {
-  if (cached) return cached;
-  const file = addonPath();
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `mnq: the native addon is not built (no ${file}). Build it with \`npm run install\` (node-gyp, bundled with npm) ` +
-        'in ' + packageRoot + '; it needs a C++17 compiler and make (apt-get install build-essential).',
-    );
-  }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    cached = require(file) as NativeAddon;
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(
-      `mnq: could not load the native addon ${file}: ${msg}. ` +
-        'If Node was upgraded or the file was built elsewhere, rebuild it with `npm run install` in ' + packageRoot + '.',
-    );
-  }
-  return cached;
+/** The file loadNative() loaded (loading it if needed). */
+export function addonPath(): string {
+  loadNative();
+  return cached!.file;
 }

@@ -1,24 +1,19 @@
 #!/usr/bin/env bash
-# Prepares the arm64 Node test path (used by scripts/test-arm64.js):
-#   1. an arm64 Node 18 (Debian packages, fetched with `apt-get download`, unpacked
-#      with `dpkg -x` into build-arm64/node-root; nothing is installed system-wide),
-#   2. the mnq addon cross-built for aarch64: build-arm64/addon/mnq.node
-#      (native/CMakeLists.txt's cmake-js target, configured with the aarch64
-#      toolchain file and the N-API headers of node_modules/node-api-headers).
+# Prepares the arm64 Node of the emulated tests (scripts/test-arm64-node.js): an arm64 Node 18 (Debian packages,
+# fetched with `apt-get download`, unpacked with `dpkg -x` into build-arm64/node-root; nothing is installed
+# system-wide). The addon it loads is the npm package's arm64 prebuild (scripts/prebuild.js).
 # Then: qemu-aarch64 -cpu cortex-a72 -L build-arm64/node-root \
 #         -E LD_LIBRARY_PATH=build-arm64/node-root/usr/lib/aarch64-linux-gnu \
 #         build-arm64/node-root/usr/bin/node ...
-# Needs: aarch64-linux-gnu-g++, cmake, qemu-user, and (for step 1, once) the arm64
-# dpkg architecture: as root this script runs `dpkg --add-architecture arm64 &&
-# apt-get update` itself when it is missing.
-# Usage: scripts/arm64-node.sh [--node-only | --addon-only]
+# Needs: qemu-user, and (once) the arm64 dpkg architecture: as root this script runs
+# `dpkg --add-architecture arm64 && apt-get update` itself when it is missing.
+# Usage: scripts/arm64-node.sh [--node-only]   (--node-only: the same; kept for callers that pass it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$PWD
 OUT=${MNQ_ARM64_BUILD:-$ROOT_DIR/build-arm64}
 NODE_ROOT=$OUT/node-root
 DEBS=$OUT/node-debs
-JOBS=${MNQ_ARM64_JOBS:-2}
 say() { echo "[arm64-node] $*"; }
 
 PKGS=(nodejs:arm64 libnode108:arm64 libuv1:arm64 libicu72:arm64 libssl3:arm64 libc-ares2:arm64
@@ -60,26 +55,7 @@ fetch_node() {
     -p 'process.version + " " + process.arch + " N-API " + process.versions.napi')"
 }
 
-build_addon() {
-  local headers addon_api
-  headers=$(node -p "require('node-api-headers').include_dir")
-  # node-addon-api's include_dir is relative to the package root: pass it absolute.
-  addon_api=$(node -p "require('path').resolve(require('node-addon-api').include_dir)")
-  say "cross-building the addon (N-API headers: ${headers#$ROOT_DIR/})"
-  cmake -S native -B "$OUT/addon" -DCMAKE_TOOLCHAIN_FILE="$ROOT_DIR/native/cmake/aarch64-toolchain.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_JS_INC="$headers;$addon_api" >/dev/null
-  nice cmake --build "$OUT/addon" -j "$JOBS"
-  test -f "$OUT/addon/mnq.node"
-  # ELF e_machine (bytes 18-19) must be 183 = EM_AARCH64.
-  local machine
-  machine=$(od -An -tu2 -j18 -N2 "$OUT/addon/mnq.node" | tr -d ' ')
-  [ "$machine" = 183 ] || { say "addon is not an aarch64 ELF (e_machine $machine)" >&2; exit 1; }
-  say "addon: ${OUT#$ROOT_DIR/}/addon/mnq.node (aarch64)"
-}
-
 case "${1:-}" in
-  --node-only) fetch_node ;;
-  --addon-only) build_addon ;;
-  "") fetch_node; build_addon ;;
-  *) echo "usage: $0 [--node-only | --addon-only]" >&2; exit 2 ;;
+  --node-only | "") fetch_node ;;
+  *) echo "usage: $0 [--node-only]" >&2; exit 2 ;;
 esac

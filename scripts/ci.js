@@ -10,7 +10,8 @@ const ci = process.env.CI === 'true' || process.env.CI === '1';
 // Node is a failure) is what CI does anyway.
 const NARROWING = [
   'MNQ_SKIP_NATIVE', 'MNQ_SKIP_ASAN', 'MNQ_SKIP_ARM64', 'MNQ_ARM64_NODE', 'MNQ_ARM64_SANITIZE', 'MNQ_ARM64_CPUS',
-  'MNQ_ARM64_MODELS', 'MNQ_ARM64_IMAGES', 'MNQ_PARITY_IMAGES', 'MNQ_ORT_X86_DEFAULT', 'MNQ_ISA',
+  'MNQ_ARM64_MODELS', 'MNQ_ARM64_IMAGES', 'MNQ_PARITY_IMAGES', 'MNQ_ORT_X86_DEFAULT', 'MNQ_ISA', 'MNQ_EXECUTOR',
+  'MNQ_BAND_KB', 'MNQ_WINDOW_SLACK',
 ];
 
 /** Under CI, exits 1 naming every narrowing variable that is set (non-empty). */

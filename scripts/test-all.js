@@ -2,8 +2,10 @@
 // `npm test`: every test suite of the project, in order.
 //   1. native kernels and runtime (ctest; plain and under ASan/UBSan)
 //   2. TypeScript / addon / ONNX Runtime parity (jest)
-//   3. aarch64 under qemu (Cortex-A72 and Cortex-A76), when the cross tools are
-//      present (always under CI=true: there a missing tool is a failure)
+//   3. the npm package (scripts/test-package.js): `npm pack` with the prebuilds, installed without a compiler,
+//      classifying; the install without prebuilds failing with what to install
+//   4. aarch64 under qemu (Cortex-A72 and Cortex-A76), when the cross tools are
+//      present (always under CI=true: there a missing tool is a failure), the package's arm64 prebuild included
 // Set MNQ_SKIP_NATIVE=1 / MNQ_SKIP_ARM64=1 to leave a stage out while developing; under CI=true these
 // (and every other variable that narrows the checks, scripts/ci.js) are refused.
 'use strict';
@@ -28,6 +30,7 @@ function stage(name, cmd, args) {
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 if (!process.env.MNQ_SKIP_NATIVE) stage('native', process.execPath, ['scripts/test-native.js']);
 stage('js', npx, ['jest', '--ci']);
+stage('package', process.execPath, ['scripts/test-package.js']);
 if (!process.env.MNQ_SKIP_ARM64) stage('arm64', process.execPath, ['scripts/test-arm64.js']);
 
 console.log('\n=== summary');

@@ -12,7 +12,7 @@
 //   3. ASan + UBSan build of test_simd_parity (build-arm64-asan), run under the A76,
 //      where it checks both neon and neondot against scalar.
 //   4. when an arm64 Node is available (scripts/test-arm64-node.js, which runs
-//      scripts/arm64-node.sh): the addon cross-built for aarch64, loaded in an
+//      scripts/arm64-node.sh): the npm package's arm64 prebuild, loaded in an
 //      arm64 Node 18 under both CPU models, must give int8 outputs bit-identical
 //      to the x86 run on every int8 model of the shared data.
 //

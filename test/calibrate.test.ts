@@ -11,7 +11,7 @@ import { quantizeWeights, planQuantization, resolveQParams, emitQdq, weightGrid,
 import { Graph } from '../lib/calibrate/graph';
 import { float, int, ints, makeNode, makeValueInfo } from '../lib/onnx/writer';
 import { findHardSwishPairs, equalizeHardSwish, findPairs, equalize, splitClipRange } from '../lib/calibrate/equalize';
-import { PatchCorrelation, ConvGeometry } from '../lib/calibrate/correction';
+import { PatchCorrelation, ConvGeometry, biasCorrect } from '../lib/calibrate/correction';
 import { floatTable } from '../lib/image/preprocess';
 import { parsePreprocess } from '../lib/preprocess-spec';
 import { quantizeLinear } from '../lib/numerics/quantization';
@@ -607,6 +607,47 @@ describe('QDQ emission', () => {
     expect(plan.floatNodes.size).toBe(1);
     expect(plan.tensors).toEqual(['x', 'c']);
     expect(() => planQuantization(graph, { exclude: ['nope'] })).toThrow(/--exclude nope: no node/);
+  });
+});
+
+describe('bias correction', () => {
+  // x [1, 16, 4, 4] → Conv a (1×1, 16 → 2) → Conv b (1×1, 2 → 2) → Conv y (graph output), every value on its int8
+  // grid: x in {0, ±127/128} (scale 1/128), weights ±1 (int8 ±127), a = k·127/128 (scale 127/128), so the int8
+  // model computes what float does and bias correction has nothing to correct. Conv a's products are the ones ORT's
+  // uint8 x int8 kernels saturate on x86 without VNNI (x = 127/128 is uint8 255 after ORT's x86-default conversion,
+  // weight 127: a pair sums to 64770 > 32767): measured through them, b's input is wrong and b's bias moves by units.
+  test('measures the int8 model\'s own integer arithmetic on every CPU: a model its int8 grids represent exactly keeps its biases', async () => {
+    const r = rng(11);
+    const C = 16, HW = 16, opset = 13;
+    const wa = Float32Array.from({ length: 2 * C }, (_, i) => (i < C || i % 2 ? 1 : -1));
+    const m = build({
+      opset, input: [1, C, 4, 4], output: 'y',
+      nodes: [makeNode('Conv', 'a', ['x', 'wa', 'ba'], ['a']), makeNode('Conv', 'b', ['a', 'wb', 'bb'], ['b']), makeNode('Conv', 'y', ['b', 'wy', 'by'], ['y'])],
+      inits: [
+        makeTensor('wa', [2, C, 1, 1], wa), makeTensor('ba', [2], new Float32Array(2)),
+        makeTensor('wb', [2, 2, 1, 1], Float32Array.of(1, -1, 1, 1)), makeTensor('bb', [2], new Float32Array(2)),
+        makeTensor('wy', [2, 2, 1, 1], Float32Array.of(1, 0, 0, 1)), makeTensor('by', [2], new Float32Array(2)),
+      ],
+    });
+    const floatModel = normalize(m).graph.toModel({ opset });
+    const planOptions = { inputRange: { lo: -1, hi: 127 / 128 }, inputQParams: { scale: 1 / 128, zeroPoint: 0 } };
+    const qp = resolveQParams(planQuantization(new Graph(floatModel), planOptions),
+      new Map([['a', { lo: -127, hi: 127 * 127 / 128 }], ['b', { lo: -40, hi: 40 }], ['y', { lo: -40, hi: 40 }]]));
+    expect([qp.get('a')!.scale, qp.get('a')!.zeroPoint]).toEqual([127 / 128, 0]);
+    const emit = (fm: onnx.ModelProto) => {
+      const qg = new Graph(fm);
+      emitQdq(qg, planQuantization(qg, planOptions), qp);
+      return qg.toModel({ opset });
+    };
+    const images = Array.from({ length: 4 }, () => Float32Array.from({ length: C * HW }, () => {
+      const u = r();
+      return u < 0.7 ? 127 / 128 : u < 0.85 ? 0 : -127 / 128;
+    }));
+    const corrected = new Graph(await biasCorrect({ floatModel, emit, floatNodes: new Set(), images, shape: [1, C, 4, 4], opset }));
+    for (const b of ['ba', 'bb']) {
+      const moved = Math.max(...Array.from(corrected.constF(b)!, Math.abs));
+      expect({ bias: b, moved: moved < 1e-4 ? 'less than 1e-4' : moved }).toEqual({ bias: b, moved: 'less than 1e-4' });
+    }
   });
 });
 

@@ -1,12 +1,14 @@
 /**
  * @jest-environment ./test/helpers/node-env.js
  */
-// The ONNX Runtime reference itself (lib/ort/int8-reference.ts): which CPUs make ORT's uint8 x int8
-// kernels saturate, and that openOrtInt8 gives the exact integer result there (ORT's U8U8 kernels).
+// The ONNX Runtime reference itself (lib/ort/int8-reference.ts, lib/ort/cpu.ts): which CPUs make ORT's uint8 x int8
+// kernels saturate, and that openOrtInt8 and the calibration sessions (lib/ort/session.ts, QdqExecution 'exact')
+// give the exact integer result there (ORT's U8U8 kernels).
 import * as ort from 'onnxruntime-node';
 import { onnx, makeTensor, encodeModel, DataType } from '../lib/onnx/proto';
-import { activationTypes, openOrtInt8 } from '../lib/ort/int8-reference';
-import { ortU8S8Saturates } from '../lib/ort/cpu';
+import { openOrtInt8 } from '../lib/ort/int8-reference';
+import { activationTypes, ortU8S8Saturates } from '../lib/ort/cpu';
+import { createSession, SessionKind, QdqExecution } from '../lib/ort/session';
 import { tinyConvModel } from './helpers/tiny-models';
 
 const flags = (...f: string[]) => new Set(['sse4_1', 'avx', 'avx2', 'fma', ...f]);
@@ -58,7 +60,7 @@ function saturatingConv(): Uint8Array {
   }));
 }
 
-test('openOrtInt8 gives the exact integer conv on this CPU; ORT\'s plain U8S8 kernels saturate exactly where ortU8S8Saturates says', async () => {
+test('openOrtInt8 and the calibration sessions give the exact integer conv on this CPU; ORT\'s plain U8S8 kernels saturate exactly where ortU8S8Saturates says', async () => {
   const bytes = saturatingConv();
   const x = new Float32Array(16 * 16).fill(1); // quantizes to 255
   // exact: channel 0 = 16 * 255 * 127 * (1/255) * (1/127) / 0.1 = 160, channel 1 = 8 * (90 - 100) / 127 / 0.1 = -6.3 -> 0 (uint8)
@@ -68,10 +70,15 @@ test('openOrtInt8 gives the exact integer conv on this CPU; ORT\'s plain U8S8 ke
   await ref.release();
   expect({ mode: ref.mode, output: ours }).toEqual({ mode: ortU8S8Saturates() ? 'integer QDQ, U8U8 kernels' : 'integer QDQ', output: exact });
 
-  const plain = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', extra: { session: { qdqisint8allowed: '1' } } });
-  const out = (await plain.run({ input: new ort.Tensor('float32', x, [1, 16, 4, 4]) })).output.data as Float32Array;
-  await plain.release();
-  const saturated = Math.round(out[0] / 0.1) !== 160;
+  const channel0 = async (kind: SessionKind, qdq?: QdqExecution) => {
+    const s = await createSession(bytes, kind, { qdq });
+    const out = (await s.run({ input: new ort.Tensor('float32', x, [1, 16, 4, 4]) })).output.data as Float32Array;
+    await s.release();
+    return Math.round(out[0] / 0.1);
+  };
+  // the kinds that measure int8 models run them exactly by default (QdqExecution 'exact')
+  expect({ calibration: await channel0('calibration'), reference: await channel0('int8-reference') }).toEqual({ calibration: 160, reference: 160 });
+  const saturated = await channel0('int8-reference', 'integer') !== 160; // ORT's integer QDQ execution as ORT sets it up
   // where the CPU flags are known, ORT saturates exactly when they say so; where they are not, the oracle takes
   // the U8U8 route anyway (exact everywhere), so it only must never miss a saturating CPU
   if (saturated) expect(ortU8S8Saturates()).toBe(true);

@@ -78,9 +78,38 @@ describeShared('int8 parity with ONNX Runtime', () => {
   });
 }, ['models/onnx', 'data/coral', 'data/imagenet-sample/eval'], NEEDS_X86_ORT);
 
-// mnq against itself: every ISA this CPU has gives the scalar reference's bits on real models, and an NHWC
-// input gives the NCHW model's.
-describeShared('int8 outputs on every ISA and input layout', () => {
+// mnq against itself: every ISA this CPU has gives the scalar reference's bits on real models, an NHWC
+// input gives the NCHW model's, and the depth-first (fused) executor gives the op-by-op (layers) one's.
+describeShared('int8 outputs on every ISA, input layout and executor', () => {
+  for (const file of int8Models()) {
+    test(`${path.basename(file)}: the fused executor's outputs are the layers executor's, batched and threaded; less memory`, async () => {
+      const images = testImages(3);
+      for (const threads of [1, 2]) {
+        const layers = await load(file, { threads, executor: 'layers' });
+        const fused = await load(file, { threads, executor: 'fused' });
+        try {
+          expect([layers.executor, fused.executor]).toEqual(['layers', 'fused']);
+          expect(layers.fusedGroups).toBe(0);
+          expect(fused.fusedGroups).toBeGreaterThan(3);
+          expect(layers.memory.windowBytesPerThread).toBe(0);
+          // The expanded tensors live in row windows: far less memory per image than op by op.
+          expect(fused.memory.activationBytesPerImage).toBeLessThan(layers.memory.arenaBytesPerImage / 1.5);
+          const { c, h, w } = fused.compiled.input;
+          const x = await loadBatch(images, h, preprocessFor(file));
+          for (const n of [1, images.length]) {
+            const xs = x.subarray(0, n * c * h * w);
+            const want = await layers.run(xs, [n, c, h, w], { quantized: true });
+            const got = await fused.run(xs, [n, c, h, w], { quantized: true });
+            expectIdentical(`${path.basename(file)} fused vs layers, ${threads} threads, batch ${n}`, got.data, want.data);
+          }
+        } finally {
+          layers.dispose();
+          fused.dispose();
+        }
+      }
+    });
+  }
+
   // The same models with an NHWC image input (Transpose(0, 3, 1, 2) before the input's QuantizeLinear, as
   // tf2onnx writes Keras models, or after its Q -> DQ): the runtime quantizes NHWC floats as they are, and
   // the outputs equal the NCHW model's on the same images bit for bit.

@@ -14,7 +14,6 @@ import { Graph } from './graph';
 import { makeValueInfo } from '../onnx/writer';
 import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
-import { needsU8U8 } from '../ort/int8-reference';
 import { guessPreprocess, inputSize, outputClasses } from './index';
 import { normalize, inputLayout } from './normalize';
 
@@ -156,8 +155,8 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const qOut = qModel.graph!.output![0].name!;
   const qExtra = [...new Set(pairs.map((p) => p.int8Name))].filter((t) => t !== qOut);
   for (const t of qExtra) qG.outputs.push(makeValueInfo(t));
-  const fs1 = await createSession(encodeModel(fG.toModel()), 'calibration', { what: 'float model' });
-  const qs = await createSession(encodeModel(qG.toModel()), 'calibration', { what: 'int8 model', qdq: 'integer', u8u8: needsU8U8(qModel.graph!) });
+  const fs1 = await createSession(fG.toModel(), 'calibration', { what: 'float model' });
+  const qs = await createSession(qG.toModel(), 'calibration', { what: 'int8 model' });
   const useMnq = opts.mnq !== false;
   const mnq = useMnq ? await loadMnq(qBytes) : 'not requested';
   const mnqRun = typeof mnq === 'string' ? undefined : mnq;

@@ -6,7 +6,7 @@
 //   gptqRound:     the weights are rounded to their int8 grid by GPTQ (Frantar et al. 2022) on the
 //                  correlation of the Conv's int8 input, so that the rounding errors of a filter cancel
 //                  on the inputs it sees instead of adding up.
-import { ModelProto, NodeProto, attrInt, attrInts, attrString, encodeModel } from '../onnx/proto';
+import { ModelProto, NodeProto, attrInt, attrInts, attrString } from '../onnx/proto';
 import { Graph } from './graph';
 import { makeValueInfo } from '../onnx/writer';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -37,7 +37,7 @@ async function withOutputs(model: ModelProto, tensors: string[], what: string): 
   const g = new Graph(model);
   const outs = new Set(g.outputs.map((o) => o.name!));
   for (const t of tensors) if (!outs.has(t)) { g.outputs.push(makeValueInfo(t)); outs.add(t); }
-  return createSession(encodeModel(g.toModel()), 'calibration', { what });
+  return createSession(g.toModel(), 'calibration', { what });
 }
 
 /** Per-channel mean of NCHW tensors over the images (and positions). */

@@ -181,7 +181,7 @@ export async function collectStats(
   const g = new Graph(floatModel);
   const outs = new Set(g.outputs.map((o) => o.name!));
   for (const t of tensors) if (!outs.has(t)) g.outputs.push(makeValueInfo(t));
-  const s = await createSession(encodeModel(g.toModel()), 'calibration', { what: 'float model' });
+  const s = await createSession(g.toModel(), 'calibration', { what: 'float model' });
   const stats = new Map(tensors.map((t) => [t, new TensorStats()]));
   const inputName = s.inputNames[0];
   const shape = [1, 3, size[0], size[1]];
@@ -224,7 +224,7 @@ async function channelMaxima(
 ): Promise<Map<string, Float32Array>> {
   const g = new Graph(floatModel);
   for (const t of tensors) g.outputs.push(makeValueInfo(t));
-  const s = await createSession(encodeModel(g.toModel()), 'calibration', { what: 'float model' });
+  const s = await createSession(g.toModel(), 'calibration', { what: 'float model' });
   const out = new Map<string, Float32Array>();
   for await (const img of streamImages(files, spec, size[1], size[0], () => undefined)) {
     const r = await runFloat(s, img.data, [1, 3, size[0], size[1]], tensors);

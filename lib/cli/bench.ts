@@ -9,6 +9,7 @@ import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs, reportUsageError } from './args';
+import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'measure latency, img/s and peak memory (optionally against ONNX Runtime)';
 
@@ -142,6 +143,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (o.vsOrt || o.engine.startsWith('ort')) checkInstalled(['onnxruntime-node']);
   if (o.engine) {
     console.log(JSON.stringify(await measure(o)));
     return 0;

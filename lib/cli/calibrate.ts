@@ -1,6 +1,7 @@
 // `mnq calibrate <float.onnx> --images DIR [...] -o <int8.onnx>`
 import { calibrate, writeOutput, METHODS, Method } from '../calibrate/index';
 import { parseArgs, reportUsageError, UsageError } from './args';
+import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'quantize a float ONNX MobileNet to int8 QDQ ONNX from calibration images';
 
@@ -49,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseArgs(argv, FLAGS);
     if (args.help) { console.log(USAGE); return 0; }
+    checkInstalled(['onnxruntime-node']);
     model = args.single('float model');
     images = args.required('images', '--images DIR is required');
     out = args.required('output', '-o/--output FILE is required');

@@ -12,6 +12,7 @@ import { ImagePipeline, imageInLayout, imageShape } from '../image';
 import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';
 import { topK } from '../numerics/softmax';
 import { parseArgs, reportUsageError, UsageError } from './args';
+import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
 
@@ -100,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  checkInstalled(['onnxruntime-node']);
   const dir = o.images || defaultImageDir();
   if (!fs.existsSync(dir)) throw new Error(`image directory '${dir}' not found (use --images DIR)`);
   const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, o.count).map((f) => path.join(dir, f));

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { compare, formatCompare, compareHtml } from '../calibrate/compare';
 import { writeFileAtomic } from '../onnx/writer';
 import { parseArgs, reportUsageError, UsageError } from './args';
+import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'int8 vs float: top-1/top-5, agreement, logits and per-layer SQNR (text, JSON or HTML)';
 
@@ -29,6 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseArgs(argv, FLAGS);
     if (args.help) { console.log(USAGE); return 0; }
+    checkInstalled(['onnxruntime-node']);
     if (args.positional.length !== 2) throw new UsageError(`need a float model and an int8 model, got ${args.positional.length} file(s)`);
     images = args.required('images', '--images DIR is required');
     limit = args.int('limit', { min: 1 });

@@ -1,7 +1,7 @@
 // How images decode alongside a model's threads: the one rule for `classify` and `mnq serve`. sharp decodes on
 // libuv's thread pool, which also carries the models' async runs, on the same cores as the model's threads.
 import * as os from 'os';
-import sharp from 'sharp';
+import { loadSharp } from './sharp';
 
 function cpuCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -29,10 +29,11 @@ let sharpUsers = 0;
 let sharpSaved = 0;
 export function acquireSharp(): void {
   if (sharpUsers++ === 0) {
+    const sharp = loadSharp();
     sharpSaved = sharp.concurrency();
     sharp.concurrency(1);
   }
 }
 export function releaseSharp(): void {
-  if (sharpUsers > 0 && --sharpUsers === 0) sharp.concurrency(sharpSaved);
+  if (sharpUsers > 0 && --sharpUsers === 0) loadSharp().concurrency(sharpSaved);
 }

@@ -1,7 +1,7 @@
 // Decoding with sharp: any format sharp reads → EXIF-oriented, sRGB, 8-bit RGB (alpha dropped), cropped
 // and resized per a PreprocessSpec to the model's input size. Errors are ImageErrors naming the image.
 import * as fs from 'fs';
-import sharp from 'sharp';
+import { loadSharp, SharpImage } from './sharp';
 import { geometry } from './preprocess';
 import { PreprocessSpec } from '../preprocess-spec';
 
@@ -107,7 +107,8 @@ export async function decodeToPixels(
     throw new RangeError(`limitInputPixels must be a positive integer or false, got ${limit}`);
   }
   const sharpLimit = limit === false ? false : limit;
-  let img: sharp.Sharp;
+  const sharp = loadSharp();
+  let img: SharpImage;
   if (typeof input === 'string') {
     let st: fs.Stats;
     try {

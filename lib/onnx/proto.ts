@@ -1,8 +1,8 @@
-// ONNX protobuf access: decoding / encoding through onnx-proto (the official
-// schema compiled with protobufjs), plus typed helpers for tensors and
+// ONNX protobuf access: decoding / encoding through the ONNX schema compiled with
+// protobufjs (vendor/onnx-proto), plus typed helpers for tensors and
 // attributes. Everything that reads or writes ONNX goes through here.
 import * as fs from 'fs';
-import { onnx } from 'onnx-proto';
+import { onnx } from '../../vendor/onnx-proto/onnx';
 
 export { onnx };
 export type ModelProto = onnx.ModelProto;

@@ -1,5 +1,6 @@
 // ONNX Runtime as an exact integer reference on this CPU: whether its x86 uint8 x int8 kernels
-// saturate (ortU8S8Saturates), and whether it is the reference here at all (ortReferenceCaveat).
+// saturate (ortU8S8Saturates), whether a graph needs ORT's exact U8U8 kernels here (needsU8U8, from
+// its activationTypes), and whether ORT is the reference here at all (ortReferenceCaveat).
 //
 // ORT (MLAS, onnxruntime/core/mlas/lib/platform.cpp) multiplies uint8 activations by int8 weights
 // (QLinearConv, QLinearMatMul, QGemm and their QDQ forms) with `vpmaddubsw` on x86 CPUs without VNNI:
@@ -12,6 +13,7 @@
 // its portable C++ kernel (GemmS8S8Dispatch = MlasGemmQuantDispatchDefault, int32 sums), with it
 // `vpdpbssd`; both exact. See docs/quantization.md, "The ONNX Runtime reference".
 import * as fs from 'fs';
+import { onnx, DataType } from '../onnx/proto';
 
 /** The CPU feature flags of /proc/cpuinfo (Linux), or null where they cannot be read. */
 function cpuFlags(): Set<string> | null {
@@ -28,13 +30,50 @@ function cpuFlags(): Set<string> | null {
  * AVX-512 VNNI nor AVX-VNNI. MLAS takes its AVX-512 "core" kernel (no VNNI: saturating) on any CPU with
  * AVX-512 F/BW/DQ/VL unless it also has AVX-512 VNNI, else its AVX2 kernel unless it has AVX-VNNI.
  * Where the flags cannot be read (x86 outside Linux), true: the remedy (ORT's U8U8 kernels, see
- * openOrtInt8) is exact on every x86 CPU, only slower. False on every other architecture.
+ * QdqExecution 'exact' in session.ts) is exact on every x86 CPU, only slower. False on every other architecture.
  */
 export function ortU8S8Saturates(flags: Set<string> | null = cpuFlags(), arch: string = process.arch): boolean {
   if (arch !== 'x64' && arch !== 'ia32') return false;
   if (!flags) return true;
   const avx512Core = ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.has(f));
   return avx512Core ? !flags.has('avx512_vnni') : !flags.has('avx_vnni');
+}
+
+/** The input index of the output zero point of QuantizeLinear and the QLinear* ops. */
+export const OUTPUT_ZERO_POINT: Record<string, number> = {
+  QuantizeLinear: 2, QLinearConv: 7, QLinearAdd: 7, QLinearMul: 7, QLinearMatMul: 7,
+  QLinearGlobalAveragePool: 4, QLinearSigmoid: 4, QLinearLeakyRelu: 4, QLinearAveragePool: 4,
+};
+
+/**
+ * The element types (DataType.INT8 / UINT8) of the graph's activations: the zero points of its
+ * QuantizeLinear nodes and of its QLinear* outputs (weights are constants behind DequantizeLinear).
+ */
+export function activationTypes(graph: onnx.IGraphProto): Set<number> {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const types = new Set<number>();
+  for (const n of graph.node ?? []) {
+    const i = n.opType ? OUTPUT_ZERO_POINT[n.opType] : undefined;
+    if (i === undefined) continue;
+    const zp = n.input?.[i];
+    types.add(zp ? inits.get(zp)?.dataType ?? DataType.UINT8 : DataType.UINT8); // no zero point: uint8 (ONNX)
+  }
+  return types;
+}
+
+/**
+ * Whether ORT's integer QDQ execution of this graph needs its U8U8 kernels (session.x64quantprecision) to be
+ * exact here: uint8 activations on an x86 CPU whose uint8 x int8 kernels saturate (ortU8S8Saturates). A graph
+ * with both uint8 and int8 activations cannot be run exactly on such a CPU: an Error says so.
+ */
+export function needsU8U8(graph: onnx.IGraphProto): boolean {
+  const acts = activationTypes(graph);
+  const u8u8 = acts.has(DataType.UINT8) && ortU8S8Saturates();
+  if (u8u8 && acts.has(DataType.INT8)) {
+    throw new Error('the model has both uint8 and int8 activations: on this CPU (x86 without VNNI) ONNX Runtime\'s uint8 x int8 '
+      + 'kernels saturate, and its exact U8U8 mode (session.x64quantprecision) cannot run int8 activations, so ORT is no exact reference here');
+  }
+  return u8u8;
 }
 
 /**

@@ -2,9 +2,9 @@
 // int8 tensors exposed as extra graph outputs: the tensor before each final
 // DequantizeLinear, and optionally any intermediate int8 tensor. This is the
 // reference mnq's parity checks (tests, `mnq check-ort`) compare against.
-import { onnx, readModel, encodeModel, DataType } from '../onnx/proto';
+import { onnx, readModel, DataType } from '../onnx/proto';
 import { makeValueInfo } from '../onnx/writer';
-import { ortU8S8Saturates } from './cpu';
+import { OUTPUT_ZERO_POINT, needsU8U8 } from './cpu';
 import { createSession, ort } from './session';
 
 export interface OrtInt8Session {
@@ -37,12 +37,6 @@ export function int8SourceOf(graph: onnx.IGraphProto, output: string): string | 
   return null;
 }
 
-/** The input index of the output zero point of QuantizeLinear and the QLinear* ops. */
-const OUTPUT_ZERO_POINT: Record<string, number> = {
-  QuantizeLinear: 2, QLinearConv: 7, QLinearAdd: 7, QLinearMul: 7, QLinearMatMul: 7,
-  QLinearGlobalAveragePool: 4, QLinearSigmoid: 4, QLinearLeakyRelu: 4, QLinearAveragePool: 4,
-};
-
 /** Element type of an int8/uint8 tensor produced by QuantizeLinear or a QLinear* node. */
 function int8Type(graph: onnx.IGraphProto, name: string): number | null {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
@@ -61,53 +55,15 @@ function int8Type(graph: onnx.IGraphProto, name: string): number | null {
 }
 
 /**
- * The element types (DataType.INT8 / UINT8) of the graph's activations: the zero points of its
- * QuantizeLinear nodes and of its QLinear* outputs (weights are constants behind DequantizeLinear).
- */
-export function activationTypes(graph: onnx.IGraphProto): Set<number> {
-  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const types = new Set<number>();
-  for (const n of graph.node ?? []) {
-    const i = n.opType ? OUTPUT_ZERO_POINT[n.opType] : undefined;
-    if (i === undefined) continue;
-    const zp = n.input?.[i];
-    types.add(zp ? inits.get(zp)?.dataType ?? DataType.UINT8 : DataType.UINT8); // no zero point: uint8 (ONNX)
-  }
-  return types;
-}
-
-/**
- * Whether ORT's integer QDQ execution of this graph needs its U8U8 kernels (session.x64quantprecision) to be
- * exact here: uint8 activations on an x86 CPU whose uint8 x int8 kernels saturate (ortU8S8Saturates). A graph
- * with both uint8 and int8 activations cannot be run exactly on such a CPU: an Error says so.
- */
-export function needsU8U8(graph: onnx.IGraphProto): boolean {
-  const acts = activationTypes(graph);
-  const u8u8 = acts.has(DataType.UINT8) && ortU8S8Saturates();
-  if (u8u8 && acts.has(DataType.INT8)) {
-    throw new Error('the model has both uint8 and int8 activations: on this CPU (x86 without VNNI) ONNX Runtime\'s uint8 x int8 '
-      + 'kernels saturate, and its exact U8U8 mode (session.x64quantprecision) cannot run int8 activations, so ORT is no exact reference here');
-  }
-  return u8u8;
-}
-
-/**
  * Opens the model in ONNX Runtime (an 'int8-reference' session, lib/ort/session.ts) with the int8 tensors as
  * outputs. `extra`: intermediate int8 tensor names to expose too (silently dropped if ORT cannot type them).
  *
- * ORT is run with its integer QDQ execution (session option
- * session.qdqisint8allowed = 1, ORT's default on ARM). On an x86 CPU whose uint8 x int8
- * kernels saturate (no VNNI: ortU8S8Saturates), a graph with uint8 activations also gets
- * session.x64quantprecision = 1: ORT then moves its int8 weights to uint8 (w + 128, zero
- * point + 128: the same products) and runs its exact U8U8 kernels. int8 activations need
- * nothing (ORT's int8 x int8 kernels are exact on x86) and must not get it: ORT would convert
- * their weights to uint8 too and find no int8 x uint8 QLinearConv. A graph with both kinds of
- * activation cannot be run exactly on such a CPU: an Error says so.
- * With ORT's x86 default (`x86Default`), QDQ graphs with int8 activations are converted to uint8 pair
- * by pair, and a tensor read by several nodes stays int8, so the Conv / Add
- * next to it no longer match ORT's QLinear patterns and run in float32
- * (DequantizeLinear -> float Conv -> QuantizeLinear): the result then depends
- * on float summation order and is not an integer-exact reference.
+ * ORT runs the graph's exact integer arithmetic (QdqExecution 'exact': its integer QDQ execution, with its
+ * U8U8 kernels for uint8 activations on an x86 CPU whose uint8 x int8 kernels saturate; int8 activations must
+ * not get them: ORT would move their weights to uint8 too and find no int8 x uint8 QLinearConv). A graph with
+ * both kinds of activation cannot be run exactly on such a CPU: an Error says so.
+ * With ORT's x86 default (`x86Default`, QdqExecution 'x86-default') some Convs / Adds run in float32: the
+ * result then depends on float summation order and is not an integer-exact reference.
  */
 export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: string[] = [], threads = 1,
   x86Default = process.env.MNQ_ORT_X86_DEFAULT === '1'): Promise<OrtInt8Session> {
@@ -130,7 +86,7 @@ export async function openOrtInt8(pathOrBytes: string | Uint8Array, extra: strin
     exposed.push(name);
     if (!int8Outputs.includes(name)) extraOk.push(name);
   }
-  const session = await createSession(encodeModel(model), 'int8-reference', { threads, qdq: x86Default ? 'x86-default' : 'integer', u8u8 });
+  const session = await createSession(model, 'int8-reference', { threads, qdq: x86Default ? 'x86-default' : 'exact' });
   const { Tensor } = ort();
   const inputName = session.inputNames[0];
   return {

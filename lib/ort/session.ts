@@ -1,11 +1,14 @@
 // Every ONNX Runtime session mnq opens goes through createSession: the kinds of session, each with its options.
-// onnxruntime-node is loaded on first use, so programs that never run ORT never load it.
+// onnxruntime-node is an optional dependency, loaded on first use, so programs that never run ORT never load it
+// (and run without it installed).
 import type * as Ort from 'onnxruntime-node';
+import { requireOptional } from '../optional-dependencies';
+import { ModelProto, encodeModel, readModel } from '../onnx/proto';
+import { needsU8U8, ortU8S8Saturates } from './cpu';
 
-/** onnxruntime-node (loaded on first use). */
+/** onnxruntime-node (loaded on first use); a MissingDependencyError when it is not installed. */
 export function ort(): typeof Ort {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('onnxruntime-node') as typeof Ort;
+  return requireOptional<typeof Ort>('onnxruntime-node');
 }
 
 /**
@@ -22,52 +25,63 @@ export function ort(): typeof Ort {
 export type SessionKind = 'calibration' | 'int8-reference' | 'classifier';
 
 /**
- * How ORT runs QDQ graphs. 'integer': its integer QDQ execution (session option session.qdqisint8allowed = 1,
- * its default on ARM): the int8 model's arithmetic. 'x86-default': its x86 default, which converts int8 Q/DQ
- * pairs to uint8 one pair at a time, so a Conv / Add next to a tensor read by several nodes no longer matches
- * ORT's QLinear patterns and runs in float32 (DequantizeLinear -> float Conv -> QuantizeLinear): not an
- * integer-exact reference. Default: 'integer' for 'int8-reference', 'x86-default' otherwise.
+ * How ORT runs QDQ graphs (a float graph runs the same under each):
+ * - 'exact': the graph's own integer arithmetic, the same on every CPU: ORT's integer QDQ execution (session option
+ *   session.qdqisint8allowed = 1, its default on ARM), and where the graph has uint8 activations and ORT's uint8 x
+ *   int8 kernels saturate on this CPU (x86 without VNNI) its exact U8U8 kernels (session.x64quantprecision = 1;
+ *   needsU8U8 in lib/ort/cpu.ts). A graph ORT cannot run exactly here (uint8 and int8 activations on such a CPU)
+ *   is an Error.
+ * - 'integer': ORT's integer QDQ execution as ORT sets it up itself: on x86 without VNNI a graph with uint8
+ *   activations saturates (bench's 'ort-int8': ORT's speed, not a reference).
+ * - 'x86-default': ORT's x86 default, which converts int8 Q/DQ pairs to uint8 one pair at a time (whose kernels
+ *   saturate on x86 without VNNI), so a Conv / Add next to a tensor read by several nodes no longer matches ORT's
+ *   QLinear patterns and runs in float32 (DequantizeLinear -> float Conv -> QuantizeLinear): not an exact reference.
+ * Default: 'exact' for 'calibration' and 'int8-reference' (what they measure of an int8 model must be what mnq
+ * computes, on every CPU), 'x86-default' for 'classifier'.
  */
-export type QdqExecution = 'integer' | 'x86-default';
+export type QdqExecution = 'exact' | 'integer' | 'x86-default';
 
 export interface SessionOptions {
   /** intra-op threads (see SessionKind for each kind's default) */
   threads?: number;
   qdq?: QdqExecution;
-  /** with qdq 'integer': ORT's U8U8 kernels (session.x64quantprecision = 1), exact where its uint8 x int8 ones
-   * saturate (x86 without VNNI; see needsU8U8 in int8-reference.ts) */
-  u8u8?: boolean;
   /** names the model in a load error: "ONNX Runtime cannot load the <what>: ..." (default: ORT's own error) */
   what?: string;
 }
 
-
-/** The ORT options of a session kind. */
-export function sessionOptions(kind: SessionKind, options: SessionOptions = {}): Ort.InferenceSession.SessionOptions {
-  const qdq = options.qdq ?? (kind === 'int8-reference' ? 'integer' : 'x86-default');
-  const integer = qdq !== 'integer' ? {}
-    : { extra: { session: { qdqisint8allowed: '1', ...(options.u8u8 ? { x64quantprecision: '1' } : {}) } } };
+/** The ORT options of a session kind; `u8u8`: ORT's U8U8 kernels (see QdqExecution 'exact'). */
+function sessionOptions(kind: SessionKind, qdq: QdqExecution, u8u8: boolean, threads?: number): Ort.InferenceSession.SessionOptions {
+  const integer = qdq === 'x86-default' ? {}
+    : { extra: { session: { qdqisint8allowed: '1', ...(u8u8 ? { x64quantprecision: '1' } : {}) } } };
   switch (kind) {
     case 'calibration':
       return {
-        intraOpNumThreads: options.threads ?? (Number(process.env.MNQ_ORT_THREADS || 1) || 1),
+        intraOpNumThreads: threads ?? (Number(process.env.MNQ_ORT_THREADS || 1) || 1),
         interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, ...integer,
       };
     case 'int8-reference':
-      return { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3, ...integer };
+      return { intraOpNumThreads: threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3, ...integer };
     case 'classifier':
-      return { interOpNumThreads: 1, graphOptimizationLevel: 'all', ...(options.threads ? { intraOpNumThreads: options.threads } : {}), ...integer };
+      return { interOpNumThreads: 1, graphOptimizationLevel: 'all', ...(threads ? { intraOpNumThreads: threads } : {}), ...integer };
     default:
       throw new Error(`unknown ONNX Runtime session kind '${kind as string}'`);
   }
 }
 
-/** Opens an ONNX file or bytes in ONNX Runtime as a session of the given kind (default: 'calibration'). */
-export async function createSession(model: string | Uint8Array, kind: SessionKind = 'calibration', options: SessionOptions = {}): Promise<Ort.InferenceSession> {
-  const so = sessionOptions(kind, options);
+/**
+ * Opens an ONNX model (a file, its bytes or the decoded model) in ONNX Runtime as a session of the given kind
+ * (default: 'calibration').
+ */
+export async function createSession(model: string | Uint8Array | ModelProto, kind: SessionKind = 'calibration', options: SessionOptions = {}): Promise<Ort.InferenceSession> {
+  const qdq = options.qdq ?? (kind === 'classifier' ? 'x86-default' : 'exact');
   const { InferenceSession } = ort();
   try {
-    return typeof model === 'string' ? await InferenceSession.create(model, so) : await InferenceSession.create(model, so);
+    const decoded = typeof model === 'string' || model instanceof Uint8Array ? undefined : model;
+    const source = decoded ? encodeModel(decoded) : model as string | Uint8Array;
+    // the graph is read only where its activation types matter: needsU8U8 is false on every other CPU
+    const u8u8 = qdq === 'exact' && ortU8S8Saturates() && needsU8U8((decoded ?? readModel(source)).graph ?? {});
+    const so = sessionOptions(kind, qdq, u8u8, options.threads);
+    return typeof source === 'string' ? await InferenceSession.create(source, so) : await InferenceSession.create(source, so);
   } catch (e) {
     if (options.what === undefined) throw e;
     throw new Error(`ONNX Runtime cannot load the ${options.what}: ${(e as Error).message}`);

@@ -14,12 +14,13 @@
 // - Redis restarting: commands wait for the connection to come back (maxRetriesPerRequest: null); every
 //   `reconcileMs` each pending chunk's job is looked up, so a completion whose event was missed is found and a
 //   job that Redis lost (a restart without persistence) is queued again.
-import { ConnectionOptions, Job, JobsOptions, Queue, QueueEvents } from 'bullmq';
+import type { ConnectionOptions, Job, JobsOptions } from 'bullmq';
 import * as path from 'path';
 import { SubmitImage } from './inputs';
 import { chunkJobId, ClassifyJobData, ClassifyJobResult, ImageResult, JOB_NAME, jobData, parseJobResult } from './jobs';
 import { resultLine, ResultsWriter, resumeResults } from './results-file';
 import { errorLog } from './redis';
+import { requireOptional } from '../optional-dependencies';
 
 export interface SubmitOptions {
   connection: ConnectionOptions;
@@ -81,6 +82,7 @@ type Outcome = { results: ImageResult[] };
 
 /** Submits the images and writes their results; resolves when every image has its line in the output. */
 export async function submitImages(o: SubmitOptions): Promise<SubmitSummary> {
+  const { Job, Queue, QueueEvents } = requireOptional<typeof import('bullmq')>('bullmq');
   const d = SUBMIT_DEFAULTS;
   const size = o.chunk ?? d.chunk;
   const topK = o.topK ?? d.topK;

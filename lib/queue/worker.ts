@@ -8,7 +8,8 @@
 // (SIGKILL, power loss) stops renewing it; after lockDuration the lock expires, and the stalled-job check
 // that every worker runs each stalledInterval moves the job back to the queue for another worker. A job
 // that stalls more than maxStalledCount times fails ("job stalled more than allowable limit").
-import { ConnectionOptions, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { ConnectionOptions, Job, Worker } from 'bullmq';
+import { requireOptional } from '../optional-dependencies';
 import type { Classifier } from '../classify';
 import { ImageError } from '../image';
 import { FetchError, ImageFetcher } from './fetch-image';
@@ -101,6 +102,7 @@ export interface RunningWorker {
 
 /** Starts a worker on the queue; it runs until close(). */
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWorker> {
+  const { UnrecoverableError, Worker } = requireOptional<typeof import('bullmq')>('bullmq');
   const log = o.log ?? (() => undefined);
   const logJob = o.logJobs === false ? () => undefined : log;
   const d = WORKER_DEFAULTS;

@@ -7,6 +7,7 @@
 //   await server.close();   // drains: requests in flight are answered first
 import type { MnqServer } from './server';
 import type { ServeOptions } from './options';
+import { checkInstalled } from '../optional-dependencies';
 
 export type { MnqServer } from './server';
 export type { ServeOptions, ServeModelSpec } from './options';
@@ -14,7 +15,9 @@ export type { ServableModel } from './served-model';
 
 /** Loads the models and starts the server; resolves once it listens. */
 export function createServer(options: ServeOptions): Promise<MnqServer> {
-  // loaded on first use: fastify and prom-client are only needed by programs that serve
+  // loaded on first use: fastify, @fastify/multipart and prom-client are optional dependencies, only needed by
+  // programs that serve
+  checkInstalled(['fastify', '@fastify/multipart', 'prom-client']);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { startServer } = require('./server') as typeof import('./server');
   return startServer(options);

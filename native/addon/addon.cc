@@ -259,6 +259,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceAccessor<&ModelWrap::threads>("threads"),
                         InstanceAccessor<&ModelWrap::arena_bytes_per_image>("arenaBytesPerImage"),
                         InstanceAccessor<&ModelWrap::weight_bytes>("weightBytes"),
+                        InstanceAccessor<&ModelWrap::window_bytes_per_thread>("windowBytesPerThread"),
+                        InstanceAccessor<&ModelWrap::executor>("executor"),
+                        InstanceAccessor<&ModelWrap::fused_groups>("fusedGroups"),
                         InstanceAccessor<&ModelWrap::disposed>("disposed")});
   }
 
@@ -270,6 +273,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     threads_ = model_->threads();
     arena_bytes_per_image_ = static_cast<double>(model_->arena_bytes_per_image());
     weight_bytes_ = static_cast<double>(model_->weight_bytes());
+    window_bytes_per_thread_ = static_cast<double>(model_->window_bytes_per_thread());
+    executor_ = mnq::executor_name(model_->executor());
+    fused_groups_ = static_cast<double>(model_->fused_groups().size());
   }
 
  private:
@@ -361,12 +367,18 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return Napi::Number::New(info.Env(), arena_bytes_per_image_);
   }
   Napi::Value weight_bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), weight_bytes_); }
+  Napi::Value window_bytes_per_thread(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), window_bytes_per_thread_);
+  }
+  Napi::Value executor(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), executor_); }
+  Napi::Value fused_groups(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fused_groups_); }
 
   std::shared_ptr<const Model> model_;
   // Kept after dispose(), like isa and threads.
   std::string isa_;
   int threads_ = 0;
-  double arena_bytes_per_image_ = 0, weight_bytes_ = 0;
+  double arena_bytes_per_image_ = 0, weight_bytes_ = 0, window_bytes_per_thread_ = 0, fused_groups_ = 0;
+  std::string executor_;
 };
 
 // ------------------------------------------------------------ module
@@ -381,7 +393,8 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
   }
 
  private:
-  // createModel(plan, { threads?: number = 1, isa?: string = defaultIsa() }) -> Promise<NativeModel>:
+  // createModel(plan, { threads?: number = 1, isa?: string = defaultIsa(),
+  //                     executor?: 'fused' | 'layers' = MNQ_EXECUTOR or 'fused' }) -> Promise<NativeModel>:
   // reads the plan on the calling thread (type errors throw at once), then
   // validates it and packs the weights on a libuv worker thread.
   // createModelSync(plan, options) -> NativeModel: the same on the calling thread.
@@ -389,13 +402,14 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
     mnq::PlanDesc plan;
     mnq::Isa isa = mnq::Isa::scalar;
     int threads = 1;
+    mnq::Executor executor = mnq::Executor::fused;
   };
 
   static CreateArgs read_create_args(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     PlanReader r(env);
     CreateArgs a;
-    bool have_isa = false;
+    bool have_isa = false, have_executor = false;
     if (info.Length() >= 2 && !info[1].IsUndefined()) {
       Napi::Object opts = r.object(info[1], "options");
       Napi::Value t = opts.Get("threads");
@@ -408,9 +422,18 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
                                               name + "'");
         have_isa = true;
       }
+      Napi::Value e = opts.Get("executor");
+      if (!e.IsUndefined()) {
+        const std::string name = r.string(e, "options.executor");
+        if (name != "fused" && name != "layers")
+          throw Napi::TypeError::New(env, "options.executor must be 'fused' or 'layers'; got '" + name + "'");
+        a.executor = name == "layers" ? mnq::Executor::layers : mnq::Executor::fused;
+        have_executor = true;
+      }
     }
     a.plan = r.plan(info.Length() >= 1 ? info[0] : env.Undefined());
     if (!have_isa) a.isa = mnq::default_isa();
+    if (!have_executor) a.executor = mnq::default_executor();
     return a;
   }
 
@@ -424,7 +447,7 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
     Napi::Promise promise() const { return deferred_.Promise(); }
     void Execute() override {
       try {
-        model_ = std::make_shared<const Model>(args_.plan, args_.isa, args_.threads);
+        model_ = std::make_shared<const Model>(args_.plan, args_.isa, args_.threads, args_.executor);
       } catch (const std::bad_alloc&) {
         SetError("mnq: out of memory");
       } catch (const std::exception& e) {
@@ -466,7 +489,7 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       CreateArgs a = read_create_args(info);
-      auto model = std::make_shared<const Model>(a.plan, a.isa, a.threads);
+      auto model = std::make_shared<const Model>(a.plan, a.isa, a.threads, a.executor);
       Napi::Object obj = model_class_.New({});
       ModelWrap::Unwrap(obj)->set_model(std::move(model));
       return obj;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -30,6 +31,7 @@ struct Scratch {
   }
 };
 thread_local Scratch tls_scratch;
+thread_local Scratch tls_windows;  // the fused groups' windows (Model::run_group_rows)
 
 }  // namespace
 
@@ -154,7 +156,7 @@ void Model::run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_
     case PlanOpType::max_pool:
       for (size_t i = 0; i < batch; ++i) {
         split(pool, static_cast<size_t>(Y.h), 1, [&](size_t r0, size_t r1) {
-          max_pool(s.pool_shape, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1));
+          max_pool(s.shape, x + i * x_img, y + i * y_img, static_cast<int>(r0), static_cast<int>(r1));
         });
       }
       break;
@@ -184,6 +186,145 @@ void Model::run_steps(size_t begin, size_t end, const std::function<int8_t*(int 
   }
 }
 
+void Model::run_rows(const Step& s, const int8_t* x, const int8_t* b, int8_t* y, int r0, int r1) const {
+  const PlanTensor& X = tensors_[s.x];
+  const PlanTensor& Y = tensors_[s.y];
+  const size_t x_row = static_cast<size_t>(X.w) * X.c, y_row = static_cast<size_t>(Y.w) * Y.c;
+  const size_t n = static_cast<size_t>(r1 - r0) * y_row;  // elements of the rows (elementwise ops)
+  const size_t xo = static_cast<size_t>(r0) * x_row, yo = static_cast<size_t>(r0) * y_row;
+  switch (s.type) {
+    case PlanOpType::conv:
+      if (s.as_gemm) {
+        gemm_run_columns(*s.packed, s.stage, x + xo, y + yo, static_cast<size_t>(r1 - r0) * Y.w, 0, s.gemm_n);
+      } else {
+        void* scratch = tls_scratch.get(conv_scratch_size(*s.packed, r0, r1));
+        conv_run(*s.packed, s.stage, x, y, r0, r1, scratch);
+      }
+      return;  // a conv's table is in its output stage
+    case PlanOpType::max_pool: max_pool(s.shape, x, y, r0, r1); break;
+    case PlanOpType::lut: lut_apply(isa_, s.table, n, x + xo, y + yo); return;  // the table is the op
+    case PlanOpType::add: add(isa_, s.addp, n, x + xo, b + yo, y + yo); break;
+    case PlanOpType::mul:
+      if (s.channelwise)
+        mul_channelwise(isa_, s.mulp, static_cast<size_t>(r1 - r0) * Y.w, static_cast<size_t>(Y.c), x + xo, b, y + yo);
+      else
+        mul(isa_, s.mulp, n, x + xo, b + yo, y + yo);
+      break;
+    case PlanOpType::fully_connected:
+    case PlanOpType::global_avg_pool:
+      throw std::logic_error("run_rows: not a row-local step");
+  }
+  if (s.has_table) lut_apply(isa_, s.table, n, y + yo, y + yo);
+}
+
+namespace {
+// A window of a tensor's rows in a fused group: rows [lo, hi) are held, row r at
+// mem + (r - base) * row; rows from base on fit in `rows` rows.
+struct Window {
+  uint8_t* mem = nullptr;
+  size_t row = 0;
+  int rows = 0;
+  int base = 0, lo = 0, hi = 0;
+  // Row 0 of the tensor as the kernels address it (only rows [lo, hi) are read or written).
+  int8_t* view() const {
+    return reinterpret_cast<int8_t*>(reinterpret_cast<uintptr_t>(mem) - static_cast<uintptr_t>(base) * row);
+  }
+};
+}  // namespace
+
+void Model::run_group_rows(const FusedGroup& g, const std::function<int8_t*(int tensor)>& at, int r0, int r1,
+                           uint8_t* windows) const {
+  const size_t n = g.end - g.begin;
+  Window w[16];
+  std::vector<Window> big;
+  Window* win = w;
+  if (n - 1 > 16) {
+    big.resize(n - 1);
+    win = big.data();
+  }
+  for (size_t j = 0; j + 1 < n; ++j) {
+    const PlanTensor& t = tensors_[steps_[g.begin + j].y];
+    win[j].mem = windows + g.window_offset[j];
+    win[j].row = static_cast<size_t>(t.w) * t.c;
+    win[j].rows = g.window_rows[j];
+  }
+  RowRange need[64];
+  std::vector<RowRange> need_big;
+  RowRange* nd = need;
+  if (n > 64) {
+    need_big.resize(n);
+    nd = need_big.data();
+  }
+  for (int b0 = r0; b0 < r1; b0 += g.band) {
+    const int b1 = std::min(r1, b0 + g.band);
+    // The rows each step must have made for this band, from the last step back.
+    nd[n - 1] = {b0, b1};
+    for (size_t j = n - 1; j > 0; --j) {
+      const Step& s = steps_[g.begin + j];
+      nd[j - 1] = input_rows(s, tensors_[g.chained[j] == 1 ? s.b : s.x], nd[j]);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      const Step& s = steps_[g.begin + j];
+      // The step's inputs: the chained one from the previous step's window (the group's input from the
+      // arena), the other one (a residual, an SE scale) from the arena.
+      const int8_t* chained = j == 0 ? at(s.x) : win[j - 1].view();
+      const int8_t* x = g.chained[j] == 1 ? at(s.x) : chained;
+      const int8_t* b = s.b < 0 ? nullptr : g.chained[j] == 1 ? chained : at(s.b);
+      if (j + 1 == n) {
+        run_rows(s, x, b, at(s.y), b0, b1);
+        break;
+      }
+      Window& o = win[j];
+      const RowRange t = nd[j];
+      if (t.lo >= o.hi) {
+        o.base = o.lo = o.hi = t.lo;  // nothing held is needed any more
+      } else if (t.lo > o.lo) {
+        o.lo = t.lo;
+      }
+      if (t.hi <= o.hi) continue;
+      if (t.hi - o.base > o.rows) {  // slide: move the rows still needed to the start
+        std::memmove(o.mem, o.mem + static_cast<size_t>(o.lo - o.base) * o.row,
+                     static_cast<size_t>(o.hi - o.lo) * o.row);
+        o.base = o.lo;
+      }
+      run_rows(s, x, b, o.view(), o.hi, t.hi);
+      o.hi = t.hi;
+    }
+  }
+}
+
+void Model::run_image_steps(const std::function<int8_t*(int tensor)>& at, ThreadPool* pool) const {
+  Profile* prof = profile_.get();
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < tail_begin_;) {
+    if (group_at_[i] < 0) {
+      run_steps(i, i + 1, at, 1, pool);
+      ++i;
+      continue;
+    }
+    const FusedGroup& g = groups_[static_cast<size_t>(group_at_[i])];
+    const Clock::time_point t0 = prof ? Clock::now() : Clock::time_point();
+    const int out_h = tensors_[steps_[g.end - 1].y].h;
+    // Rows split over the threads: each part recomputes the few input rows it shares with the next.
+    const size_t parts = pool ? task_count(static_cast<size_t>(out_h), std::max<size_t>(1, kMinTaskMacs * out_h / std::max<size_t>(1, g.macs)),
+                                           pool->threads())
+                              : 1;
+    auto part = [&](size_t p) {
+      const int r0 = static_cast<int>(out_h * p / parts), r1 = static_cast<int>(out_h * (p + 1) / parts);
+      if (r0 < r1) run_group_rows(g, at, r0, r1, static_cast<uint8_t*>(tls_windows.get(g.window_bytes)));
+    };
+    try {
+      if (parts <= 1) part(0);
+      else pool->parallel_for(parts, part);
+    } catch (const std::invalid_argument& e) {
+      const Step& s = steps_[g.begin];
+      throw std::runtime_error(op_where(s.index, s.type, s.name) + " (fused group): " + e.what());
+    }
+    if (prof) prof->add(Profile::kFused, t0);
+    i = g.end;
+  }
+}
+
 void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
                     const std::vector<int8_t*>& outputs) const {
   if (batch < 1) throw std::invalid_argument("batch must be >= 1, got " + std::to_string(batch));
@@ -194,7 +335,10 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   // Regions: one per thread that runs whole images (see "execution" above).
   const size_t stride = static_cast<size_t>(memory_.bytes);  // a multiple of 64
   const size_t regions = B >= static_cast<size_t>(pool_.threads()) ? static_cast<size_t>(pool_.threads()) : 1;
-  const size_t need = stride * regions + (static_cast<size_t>(tail_bytes_) * B + 63) / 64 * 64;
+  // The input is read where it is: the caller's int8 images, or (float input) each region's quantized copy.
+  const size_t in_img = input_elements();
+  const size_t in_slot = f32_input ? (in_img + 63) / 64 * 64 : 0;
+  const size_t need = (stride + in_slot) * regions + (static_cast<size_t>(tail_bytes_) * B + 63) / 64 * 64;
 
   ThreadPool::ComputeSlot slot(pool_);
   Profile* prof = profile_.get();
@@ -223,34 +367,37 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   uint8_t* mem = arena->data();
   if (prof) prof->add(Profile::kOutputs, t0);
 
-  uint8_t* tail = mem + stride * regions;
+  uint8_t* tail = mem + (stride + in_slot) * regions;
   auto tail_at = [&](int id) {
     return reinterpret_cast<int8_t*>(tail + static_cast<size_t>(tail_offset_[id]) * B);
   };
 
-  // One image, from its input to the tail, in one region of the arena.
-  const size_t in_img = input_elements();
-  auto one_image = [&](size_t i, uint8_t* region, ThreadPool* pool) {
+  // One image, from its input to the tail, in one region of the arena (region r also has input slot r).
+  auto one_image = [&](size_t i, size_t r, ThreadPool* pool) {
+    uint8_t* region = mem + r * stride;
     Clock::time_point t = prof ? Clock::now() : Clock::time_point();
-    int8_t* dst = reinterpret_cast<int8_t*>(region + memory_.offsets[input_]);
+    const int8_t* input = i8_input + i * in_img;
     if (f32_input) {
-      quantize_image(f32_input + i * in_img, dst);
-    } else {
-      std::memcpy(dst, i8_input + i * in_img, in_img);
+      int8_t* slot = reinterpret_cast<int8_t*>(mem + regions * stride + r * in_slot);
+      quantize_image(f32_input + i * in_img, slot);
+      input = slot;
     }
     if (prof) prof->add(Profile::kInput, t);
-    run_steps(0, tail_begin_, [&](int id) { return reinterpret_cast<int8_t*>(region + memory_.offsets[id]); }, 1,
-              pool);
+    // The input is only ever read (no op writes the plan's input tensor).
+    auto at = [&](int id) {
+      return id == input_ ? const_cast<int8_t*>(input) : reinterpret_cast<int8_t*>(region + memory_.offsets[id]);
+    };
+    run_image_steps(at, pool);
     if (prof) t = Clock::now();
     for (int id : tail_inputs_) {
       const size_t n = static_cast<size_t>(elements(tensors_[id]));
-      std::memcpy(tail_at(id) + i * n, region + memory_.offsets[id], n);
+      std::memcpy(tail_at(id) + i * n, at(id), n);
     }
     for (size_t o = 0; o < outputs_.size(); ++o) {
       if (tail_offset_[outputs_[o]] >= 0) continue;  // copied from the tail below
       const PlanTensor& y = tensors_[outputs_[o]];
       const size_t n = static_cast<size_t>(elements(y));
-      std::memcpy(outputs[o] + i * n, region + memory_.offsets[outputs_[o]], n);
+      std::memcpy(outputs[o] + i * n, at(outputs_[o]), n);
     }
     if (prof) prof->add(Profile::kOutputs, t);
   };
@@ -258,7 +405,7 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   const size_t T = static_cast<size_t>(pool_.threads());
   ThreadPool* pool = T > 1 ? &pool_ : nullptr;
   if (T == 1) {
-    for (size_t i = 0; i < B; ++i) one_image(i, mem, nullptr);
+    for (size_t i = 0; i < B; ++i) one_image(i, 0, nullptr);
   } else {
     // Whole images per thread (region t for task t) while at least T are left, then step-split.
     const size_t image_parallel = B / T * T;
@@ -266,10 +413,10 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
       std::atomic<size_t> next{0};
       pool_.parallel_for(T, [&](size_t t) {
         for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < image_parallel;)
-          one_image(i, mem + t * stride, nullptr);
+          one_image(i, t, nullptr);
       });
     }
-    for (size_t i = image_parallel; i < B; ++i) one_image(i, mem, pool);
+    for (size_t i = image_parallel; i < B; ++i) one_image(i, 0, pool);
   }
 
   // The tail, once for the whole batch.

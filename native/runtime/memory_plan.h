@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fused_group.h"
 #include "plan.h"
 
 namespace mnq {
@@ -21,7 +22,11 @@ struct MemoryPlan {
 // op) to the last op that reads it (plan outputs: to the end), so an op never
 // writes over its own inputs. Tensors are placed largest first, each at the
 // lowest 64-byte aligned offset free of the tensors already placed whose
-// lifetimes overlap its own (first fit). The plan must have passed check_plan.
-MemoryPlan plan_memory(const PlanDesc& plan);
+// lifetimes overlap its own (first fit). The steps of a fused group run at one
+// time (they interleave band by band), and the tensors inside it (each step's
+// output but the last's) live in the group's windows, not in the arena; nor
+// does the input, which the executor reads where the caller's images are. The plan
+// must have passed check_plan.
+MemoryPlan plan_memory(const PlanDesc& plan, const std::vector<FusedGroup>& groups = {});
 
 }  // namespace mnq

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "buffer.h"
+#include "fused_group.h"
 #include "memory_plan.h"
 #include "plan.h"
 #include "thread_pool.h"
@@ -21,13 +22,23 @@ namespace mnq {
 struct Step;     // step.h
 struct Profile;  // profile.h
 
+// How a Model runs its steps: `fused` runs chains of row-local steps as fused
+// groups over bands of rows (fused_group.h: inverted residual blocks without
+// their expanded tensors), `layers` runs every step over whole tensors, one
+// after the other. Same outputs, bit for bit.
+enum class Executor : int { fused = 0, layers = 1 };
+const char* executor_name(Executor e);
+// MNQ_EXECUTOR (fused | layers) if set (throws std::invalid_argument naming
+// the value when it is neither), else fused.
+Executor default_executor();
+
 class Model {
  public:
   // Validates every field of the plan (throws std::invalid_argument naming the
   // op index, op name and field), lays out the per-image arena (plan_memory),
   // packs weights for `isa` (which must be supported here) and starts
   // threads - 1 pool workers (threads >= 1).
-  Model(const PlanDesc& plan, Isa isa, int threads);
+  Model(const PlanDesc& plan, Isa isa, int threads, Executor executor = default_executor());
   ~Model();  // prints the profile (MNQ_PROFILE=1)
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -45,6 +56,12 @@ class Model {
   // threads) of them, plus the batched tail's small tensors), and of the packed
   // weights (every byte the packed convolutions hold).
   int64_t arena_bytes_per_image() const { return memory_.bytes; }
+  // The fused groups' windows: the bytes one thread holds for them (0 with
+  // the layers executor). A run at batch B on T threads holds min(B, T) arena
+  // regions and up to T thread's windows.
+  size_t window_bytes_per_thread() const;
+  Executor executor() const { return executor_; }
+  const std::vector<FusedGroup>& fused_groups() const { return groups_; }
   size_t weight_bytes() const;
 
   // Float input in input_layout(), [batch][c][h][w] or [batch][h][w][c],
@@ -78,6 +95,18 @@ class Model {
   void run_steps(size_t begin, size_t end, const std::function<int8_t*(int tensor)>& at, size_t batch,
                  ThreadPool* pool) const;
   void run_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, size_t batch, ThreadPool* pool) const;
+  // One image's steps [0, tail_begin_): fused groups band by band (split over
+  // `pool`'s threads by rows when it is not null and the group is large enough),
+  // the other steps as run_steps does.
+  void run_image_steps(const std::function<int8_t*(int tensor)>& at, ThreadPool* pool) const;
+  // Output rows [r0, r1) of the group's last step, on the calling thread;
+  // `windows` is group.window_bytes of this thread's memory.
+  void run_group_rows(const FusedGroup& g, const std::function<int8_t*(int tensor)>& at, int r0, int r1,
+                      uint8_t* windows) const;
+  // Output rows [r0, r1) of one step (conv, max_pool, lut, add, mul), on the
+  // calling thread; x, b, y address row 0 of each tensor (rows outside the ones
+  // the step reads or writes need not exist).
+  void run_rows(const Step& s, const int8_t* x, const int8_t* b, int8_t* y, int r0, int r1) const;
   void quantize_image(const float* x, int8_t* y) const;  // one image of run()'s input -> int8 NHWC
 
   std::unique_ptr<Profile> profile_;  // MNQ_PROFILE=1, else null
@@ -88,6 +117,9 @@ class Model {
   int input_ = -1;
   InputLayout input_layout_ = InputLayout::nchw;
   std::vector<int> outputs_;
+  Executor executor_ = Executor::fused;
+  std::vector<FusedGroup> groups_;  // in step order
+  std::vector<int> group_at_;       // per step: the index of the group that begins there, or -1
   MemoryPlan memory_;  // where each tensor lives in an image's arena region
   // The batched tail (see "execution" in executor.cc): steps [tail_begin_, end),
   // each of their tensors' slot offset per image (-1: not in the tail), the

@@ -2,6 +2,7 @@
 // Step (weights packed for the ISA, output stages and tables built), and the
 // batched tail laid out. Running the steps: executor.cc.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -55,7 +56,7 @@ class StepBuilder {
     switch (op_.type) {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: conv(); break;
-      case PlanOpType::max_pool: s_.pool_shape = op_.shape; break;
+      case PlanOpType::max_pool: s_.shape = op_.shape; break;
       case PlanOpType::global_avg_pool: s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()}; break;
       case PlanOpType::add: add(); break;
       case PlanOpType::mul: mul(); break;
@@ -133,6 +134,7 @@ class StepBuilder {
       cs.pad_right *= m;
       s_.kind = ConvKind::depthwise;
     }
+    s_.shape = cs;
     s_.as_gemm = s_.kind == ConvKind::pointwise;
     s_.gemm_n = cs.out_c;
     s_.gemm_k = cs.in_c;
@@ -201,16 +203,43 @@ class StepBuilder {
 
 }  // namespace
 
-Model::Model(const PlanDesc& plan, Isa isa, int threads) : isa_(checked_isa(isa)), pool_(checked_threads(threads)) {
+const char* executor_name(Executor e) { return e == Executor::layers ? "layers" : "fused"; }
+
+Executor default_executor() {
+  const char* v = std::getenv("MNQ_EXECUTOR");
+  if (!v || !*v) return Executor::fused;
+  const std::string s(v);
+  if (s == "fused") return Executor::fused;
+  if (s == "layers") return Executor::layers;
+  throw std::invalid_argument("MNQ_EXECUTOR must be 'fused' or 'layers', got '" + s + "'");
+}
+
+namespace {
+// The window memory a fused group aims at per thread: MNQ_BAND_KB (KiB) if set, else kBandBytes.
+constexpr size_t kBandBytes = 96 * 1024;
+size_t band_bytes() {
+  const char* v = std::getenv("MNQ_BAND_KB");
+  const long kb = v && *v ? std::strtol(v, nullptr, 10) : 0;
+  return kb > 0 ? static_cast<size_t>(kb) * 1024 : kBandBytes;
+}
+}  // namespace
+
+Model::Model(const PlanDesc& plan, Isa isa, int threads, Executor executor)
+    : isa_(checked_isa(isa)), pool_(checked_threads(threads)) {
   check_plan(plan);
   tensors_ = plan.tensors;
   input_ = plan.input;
   input_layout_ = plan.input_layout;
   outputs_ = plan.outputs;
-  memory_ = plan_memory(plan);
+  executor_ = executor;
   steps_.reserve(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i) steps_.push_back(StepBuilder(isa_, tensors_, i, plan.ops[i]).build());
   layout_tail();
+  if (executor_ == Executor::fused) groups_ = find_fused_groups(plan, steps_, tail_begin_, band_bytes());
+  group_at_.assign(steps_.size(), -1);
+  for (size_t g = 0; g < groups_.size(); ++g) group_at_[groups_[g].begin] = static_cast<int>(g);
+  memory_ = plan_memory(plan, groups_);
+
   if (Profile::enabled()) profile_.reset(new Profile);
 }
 
@@ -243,6 +272,12 @@ void Model::layout_tail() {
     }
     slot(s.y);
   }
+}
+
+size_t Model::window_bytes_per_thread() const {
+  size_t most = 0;
+  for (const FusedGroup& g : groups_) most = std::max(most, g.window_bytes);
+  return most;
 }
 
 size_t Model::weight_bytes() const {

@@ -9,7 +9,7 @@ namespace mnq {
 namespace {
 const char* const kNames[Profile::kKinds] = {"quantize input", "conv 1x1 (gemm)", "conv depthwise", "conv general",
                                              "fully connected", "global avg pool", "add", "mul", "lut",
-                                             "max pool", "arena + outputs"};
+                                             "max pool", "arena + outputs", "fused groups"};
 }  // namespace
 
 int Profile::kind_of(PlanOpType type, ConvKind kind) {

@@ -11,9 +11,10 @@
 namespace mnq {
 
 struct Profile {
-  // Kinds: the input quantization, each kind of op, and arena + output copies (see kNames in profile.cc).
-  static constexpr int kKinds = 11;
-  static constexpr int kInput = 0, kOutputs = 10;
+  // Kinds: the input quantization, each kind of op, arena + output copies, and the fused groups (whose
+  // steps are timed together; see kNames in profile.cc).
+  static constexpr int kKinds = 12;
+  static constexpr int kInput = 0, kOutputs = 10, kFused = 11;
   static int kind_of(PlanOpType type, ConvKind kind);
   // True when MNQ_PROFILE is set to something other than "" or "0".
   static bool enabled();

@@ -23,6 +23,9 @@ struct Step {
   bool as_gemm = false;          // pointwise conv or fully connected: one GEMM over the image's pixels
   int gemm_n = 0, gemm_k = 0;    // GEMM columns and depth
   size_t row_macs = 0;           // multiply-adds per output row (splitting rows over threads)
+  // conv (the shape the kernel runs: a grouped conv over input pieces as its depthwise view) and max_pool
+  // (the window): the geometry of output rows over input rows
+  ConvShape shape;
   PackedConvPtr packed;
   OutputStage stage;
   // global_avg_pool / add / mul
@@ -30,7 +33,6 @@ struct Step {
   AddParams addp;
   MulParams mulp;
   bool channelwise = false;       // mul with b broadcast over pixels
-  ConvShape pool_shape;           // max_pool
   // standalone table (lut op), or the table applied after gap/add/mul/max_pool
   bool has_table = false;
   int8_t table[256] = {};

@@ -3,7 +3,10 @@
 // writes lies inside the image's region at a 64-byte aligned offset, and no two
 // tensors alive at the same time share a byte. A tensor is alive from the op
 // that writes it (the input: before the first op) to the last op that reads it
-// (plan outputs: to the end).
+// (plan outputs: to the end). The steps of a fused group run interleaved, so each
+// reads and writes at any time from the group's first op to its last, and the
+// tensors inside a group (each step's output but the last's) are not in the arena, nor is the
+// plan's input (read from the caller's images).
 #pragma once
 
 #include <algorithm>
@@ -15,7 +18,8 @@
 namespace mnq_test {
 
 // "" when `m` keeps the invariant for `plan`, else the first violation.
-inline std::string memory_plan_violation(const mnq::PlanDesc& plan, const mnq::MemoryPlan& m) {
+inline std::string memory_plan_violation(const mnq::PlanDesc& plan, const mnq::MemoryPlan& m,
+                                         const std::vector<mnq::FusedGroup>& groups = {}) {
   const size_t n = plan.tensors.size();
   const int nops = static_cast<int>(plan.ops.size());
   if (m.offsets.size() != n) return "offsets has " + std::to_string(m.offsets.size()) + " entries for " +
@@ -24,15 +28,29 @@ inline std::string memory_plan_violation(const mnq::PlanDesc& plan, const mnq::M
   std::vector<int> def(n, nops + 1), last(n, -2);  // def > last: never used
   def[plan.input] = -1;
   last[plan.input] = -1;
+  std::vector<int> from(nops), to(nops);  // when each op may read and write
+  for (int i = 0; i < nops; ++i) from[i] = to[i] = i;
+  std::vector<bool> inside(n, false);
+  for (const mnq::FusedGroup& g : groups) {
+    for (size_t k = g.begin; k < g.end; ++k) {
+      from[k] = static_cast<int>(g.begin);
+      to[k] = static_cast<int>(g.end) - 1;
+    }
+    for (size_t k = g.begin; k + 1 < g.end; ++k) inside[plan.ops[k].output] = true;
+  }
   for (int i = 0; i < nops; ++i) {
-    for (int t : plan.ops[i].inputs) last[t] = std::max(last[t], i);
-    def[plan.ops[i].output] = i;
-    last[plan.ops[i].output] = std::max(last[plan.ops[i].output], i);
+    for (int t : plan.ops[i].inputs) last[t] = std::max(last[t], to[i]);
+    def[plan.ops[i].output] = from[i];
+    last[plan.ops[i].output] = std::max(last[plan.ops[i].output], to[i]);
   }
   for (int t : plan.outputs) last[t] = nops;
   auto name = [&](size_t t) { return "tensor " + std::to_string(t) + " ('" + plan.tensors[t].name + "')"; };
   for (size_t t = 0; t < n; ++t) {
     const int64_t off = m.offsets[t];
+    if (inside[t] || static_cast<int>(t) == plan.input) {  // in windows / read from the caller's buffer
+      if (off != -1) return name(t) + " is not in the arena but has offset " + std::to_string(off);
+      continue;
+    }
     if (def[t] > last[t]) {
       if (off != -1) return name(t) + " is never used but has offset " + std::to_string(off);
       continue;
@@ -43,9 +61,9 @@ inline std::string memory_plan_violation(const mnq::PlanDesc& plan, const mnq::M
              std::to_string(m.bytes) + " bytes";
   }
   for (size_t a = 0; a < n; ++a) {
-    if (def[a] > last[a]) continue;
+    if (def[a] > last[a] || inside[a] || static_cast<int>(a) == plan.input) continue;
     for (size_t b = a + 1; b < n; ++b) {
-      if (def[b] > last[b] || def[a] > last[b] || def[b] > last[a]) continue;  // not alive together
+      if (inside[b] || static_cast<int>(b) == plan.input || def[b] > last[b] || def[a] > last[b] || def[b] > last[a]) continue;  // not alive together
       const int64_t a0 = m.offsets[a], a1 = a0 + elements(plan.tensors[a]);
       const int64_t b0 = m.offsets[b], b1 = b0 + elements(plan.tensors[b]);
       if (a1 <= b0 || b1 <= a0) continue;

@@ -10,10 +10,10 @@ const root = require('path').resolve(__dirname, '..', '..');
 const req = (m) => require(require.resolve(m, { paths: [root] }));
 let onnx, ort;
 try {
-  ({ onnx } = req('onnx-proto'));
+  ({ onnx } = require(require('path').join(root, 'vendor', 'onnx-proto', 'onnx.js')));
   ort = req('onnxruntime-node');
 } catch (e) {
-  const why = `onnxruntime-node / onnx-proto not installed (${e.message.split('\n')[0]}): run npm install`;
+  const why = `onnxruntime-node / protobufjs not installed (${e.message.split('\n')[0]}): run npm install`;
   if (process.env.CI === 'true' || process.env.CI === '1') {
     console.error(`FAIL: ${why} (CI=true: required)`);
     process.exit(1);

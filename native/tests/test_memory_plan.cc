@@ -36,8 +36,8 @@ struct Topology {
   }
 };
 
-// A chain input -> a -> b -> c: the largest tensor (a) at 0, the input and b (alive with
-// a) after it, c (alive with b only) back at 0. Sizes round up to 64.
+// A chain input -> a -> b -> c: the input is read where the caller's image is (no offset), the
+// largest tensor (a) at 0, b (alive with a) after it, c (alive with b only) back at 0. Sizes round up to 64.
 void test_chain() {
   Topology t;
   const int in = t.tensor(1, 1, 64), a = t.tensor(1, 2, 64), b = t.tensor(1, 1, 64), c = t.tensor(1, 1, 10);
@@ -47,7 +47,7 @@ void test_chain() {
   t.op({b}, c);
   t.p.outputs = {c};
   const MemoryPlan m = plan_memory(t.p);
-  CHECK((m.offsets == std::vector<int64_t>{128, 0, 128, 0}));
+  CHECK((m.offsets == std::vector<int64_t>{-1, 0, 128, 0}));
   CHECK(m.bytes == 192);
   CHECK(memory_plan_violation(t.p, m).empty());
 }
@@ -69,11 +69,42 @@ void test_lifetimes() {
   t.p.outputs = {head, x};
   const MemoryPlan m = plan_memory(t.p);
   CHECK_MSG(memory_plan_violation(t.p, m).empty(), "%s", memory_plan_violation(t.p, m).c_str());
-  // e (512 bytes) first at 0; the input, never alive with e, at 0 too; x (alive from op 0 to
+  // e (512 bytes) first at 0; the input not in the arena; x (alive from op 0 to
   // the end) after both; p (alive with e and x at op 2) after x; r (alive with x and p) back at
   // 0, head (alive with x and r) after r. The most alive at once: e, x and p.
-  CHECK((m.offsets == std::vector<int64_t>{0, 512, 0, 640, 0, -1, 128}));
+  CHECK((m.offsets == std::vector<int64_t>{-1, 512, 0, 640, 0, -1, 128}));
   CHECK(m.bytes == 512 + 128 + 128);
+}
+
+// A fused group (ops 1-3: expand, project, residual add): its steps run interleaved, so its input x,
+// the residual (x again) and its output r are alive together; the tensors inside it (e, p) are in the
+// group's windows, not in the arena.
+void test_fused_group() {
+  Topology t;
+  const int in = t.tensor(4, 4, 8), x = t.tensor(4, 4, 8), e = t.tensor(4, 4, 32), p = t.tensor(4, 4, 8);
+  const int r = t.tensor(4, 4, 8), head = t.tensor(1, 1, 16);
+  t.p.input = in;
+  t.op({in}, x);    // 0
+  t.op({x}, e);     // 1
+  t.op({e}, p);     // 2
+  t.op({p, x}, r);  // 3
+  t.op({r}, head);  // 4
+  t.p.outputs = {head};
+  FusedGroup g;
+  g.begin = 1;
+  g.end = 4;
+  const std::vector<FusedGroup> groups = {g};
+  const MemoryPlan m = plan_memory(t.p, groups);
+  CHECK_MSG(memory_plan_violation(t.p, m, groups).empty(), "%s", memory_plan_violation(t.p, m, groups).c_str());
+  CHECK(m.offsets[e] == -1 && m.offsets[p] == -1 && m.offsets[in] == -1);
+  CHECK(m.offsets[x] != m.offsets[r]);  // op 3 writes r while op 1 still reads x
+  CHECK(m.bytes == 128 + 128);
+  // The same layout without the group is not one: r may share x's bytes only op by op.
+  MemoryPlan shared = m;
+  shared.offsets[r] = shared.offsets[x];
+  CHECK(memory_plan_violation(t.p, shared, groups).find("overlap while both are alive") != std::string::npos);
+  shared.offsets[e] = 0;
+  CHECK(memory_plan_violation(t.p, shared, groups).find("not in the arena") != std::string::npos);
 }
 
 // Random DAGs: the invariant holds, nothing uses more than all tensors side by side, and a
@@ -119,8 +150,11 @@ void test_check_catches() {
   const MemoryPlan good = plan_memory(t.p);
   CHECK(memory_plan_violation(t.p, good).empty());
   MemoryPlan m = good;
-  m.offsets[x] = m.offsets[in];  // in is read by op 1, which x outlives
+  m.offsets[y] = m.offsets[x];  // x is read by op 1, which writes y
   CHECK(memory_plan_violation(t.p, m).find("overlap while both are alive") != std::string::npos);
+  m = good;
+  m.offsets[in] = 0;  // the input is read from the caller's buffer
+  CHECK(memory_plan_violation(t.p, m).find("is not in the arena") != std::string::npos);
   m = good;
   m.bytes -= 64;
   CHECK(memory_plan_violation(t.p, m).find("past the region") != std::string::npos);
@@ -137,6 +171,7 @@ void test_check_catches() {
 int main() {
   test_chain();
   test_lifetimes();
+  test_fused_group();
   test_random_plans();
   test_check_catches();
   return mnq_test::finish("test_memory_plan");

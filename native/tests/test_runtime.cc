@@ -13,84 +13,16 @@
 #include <vector>
 
 #include "memory_check.h"
+#include "plan_builder.h"
 #include "runtime/model.h"
 #include "test_util.h"
 
 using namespace mnq;
+using mnq_test::Builder;
+using mnq_test::conv_shape;
 using mnq_test::Rng;
 
 namespace {
-
-// ------------------------------------------------------------ plan building
-struct Builder {
-  PlanDesc p;
-  Rng& rng;
-  explicit Builder(Rng& r) : rng(r) {}
-
-  int tensor(const std::string& name, int h, int w, int c, float scale, int zp) {
-    PlanTensor t;
-    t.name = name;
-    t.h = h, t.w = w, t.c = c;
-    t.scale = scale;
-    t.zero_point = zp;
-    p.tensors.push_back(t);
-    return int(p.tensors.size()) - 1;
-  }
-  PlanOp& op(PlanOpType type, const std::string& name, std::vector<int> inputs, int output) {
-    PlanOp o;
-    o.type = type;
-    o.name = name;
-    o.inputs = std::move(inputs);
-    o.output = output;
-    p.ops.push_back(std::move(o));
-    return p.ops.back();
-  }
-  // A conv (or FC when shape is null) with random weights; returns the output tensor.
-  int conv(const std::string& name, int x, ConvShape s, int groups, float y_scale, int y_zp, bool asym_w = false) {
-    const PlanTensor& xt = p.tensors[x];
-    s.in_h = xt.h, s.in_w = xt.w, s.in_c = xt.c;
-    if (s.out_h == 0) {
-      s.out_h = (s.in_h + s.pad_top + s.pad_bottom - s.kernel_h) / s.stride_h + 1;
-      s.out_w = (s.in_w + s.pad_left + s.pad_right - s.kernel_w) / s.stride_w + 1;
-    }
-    int y = tensor(name + ":out", s.out_h, s.out_w, s.out_c, y_scale, y_zp);
-    PlanOp& o = op(PlanOpType::conv, name, {x}, y);
-    o.shape = s;
-    o.groups = groups;
-    fill_weights(o, s.out_c, (s.in_c / groups) * s.kernel_h * s.kernel_w, asym_w);
-    return y;
-  }
-  int fc(const std::string& name, int x, int n, float y_scale, int y_zp) {
-    const PlanTensor& xt = p.tensors[x];
-    const int k = xt.h * xt.w * xt.c;
-    int y = tensor(name + ":out", 1, 1, n, y_scale, y_zp);
-    PlanOp& o = op(PlanOpType::fully_connected, name, {x}, y);
-    fill_weights(o, n, k, false);
-    return y;
-  }
-  void fill_weights(PlanOp& o, int oc, int per_out, bool asym) {
-    o.weights = mnq_test::random_i8(rng, size_t(oc) * per_out, -127, 127);
-    o.w_scale.resize(oc);
-    o.bias.resize(oc);
-    for (int c = 0; c < oc; ++c) {
-      o.w_scale[c] = rng.log_uniform(0.005f, 0.02f);
-      o.bias[c] = rng.uniform(-3000, 3000);
-    }
-    if (asym) {
-      o.w_zero_point.resize(oc);
-      for (auto& z : o.w_zero_point) z = rng.uniform(-20, 20);
-    }
-  }
-};
-
-ConvShape conv_shape(int k, int stride, int pt, int pl, int pb, int pr, int out_c) {
-  ConvShape s;
-  s.kernel_h = s.kernel_w = k;
-  s.stride_h = s.stride_w = stride;
-  s.pad_top = pt, s.pad_left = pl, s.pad_bottom = pb, s.pad_right = pr;
-  s.out_c = out_c;
-  return s;
-}
 
 // A small MobileNetV3-like network using every op type.
 PlanDesc network(Rng& rng) {
@@ -416,8 +348,14 @@ void test_memory() {
   for (const PlanOp& op : plan.ops) given += op.weights.size() + 4 * op.bias.size();
   CHECK(given > 0);
   for (Isa isa : supported_isas()) {
-    Model m(plan, isa, 1);
-    CHECK(m.arena_bytes_per_image() == mp.bytes);
+    Model layers(plan, isa, 1, Executor::layers);
+    CHECK(layers.arena_bytes_per_image() == mp.bytes);
+    CHECK(layers.fused_groups().empty() && layers.window_bytes_per_thread() == 0);
+    Model m(plan, isa, 1, Executor::fused);
+    const MemoryPlan fused = plan_memory(plan, m.fused_groups());
+    const std::string vf = mnq_test::memory_plan_violation(plan, fused, m.fused_groups());
+    CHECK_MSG(vf.empty(), "%s", vf.c_str());
+    CHECK(m.arena_bytes_per_image() == fused.bytes);
     CHECK_MSG(m.weight_bytes() >= given, "isa %s: weight_bytes %zu < %zu given", isa_name(isa), m.weight_bytes(), given);
   }
 }
