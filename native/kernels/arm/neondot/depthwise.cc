@@ -1,0 +1,337 @@
+// AArch64 dot-product depthwise convolution (depth multiplier 1): bit-identical
+// to ref/depthwise.cc.
+//
+// Weights without zero points: sum_t (x - xz) w = sum_t x w - xz sum_t w, the
+// second term folded into the bias (../depthwise.h). SDOT sums four int8
+// products per int32 lane: here one channel's taps of one kernel column in four
+// kernel rows. Per output row and group of four kernel rows (rows 4g..4g+3,
+// missing rows weigh 0), the input rows are interleaved once into a row of
+// 4-byte groups T[pixel][channel][row] (LD1 of 3 or 4 rows, ST4: 7 or 8
+// instructions per 64 channel-pixels), with columns of x_zp for the left and
+// right padding and a row of x_zp for rows outside the image. Then per output
+// pixel and 16 channels, per group and kernel column: one 64-byte load of T and
+// four SDOTs with the packed weights [c_pad / 16][group][kx][16 channels][4 rows]
+// (3x3: 12 SDOTs, the weights held in registers over a row's pixels). Channel
+// tails: 8, then 4 channels in vectors, then one by one in scalar code.
+// Weights with zero points and kernels taller than 8 rows: the NEON kernel
+// (neon/depthwise.cc); the pack then stores its layout (the header says which).
+#include "../../internal.h"
+#include "table.h"
+
+#if defined(__aarch64__)
+
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../depthwise.h"
+#include "../epilogue.h"
+#include "target.h"
+
+namespace mnq {
+namespace detail {
+namespace {
+
+constexpr int kDotBlock = 16;     // channels per packed block
+constexpr int kDotMaxGroups = 2;  // groups of 4 kernel rows: kernels of up to 8 rows
+
+inline int dot_groups(const ConvShape& s) { return ceil_div(s.kernel_h, 4); }
+
+// Bytes of one block of 16 channels' packed weights.
+inline size_t dot_block_bytes(const ConvShape& s) {
+  return static_cast<size_t>(dot_groups(s)) * s.kernel_w * kDotBlock * 4;
+}
+
+void depthwise_pack_dot(PackedDepthwise* w) {
+  if (!w->symmetric || dot_groups(w->shape) > kDotMaxGroups) {
+    neon_kernels()->depthwise_pack(w);
+    return;
+  }
+  const ConvShape& s = w->shape;
+  const int c = s.in_c, kh = s.kernel_h, kw = s.kernel_w;
+  const int c_pad = round_up(std::max(c, 1), kDotBlock);
+  const size_t block = dot_block_bytes(s);
+  int8_t* dst = reinterpret_cast<int8_t*>(dw_pack_begin(w, DwLayout::dot, c_pad / kDotBlock * block, c_pad, true));
+  for (int ch = 0; ch < c; ++ch)
+    for (int ky = 0; ky < kh; ++ky)
+      for (int kx = 0; kx < kw; ++kx)
+        dst[ch / kDotBlock * block + ((static_cast<size_t>(ky / 4) * kw + kx) * kDotBlock + ch % kDotBlock) * 4 +
+            ky % 4] = w->w[(static_cast<size_t>(ch) * kh + ky) * kw + kx];
+}
+
+// The scratch: per group one interleaved row of (pad_left + in_w + pad_right) pixels, then a row
+// of x_zp (in_w * c bytes), each rounded up to 64 bytes.
+struct DotRows {
+  size_t pixel;      // bytes per interleaved pixel (4 per channel)
+  size_t row_bytes;  // one interleaved row
+  size_t zp_bytes;
+  int groups;
+};
+inline DotRows dot_rows(const ConvShape& s) {
+  const size_t pixel = static_cast<size_t>(s.in_c) * 4;
+  const size_t pixels = static_cast<size_t>(s.pad_left) + s.in_w + s.pad_right;
+  return {pixel, (pixels * pixel + 63) / 64 * 64, (static_cast<size_t>(s.in_w) * s.in_c + 63) / 64 * 64,
+          dot_groups(s)};
+}
+
+size_t depthwise_scratch_size_dot(const PackedDepthwise& w, int row_begin, int row_end) {
+  if (dw_layout(w) != DwLayout::dot) return neon_kernels()->depthwise_scratch_size(w, row_begin, row_end);
+  const DotRows r = dot_rows(w.shape);
+  return static_cast<size_t>(r.groups) * r.row_bytes + r.zp_bytes + 64;
+}
+
+// dst[4 i + r] = src[r][i] for i < n; the fourth row is src[3] when kFour, else src[2] again.
+template <bool kFour>
+void dw_interleave_rows(const int8_t* const* src, size_t n, int8_t* dst) {
+  const int8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const int8x16x4_t a = vld1q_s8_x4(s0 + i), b = vld1q_s8_x4(s1 + i), c = vld1q_s8_x4(s2 + i);
+    const int8x16x4_t d = kFour ? vld1q_s8_x4(s3 + i) : c;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) vst4q_s8(dst + 4 * (i + 16 * j), (int8x16x4_t{{a.val[j], b.val[j], c.val[j], d.val[j]}}));
+  }
+  if (n < 16) {
+    for (; i < n; ++i) {
+      dst[4 * i] = s0[i];
+      dst[4 * i + 1] = s1[i];
+      dst[4 * i + 2] = s2[i];
+      dst[4 * i + 3] = kFour ? s3[i] : s2[i];
+    }
+    return;
+  }
+  for (; i < n; i += 16) {
+    if (i + 16 > n) i = n - 16;  // the last 16 (overlapping: the same values again)
+    const int8x16_t c = vld1q_s8(s2 + i);
+    vst4q_s8(dst + 4 * i, (int8x16x4_t{{vld1q_s8(s0 + i), vld1q_s8(s1 + i), c, kFour ? vld1q_s8(s3 + i) : c}}));
+  }
+}
+
+// Everything the pixels of one call share.
+struct DotCall {
+  const int8_t* w;     // packed weights
+  const int32_t* bias; // folded, c_pad
+  size_t block;        // bytes per block of 16 channels' weights
+  int c, kw, groups, out_w;
+  size_t pixel;        // bytes per interleaved pixel
+  size_t step;         // bytes between output pixels in an interleaved row (stride_w pixels)
+  size_t col;          // bytes between kernel columns (dilation_w pixels)
+};
+
+// 4 outputs from one accumulator: the output stage of requant8 on 4 lanes.
+inline int8x8_t requant4(int32x4_t a, const float* m, const NeonOutput& o) {
+  const float32x4_t mv = vld1q_f32(m);
+  return clamp8(vqmovn_s16(requant_s16(a, a, mv, mv, o.zp)), o);
+}
+
+// Output pixels of one row, channels [c_begin, c): t[g] = the interleaved row of group g at pixel 0.
+// KW > 0: the kernel width (columns unrolled); 0: d.kw at run time.
+template <int KW, bool kLut>
+MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row(const DotCall& d, const NeonOutput& o, const NeonLut& lut,
+                                                      int c_begin, const int8_t* const* t, int8_t* y) {
+  const int kw = KW > 0 ? KW : d.kw, c = d.c;
+  for (int ox = 0; ox < d.out_w; ++ox, y += c) {
+    const size_t at = static_cast<size_t>(ox) * d.step;
+    int c0 = c_begin;
+    for (; c0 + 16 <= c; c0 += 16) {
+      const int32x4x4_t bv = vld1q_s32_x4(d.bias + c0);
+      int32x4_t a0 = bv.val[0], a1 = bv.val[1], a2 = bv.val[2], a3 = bv.val[3];
+      const int8_t* wp = d.w + static_cast<size_t>(c0 / kDotBlock) * d.block;
+      for (int g = 0; g < d.groups; ++g) {
+        const int8_t* xp = t[g] + at + static_cast<size_t>(c0) * 4;
+#pragma GCC unroll 6
+        for (int kx = 0; kx < kw; ++kx, wp += 64, xp += d.col) {
+          const int8x16x4_t x = vld1q_s8_x4(xp), wv = vld1q_s8_x4(wp);
+          a0 = vdotq_s32(a0, x.val[0], wv.val[0]);
+          a1 = vdotq_s32(a1, x.val[1], wv.val[1]);
+          a2 = vdotq_s32(a2, x.val[2], wv.val[2]);
+          a3 = vdotq_s32(a3, x.val[3], wv.val[3]);
+        }
+      }
+      int8x16_t q = requant16(a0, a1, a2, a3, o.m + c0, o);
+      if (kLut) q = lut.apply(q);
+      vst1q_s8(y + c0, q);
+    }
+    for (; c0 + 8 <= c; c0 += 8) {  // half a block
+      int32x4_t a0 = vld1q_s32(d.bias + c0), a1 = vld1q_s32(d.bias + c0 + 4);
+      const int8_t* wp = d.w + static_cast<size_t>(c0 / kDotBlock) * d.block + (c0 % kDotBlock) * 4;
+      for (int g = 0; g < d.groups; ++g) {
+        const int8_t* xp = t[g] + at + static_cast<size_t>(c0) * 4;
+        for (int kx = 0; kx < kw; ++kx, wp += 64, xp += d.col) {
+          a0 = vdotq_s32(a0, vld1q_s8(xp), vld1q_s8(wp));
+          a1 = vdotq_s32(a1, vld1q_s8(xp + 16), vld1q_s8(wp + 16));
+        }
+      }
+      int8x8_t q = requant8(a0, a1, o.m + c0, o);
+      if (kLut) q = lut.apply8(q);
+      vst1_s8(y + c0, q);
+    }
+    for (; c0 + 4 <= c; c0 += 4) {  // a quarter
+      int32x4_t a0 = vld1q_s32(d.bias + c0);
+      const int8_t* wp = d.w + static_cast<size_t>(c0 / kDotBlock) * d.block + (c0 % kDotBlock) * 4;
+      for (int g = 0; g < d.groups; ++g) {
+        const int8_t* xp = t[g] + at + static_cast<size_t>(c0) * 4;
+        for (int kx = 0; kx < kw; ++kx, wp += 64, xp += d.col) a0 = vdotq_s32(a0, vld1q_s8(xp), vld1q_s8(wp));
+      }
+      int8x8_t q = requant4(a0, o.m + c0, o);
+      if (kLut) q = lut.apply8(q);
+      vst1_lane_s32(reinterpret_cast<int32_t*>(y + c0), vreinterpret_s32_s8(q), 0);
+    }
+    for (; c0 < c; ++c0) {  // the last 1-3 channels: the same sums in scalar code
+      int32_t acc = d.bias[c0];
+      const int8_t* wp = d.w + static_cast<size_t>(c0 / kDotBlock) * d.block + (c0 % kDotBlock) * 4;
+      for (int g = 0; g < d.groups; ++g) {
+        const int8_t* xp = t[g] + at + static_cast<size_t>(c0) * 4;
+        for (int kx = 0; kx < kw; ++kx, wp += 64, xp += d.col)
+          for (int r = 0; r < 4; ++r) acc += xp[r] * wp[r];
+      }
+      y[c0] = requant_one(acc, o.m[c0], o);
+    }
+  }
+}
+
+// 3x3 (one group), no table: blocks of 16 channels over the row's pixels, the block's 12 weight
+// vectors in registers (byte stores may alias any memory, so everything the pixel loop reads
+// besides them is reloaded per pixel: bias, multipliers).
+template <bool kClamp>
+MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row_33(const DotCall& d, const NeonOutput& o, const int8_t* t,
+                                                         int8_t* y) {
+  const int blocks = d.c / kDotBlock;
+  const size_t step = d.step, col = d.col, c = static_cast<size_t>(d.c);
+  const int16x8_t zp = o.zp;
+  const int8x16_t qmin = o.qmin, qmax = o.qmax;
+  for (int b = 0; b < blocks; ++b) {
+    const int8_t* wp = d.w + static_cast<size_t>(b) * d.block;
+    const int8x16x4_t w0 = vld1q_s8_x4(wp), w1 = vld1q_s8_x4(wp + 64), w2 = vld1q_s8_x4(wp + 128);
+    const int32_t* bias = d.bias + b * kDotBlock;
+    const float* m = o.m + b * kDotBlock;
+    const int8_t* p = t + static_cast<size_t>(b) * kDotBlock * 4;
+    int8_t* yp = y + b * kDotBlock;
+    for (int ox = d.out_w; ox > 0; --ox, p += step, yp += c) {
+      const int32x4x4_t bv = vld1q_s32_x4(bias);
+      int32x4_t a0 = bv.val[0], a1 = bv.val[1], a2 = bv.val[2], a3 = bv.val[3];
+      int8x16x4_t x = vld1q_s8_x4(p);
+      a0 = vdotq_s32(a0, x.val[0], w0.val[0]);
+      a1 = vdotq_s32(a1, x.val[1], w0.val[1]);
+      a2 = vdotq_s32(a2, x.val[2], w0.val[2]);
+      a3 = vdotq_s32(a3, x.val[3], w0.val[3]);
+      x = vld1q_s8_x4(p + col);
+      a0 = vdotq_s32(a0, x.val[0], w1.val[0]);
+      a1 = vdotq_s32(a1, x.val[1], w1.val[1]);
+      a2 = vdotq_s32(a2, x.val[2], w1.val[2]);
+      a3 = vdotq_s32(a3, x.val[3], w1.val[3]);
+      x = vld1q_s8_x4(p + 2 * col);
+      a0 = vdotq_s32(a0, x.val[0], w2.val[0]);
+      a1 = vdotq_s32(a1, x.val[1], w2.val[1]);
+      a2 = vdotq_s32(a2, x.val[2], w2.val[2]);
+      a3 = vdotq_s32(a3, x.val[3], w2.val[3]);
+      const float32x4x4_t mv = vld1q_f32_x4(m);
+      const int16x8_t lo = requant_s16(a0, a1, mv.val[0], mv.val[1], zp);
+      const int16x8_t hi = requant_s16(a2, a3, mv.val[2], mv.val[3], zp);
+      int8x16_t q = vqmovn_high_s16(vqmovn_s16(lo), hi);
+      if (kClamp) q = vminq_s8(vmaxq_s8(q, qmin), qmax);
+      vst1q_s8(yp, q);
+    }
+  }
+}
+
+void depthwise_dot(const DepthwiseArgs& a) {
+  const PackedDepthwise& w = *a.w;
+  if (dw_layout(w) != DwLayout::dot) {
+    neon_kernels()->depthwise(a);
+    return;
+  }
+  const ConvShape& s = w.shape;
+  const int c = s.in_c, kh = s.kernel_h, kw = s.kernel_w;
+  const NeonOutput o(*a.out);
+  static const int8_t kNoTable[256] = {};
+  const NeonLut lut(o.lut ? o.lut : kNoTable);
+  const DotRows geo = dot_rows(s);
+  DotCall d;
+  d.w = reinterpret_cast<const int8_t*>(w.packed.data() + kDwHeader);
+  d.bias = w.bias_folded.data();
+  d.block = dot_block_bytes(s);
+  d.c = c;
+  d.kw = kw;
+  d.groups = geo.groups;
+  d.out_w = s.out_w;
+  d.pixel = geo.pixel;
+  d.step = static_cast<size_t>(s.stride_w) * geo.pixel;
+  d.col = static_cast<size_t>(s.dilation_w) * geo.pixel;
+
+  // The interleaved rows (x_zp in the padding columns, written once per call) and the row of x_zp.
+  int8_t* base = reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(a.scratch) + 63) & ~uintptr_t(63));
+  const int8_t pad = static_cast<int8_t>(w.x_zero_point);
+  int8_t* t[kDotMaxGroups];
+  const size_t left = static_cast<size_t>(s.pad_left) * geo.pixel, row_in = static_cast<size_t>(s.in_w) * c;
+  for (int g = 0; g < geo.groups; ++g) {
+    t[g] = base + static_cast<size_t>(g) * geo.row_bytes;
+    std::memset(t[g], pad, left);
+    std::memset(t[g] + left + 4 * row_in, pad, static_cast<size_t>(s.pad_right) * geo.pixel);
+  }
+  int8_t* zp_row = base + static_cast<size_t>(geo.groups) * geo.row_bytes;
+  bool zp_ready = false;
+
+  const bool row33 = geo.groups == 1 && kw == 3 && !o.lut;
+  const int c_tail = row33 ? c / kDotBlock * kDotBlock : 0;  // channels dw_dot_row_33 leaves to dw_dot_row
+  for (int oy = a.row_begin; oy < a.row_end; ++oy) {
+    const int iy0 = oy * s.stride_h - s.pad_top;
+    for (int g = 0; g < geo.groups; ++g) {
+      const int rows = std::min(4, kh - 4 * g);
+      const int8_t* src[4];
+      for (int r = 0; r < 4; ++r) {
+        const int iy = iy0 + (4 * g + std::min(r, rows - 1)) * s.dilation_h;  // rows past the kernel weigh 0
+        if (iy >= 0 && iy < s.in_h) {
+          src[r] = a.x + static_cast<size_t>(iy) * row_in;
+          continue;
+        }
+        if (!zp_ready) {
+          std::memset(zp_row, pad, row_in);
+          zp_ready = true;
+        }
+        src[r] = zp_row;
+      }
+      if (rows == 4)
+        dw_interleave_rows<true>(src, row_in, t[g] + left);
+      else
+        dw_interleave_rows<false>(src, row_in, t[g] + left);
+    }
+    int8_t* y = a.y + static_cast<size_t>(oy) * s.out_w * c;
+    if (row33) {
+      if (o.clamps)
+        dw_dot_row_33<true>(d, o, t[0], y);
+      else
+        dw_dot_row_33<false>(d, o, t[0], y);
+      if (c_tail < c) dw_dot_row<3, false>(d, o, lut, c_tail, t, y);
+    } else if (o.lut) {
+      if (kw == 3)
+        dw_dot_row<3, true>(d, o, lut, 0, t, y);
+      else if (kw == 5)
+        dw_dot_row<5, true>(d, o, lut, 0, t, y);
+      else
+        dw_dot_row<0, true>(d, o, lut, 0, t, y);
+    } else {
+      if (kw == 3)
+        dw_dot_row<3, false>(d, o, lut, 0, t, y);
+      else if (kw == 5)
+        dw_dot_row<5, false>(d, o, lut, 0, t, y);
+      else
+        dw_dot_row<0, false>(d, o, lut, 0, t, y);
+    }
+  }
+}
+
+}  // namespace
+
+namespace neondot {
+void set_depthwise(IsaKernels& t) {
+  t.depthwise_pack = depthwise_pack_dot;
+  t.depthwise_scratch_size = depthwise_scratch_size_dot;
+  t.depthwise = depthwise_dot;
+}
+}  // namespace neondot
+}  // namespace detail
+}  // namespace mnq
+
+#endif  // __aarch64__
