@@ -6,12 +6,12 @@
 // products per int32 lane: here one channel's taps of one kernel column in four
 // kernel rows. Per output row and group of four kernel rows (rows 4g..4g+3,
 // missing rows weigh 0), the input rows are interleaved once into a row of
-// 4-byte groups T[pixel][channel][row] (LD1 of 3 or 4 rows, ST4: 7 or 8
-// instructions per 64 channel-pixels), with columns of x_zp for the left and
+// 4-byte groups T[pixel][channel][row] (LD1 of 3 or 4 rows, ST4: 4 or 5
+// instructions per 16 channel-pixels), with columns of x_zp for the left and
 // right padding and a row of x_zp for rows outside the image. Then per output
 // pixel and 16 channels, per group and kernel column: one 64-byte load of T and
 // four SDOTs with the packed weights [c_pad / 16][group][kx][16 channels][4 rows]
-// (3x3: 12 SDOTs, the weights held in registers over a row's pixels). Channel
+// (3x3 without a table: in assembly, the weights held in registers over a row's pixels). Channel
 // tails: 8, then 4 channels in vectors, then one by one in scalar code.
 // Weights with zero points and kernels taller than 8 rows: the NEON kernel
 // (neon/depthwise.cc); the pack then stores its layout (the header says which).
@@ -81,32 +81,61 @@ size_t depthwise_scratch_size_dot(const PackedDepthwise& w, int row_begin, int r
   return static_cast<size_t>(r.groups) * r.row_bytes + r.zp_bytes + 64;
 }
 
-// dst[4 i + r] = src[r][i] for i < n; the fourth row is src[3] when kFour, else src[2] again.
+// dst[4 i + r] = src[r][i] for i < n, r < 3; dst[4 i + 3] = src[3][i] when kFour, else 0.
+// Blocks of 64 bytes in assembly (the compiler's register moves for ST4 would double the count).
+#define MNQ_DW_CHUNK(ROW3)                 \
+  "ld1 {v0.16b}, [%[s0]], #16\n"          \
+  "ld1 {v1.16b}, [%[s1]], #16\n"          \
+  "ld1 {v2.16b}, [%[s2]], #16\n"          \
+  ROW3                                     \
+  "st4 {v0.16b-v3.16b}, [%[d]], #64\n"
 template <bool kFour>
 void dw_interleave_rows(const int8_t* const* src, size_t n, int8_t* dst) {
   const int8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const int8x16x4_t a = vld1q_s8_x4(s0 + i), b = vld1q_s8_x4(s1 + i), c = vld1q_s8_x4(s2 + i);
-    const int8x16x4_t d = kFour ? vld1q_s8_x4(s3 + i) : c;
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) vst4q_s8(dst + 4 * (i + 16 * j), (int8x16x4_t{{a.val[j], b.val[j], c.val[j], d.val[j]}}));
+  if (n >= 64) {
+    const size_t blocks = n / 64;
+    int8_t* d = dst;
+    size_t left = blocks;
+    if (kFour)
+      __asm__ volatile("1:\n" MNQ_DW_CHUNK("ld1 {v3.16b}, [%[s3]], #16\n") MNQ_DW_CHUNK("ld1 {v3.16b}, [%[s3]], #16\n")
+                           MNQ_DW_CHUNK("ld1 {v3.16b}, [%[s3]], #16\n") MNQ_DW_CHUNK("ld1 {v3.16b}, [%[s3]], #16\n")
+                       "subs %[left], %[left], #1\n"
+                       "b.ne 1b\n"
+                       : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [d] "+r"(d), [left] "+r"(left)
+                       :
+                       : "cc", "memory", "v0", "v1", "v2", "v3");
+    else
+      __asm__ volatile("movi v3.16b, #0\n"
+                       "1:\n" MNQ_DW_CHUNK("") MNQ_DW_CHUNK("") MNQ_DW_CHUNK("") MNQ_DW_CHUNK("")
+                       "subs %[left], %[left], #1\n"
+                       "b.ne 1b\n"
+                       : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [d] "+r"(d), [left] "+r"(left)
+                       :
+                       : "cc", "memory", "v0", "v1", "v2", "v3");
+    if (blocks * 64 == n) return;
+    s0 = src[0];
+    s1 = src[1];
+    s2 = src[2];
+    s3 = src[3];
   }
+  const int8x16_t zero = vdupq_n_s8(0);
+  size_t i = n / 64 * 64;
   if (n < 16) {
     for (; i < n; ++i) {
       dst[4 * i] = s0[i];
       dst[4 * i + 1] = s1[i];
       dst[4 * i + 2] = s2[i];
-      dst[4 * i + 3] = kFour ? s3[i] : s2[i];
+      dst[4 * i + 3] = kFour ? s3[i] : 0;
     }
     return;
   }
   for (; i < n; i += 16) {
     if (i + 16 > n) i = n - 16;  // the last 16 (overlapping: the same values again)
-    const int8x16_t c = vld1q_s8(s2 + i);
-    vst4q_s8(dst + 4 * i, (int8x16x4_t{{vld1q_s8(s0 + i), vld1q_s8(s1 + i), c, kFour ? vld1q_s8(s3 + i) : c}}));
+    vst4q_s8(dst + 4 * i,
+             (int8x16x4_t{{vld1q_s8(s0 + i), vld1q_s8(s1 + i), vld1q_s8(s2 + i), kFour ? vld1q_s8(s3 + i) : zero}}));
   }
 }
+#undef MNQ_DW_CHUNK
 
 // Everything the pixels of one call share.
 struct DotCall {
@@ -191,50 +220,92 @@ MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row(const DotCall& d, const Ne
   }
 }
 
-// 3x3 (one group), no table: blocks of 16 channels over the row's pixels, the block's 12 weight
-// vectors in registers (byte stores may alias any memory, so everything the pixel loop reads
-// besides them is reloaded per pixel: bias, multipliers).
+// 3x3 (one group), no table: blocks of 16 channels over the row's pixels, wholly in assembly
+// (the compiler spills weights here): the block's 12 weight vectors in v0-v11, per pixel the
+// bias into the accumulators v16-v19, three 64-byte loads of T (v20-v23), 12 SDOTs, the output
+// stage of ../epilogue.h (requant_s16, narrowing, the clamp when kClamp) and one store: 40
+// instructions (42 with the clamp) per pixel and 16 channels.
+#define MNQ_DW_TAPS(W0, W1, W2, W3)                   \
+  "sdot v16.4s, v20.16b, " W0 ".16b\n"                \
+  "sdot v17.4s, v21.16b, " W1 ".16b\n"                \
+  "sdot v18.4s, v22.16b, " W2 ".16b\n"                \
+  "sdot v19.4s, v23.16b, " W3 ".16b\n"
+#define MNQ_DW_ROW33(CLAMP)                                                    \
+  "ld1 {v0.16b-v3.16b}, [%[w]], #64\n"                                         \
+  "ld1 {v4.16b-v7.16b}, [%[w]], #64\n"                                         \
+  "ld1 {v8.16b-v11.16b}, [%[w]]\n"                                             \
+  "dup v28.8h, %w[zp]\n"                                                       \
+  "dup v29.16b, %w[qmin]\n"                                                    \
+  "dup v30.16b, %w[qmax]\n"                                                    \
+  "1:\n"                                                                       \
+  "ld1 {v16.4s-v19.4s}, [%[bias]]\n"                                           \
+  "ld1 {v20.16b-v23.16b}, [%[p0]], %[step]\n"                                  \
+  MNQ_DW_TAPS("v0", "v1", "v2", "v3")                                          \
+  "ld1 {v20.16b-v23.16b}, [%[p1]], %[step]\n"                                  \
+  MNQ_DW_TAPS("v4", "v5", "v6", "v7")                                          \
+  "ld1 {v20.16b-v23.16b}, [%[p2]], %[step]\n"                                  \
+  MNQ_DW_TAPS("v8", "v9", "v10", "v11")                                        \
+  "ld1 {v24.4s-v27.4s}, [%[m]]\n"                                              \
+  "scvtf v16.4s, v16.4s\n"                                                     \
+  "scvtf v17.4s, v17.4s\n"                                                     \
+  "scvtf v18.4s, v18.4s\n"                                                     \
+  "scvtf v19.4s, v19.4s\n"                                                     \
+  "fmul v16.4s, v16.4s, v24.4s\n"                                              \
+  "fmul v17.4s, v17.4s, v25.4s\n"                                              \
+  "fmul v18.4s, v18.4s, v26.4s\n"                                              \
+  "fmul v19.4s, v19.4s, v27.4s\n"                                              \
+  "fcvtns v16.4s, v16.4s\n"                                                    \
+  "fcvtns v17.4s, v17.4s\n"                                                    \
+  "fcvtns v18.4s, v18.4s\n"                                                    \
+  "fcvtns v19.4s, v19.4s\n"                                                    \
+  "sqxtn v16.4h, v16.4s\n"                                                     \
+  "sqxtn2 v16.8h, v17.4s\n"                                                    \
+  "sqxtn v18.4h, v18.4s\n"                                                     \
+  "sqxtn2 v18.8h, v19.4s\n"                                                    \
+  "sqadd v16.8h, v16.8h, v28.8h\n"                                             \
+  "sqadd v18.8h, v18.8h, v28.8h\n"                                             \
+  "sqxtn v16.8b, v16.8h\n"                                                     \
+  "sqxtn2 v16.16b, v18.8h\n"                                                   \
+  CLAMP                                                                        \
+  "st1 {v16.16b}, [%[y]], %[c]\n"                                              \
+  "subs %[n], %[n], #1\n"                                                      \
+  "b.ne 1b\n"
 template <bool kClamp>
 MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row_33(const DotCall& d, const NeonOutput& o, const int8_t* t,
                                                          int8_t* y) {
+  if (d.out_w <= 0) return;
   const int blocks = d.c / kDotBlock;
   const size_t step = d.step, col = d.col, c = static_cast<size_t>(d.c);
-  const int16x8_t zp = o.zp;
-  const int8x16_t qmin = o.qmin, qmax = o.qmax;
   for (int b = 0; b < blocks; ++b) {
-    const int8_t* wp = d.w + static_cast<size_t>(b) * d.block;
-    const int8x16x4_t w0 = vld1q_s8_x4(wp), w1 = vld1q_s8_x4(wp + 64), w2 = vld1q_s8_x4(wp + 128);
+    const int8_t* w = d.w + static_cast<size_t>(b) * d.block;
     const int32_t* bias = d.bias + b * kDotBlock;
     const float* m = o.m + b * kDotBlock;
-    const int8_t* p = t + static_cast<size_t>(b) * kDotBlock * 4;
+    const int8_t* p0 = t + static_cast<size_t>(b) * kDotBlock * 4;
+    const int8_t* p1 = p0 + col;
+    const int8_t* p2 = p1 + col;
     int8_t* yp = y + b * kDotBlock;
-    for (int ox = d.out_w; ox > 0; --ox, p += step, yp += c) {
-      const int32x4x4_t bv = vld1q_s32_x4(bias);
-      int32x4_t a0 = bv.val[0], a1 = bv.val[1], a2 = bv.val[2], a3 = bv.val[3];
-      int8x16x4_t x = vld1q_s8_x4(p);
-      a0 = vdotq_s32(a0, x.val[0], w0.val[0]);
-      a1 = vdotq_s32(a1, x.val[1], w0.val[1]);
-      a2 = vdotq_s32(a2, x.val[2], w0.val[2]);
-      a3 = vdotq_s32(a3, x.val[3], w0.val[3]);
-      x = vld1q_s8_x4(p + col);
-      a0 = vdotq_s32(a0, x.val[0], w1.val[0]);
-      a1 = vdotq_s32(a1, x.val[1], w1.val[1]);
-      a2 = vdotq_s32(a2, x.val[2], w1.val[2]);
-      a3 = vdotq_s32(a3, x.val[3], w1.val[3]);
-      x = vld1q_s8_x4(p + 2 * col);
-      a0 = vdotq_s32(a0, x.val[0], w2.val[0]);
-      a1 = vdotq_s32(a1, x.val[1], w2.val[1]);
-      a2 = vdotq_s32(a2, x.val[2], w2.val[2]);
-      a3 = vdotq_s32(a3, x.val[3], w2.val[3]);
-      const float32x4x4_t mv = vld1q_f32_x4(m);
-      const int16x8_t lo = requant_s16(a0, a1, mv.val[0], mv.val[1], zp);
-      const int16x8_t hi = requant_s16(a2, a3, mv.val[2], mv.val[3], zp);
-      int8x16_t q = vqmovn_high_s16(vqmovn_s16(lo), hi);
-      if (kClamp) q = vminq_s8(vmaxq_s8(q, qmin), qmax);
-      vst1q_s8(yp, q);
-    }
+    uint64_t n = static_cast<uint64_t>(d.out_w);
+    if (kClamp)
+      __asm__ volatile(MNQ_DW_ROW33("smax v16.16b, v16.16b, v29.16b\n"
+                                    "smin v16.16b, v16.16b, v30.16b\n")
+                       : [w] "+r"(w), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [y] "+r"(yp), [n] "+r"(n)
+                       : [bias] "r"(bias), [m] "r"(m), [step] "r"(step), [c] "r"(c), [zp] "r"(o.zp_s),
+                         [qmin] "r"(o.qmin_s), [qmax] "r"(o.qmax_s)
+                       : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+                         "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28",
+                         "v29", "v30");
+    else
+      __asm__ volatile(MNQ_DW_ROW33("")
+                       : [w] "+r"(w), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [y] "+r"(yp), [n] "+r"(n)
+                       : [bias] "r"(bias), [m] "r"(m), [step] "r"(step), [c] "r"(c), [zp] "r"(o.zp_s),
+                         [qmin] "r"(o.qmin_s), [qmax] "r"(o.qmax_s)
+                       : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+                         "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28",
+                         "v29", "v30");
   }
 }
+#undef MNQ_DW_ROW33
+#undef MNQ_DW_TAPS
 
 void depthwise_dot(const DepthwiseArgs& a) {
   const PackedDepthwise& w = *a.w;
