@@ -12,10 +12,11 @@
 //      with 1 and with 3 inferences (one process each) under qemu-aarch64 with both plugins; the
 //      difference divided by 2 is one inference: Model::run on one image, every op of the plan
 //      (input quantization, convs, adds, pooling, tables, the classifier, output copies);
-//   4. prints per model and CPU the instructions, the multiply-adds of the plan's convs and fully
-//      connected layers, instructions per multiply-add, the instructions by kind of work (byKind:
-//      the per-block profile folded per function, each kernel function to its kind) and by class
-//      (byClass: SIMD arithmetic, SDOT, SIMD / general-purpose loads and stores).
+//   4. prints per model and CPU the executor (the runtime's default, fused, or MNQ_EXECUTOR), the
+//      instructions, the multiply-adds of the plan's convs and fully connected layers, instructions
+//      per multiply-add, the instructions by kind of work (byKind: the per-block profile folded per
+//      function, each kernel function to its kind) and by class (byClass: SIMD arithmetic, SDOT,
+//      SIMD / general-purpose loads and stores).
 //
 // Models: MobileNetV2-1.0-224 = tf2_mobilenet_v2_1.0_224_ptq.qdq.onnx (Keras MobileNetV2 with Google's
 // int8 per-channel PTQ), V3-Small = mobilenet_v3_small_1.0_224_quant.qdq.onnx (Google's QAT, uint8 with
@@ -213,7 +214,10 @@ function qemuRun(cpu, isa, planFile, passes, tag) {
     fns.set(name, (fns.get(name) || 0) + Number(n) * Number(k));
   }
   const hash = /outputs ([0-9a-f]+)/.exec(r.stdout);
-  return { total, simd, dot, simdLs, gpLs, fns, hash: hash && hash[1], isa: (/isa (\S+)/.exec(r.stdout) || [])[1] };
+  return {
+    total, simd, dot, simdLs, gpLs, fns, hash: hash && hash[1], isa: (/isa (\S+)/.exec(r.stdout) || [])[1],
+    executor: (/executor (\S+)/.exec(r.stdout) || [])[1],
+  };
 }
 
 async function main() {
@@ -245,7 +249,7 @@ async function main() {
       if (Math.abs(folded - instructions) > 1e-3 * instructions)
         log(`warning: the per-block profile sums to ${folded}, the instruction count is ${instructions}`);
       const res = {
-        model: MODELS[key].name, cpu, isa, instructions: Math.round(instructions), macs,
+        model: MODELS[key].name, cpu, isa, executor: b.executor, instructions: Math.round(instructions), macs,
         perMac: Number((instructions / macs).toFixed(4)),
         byKind: Object.fromEntries(Object.entries(byKind).filter(([, v]) => Math.round(v) !== 0).map(([k, v]) => [k, Math.round(v)])),
         byClass: {

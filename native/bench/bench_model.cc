@@ -1,15 +1,15 @@
 // Whole-model driver for instruction counts (scripts/bench-arm-icount.js): loads
 // a plan file (plan_file.h), builds the runtime's Model for one ISA on one
-// thread and runs `passes` inferences of the file's image through Model::run
-// (input quantization, every op of the plan, the output copies), as the addon
-// does. Counting the instructions of two runs with different pass counts and
+// thread with the default executor and runs `passes` inferences of the file's
+// image through Model::run (input quantization, every op of the plan, the
+// output copies), as the addon does. Counting the instructions of two runs with different pass counts and
 // dividing the difference by the difference of the passes gives the cost of
 // one inference: start-up, loading and packing cancel out.
 //
 //   bench_model PLAN_FILE ISA PASSES
 //
-// Prints the ISA and an FNV-1a hash of the int8 outputs (the same on every ISA:
-// the kernels are bit-exact).
+// Prints the ISA, the executor (MNQ_EXECUTOR, default fused) and an FNV-1a hash
+// of the int8 outputs (the same on every ISA and executor: the kernels are bit-exact).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
     uint64_t h = 1469598103934665603ull;
     for (const auto& o : out)
       for (int8_t v : o) h = (h ^ static_cast<uint8_t>(v)) * 1099511628211ull;
-    std::printf("isa %s passes %d outputs %016llx\n", mnq::isa_name(model.isa()), passes,
-                static_cast<unsigned long long>(h));
+    std::printf("isa %s executor %s passes %d outputs %016llx\n", mnq::isa_name(model.isa()),
+                mnq::executor_name(model.executor()), passes, static_cast<unsigned long long>(h));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_model: %s\n", e.what());

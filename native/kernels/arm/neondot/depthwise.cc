@@ -205,7 +205,8 @@ MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row(const DotCall& d, const Ne
       }
       int8x8_t q = requant4(a0, o.m + c0, o);
       if (kLut) q = lut.apply8(q);
-      vst1_lane_s32(reinterpret_cast<int32_t*>(y + c0), vreinterpret_s32_s8(q), 0);
+      const int32_t four = vget_lane_s32(vreinterpret_s32_s8(q), 0);
+      std::memcpy(y + c0, &four, sizeof four);  // unaligned
     }
     for (; c0 < c; ++c0) {  // the last 1-3 channels: the same sums in scalar code
       int32_t acc = d.bias[c0];
