@@ -11,8 +11,9 @@
 // right padding and a row of x_zp for rows outside the image. Then per output
 // pixel and 16 channels, per group and kernel column: one 64-byte load of T and
 // four SDOTs with the packed weights [c_pad / 16][group][kx][16 channels][4 rows]
-// (3x3 without a table: in assembly, the weights held in registers over a row's pixels). Channel
-// tails: 8, then 4 channels in vectors, then one by one in scalar code.
+// (3x3 without a table: in assembly, the weights held in registers over a row's
+// pixels). Channel tails: 8, then 4 channels in vectors, then one by one in
+// scalar code.
 // Weights with zero points and kernels taller than 8 rows: the NEON kernel
 // (neon/depthwise.cc); the pack then stores its layout (the header says which).
 #include "../../internal.h"
@@ -271,6 +272,13 @@ MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row(const DotCall& d, const Ne
   "st1 {v16.16b}, [%[y]], %[c]\n"                                              \
   "subs %[n], %[n], #1\n"                                                      \
   "b.ne 1b\n"
+// The operands of MNQ_DW_ROW33 (the variables of dw_dot_row_33's block loop).
+#define MNQ_DW_ROW33_OPERANDS                                                                                     \
+  : [w] "+r"(w), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [y] "+r"(yp), [n] "+r"(n)                           \
+  : [bias] "r"(bias), [m] "r"(m), [step] "r"(step), [c] "r"(c), [zp] "r"(o.zp_s), [qmin] "r"(o.qmin_s),             \
+    [qmax] "r"(o.qmax_s)                                                                                          \
+  : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v16", "v17", "v18", \
+    "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30"
 template <bool kClamp>
 MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row_33(const DotCall& d, const NeonOutput& o, const int8_t* t,
                                                          int8_t* y) {
@@ -288,23 +296,12 @@ MNQ_DOTPROD __attribute__((noinline)) void dw_dot_row_33(const DotCall& d, const
     uint64_t n = static_cast<uint64_t>(d.out_w);
     if (kClamp)
       __asm__ volatile(MNQ_DW_ROW33("smax v16.16b, v16.16b, v29.16b\n"
-                                    "smin v16.16b, v16.16b, v30.16b\n")
-                       : [w] "+r"(w), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [y] "+r"(yp), [n] "+r"(n)
-                       : [bias] "r"(bias), [m] "r"(m), [step] "r"(step), [c] "r"(c), [zp] "r"(o.zp_s),
-                         [qmin] "r"(o.qmin_s), [qmax] "r"(o.qmax_s)
-                       : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
-                         "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28",
-                         "v29", "v30");
+                                    "smin v16.16b, v16.16b, v30.16b\n") MNQ_DW_ROW33_OPERANDS);
     else
-      __asm__ volatile(MNQ_DW_ROW33("")
-                       : [w] "+r"(w), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [y] "+r"(yp), [n] "+r"(n)
-                       : [bias] "r"(bias), [m] "r"(m), [step] "r"(step), [c] "r"(c), [zp] "r"(o.zp_s),
-                         [qmin] "r"(o.qmin_s), [qmax] "r"(o.qmax_s)
-                       : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
-                         "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28",
-                         "v29", "v30");
+      __asm__ volatile(MNQ_DW_ROW33("") MNQ_DW_ROW33_OPERANDS);
   }
 }
+#undef MNQ_DW_ROW33_OPERANDS
 #undef MNQ_DW_ROW33
 #undef MNQ_DW_TAPS
 
