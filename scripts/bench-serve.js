@@ -7,8 +7,8 @@
 //               fastify + sharp + onnxruntime-node server written the way a user would (below); images/s of each
 //               and their ratios; every mnq answer's top-1 checked against `mnq classify` on the same files.
 //   overload    (bar 2) the unloaded p99 (one connection), then twice the sustainable rate (mnq's images/s from
-//               the throughput phase, or --rate): latency of the 429s, p99 of the accepted requests against the
-//               unloaded p99, 5xx count, connection errors and timeouts.
+//               the throughput phase, or --rate), spread over each second (openLoad): latency of the 429s, p99 of
+//               the accepted requests against the unloaded p99, 5xx count, connection errors and timeouts.
 //   soak        (bar 3) --requests mixed requests (valid JPEGs, truncated JPEGs, bodies over the limit, a wrong
 //               Content-Type): server RSS (from its /metrics) sampled every second, growth after warm-up, any
 //               status other than the documented one of each kind.
@@ -167,6 +167,33 @@ function autocannon(opts, onResponse) {
   });
 }
 
+/** Connections per autocannon instance in the overload phase (see openLoad). */
+const OPEN_LOAD_GROUP = 4;
+
+/**
+ * `connections` clients offering `rate` requests/s in all, spread over each second. autocannon's own rate limit
+ * (`overallRate`) lets every connection send its share at the start of each second, all connections at the
+ * same moment: the load is one burst per second (measured: ~75% of the requests in the first 100 ms, none after
+ * 500 ms), not a rate, and the server idles between bursts. So the connections run as autocannon instances of
+ * OPEN_LOAD_GROUP connections, each with its share of the rate, started 1/K s apart: bursts of a few requests
+ * every few ms. Resolves to the instances' results merged: { duration (s), errors, timeouts }.
+ */
+async function openLoad(url, connections, rate, duration, requests, onResponse) {
+  const k = Math.max(1, Math.min(Math.floor(connections / OPEN_LOAD_GROUP), rate));
+  const runs = [];
+  for (let i = 0; i < k; i++) {
+    const share = (total) => Math.floor(total / k) + (i < total % k ? 1 : 0);
+    if (i > 0) await new Promise((r) => setTimeout(r, 1000 / k));
+    runs.push(autocannon({ url, connections: share(connections), overallRate: share(rate), duration, requests }, onResponse));
+  }
+  const results = await Promise.all(runs);
+  return {
+    duration: Math.max(...results.map((r) => r.duration)),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
+  };
+}
+
 /** One :classify request object cycling over `bodies`; `check(i, status, body)` sees each answer. */
 function classifyRequests(bodies, check) {
   let next = 0;
@@ -283,12 +310,12 @@ async function overloadPhase(o, bodies, sustainable) {
     const u = await autocannon({ url: server.url, connections: 1, duration: o.duration, requests: classifyRequests(bodies) },
       (status, ms) => { if (status === 200) unloaded.push(ms); });
     const rate = Math.round(2 * sustainable);
-    log(`overload: ${rate} requests/s (twice ${sustainable.toFixed(1)}), ${o.overloadConnections} connections, ${o.duration} s`);
+    log(`overload: ${rate} requests/s (twice ${sustainable.toFixed(1)}) spread over each second, ${o.overloadConnections} connections, ${o.duration} s`);
     const accepted = [];
     const rejected = [];
     let server5xx = 0;
     let other = 0;
-    const r = await autocannon({ url: server.url, connections: o.overloadConnections, overallRate: rate, duration: o.duration, requests: classifyRequests(bodies) },
+    const r = await openLoad(server.url, o.overloadConnections, rate, o.duration, classifyRequests(bodies),
       (status, ms) => {
         if (status === 200) accepted.push(ms);
         else if (status === 429) rejected.push(ms);

@@ -15,6 +15,8 @@ import { createSession } from '../lib/ort/session';
 import { GraphWriter, float, int, ints, writeFileAtomic } from '../lib/onnx/writer';
 import * as buildCli from '../lib/cli/build';
 import * as infoCli from '../lib/cli/info';
+import { load } from '../lib/model';
+import { tinyConvModel } from './helpers/tiny-models';
 
 
 async function runOrt(model: Uint8Array, x: Float32Array, batch: number, res: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
@@ -341,5 +343,22 @@ describe('CLI: mnq build / mnq info', () => {
     expect([b.params, b.macs, b.layers.length]).toEqual([a.params, a.macs, 53]);
     expect(await infoCli.run(['v5'])).toBe(1);
     expect(err.join('\n')).toMatch(/unknown architecture/);
+  });
+
+  test('info <model.onnx>: the loaded model\'s memory for an int8 file, a note for a float one', async () => {
+    const int8 = path.join(dir, 'tiny.int8.onnx');
+    fs.writeFileSync(int8, tinyConvModel());
+    const m = await load(int8, { threads: 1 });
+    const expected = { ...m.memory, executor: m.executor, fusedGroups: m.fusedGroups };
+    m.dispose();
+    expect(await infoCli.memoryOf(int8)).toEqual({ memory: expected });
+    const float = path.join(dir, 'v1.float.onnx');
+    expect(await buildCli.run(['v1', '--width', '0.25', '--resolution', '96', '-o', float])).toBe(0);
+    const f = await infoCli.memoryOf(float);
+    expect(f.memory).toBeNull();
+    expect(f.memoryNote).toMatch(/not an int8 model/);
+    out.length = 0;
+    expect(await infoCli.run([int8])).toBe(0);
+    expect(out.join('\n')).toMatch(new RegExp(`memory: activations ${Math.round(expected.activationBytesPerImage / 1024)} KB per image`));
   });
 });

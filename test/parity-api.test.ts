@@ -135,7 +135,8 @@ describe('Model API', () => {
     let m: Model;
     let results: CompiledModel[];
     try {
-      m = await load(bytes);
+      // op by op, every tensor outside the tail lives in the arena (the fused executor's memory: parity.test.ts)
+      m = await load(bytes, { executor: 'layers' });
       results = spy.mock.results.map((r) => r.value as CompiledModel);
     } finally {
       spy.mockRestore();
@@ -151,15 +152,17 @@ describe('Model API', () => {
     expect(m.compiled.plan.ops.map((o) => o.weights.length)).toEqual(fresh.plan.ops.map(() => 0));
     expect(m.compiled.plan.ops.map((o) => ({ ...o, weights: null }))).toEqual(fresh.plan.ops.map((o) => ({ ...o, weights: null })));
 
-    const { arenaBytesPerImage, weightBytes } = m.memory;
+    const { arenaBytesPerImage, weightBytes, windowBytesPerThread, activationBytesPerImage } = m.memory;
     expect(Object.isFrozen(m.memory)).toBe(true);
+    expect(windowBytesPerThread).toBe(0);
+    expect(activationBytesPerImage).toBe(arenaBytesPerImage);
     const aligned = (t: { h: number; w: number; c: number }) => Math.ceil((t.h * t.w * t.c) / 64) * 64;
     expect(arenaBytesPerImage % 64).toBe(0);
     expect(arenaBytesPerImage).toBeGreaterThanOrEqual(Math.max(...fresh.plan.tensors.map(aligned)));
     expect(arenaBytesPerImage).toBeLessThanOrEqual(fresh.plan.tensors.reduce((a, t) => a + aligned(t), 0));
     expect(weightBytes).toBeGreaterThanOrEqual(fresh.plan.ops.reduce((a, o) => a + o.weights.length + 4 * o.bias.length, 0));
     m.dispose();
-    expect(m.memory).toEqual({ arenaBytesPerImage, weightBytes });
+    expect(m.memory).toEqual({ arenaBytesPerImage, weightBytes, windowBytesPerThread, activationBytesPerImage });
   });
 
   test('a disposed model says so', async () => {

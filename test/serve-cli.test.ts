@@ -49,7 +49,8 @@ describe('mnq serve (child process)', () => {
   test('SIGTERM: the request in flight is answered, new connections are refused, exit code 0', async () => {
     const p = serve(['--model', `tiny=${modelFile}`, '--port', '0', '--threads', '1']);
     try {
-      await until('the listening line', () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(p.out()));
+      // (the model's line is a write of its own after the listening line: wait for both)
+      await until('the listening and model lines', () => /listening on http:\/\/127\.0\.0\.1:\d+\n[^]*\(max batch/.test(p.out()));
       const url = (/listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(p.out()) as RegExpExecArray)[1];
       expect(p.out()).toContain(`tiny: ${url}/v2/models/tiny, ${url}/v1/models/tiny:classify (max batch 32)`);
       expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);

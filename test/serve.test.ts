@@ -109,6 +109,31 @@ function rawPost(pathname: string, type: string, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`POST ${pathname} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
 }
 
+/** A request whose body arrives in two steps: the headers and `first` bytes now, the rest at finish(). */
+function slowUpload(port: number, request: Buffer, first: number): { finish(): Promise<string>; abort(): void } {
+  const s = net.connect(port, HOST);
+  let text = '';
+  s.on('data', (d) => { text += d.toString('latin1'); });
+  s.on('error', () => undefined); // (abort)
+  const head = request.indexOf('\r\n\r\n') + 4;
+  s.write(request.subarray(0, head + first));
+  /** the answer is whole once its body has its Content-Length */
+  const whole = (): boolean => {
+    const end = text.indexOf('\r\n\r\n');
+    const length = /content-length: (\d+)/i.exec(text);
+    return end >= 0 && length !== null && text.length >= end + 4 + Number(length[1]);
+  };
+  return {
+    finish: async () => {
+      s.write(request.subarray(head + first)); // (not end(): a half-closed request is abandoned by Node)
+      await until('the answer', whole);
+      s.destroy();
+      return text;
+    },
+    abort: () => { s.destroy(); },
+  };
+}
+
 const statuses = (text: string): number[] => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 // ------------------------------------------------------------------------------------------ tests
@@ -461,7 +486,8 @@ describe('mnq serve: body limit, back-pressure, batching, timeouts, cancellation
 
   test('a full queue gets 429 with Retry-After at once, while queued requests wait; they then complete', async () => {
     const g = gated(model);
-    const server = await start(g, { maxQueue: 2, maxBatch: 4 });
+    // (a long delay: the two queued start as one batch once neither holds a reservation, whenever their decodes end)
+    const server = await start(g, { maxQueue: 2, maxBatch: 4, maxDelayMs: 60_000 });
     g.hold();
     const first = postImage(server, 'tiny', png, 'image/png'); // computing (held)
     await until('the first batch', () => g.runs.length === 1);
@@ -491,6 +517,60 @@ describe('mnq serve: body limit, back-pressure, batching, timeouts, cancellation
     expect(closed).toBe(false);
     g.release();
     await Promise.all(again);
+  });
+
+  test('an admitted request holds its room while its body arrives: others get 429 before theirs is read', async () => {
+    const server = await start(TINY, { maxQueue: 1 });
+    const depth = (): Promise<number> => metric(server, 'mnq_queue_depth{model="tiny"}');
+    const upload = slowUpload(server.port, rawPost('/v1/models/tiny:classify', 'image/png', png), 10);
+    await until('the admission', async () => (await depth()) === 1);
+    let r = await postImage(server, 'tiny', png, 'image/png');
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    r = await postInfer(server, 'tiny', { inputs: [{ name: 'input', shape: [1, 3, 5, 5], datatype: 'FP32', data: Array(75).fill(0) }] });
+    expect(r.status).toBe(429);
+    expect(statuses(await upload.finish())).toEqual([200]); // its room was kept for it
+    await until('the room given back', async () => (await depth()) === 0);
+    // a client that goes away before its body has arrived gives its room back
+    const gone = slowUpload(server.port, rawPost('/v1/models/tiny:classify', 'image/png', png), 10);
+    await until('the admission', async () => (await depth()) === 1);
+    gone.abort();
+    await until('the room given back', async () => (await depth()) === 0);
+    // a request refused after its admission (here: a bad ?top) gives it back too
+    r = await postImage(server, 'tiny', png, 'image/png', '?top=0');
+    expect(r.status).toBe(400);
+    expect(await depth()).toBe(0);
+    expect((await postImage(server, 'tiny', png, 'image/png')).status).toBe(200);
+  });
+
+  test('an infer request of several items is admitted with room for one, and takes the rest once its body says so', async () => {
+    const server = await start(TINY, { maxQueue: 2 });
+    const depth = (): Promise<number> => metric(server, 'mnq_queue_depth{model="tiny"}');
+    const two = { inputs: [{ name: 'input', shape: [2, 3, 5, 5], datatype: 'FP32', data: Array(150).fill(0.5) }] };
+    const upload = slowUpload(server.port, rawPost('/v1/models/tiny:classify', 'image/png', png), 10);
+    await until('the admission', async () => (await depth()) === 1);
+    let r = await postInfer(server, 'tiny', two); // admitted (room for 1), then 2 do not fit
+    expect([r.status, (await json(r)).error]).toEqual([429, "model 'tiny' has 1 images queued, its limit (--max-queue 2); retry later"]);
+    expect(await depth()).toBe(1);
+    expect(statuses(await upload.finish())).toEqual([200]);
+    await until('the room given back', async () => (await depth()) === 0);
+    r = await postInfer(server, 'tiny', two);
+    expect(r.status).toBe(200);
+    expect((await json(r)).outputs[0].shape).toEqual([2, 4]);
+    expect(await depth()).toBe(0);
+  });
+
+  test('a body still arriving at the request\'s timeout: its room is given back, and it gets 503', async () => {
+    const server = await start(TINY, { maxQueue: 1, timeoutMs: 200 });
+    const depth = (): Promise<number> => metric(server, 'mnq_queue_depth{model="tiny"}');
+    const upload = slowUpload(server.port, rawPost('/v1/models/tiny:classify', 'image/png', png), 10);
+    await until('the admission', async () => (await depth()) === 1);
+    await until('the room given back at the deadline', async () => (await depth()) === 0);
+    expect((await postImage(server, 'tiny', png, 'image/png')).status).toBe(200);
+    const text = await upload.finish();
+    expect(statuses(text)).toEqual([503]);
+    expect(text).toMatch(/the request timed out after 200 ms before it was computed/);
+    expect(await depth()).toBe(0);
   });
 
   test('concurrent requests are coalesced into one model run (batch sizes in the metrics)', async () => {

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { readModel } from '../onnx/proto';
 import { ARCHITECTURES, countArch, inspectOnnx } from '../builder';
 import { parseArgs, reportUsageError, UsageError } from './args';
+import { load, ModelMemory } from '../model';
 
 export const summary = 'parameters, MACs and layers of an ONNX model or a MobileNet architecture';
 
@@ -43,6 +44,25 @@ export interface Info {
   seScaleMacs: number;
   convention: string;
   layers: InfoLayer[];
+  /** An int8 ONNX file mnq runs: what its loaded model holds (model.memory, default executor, 1 thread). */
+  memory?: (ModelMemory & { executor: string; fusedGroups: number }) | null;
+  /** Why memory is null (e.g. a float model). */
+  memoryNote?: string;
+}
+
+/** What an ONNX file's loaded model holds in memory, or why it cannot be loaded (not an int8 model mnq runs). */
+export async function memoryOf(file: string): Promise<Pick<Info, 'memory' | 'memoryNote'>> {
+  let m;
+  try {
+    m = await load(file, { threads: 1 });
+  } catch (e) {
+    return { memory: null, memoryNote: `not loaded: ${(e as Error).message.split('\n')[0]}` };
+  }
+  try {
+    return { memory: { ...m.memory, executor: m.executor, fusedGroups: m.fusedGroups } };
+  } finally {
+    m.dispose();
+  }
 }
 
 export function info(target: string, opts: { width?: number; resolution?: number; classes?: number } = {}): Info {
@@ -84,9 +104,10 @@ export async function run(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const r = info(args.single('model file or architecture'), {
+    const r: Info = info(args.single('model file or architecture'), {
       width: args.number('width'), resolution: args.int('resolution'), classes: args.int('classes'),
     });
+    if (r.kind === 'onnx') Object.assign(r, await memoryOf(r.source));
     if (args.bool('json')) {
       console.log(JSON.stringify(r, null, 2));
       return 0;
@@ -96,6 +117,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`  params ${r.params} (${fmt(r.params)} M)`);
     console.log(`  MACs   ${r.macs ?? '?'} (${fmt(r.macs, 1e6, 1)} M; conv+linear ${fmt(r.convLinearMacs, 1e6, 1)} M, SE scale ${fmt(r.seScaleMacs, 1e6, 2)} M)`);
     console.log(`  ${r.layers.filter((l) => l.type !== 'scale').length} conv/linear layers; counting: ${r.convention}`);
+    if (r.memory) {
+      const kb = (b: number) => `${(b / 1024).toFixed(0)} KB`;
+      console.log(`  memory: activations ${kb(r.memory.activationBytesPerImage)} per image and thread (arena ${kb(r.memory.arenaBytesPerImage)} `
+        + `+ windows ${kb(r.memory.windowBytesPerThread)}, executor ${r.memory.executor}, ${r.memory.fusedGroups} fused groups), packed weights ${kb(r.memory.weightBytes)}`);
+    } else if (r.memoryNote) {
+      console.log(`  memory: ${r.memoryNote}`);
+    }
     if (args.bool('layers')) {
       for (const l of r.layers) {
         console.log(`  ${l.name.padEnd(40)} ${l.type.padEnd(7)} w[${l.weightShape}] s${l.stride} g${l.groups} ${l.act.padEnd(8)} `

@@ -5,7 +5,8 @@
 //   GET  /metrics                             Prometheus
 // Every error is a JSON body { "error": "..." }. Requests for a model are admitted before their body is read:
 // unknown model 404, shutting down 503, wrong Content-Type 415, Content-Length over the limit 413, full queue 429
-// with Retry-After, all at once (the body is then read and dropped by Node, and the connection stays usable).
+// with Retry-After, all at once (the body is then read and dropped by Node, and the connection stays usable). An
+// admitted request holds room for its first image from then on, while its body arrives (admissions).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'http';
 import { ImageError } from '../index';
@@ -66,11 +67,48 @@ function queueFull(state: ServerState, model: ServedModel): HttpError {
 }
 
 /**
+ * The room each admitted request reserved for its first image before its body was read, until its handler takes
+ * it (reserveFor). The request gives it back if it ends without taking it, or at its deadline if its body is
+ * still arriving then (so a stalled upload holds room no longer than a queued image may wait).
+ */
+const admissions = new WeakMap<FastifyRequest, Reservation>();
+
+function hold(state: ServerState, model: ServedModel, req: FastifyRequest, reply: FastifyReply, r: Reservation): void {
+  admissions.set(req, r);
+  const giveBack = (): void => {
+    if (admissions.get(req) !== r) return;
+    admissions.delete(req);
+    model.release(r);
+  };
+  const timer = setTimeout(giveBack, state.options.timeoutMs);
+  timer.unref();
+  reply.raw.once('close', () => {
+    clearTimeout(timer);
+    giveBack();
+  });
+}
+
+/**
+ * Room for a request's `n` images: the room it was admitted with (when it still holds it: first call only),
+ * resized to `n` if need be, or new room; 429 when the queue has too little.
+ */
+function reserveFor(state: ServerState, model: ServedModel, req: FastifyRequest, n: number): Reservation {
+  const r = admissions.get(req);
+  if (r) {
+    admissions.delete(req);
+    if (r.size === n) return r;
+    model.release(r); // (then reserved again at its size, in the same tick)
+  }
+  return reserve(state, model, n);
+}
+
+/**
  * The admission check of inference requests, before their body is read (an onRequest hook): the model, not
- * draining, the Content-Type, the declared size, room in the queue.
+ * draining, the Content-Type, the declared size, then room in the queue for the first image, which the request
+ * holds from now on (hold).
  */
 function admit(state: ServerState, contentTypes: string[]) {
-  return async (req: FastifyRequest): Promise<void> => {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const model = modelOf(state, req);
     if (state.draining) {
       state.metrics.rejected.inc({ model: model.name, reason: 'draining' });
@@ -87,10 +125,7 @@ function admit(state: ServerState, contentTypes: string[]) {
       throw new HttpError(413, `the request body has ${length} bytes, more than this server's limit of ${limit} (--body-limit)`,
         length > DRAIN_FACTOR * limit ? { connection: 'close' } : {});
     }
-    if (model.queueDepth >= state.options.maxQueue) {
-      state.metrics.rejected.inc({ model: model.name, reason: 'queue_full' });
-      throw queueFull(state, model);
-    }
+    hold(state, model, req, reply, reserve(state, model, 1));
   };
 }
 
@@ -145,10 +180,10 @@ function reserve(state: ServerState, model: ServedModel, n: number): Reservation
   return r;
 }
 
-/** Classifies one encoded image: format check, reservation, decode (in a slot), batch, top-k. */
-async function classifyImage(state: ServerState, model: ServedModel, bytes: Buffer, name: string, k: number, watch: RequestWatch): Promise<Prediction[]> {
+/** Classifies one encoded image of `req`: format check, reservation, decode (in a slot), batch, top-k. */
+async function classifyImage(state: ServerState, model: ServedModel, req: FastifyRequest, bytes: Buffer, name: string, k: number, watch: RequestWatch): Promise<Prediction[]> {
   if (!imageFormat(bytes)) throw badRequest(`${name}: not a JPEG, PNG or WebP image: ${describeBytes(bytes)}`);
-  const r = reserve(state, model, 1);
+  const r = reserveFor(state, model, req, 1);
   let pixels: Pixels;
   try {
     pixels = await model.decode(bytes, name, () => watch.stop());
@@ -174,8 +209,10 @@ async function classifyRoute(state: ServerState, req: FastifyRequest, reply: Fas
   const k = topOf(state, model, req.query);
   const watch = new RequestWatch(reply.raw, performance.now() - reply.elapsedTime + state.options.timeoutMs, state.options.timeoutMs);
   if (!req.isMultipart()) {
+    const why = watch.stop(); // (its body arrived after its deadline)
+    if (why) throw why;
     const body = req.body as Buffer;
-    return { model: model.name, predictions: await classifyImage(state, model, body, 'image', k, watch) };
+    return { model: model.name, predictions: await classifyImage(state, model, req, body, 'image', k, watch) };
   }
   // multipart: every file part is one image, decoded as soon as it has arrived; results in part order
   const names: string[] = []; // each part's file name, else its field name
@@ -187,7 +224,7 @@ async function classifyRoute(state: ServerState, req: FastifyRequest, reply: Fas
       const bytes = await part.toBuffer();
       const name = part.filename || part.fieldname;
       names.push(name);
-      const p = classifyImage(state, model, bytes, `image '${name}'`, k, watch);
+      const p = classifyImage(state, model, req, bytes, `image '${name}'`, k, watch);
       p.catch((e: Error) => watch.fail(e));
       results.push(p);
     }
@@ -220,7 +257,7 @@ async function inferRoute(state: ServerState, req: FastifyRequest, reply: Fastif
   const watch = new RequestWatch(reply.raw, performance.now() - reply.elapsedTime + state.options.timeoutMs, state.options.timeoutMs);
   const why = watch.stop();
   if (why) throw why;
-  const r = reserve(state, model, request.batch);
+  const r = reserveFor(state, model, req, request.batch);
   const rows = await watch.track(model.submitTensor(r, request.batch, request.write, watch.deadline)).result;
   const { body, headers } = inferResponse(model.name, request, model.model.outputs[0].name, rows, [request.batch, ...model.outputDims]);
   return reply.headers(headers).send(body);
