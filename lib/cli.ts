@@ -33,6 +33,7 @@ function usage(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'help' && rest.length) return main([rest[0], '--help']);
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(usage());
     return cmd ? 0 : 1;
@@ -49,11 +50,18 @@ async function main(argv: string[]): Promise<number> {
   return m.run(rest);
 }
 
-main(process.argv.slice(2)).then(
+/** An error as the CLI prints it: `mnq <command>: <message>`, without the library's own 'mnq: ' prefix. */
+export function errorLine(command: string | undefined, err: unknown): string {
+  const e = err as Error;
+  const message = (e && e.message ? e.message : String(err)).replace(/^mnq: /, '');
+  return `mnq${command && COMMANDS.includes(command) ? ` ${command}` : ''}: ${message}`;
+}
+
+if (require.main === module) main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     const e = err as Error;
-    console.error(`mnq: ${e && e.message ? e.message : String(err)}`);
+    console.error(errorLine(process.argv[2], err));
     if (process.env.MNQ_DEBUG && e && e.stack) console.error(e.stack);
     process.exitCode = err instanceof MissingDependencyError ? err.exitCode : 1;
   },

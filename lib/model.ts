@@ -8,13 +8,13 @@
 // hands the plan to the native addon (lib/native.ts), which runs it off the
 // main thread on a persistent pool of `threads` threads.
 import * as fs from 'fs';
-import { CompiledModel, CompileOptions, compileModel } from './compiler';
-import { readModel } from './onnx/proto';
+import { CompiledModel, CompileOptions, UnsupportedModelError, compileModel } from './compiler';
+import { OnnxFormatError, decodeModel, modelSource } from './onnx/proto';
 import { readMetadata } from './onnx/metadata';
 import { dequantizeTensor, quantizeLinear } from './numerics/quantization';
 import { softmaxRowsFloat32 } from './numerics/softmax';
 import { transposeImages } from './image/preprocess';
-import { ExecutorName, IsaName, NativeModel, loadNative } from './native';
+import { ExecutorName, IsaName, MAX_THREADS, NativeModel, loadNative } from './native';
 import type { ClassifyOptions, Prediction } from './classify';
 import type { ImageInput } from './image';
 
@@ -289,37 +289,66 @@ function describe(v: unknown): string {
 
 /**
  * Loads an int8 ONNX model (file path or bytes): parses and compiles it, then
- * creates the native model. Rejects with an Error naming the node and what is
- * missing when the graph is not supported.
+ * creates the native model. Rejects with an OnnxFormatError when the file is not valid ONNX (or cannot be read)
+ * and an UnsupportedModelError naming the node, its op type and what is missing when mnq cannot run it; both
+ * name the file (or "model (N bytes)"). Bad arguments: TypeError / RangeError.
  */
 export async function load(pathOrBytes: string | Uint8Array, options: LoadOptions = {}): Promise<Model> {
   if (options === null || typeof options !== 'object') throw new TypeError('mnq: load options must be an object such as { threads: 2 }');
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-    throw new RangeError(`mnq: threads must be an integer from 1 to 256, got ${options.threads}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new RangeError(`mnq: threads must be an integer from 1 to ${MAX_THREADS}, got ${options.threads}`);
   }
+  if (options.isa !== undefined) checkIsa(options.isa);
   let bytes: Uint8Array;
   if (typeof pathOrBytes === 'string') {
     try {
       bytes = await fs.promises.readFile(pathOrBytes);
     } catch (e) {
-      throw new Error(`mnq: cannot read model file '${pathOrBytes}': ${(e as Error).message}`);
+      throw new OnnxFormatError(`cannot read model file '${pathOrBytes}': ${(e as Error).message}`);
     }
   } else if (pathOrBytes instanceof Uint8Array) {
     bytes = pathOrBytes;
   } else {
     throw new TypeError(`mnq: load() takes a file path (string) or ONNX bytes (Uint8Array), got ${describe(pathOrBytes)}`);
   }
-  const compileOptions: CompileOptions = { keep: options.keep };
-  const onnxModel = readModel(bytes);
+  const source = modelSource(pathOrBytes);
+  const compileOptions: CompileOptions = { keep: options.keep, source };
+  const onnxModel = decodeModel(bytes, source);
   const metadata = readMetadata(onnxModel);
   const compiled = compileModel(onnxModel, compileOptions);
-  const native = await loadNative().createModel(compiled.plan, {
-    threads, ...(options.isa ? { isa: options.isa } : {}), ...(options.executor ? { executor: options.executor } : {}),
-  });
+  let native: NativeModel;
+  try {
+    native = await loadNative().createModel(compiled.plan, {
+      threads, ...(options.isa ? { isa: options.isa } : {}), ...(options.executor ? { executor: options.executor } : {}),
+    });
+  } catch (e) {
+    throw planRefused(e, compiled, source);
+  }
   // The native model packed its own copy of the weights: the Model keeps the plan without them,
   // and the compiled plan, not modified, goes with its weights when this function returns.
   return new Model(withoutWeights(compiled), native, metadata);
+}
+
+const ISAS: readonly IsaName[] = ['scalar', 'avx2', 'avxvnni', 'avx512vnni', 'neon', 'neondot'];
+
+/** LoadOptions.isa: a TypeError for a name that is no ISA, a RangeError for one this build or CPU cannot run. */
+function checkIsa(isa: unknown): void {
+  if (!ISAS.includes(isa as IsaName)) throw new TypeError(`mnq: isa must be one of ${ISAS.join(', ')}; got ${typeof isa === 'string' ? `'${isa}'` : describe(isa)}`);
+  const supported = loadNative().supportedIsas();
+  if (!supported.includes(isa as IsaName)) throw new RangeError(`mnq: isa '${isa}' cannot run on this CPU or build (supported: ${supported.join(', ')})`);
+}
+
+/**
+ * The runtime refused a compiled plan (its validator is the last line of defence behind the compiler's checks):
+ * an UnsupportedModelError naming the model and the node of the plan op, with the runtime's error as its cause.
+ */
+function planRefused(e: unknown, compiled: CompiledModel, source: string): UnsupportedModelError {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const index = /plan op (\d+)/.exec(err.message);
+  const op = index ? compiled.plan.ops[Number(index[1])] : undefined;
+  const where = op ? `node '${op.name}'` : 'model';
+  return new UnsupportedModelError(`${source}: ${where}: mnq's runtime cannot run the compiled plan (${err.message})`, { ...(op ? { node: op.name } : {}), cause: err });
 }
 
 /** A compiled model whose ops have no weights (a copy: `compiled` is not modified). */

@@ -10,6 +10,9 @@ import { addonCandidates, buildHelp, targetName, currentTarget } from '../script
 
 export type IsaName = 'scalar' | 'avx2' | 'avxvnni' | 'avx512vnni' | 'neon' | 'neondot';
 
+/** The most threads one native model may use (the addon refuses more). */
+export const MAX_THREADS = 256;
+
 export interface NativeModelOptions {
   /** Threads that may compute at once for this model (the caller's thread included); default 1. */
   threads?: number;

@@ -9,7 +9,7 @@ const ci = process.env.CI === 'true' || process.env.CI === '1';
 // Variables that narrow what `npm test` checks (for local runs only). MNQ_ARM64_NODE=1 (a missing arm64
 // Node is a failure) is what CI does anyway.
 const NARROWING = [
-  'MNQ_SKIP_NATIVE', 'MNQ_SKIP_ASAN', 'MNQ_SKIP_ARM64', 'MNQ_ARM64_NODE', 'MNQ_ARM64_SANITIZE', 'MNQ_ARM64_CPUS',
+  'MNQ_SKIP_NATIVE', 'MNQ_SKIP_ASAN', 'MNQ_SKIP_FUZZ', 'MNQ_SKIP_ARM64', 'MNQ_ARM64_NODE', 'MNQ_ARM64_SANITIZE', 'MNQ_ARM64_CPUS',
   'MNQ_ARM64_MODELS', 'MNQ_ARM64_IMAGES', 'MNQ_PARITY_IMAGES', 'MNQ_ORT_X86_DEFAULT', 'MNQ_ISA', 'MNQ_EXECUTOR',
   'MNQ_BAND_KB', 'MNQ_WINDOW_SLACK',
 ];

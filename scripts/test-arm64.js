@@ -99,7 +99,7 @@ if (stale && !run('aarch64-linux-gnu-g++', ['-std=c++17', '-O1', '-I', path.join
 log(`build done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
 // Static check: the dot-product instructions live only in the objects of
-// native/kernels/arm/neondot/ (its gemm and direct_conv kernels must contain
+// native/kernels/arm/neondot/ (its gemm, direct_conv and depthwise kernels must contain
 // SDOT). (The A72 run below proves no tested path executes one; this covers every path.)
 function objects(dir) {
   const out = [];
@@ -113,7 +113,7 @@ function objects(dir) {
 if (which('aarch64-linux-gnu-objdump')) {
   const objs = objects(path.join(build, 'CMakeFiles', 'mnq_kernels.dir'));
   const dotDir = path.join('kernels', 'arm', 'neondot') + path.sep;
-  const mustDot = ['gemm.cc.o', 'direct_conv.cc.o'];
+  const mustDot = ['gemm.cc.o', 'direct_conv.cc.o', 'depthwise.cc.o'];
   const found = [];
   for (const o of objs) {
     const d = capture('aarch64-linux-gnu-objdump', ['-d', '--no-show-raw-insn', o]);

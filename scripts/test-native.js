@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run test:native`: configure, build (-j2) and run the native ctest suite,
 // first as a normal Release build in build-native/, then with AddressSanitizer
-// and UndefinedBehaviorSanitizer (MNQ_SANITIZE=ON) in build-native-asan/.
-// Exits non-zero if any step fails. MNQ_SKIP_ASAN=1 leaves the sanitizer run out (refused under CI=true).
+// and UndefinedBehaviorSanitizer (MNQ_SANITIZE=ON) in build-native-asan/; then
+// a short libFuzzer run over the plan check and Model (scripts/fuzz-native.js,
+// clang; build-native-fuzz/). Exits non-zero if any step fails. MNQ_SKIP_ASAN=1
+// / MNQ_SKIP_FUZZ=1 leave the sanitizer / fuzz runs out (refused under CI=true).
 // ctest runs with --no-tests=error, and every test of the suite must be registered: ort_parity is left
 // out by CMake when it finds no node, and a missing test would otherwise pass unnoticed.
 'use strict';
@@ -59,5 +61,9 @@ if (!process.env.MNQ_SKIP_ASAN) {
       UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
       MNQ_TEST_QUICK: '1',
     }) && ok;
+}
+if (!process.env.MNQ_SKIP_FUZZ) {
+  console.log('\n--- native fuzz: fuzz_plan, 30 s (scripts/fuzz-native.js)');
+  ok = run(process.execPath, [path.join(__dirname, 'fuzz-native.js'), '--seconds', '30'], {}) && ok;
 }
 process.exit(ok ? 0 : 1);

@@ -330,17 +330,21 @@ describe('CLI: mnq build / mnq info', () => {
     expect(fs.readdirSync(dir)).toEqual(['v1.onnx']);
   });
 
-  test('info <arch> --json and info <model.onnx> --json agree', async () => {
+  test('info <arch> --json and info <model.onnx> --json agree; layers only with --layers', async () => {
     expect(await infoCli.run(['v2', '--json'])).toBe(0);
     const a = JSON.parse(out.join('\n'));
-    expect(a).toMatchObject({ params: 3487816, macs: 300774272, kind: 'architecture' });
-    expect(a.layers.length).toBe(53);
+    expect(a).toMatchObject({ params: 3487816, macs: 300774272, kind: 'architecture', layerCount: 53 });
+    expect(a.layers).toBeUndefined();
+    expect(out.join('\n').split('\n').length).toBeLessThan(30);
+    out.length = 0;
+    expect(await infoCli.run(['v2', '--json', '--layers'])).toBe(0);
+    expect(JSON.parse(out.join('\n')).layers.length).toBe(53);
     const file = path.join(dir, 'v2.onnx');
     expect(await buildCli.run(['v2', '-o', file])).toBe(0);
     out.length = 0;
-    expect(await infoCli.run([file, '--json'])).toBe(0);
+    expect(await infoCli.run([file, '--json', '--layers'])).toBe(0);
     const b = JSON.parse(out.join('\n'));
-    expect([b.params, b.macs, b.layers.length]).toEqual([a.params, a.macs, 53]);
+    expect([b.params, b.macs, b.layers.length, b.layerCount]).toEqual([a.params, a.macs, 53, 53]);
     expect(await infoCli.run(['v5'])).toBe(1);
     expect(err.join('\n')).toMatch(/unknown architecture/);
   });

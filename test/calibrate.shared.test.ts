@@ -8,9 +8,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { calibrate, inputQParams } from '../lib/calibrate/index';
-import { CALIB_KEYS } from '../lib/onnx/metadata';
-import { compare, compareHtml } from '../lib/calibrate/compare';
-import { readModel, tensorData, attrInt, onnx } from '../lib/onnx/proto';
+import { CALIB_KEYS, readMetadata } from '../lib/onnx/metadata';
+import { compare, compareHtml, formatCompare, MAX_FLIPS } from '../lib/calibrate/compare';
+import { readModel, tensorData, attrInt, onnx, encodeModel } from '../lib/onnx/proto';
 import * as cliCalibrate from '../lib/cli/calibrate';
 import * as cliCompare from '../lib/cli/compare';
 import { parsePreprocess } from '../lib/preprocess-spec';
@@ -66,7 +66,7 @@ describeShared('calibrate on shared models', () => {
     const c = await compare(model('mobilenet_v1_0.25_128_quant.float.onnx'), out, { images: EVAL, limit: 60, mnq: false });
     expect(c.images).toBe(60);
     expect(c.floatOrt.labelled).toBe(60);
-    expect(c.int8Ort.top1).toBeGreaterThanOrEqual(c.floatOrt.top1 - 8);
+    expect(c.int8Ort.top1).toBeGreaterThanOrEqual(c.floatOrt.top1! - 8);
     expect(c.agreementOrt).toBeGreaterThanOrEqual(80);
     expect(c.logitsCosine).toBeGreaterThan(0.98);
     expect(c.layers.length).toBeGreaterThan(20);
@@ -227,5 +227,52 @@ describeShared('calibrate on shared models', () => {
       err.mockRestore();
       log.mockRestore();
     }
+  }, 300000);
+
+  test('compare: unlabelled images give no top-1 / top-5 (null, no NaN); a float model that is not the recorded source is refused, --force warns; the HTML report shows flips, layer names, version, date and command', async () => {
+    const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
+    const r = await calibrate(v1, { images: CALIB, limit: 4, method: 'minmax' });
+    const out = path.join(tmp, 'v1-compare.int8.onnx');
+    fs.writeFileSync(out, r.bytes);
+    // images without ImageNet wnids in their names
+    const plain = fs.mkdtempSync(path.join(tmp, 'plain-'));
+    fs.readdirSync(EVAL).sort().slice(0, 3).forEach((f, i) => fs.symlinkSync(path.join(EVAL, f), path.join(plain, `photo${i}.jpg`)));
+    const c = await compare(v1, out, { images: plain, mnq: false, layers: false });
+    expect([c.images, c.floatOrt, c.int8Ort]).toEqual([3, { top1: null, top5: null, labelled: 0 }, { top1: null, top5: null, labelled: 0 }]);
+    expect(Number.isFinite(c.agreementOrt)).toBe(true);
+    expect(formatCompare(c)).not.toMatch(/NaN/);
+    expect(formatCompare(c)).toMatch(/no image is labelled/);
+    expect(JSON.stringify(c)).not.toMatch(/NaN/);
+    // another float file than the int8 file's source (the same network with other metadata: another sha256)
+    const other = readModel(v1);
+    other.producerName = 'not the source';
+    const otherFile = path.join(tmp, 'v1-other.float.onnx');
+    fs.writeFileSync(otherFile, encodeModel(other));
+    await expect(compare(otherFile, out, { images: plain, mnq: false, layers: false })).rejects.toThrow(
+      new RegExp(`'${otherFile}' is not the float model '${out}' was made from: its sha256 is [0-9a-f]{64}, the int8 file records ${readMetadata(r.model)[CALIB_KEYS.sourceSha256]}.*--force`));
+    const warned: string[] = [];
+    const forced = await compare(otherFile, out, { images: plain, mnq: false, layers: false, force: true, onWarning: (w) => warned.push(w) });
+    expect(forced.warnings).toEqual(warned);
+    expect(warned).toEqual([expect.stringMatching(/is not the float model/)]);
+    // the HTML report (labelled images, mnq's int8 run, thumbnails)
+    const full = await compare(v1, out, { images: EVAL, limit: 40, thumbnails: true, command: 'mnq compare a b' });
+    expect(full.flipEngine).toBe('mnq');
+    expect(full.flipCount).toBeGreaterThan(0); // 4 calibration images of a 0.25-width net: some images flip
+    expect(full.flips.length).toBe(Math.min(full.flipCount, MAX_FLIPS));
+    for (const f of full.flips) {
+      expect(f.float.index).not.toBe(f.int8.index);
+      expect(f.thumbnail).toMatch(/^data:image\/jpeg;base64,/);
+      expect(f.float.probability).toBeGreaterThan(0);
+    }
+    const html = compareHtml(full, 'test');
+    expect(html).toContain(`Made by mnq ${require('../package.json').version} on ${full.made.date} with <code>mnq compare a b</code>`);
+    expect(html).toContain(`${full.flipCount} of 40 images`);
+    expect(html).toContain(`<img src="${full.flips[0].thumbnail}"`);
+    expect(html).toContain(`${full.flips[0].float.label} <span class="p">`);
+    // every layer's name (or its tail) is a label on the chart's axis
+    const axis = [...html.matchAll(/<text class="layer" [^>]*rotate\(-90 [^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    expect(axis.length).toBe(full.layers.length);
+    expect(axis[0]).toBe(full.layers[0].tensor.length > 28 ? `…${full.layers[0].tensor.slice(-27)}` : full.layers[0].tensor);
+    expect(html).not.toMatch(/<script|(src|href)="https?:/);
   }, 300000);
 }, ['models/onnx', 'data/imagenet-sample/calib', 'data/imagenet-sample/eval']);

@@ -280,6 +280,12 @@ describe('classify real models', () => {
       expect(r[0]).toHaveLength(3);
       expect(r[0][0]).toMatchObject({ label: 'Egyptian cat', index: 286 });
       expect(r[0][0].probability).toBeGreaterThan(r[0][1].probability);
+      // the README's API example loads this model (the quick start's) and shows this probability, to 3 digits
+      const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+      const api = readme.slice(readme.indexOf('## API'), readme.indexOf('## Command line'));
+      expect(api).toContain(`const M = '../shared/models/onnx/${path.basename(V2_QDQ[0])}'`);
+      const shown = /\/\/ \[\{ label: 'Egyptian cat', index: 286, probability: (0\.\d+) \}/.exec(api);
+      expect(shown?.[1]).toBe(r[0][0].probability.toFixed(3));
     } finally {
       model.dispose();
     }
@@ -326,6 +332,19 @@ describe('mnq classify CLI', () => {
     const r = await runCli(['x.jpg', '--model', 'm.onnx', '--top', '0']);
     expect(r.code).toBe(2);
     expect(r.err.join('\n')).toMatch(/--top must be a positive integer/);
+    const t = await runCli(['x.jpg', '--model', 'm.onnx', '--threads', '999']);
+    expect(t.code).toBe(2);
+    expect(t.err[0]).toBe("mnq classify: --threads must be an integer from 1 to 256, got '999'");
+  });
+
+  withMnq('a model mnq cannot run names itself and suggests --engine ort; a file that is not ONNX does not', async () => {
+    const junk = path.join(dir, 'junk.onnx');
+    fs.writeFileSync(junk, 'not a model');
+    const notOnnx = cli.loadClassifierModel(junk, 'mnq', 1);
+    await expect(notOnnx).rejects.toThrow(/^.*junk\.onnx: not a valid ONNX file/);
+    await expect(notOnnx).rejects.not.toThrow(/--engine ort/);
+    await expect(cli.loadClassifierModel(V2_FLOAT, 'mnq', 1)).rejects.toThrow(
+      /mobilenet_v2_1\.0_224_quant\.float\.onnx: input 'input' is never quantized .*\(mnq runs int8 models; '--engine ort' runs any model with ONNX Runtime\)$/);
   });
 
   withShared('--engine ort --json: one JSON line per image, errors included, exit 1 with a summary', async () => {
@@ -365,6 +384,14 @@ describe('mnq classify CLI', () => {
     expect(j.results[0]).toMatchObject({ engine: 'sharp+ort', images: 3, failed: 0, labelled: 3 });
     expect(j.results[0].imagesPerSecond).toBeGreaterThan(0);
     expect(j.results[0].top1).toBeGreaterThanOrEqual(0);
+    expect(j.ortNote).toBeUndefined(); // a float model: ORT's default session computes what it says
+  });
+
+  testShared(['models/onnx/mobilenet_v2_1.0_224_quant.qdq.onnx', 'models/onnx/mobilenet_v2_1.0_224_quant.float.onnx'])(
+    "bench-classify says why ORT's top-1 may differ from mnq's on an int8 file (x86: ORT's default session is not integer arithmetic throughout)", () => {
+    expect(bench.ortDefaultSessionNote(V2_QDQ[0], 'x64')).toMatch(/default x86 session, which is not integer arithmetic throughout.*mnq check-ort/);
+    expect(bench.ortDefaultSessionNote(V2_QDQ[0], 'arm64')).toBeUndefined();
+    expect(bench.ortDefaultSessionNote(V2_FLOAT, 'x64')).toBeUndefined();
   });
 
   withShared('text output on a folder; exit 0 when all succeed', async () => {

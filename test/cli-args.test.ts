@@ -1,7 +1,12 @@
 // The flag parser of the mnq commands (lib/cli/args.ts), and the commands' usage errors through it:
 // messages name the flag, unknown options list the valid ones, exit code 2; --help exits 0.
 // Needs no models: every case stops before a model is read.
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { parseArgs, reportUsageError, UsageError } from '../lib/cli/args';
+import { errorLine } from '../lib/cli';
+import { checkDist } from './helpers/dist';
+import { REPO_ROOT } from './helpers/shared';
 
 const FLAGS = {
   model: { type: 'string', short: 'm' },
@@ -181,13 +186,15 @@ describe('commands', () => {
     ['bench-classify', ['--vs-ort'], /^mnq bench-classify: missing directory of images/],
     ['bench-classify', ['dir', '--ort'], /^mnq bench-classify: unknown option '--ort' \(options: -m\/--model, --batch, --threads, --vs-ort, --ort-only, --limit, --repeat, --decoders, --json, -h\/--help\)/],
     ['bench', ['m.onnx', '--runs', '5'], /^mnq bench: --runs must be an integer >= 50, got '5'/],
-    ['bench', ['m.onnx', '--threads', '0'], /^mnq bench: --threads must be a positive integer, got '0'/],
+    ['bench', ['m.onnx', '--threads', '0'], /^mnq bench: --threads must be an integer from 1 to 256, got '0'/],
     ['bench', ['m.onnx', '--warmup', '-1'], /^mnq bench: --warmup must be a non-negative integer, got '-1'/],
     ['bench', ['m.onnx', '--engine', 'tvm'], /^mnq bench: --engine must be 'mnq', 'ort' or 'ort-int8', got 'tvm'/],
     ['bench', ['m.onnx', '--vs'], /^mnq bench: unknown option '--vs' \(options: --threads, --batch, --runs, --warmup, --vs-ort, --json, -h\/--help\)/],
     ['bench', [], /^mnq bench: missing model file/],
     ['check-ort', ['m.onnx', '--count', '0'], /^mnq check-ort: --count must be a positive integer, got '0'/],
-    ['check-ort', ['m.onnx', '--threads', '1.5'], /^mnq check-ort: --threads must be a positive integer, got '1.5'/],
+    ['check-ort', ['m.onnx', '--threads', '1.5'], /^mnq check-ort: --threads must be an integer from 1 to 256, got '1.5'/],
+    ['classify', ['x.jpg', '-m', 'm.onnx', '--threads', '999'], /^mnq classify: --threads must be an integer from 1 to 256, got '999'/],
+    ['serve', ['-m', 'a=x.onnx', '--threads', '257'], /^mnq serve: --threads must be an integer from 1 to 256, got '257'/],
     ['check-ort', ['m.onnx', '--images'], /^mnq check-ort: --images needs a value/],
     ['check-ort', ['m.onnx', '--layer'], /^mnq check-ort: unknown option '--layer' \(options: --images, --count, --preprocess, --layers, --threads, --ort-x86-default, --json, -h\/--help\)/],
     ['check-ort', ['a.onnx', 'b.onnx'], /^mnq check-ort: unexpected arguments: b.onnx/],
@@ -263,6 +270,35 @@ describe('commands', () => {
       expect(out.join('\n')).toMatch(new RegExp(`^usage: mnq ${name} `));
       expect(err).toEqual([]);
     }
+  });
+});
+
+describe('mnq (the entry point)', () => {
+  const cliJs = path.join(REPO_ROOT, 'dist', 'cli.js');
+  const mnq = (...argv: string[]) => spawnSync(process.execPath, [cliJs, ...argv], { encoding: 'utf8' });
+
+  test("'mnq help <command>' prints that command's usage", () => {
+    checkDist(['cli.ts', 'cli/classify.ts', 'cli/info.ts'], 'these tests');
+    for (const name of ['classify', 'info']) {
+      const r = mnq('help', name);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^usage: mnq ${name} `));
+    }
+    const top = mnq('help');
+    expect(top.stdout).toMatch(/^usage: mnq <command>/);
+  });
+
+  test('npx mnq in the repository prints no npm warning (.npmrc holds a key only onnxruntime-node reads)', () => {
+    checkDist(['cli.ts'], 'npx mnq');
+    const r = spawnSync('npx', ['--no-install', 'mnq', '--version'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout.trim()).toBe(require('../package.json').version);
+  });
+
+  test("errors print once as 'mnq <command>: message', without the library's own 'mnq: ' prefix", () => {
+    expect(errorLine('classify', new RangeError('mnq: threads must be an integer from 1 to 256, got 999'))).toBe('mnq classify: threads must be an integer from 1 to 256, got 999');
+    expect(errorLine('frobnicate', new Error('x'))).toBe('mnq: x');
+    expect(errorLine(undefined, 'plain')).toBe('mnq: plain');
   });
 });
 

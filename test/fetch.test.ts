@@ -71,6 +71,12 @@ describe('mnq fetch', () => {
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
   });
 
+  it('a mirror directory that does not exist, or is a file, is named as such; no directory is made', async () => {
+    await expect(fetchModel('good', { from: path.join(tmp, 'nope'), dir: out, manifest })).rejects.toThrow(/^mirror directory '.*nope' does not exist$/);
+    await expect(fetchModel('good', { from: path.join(mirror, 'good.onnx'), dir: out, manifest })).rejects.toThrow(/^mirror directory '.*good\.onnx' is not a directory$/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('the shipped manifest is well formed: labels and preprocessing it names exist', () => {
     const m = loadManifest();
     expect(m.models.length).toBeGreaterThan(5);

@@ -18,7 +18,8 @@ import { listImageFiles } from '../lib/cli/classify';
 import { listSubmitImages } from '../lib/queue/inputs';
 import { chunkJobId } from '../lib/queue/jobs';
 import { HeldRequest, imageServer, ImageServer, MnqProcess, RedisServer, redisServerPath } from '../scripts/queue-harness';
-import { REPO_ROOT, sharedDir, sharedPath } from './helpers/shared';
+import { sharedDir, sharedPath } from './helpers/shared';
+import { checkDist, libSources } from './helpers/dist';
 
 const REDIS_BIN = redisServerPath();
 const EVAL = sharedPath('data', 'imagenet-sample', 'eval');
@@ -26,18 +27,8 @@ const MODEL = sharedPath('models', 'onnx', 'mobilenet_v3_small_1.0_224_quant.qdq
 const IN_CI = !!process.env.CI && process.env.CI !== 'false';
 
 /** dist/ must hold the current lib/queue and CLI code: the workers run it. */
-function checkDist(): void {
-  const sources = [
-    ...fs.readdirSync(path.join(REPO_ROOT, 'lib', 'queue')).map((f) => path.join('queue', f)),
-    'cli/worker.ts', 'cli/submit.ts', 'cli.ts',
-  ];
-  for (const rel of sources) {
-    const src = path.join(REPO_ROOT, 'lib', rel);
-    const out = path.join(REPO_ROOT, 'dist', rel.replace(/\.ts$/, '.js'));
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
-      throw new Error(`${path.relative(REPO_ROOT, out)} is missing or older than lib/${rel}: run 'npm run build:ts' first (the workers run dist/)`);
-    }
-  }
+function checkQueueDist(): void {
+  checkDist([...libSources('queue'), 'cli/worker.ts', 'cli/submit.ts', 'cli.ts'], 'the workers');
 }
 
 type Line = { image: string; predictions?: unknown[]; error?: string };
@@ -112,7 +103,7 @@ if (!REDIS_BIN) {
 
 suite('mnq worker + mnq submit on redis-server', () => {
   beforeAll(async () => {
-    checkDist();
+    checkQueueDist();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mnq-queue-'));
     images = path.join(tmp, 'images');
     fs.mkdirSync(images);

@@ -685,7 +685,7 @@ describe('createServer options', () => {
   });
 
   test('a model that cannot be loaded names itself; a port in use rejects; nothing is left running', async () => {
-    await expect(createServer({ models: { gone: '/nonexistent/model.onnx' }, port: 0 })).rejects.toThrow(/^model 'gone': mnq: cannot read model file '\/nonexistent\/model.onnx'/);
+    await expect(createServer({ models: { gone: '/nonexistent/model.onnx' }, port: 0 })).rejects.toThrow(/^model 'gone': cannot read model file '\/nonexistent\/model.onnx'/);
     await expect(createServer({ models: { junk: new Uint8Array([1, 2, 3]) }, port: 0 })).rejects.toThrow(/^model 'junk': /);
     const a = await createServer({ models: { t: TINY }, host: HOST, port: 0 });
     try {

@@ -1,20 +1,23 @@
 // compare(): what int8 costs. Runs the float model (ONNX Runtime), the int8
-// model (ONNX Runtime, and mnq when its runtime is available) on labelled
-// images and reports top-1 / top-5, top-1 agreement with float, logits SQNR
-// and cosine, and per-layer SQNR / scale / range / saturation for every
-// quantized tensor whose float counterpart exists in the float model.
+// model (ONNX Runtime, and mnq when its runtime is available) on images and
+// reports top-1 agreement with float, logits SQNR and cosine, per-layer SQNR /
+// scale / range / saturation for every quantized tensor whose float counterpart
+// exists in the float model, the images whose top-1 flipped, and top-1 / top-5
+// where the images are labelled (an ImageNet wnid in the file name).
 import * as fs from 'fs';
+import * as path from 'path';
 import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
 import { imageInLayout, imageShape } from '../image/preprocess';
 import { parsePreprocess } from '../preprocess-spec';
-import { METADATA_KEYS, readMetadata } from '../onnx/metadata';
-import { imagenetClassOfFile } from '../labels';
-import { topK } from '../numerics/softmax';
+import { CALIB_KEYS, METADATA_KEYS, readMetadata } from '../onnx/metadata';
+import { Labels, imagenetClassOfFile, imagenetLabelsFor, loadLabels } from '../labels';
+import { isDistribution, softmax, topK } from '../numerics/softmax';
+import { loadSharp } from '../image/sharp';
 import { Graph } from './graph';
 import { makeValueInfo } from '../onnx/writer';
 import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
-import { guessPreprocess, inputSize, outputClasses } from './index';
+import { guessPreprocess, inputSize, outputClasses, sha256 } from './index';
 import { normalize, inputLayout } from './normalize';
 
 export interface CompareOptions {
@@ -27,9 +30,36 @@ export interface CompareOptions {
   mnq?: boolean;
   onWarning?: (m: string) => void;
   progress?: boolean;
+  /**
+   * compare even when the float model is not the int8 model's recorded source (`mnq.source.sha256`, written by
+   * `mnq calibrate`): a warning instead of an Error
+   */
+  force?: boolean;
+  /** a small JPEG of each flipped image (Flip.thumbnail), for the HTML report */
+  thumbnails?: boolean;
+  /** the command that asked for the comparison, for the report */
+  command?: string;
 }
 
-export interface Accuracy { top1: number; top5: number; labelled: number }
+/** top-1 / top-5 in %, over the labelled images; null when no image is labelled. */
+export interface Accuracy { top1: number | null; top5: number | null; labelled: number }
+
+/** One model's top-1 on an image: class index, its label and probability (softmax unless the output is one). */
+export interface Top1 { index: number; label: string; probability: number }
+
+/** An image whose int8 top-1 differs from the float model's. */
+export interface Flip {
+  file: string;
+  /** the image's true output index, when its file name says (-1 when not) */
+  truth: number;
+  float: Top1;
+  int8: Top1;
+  /** a data: URL of a small JPEG of the image, with CompareOptions.thumbnails */
+  thumbnail?: string;
+}
+
+/** The most flipped images a result lists (flipCount counts them all). */
+export const MAX_FLIPS = 100;
 export interface LayerRow {
   tensor: string;
   /** node producing it in the int8 graph */
@@ -66,6 +96,16 @@ export interface CompareResult {
   logitsCosine: number;
   layers: LayerRow[];
   metadata: Record<string, string>;
+  /** images whose int8 top-1 (mnq's when it ran, else ONNX Runtime's) differs from float's: the first MAX_FLIPS */
+  flips: Flip[];
+  flipCount: number;
+  /** which int8 run `flips` compares with float */
+  flipEngine: 'mnq' | 'ONNX Runtime';
+  /** where the labels of `flips` come from */
+  labels: string;
+  warnings: string[];
+  /** what made this result: mnq's version, the date (ISO 8601) and the command, when given */
+  made: { mnq: string; date: string; command?: string };
 }
 
 class Energy {
@@ -132,17 +172,64 @@ async function loadMnq(bytes: Uint8Array): Promise<MnqRunner | string> {
   }
 }
 
+/** The labels of a model's outputs: its metadata's, else ImageNet's by class count, else 'class N'. */
+function outputLabels(meta: Record<string, string>, classes: number): Labels {
+  const named = meta[METADATA_KEYS.labels];
+  if (named) {
+    try {
+      const l = loadLabels(named);
+      if (l.names.length === classes) return l;
+    } catch { /* a label file of the machine that calibrated: fall back */ }
+  }
+  return imagenetLabelsFor(classes) ?? { source: 'class indices', names: Array.from({ length: classes }, (_, i) => `class ${i}`) };
+}
+
+/** top-1 of one output row. */
+function top1Of(out: Float32Array, labels: Labels): Top1 {
+  const p = isDistribution(out) ? out : softmax(out);
+  const [index] = topK(p, 1);
+  return { index, label: labels.names[index] ?? `class ${index}`, probability: p[index] };
+}
+
+async function thumbnail(file: string): Promise<string | undefined> {
+  try {
+    const jpeg = await loadSharp()(file).rotate().resize(96, 96, { fit: 'cover' }).jpeg({ quality: 70 }).toBuffer();
+    return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
+  } catch {
+    return undefined; // the image decoded for the models; a thumbnail is only a picture of it
+  }
+}
+
+/**
+ * The float model must be the int8 model's source when the int8 file records one (`mnq calibrate` writes its
+ * sha256): an Error naming both, or with `force` a warning.
+ */
+function checkSource(floatPath: string, fBytes: Uint8Array, int8Path: string, meta: Record<string, string>, opts: CompareOptions, warnings: string[]): void {
+  const recorded = meta[CALIB_KEYS.sourceSha256];
+  if (!recorded) return;
+  const actual = sha256(fBytes);
+  if (actual === recorded) return;
+  const source = meta[CALIB_KEYS.source] ? ` ('${meta[CALIB_KEYS.source]}')` : '';
+  const what = `'${floatPath}' is not the float model '${int8Path}' was made from: its sha256 is ${actual}, the int8 file records ${recorded}${source}`;
+  if (!opts.force) throw new Error(`${what}; --force compares them anyway (CompareOptions.force)`);
+  warnings.push(what);
+  opts.onWarning?.(what);
+}
+
 export async function compare(floatPath: string, int8Path: string, opts: CompareOptions): Promise<CompareResult> {
   const read = (p: string) => { try { return fs.readFileSync(p); } catch (e) { throw new Error(`cannot read model '${p}': ${(e as Error).message}`); } };
   const fBytes = read(floatPath), qBytes = read(int8Path);
   const fModel = readModel(fBytes), qModel = readModel(qBytes);
-  const files = listImages(opts.images, opts.limit);
   const qMeta = readMetadata(qModel);
+  const warnings: string[] = [];
+  checkSource(floatPath, fBytes, int8Path, qMeta, opts, warnings);
+  const files = listImages(opts.images, opts.limit);
   const { graph: fg, log } = normalize(fModel);
   const pp = opts.preprocess ?? qMeta[METADATA_KEYS.preprocess] ?? guessPreprocess(fModel, log);
   const spec = parsePreprocess(pp);
   const size = inputSize(fg, spec);
   const classes = outputClasses(fModel) ?? outputClasses(qModel) ?? 0;
+  const labels = outputLabels(qMeta, classes);
   const layers = opts.layers !== false;
   const pairs = layers ? layerPairs(fModel, qModel) : [];
 
@@ -162,6 +249,8 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const mnqRun = typeof mnq === 'string' ? undefined : mnq;
 
   const acc = { f: [0, 0], q: [0, 0], m: [0, 0] };
+  const flips: Flip[] = [];
+  let flipCount = 0;
   let labelled = 0, agree = 0, agreeM = 0, n = 0, skipped = 0, cosSum = 0, mqSame = 0, mqIdentical = 0;
   const logitE = new Energy();
   const layerE = pairs.map(() => ({ e: new Energy(), sat: 0, cnt: 0, fmin: Infinity, fmax: -Infinity }));
@@ -189,6 +278,16 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
     }
     if (ft[0] === qt[0]) agree++;
     if (mt && ft[0] === mt[0]) agreeM++;
+    const int8Top = mt ?? qt;
+    if (int8Top[0] !== ft[0]) {
+      flipCount++;
+      if (flips.length < MAX_FLIPS) {
+        const flip: Flip = { file: img.file, truth: label, float: top1Of(fl, labels), int8: top1Of(ml ?? ql, labels) };
+        const t = opts.thumbnails ? await thumbnail(img.file) : undefined;
+        if (t) flip.thumbnail = t;
+        flips.push(flip);
+      }
+    }
     if (ml && mt) {
       if (mt[0] === qt[0]) mqSame++;
       let same = ml.length === ql.length;
@@ -220,6 +319,8 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   mnqRun?.dispose();
   if (n === 0) throw new Error(`none of the ${files.length} images could be read`);
   const pct = (x: number, d: number) => (d ? (100 * x) / d : NaN);
+  const acc100 = (x: number) => (labelled ? (100 * x) / labelled : null);
+  const accuracy = (a: number[]): Accuracy => ({ top1: acc100(a[0]), top5: acc100(a[1]), labelled });
   const rows: LayerRow[] = pairs.map((p, k) => ({
     tensor: p.floatName, op: p.op, sqnrDb: layerE[k].e.db(), scale: p.scale, zeroPoint: p.zeroPoint,
     qmin: p.scale * (-128 - p.zeroPoint), qmax: p.scale * (127 - p.zeroPoint),
@@ -231,23 +332,28 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   for (const r of rows) if (r.sqnrDb < 15) r.worst = true;
   const res: CompareResult = {
     images: n, skipped, preprocess: pp, classes,
-    floatOrt: { top1: pct(acc.f[0], labelled), top5: pct(acc.f[1], labelled), labelled },
-    int8Ort: { top1: pct(acc.q[0], labelled), top5: pct(acc.q[1], labelled), labelled },
+    floatOrt: accuracy(acc.f),
+    int8Ort: accuracy(acc.q),
     agreementOrt: pct(agree, n),
     logitsSqnrDb: logitE.db(),
     logitsCosine: cosSum / n,
     layers: rows,
     metadata: qMeta,
+    flips, flipCount, flipEngine: mnqRun ? 'mnq' : 'ONNX Runtime', labels: labels.source, warnings,
+    made: { mnq: MNQ_VERSION, date: new Date().toISOString(), ...(opts.command ? { command: opts.command } : {}) },
   };
   if (mnqRun) {
-    res.int8Mnq = { top1: pct(acc.m[0], labelled), top5: pct(acc.m[1], labelled), labelled };
+    res.int8Mnq = accuracy(acc.m);
     res.agreementMnq = pct(agreeM, n);
     res.mnqVsOrt = { top1Agreement: pct(mqSame, n), identicalPct: pct(mqIdentical, n) };
   } else res.mnqNote = mnq as string;
   return res;
 }
 
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const MNQ_VERSION = (require('../../package.json') as { version: string }).version;
+
+const f1 = (x: number | null) => (x === null ? '—' : Number.isFinite(x) ? x.toFixed(1) : String(x));
 const g4 = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : String(x));
 
 export function formatCompare(r: CompareResult): string {
@@ -259,6 +365,7 @@ export function formatCompare(r: CompareResult): string {
   if (r.int8Mnq) L.push(`int8 (mnq)      ${f1(r.int8Mnq.top1).padStart(6)}   ${f1(r.int8Mnq.top5).padStart(6)}   ${f1(r.agreementMnq!).padStart(6)}%`);
   else L.push(`int8 (mnq)           —        —   (${r.mnqNote})`);
   L.push(`int8 (ORT)      ${f1(r.int8Ort.top1).padStart(6)}   ${f1(r.int8Ort.top5).padStart(6)}   ${f1(r.agreementOrt).padStart(6)}%`);
+  if (!r.floatOrt.labelled) L.push('(top-1 / top-5: no image is labelled; they need an ImageNet wnid in the file name, e.g. n01440764_tench.JPEG)');
   L.push('');
   L.push(`logits (int8 ORT vs float): SQNR ${f1(r.logitsSqnrDb)} dB, cosine ${r.logitsCosine.toFixed(4)}`);
   if (r.mnqVsOrt) L.push(`int8 mnq vs int8 ORT: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%`);
@@ -270,45 +377,81 @@ export function formatCompare(r: CompareResult): string {
     }
     L.push('(! = among the worst layers: the 5 lowest SQNR, or below 15 dB)');
   }
+  if (r.flipCount) {
+    L.push('');
+    L.push(`top-1 flipped on ${r.flipCount} of ${r.images} images (float vs int8 ${r.flipEngine}; labels: ${r.labels}):`);
+    const shown = r.flips.slice(0, 10);
+    for (const f of shown) L.push(`  ${path.basename(f.file)}: float ${topText(f.float)}, int8 ${topText(f.int8)}${f.truth >= 0 ? ` (${rightOne(f)})` : ''}`);
+    if (r.flipCount > shown.length) L.push(`  ... and ${r.flipCount - shown.length} more (--json and --html list ${r.flipCount > r.flips.length ? `the first ${r.flips.length}` : 'them all'})`);
+  }
   return L.join('\n');
 }
 
+const topText = (t: Top1) => `${t.label} ${(100 * t.probability).toFixed(1)}%`;
+const rightOne = (f: Flip) => (f.truth === f.float.index ? 'float is right' : f.truth === f.int8.index ? 'int8 is right' : 'neither is right');
+
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]!));
 
-/** A self-contained HTML report (no scripts, no external resources) with an inline SVG SQNR chart. */
+/**
+ * A self-contained HTML report (no scripts, no external resources): what made it, accuracy, an inline SVG chart of
+ * the per-layer SQNR with the layers' names on its axis, the per-layer table, the images whose top-1 flipped (with
+ * their thumbnails when the result has them) and the int8 model's metadata.
+ */
 export function compareHtml(r: CompareResult, title: string): string {
   const rows = r.layers;
-  const W = 900, H = 260, pad = 40;
+  const pad = 40, bottom = 170, top = 20, plotH = 200;
+  const bw = Math.max(10, rows.length ? 860 / rows.length : 0);
+  const W = Math.max(900, Math.ceil(pad + rows.length * bw + 10));
+  const H = top + plotH + bottom;
+  const base = top + plotH;
   const finite = rows.map((x) => (Number.isFinite(x.sqnrDb) ? x.sqnrDb : 60));
   const maxDb = Math.max(40, ...finite);
-  const bw = rows.length ? (W - pad - 10) / rows.length : 0;
   const bars = rows.map((x, i) => {
     const v = Math.max(0, finite[i]);
-    const h = ((H - 2 * pad) * v) / maxDb;
+    const h = (plotH * v) / maxDb;
     const color = x.worst ? '#d62728' : '#1f77b4';
-    return `<rect x="${(pad + i * bw).toFixed(1)}" y="${(H - pad - h).toFixed(1)}" width="${Math.max(1, bw - 1).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(x.tensor)}: ${f1(x.sqnrDb)} dB</title></rect>`;
+    const cx = pad + i * bw + bw / 2;
+    const name = x.tensor.length > 28 ? `…${x.tensor.slice(-27)}` : x.tensor;
+    return `<rect x="${(pad + i * bw).toFixed(1)}" y="${(base - h).toFixed(1)}" width="${Math.max(1, bw - 1).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(x.tensor)}: ${f1(x.sqnrDb)} dB</title></rect>`
+      + `<text class="layer" x="${cx.toFixed(1)}" y="${base + 6}" font-size="8" text-anchor="end" transform="rotate(-90 ${cx.toFixed(1)} ${base + 6})" dy="3">${esc(name)}</text>`;
   }).join('');
-  const ticks = [0, 10, 20, 30, 40].filter((t) => t <= maxDb).map((t) => {
-    const y = H - pad - ((H - 2 * pad) * t) / maxDb;
+  const ticks = [0, 10, 20, 30, 40, 50, 60].filter((t) => t <= maxDb).map((t) => {
+    const y = base - (plotH * t) / maxDb;
     return `<line x1="${pad}" x2="${W - 10}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${pad - 5}" y="${y + 4}" font-size="10" text-anchor="end">${t}</text>`;
   }).join('');
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${ticks}${bars}<text x="${W / 2}" y="${H - 10}" font-size="12" text-anchor="middle">layer (graph order)</text><text x="12" y="${H / 2}" font-size="12" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">SQNR (dB)</text></svg>`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${ticks}${bars}<text x="${W / 2}" y="${H - 4}" font-size="12" text-anchor="middle">layer (graph order)</text><text x="12" y="${top + plotH / 2}" font-size="12" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">SQNR (dB)</text></svg>`;
   const acc = (name: string, a: Accuracy | undefined, agree?: number, note?: string) =>
     `<tr><td>${name}</td><td>${a ? f1(a.top1) : '—'}</td><td>${a ? f1(a.top5) : '—'}</td><td>${agree !== undefined ? f1(agree) + '%' : note ? esc(note) : ''}</td></tr>`;
   const layerRows = rows.map((x) => `<tr${x.worst ? ' class="worst"' : ''}><td>${esc(x.tensor)}</td><td>${esc(x.op)}</td><td>${f1(x.sqnrDb)}</td><td>${g4(x.scale)}</td><td>${x.zeroPoint}</td><td>[${g4(x.qmin)}, ${g4(x.qmax)}]</td><td>[${g4(x.fmin)}, ${g4(x.fmax)}]</td><td>${x.saturationPct.toFixed(3)}</td></tr>`).join('\n');
+  const top1Cell = (t: Top1) => `${esc(t.label)} <span class="p">${(100 * t.probability).toFixed(1)}%</span>`;
+  const flipRows = r.flips.map((f) => `<tr><td>${f.thumbnail ? `<img src="${f.thumbnail}" width="96" height="96" alt="">` : ''}</td><td>${esc(path.basename(f.file))}</td>`
+    + `<td>${top1Cell(f.float)}</td><td>${top1Cell(f.int8)}</td><td>${f.truth >= 0 ? rightOne(f) : '—'}</td></tr>`).join('\n');
+  const flipsSection = r.flipCount
+    ? `<h2>Images whose top-1 flipped</h2>
+<p>${r.flipCount} of ${r.images} images: the int8 model (${r.flipEngine}) and the float model disagree on top-1${r.flipCount > r.flips.length ? ` (the first ${r.flips.length} below)` : ''}. Labels: ${esc(r.labels)}; probabilities are each model's softmax.</p>
+<table><tr><th></th><th>image</th><th>float top-1</th><th>int8 top-1</th><th>truth</th></tr>
+${flipRows}
+</table>`
+    : `<h2>Images whose top-1 flipped</h2><p>None: int8 (${r.flipEngine}) and float agree on the top-1 of every image.</p>`;
+  const noLabels = r.floatOrt.labelled ? '' : '<p>No image is labelled (an ImageNet wnid in the file name, e.g. n01440764_tench.JPEG): top-1 / top-5 are not measured.</p>';
+  const warnings = r.warnings.map((w) => `<p class="warn">warning: ${esc(w)}</p>`).join('\n');
   const md = Object.entries(r.metadata).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${esc(title)}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.worst{background:#fdd}</style>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.worst{background:#fdd}.made{color:#555;font-size:13px}.warn{color:#a00}.p{color:#555}</style>
 </head><body>
 <h1>${esc(title)}</h1>
+<p class="made">Made by mnq ${esc(r.made.mnq)} on ${esc(r.made.date)}${r.made.command ? ` with <code>${esc(r.made.command)}</code>` : ''}.</p>
+${warnings}
 <p>${r.images} images (${r.floatOrt.labelled} labelled${r.skipped ? `, ${r.skipped} skipped` : ''}), preprocessing ${esc(r.preprocess)}, ${r.classes} classes.</p>
 <table><tr><th></th><th>top-1 %</th><th>top-5 %</th><th>top-1 agreement with float</th></tr>
 ${acc('float (ONNX Runtime)', r.floatOrt)}
 ${acc('int8 (mnq)', r.int8Mnq, r.agreementMnq, r.mnqNote)}
 ${acc('int8 (ONNX Runtime)', r.int8Ort, r.agreementOrt)}
 </table>
+${noLabels}
 <p>Logits, int8 (ONNX Runtime) vs float: SQNR ${f1(r.logitsSqnrDb)} dB, cosine ${r.logitsCosine.toFixed(4)}.${r.mnqVsOrt ? ` int8 mnq vs int8 ONNX Runtime: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%.` : ''}</p>
+${flipsSection}
 <h2>Per-layer SQNR</h2>
 ${svg}
 <p>Red: the worst layers (the 5 lowest SQNR, or below 15 dB).</p>

@@ -89,14 +89,15 @@ export class ParsedArgs<N extends string> {
     return n;
   }
 
-  /** An integer flag, or undefined when absent; a UsageError naming the flag when it is not an integer >= min. */
-  int(name: N, range: { min?: number } = {}): number | undefined {
+  /** An integer flag, or undefined when absent; a UsageError naming the flag when it is not an integer in [min, max]. */
+  int(name: N, range: { min?: number; max?: number } = {}): number | undefined {
     const v = this.string(name);
     if (v === undefined) return undefined;
     const n = Number(v);
-    const { min } = range;
-    if (v.trim() === '' || !Number.isInteger(n) || (min !== undefined && n < min)) {
-      const what = min === undefined ? 'an integer' : min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
+    const { min, max } = range;
+    if (v.trim() === '' || !Number.isInteger(n) || (min !== undefined && n < min) || (max !== undefined && n > max)) {
+      const what = max !== undefined ? `an integer from ${min ?? '-∞'} to ${max}`
+        : min === undefined ? 'an integer' : min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
       throw new UsageError(`--${name} must be ${what}, got '${v}'`);
     }
     return n;

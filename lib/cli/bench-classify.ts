@@ -9,6 +9,8 @@ import { listImageFiles, loadClassifierModel, modelDefaults } from './classify';
 import { parseArgs, reportUsageError } from './args';
 import { resolveModelPath } from './fetch';
 import { imagenetClassOfFile } from '../labels';
+import { MAX_THREADS } from '../native';
+import { readModel } from '../onnx/proto';
 
 export const summary = 'end-to-end images/s of classifying a directory, mnq vs sharp + ONNX Runtime';
 
@@ -23,6 +25,24 @@ const HELP = `usage: mnq bench-classify DIR --model M [--batch 32] [--threads 2]
   --repeat R    passes over the images per engine, alternating engines; the best pass counts (default 3)
   --decoders N  images decoded at once (default: from cores and threads)
   --json        one JSON object`;
+
+/**
+ * Why ORT's top-1 may differ from mnq's on an int8 file, where it may: the ORT pipeline runs ORT's default session
+ * (the speed its users get), which on x86 runs some int8 nodes in float32 (lib/ort/session.ts, 'x86-default').
+ */
+export function ortDefaultSessionNote(modelFile: string, arch: string = process.arch): string | undefined {
+  if (arch !== 'x64' && arch !== 'ia32') return undefined;
+  let quantized: boolean;
+  try {
+    quantized = (readModel(modelFile).graph?.node ?? []).some((n) => /^(QuantizeLinear|QLinear)/.test(n.opType ?? ''));
+  } catch {
+    return undefined; // loading the model reports that
+  }
+  if (!quantized) return undefined;
+  return "sharp+ort runs the int8 model in ONNX Runtime's default x86 session, which is not integer arithmetic "
+    + 'throughout (it runs some Conv / Add nodes in float32 between DequantizeLinear and QuantizeLinear), so its top-1 '
+    + "can differ from mnq's on a few images; `mnq check-ort` compares mnq with ORT's exact integer execution";
+}
 
 interface Pass { seconds: number; images: number; failed: number; labelled: number; top1: number; top5: number }
 
@@ -64,7 +84,7 @@ function parseOptions(argv: string[]) {
     dir: args.single('directory of images'),
     model: args.string('model'),
     batch: args.int('batch', { min: 1 }) ?? 32,
-    threads: args.int('threads', { min: 1 }) ?? 2,
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? 2,
     repeat: args.int('repeat', { min: 1 }) ?? 3,
     limit: args.int('limit', { min: 1 }) ?? Infinity,
     decoders: args.int('decoders', { min: 1 }),
@@ -126,8 +146,9 @@ export async function run(argv: string[]): Promise<number> {
   const ortRow = rows.find((r) => r.engine === 'sharp+ort');
   const ratio = mnqRow && ortRow ? +(mnqRow.imagesPerSecond / ortRow.imagesPerSecond).toFixed(2) : undefined;
   const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism?.() ?? os.cpus().length} cores, ${process.platform}-${process.arch}`;
+  const ortNote = engines.some((e) => e.name === 'sharp+ort') ? ortDefaultSessionNote(modelFile) : undefined;
   if (v.json) {
-    console.log(JSON.stringify({ model: modelFile, dir, images: files.length, batch, threads, repeat, machine, results: rows, ratio }));
+    console.log(JSON.stringify({ model: modelFile, dir, images: files.length, batch, threads, repeat, machine, results: rows, ratio, ...(ortNote ? { ortNote } : {}) }));
   } else {
     console.log(`model ${modelFile}\n${files.length} images from ${dir}, batch ${batch}, threads ${threads}, best of ${repeat} passes\n${machine}\n`);
     console.log(`${'engine'.padEnd(12)}${'img/s'.padStart(10)}${'seconds'.padStart(10)}${'failed'.padStart(8)}${'top-1 %'.padStart(10)}${'top-5 %'.padStart(10)}`);
@@ -136,6 +157,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`${r.engine.padEnd(12)}${r.imagesPerSecond.toFixed(1).padStart(10)}${r.seconds.toFixed(2).padStart(10)}${String(r.failed).padStart(8)}${a(r.top1)}${a(r.top5)}`);
     }
     if (rows.some((r) => r.labelled)) console.log(`(top-1 / top-5 over the ${rows[0].labelled} images whose file name has an ImageNet wnid)`);
+    if (ortNote) console.log(`note: ${ortNote}`);
     if (ratio !== undefined) console.log(`\nmnq / sharp+ort: ${ratio.toFixed(2)}x images/s`);
   }
   return rows.some((r) => r.failed) ? 1 : 0;

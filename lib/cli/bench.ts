@@ -9,6 +9,7 @@ import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs, reportUsageError } from './args';
+import { MAX_THREADS } from '../native';
 import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'measure latency, img/s and peak memory (optionally against ONNX Runtime)';
@@ -55,7 +56,7 @@ function parseOptions(argv: string[]): Options | null {
   if (args.help) return null;
   return {
     model: args.single('model file'),
-    threads: args.int('threads', { min: 1 }) ?? 1,
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? 1,
     batch: args.int('batch', { min: 1 }) ?? 1,
     runs: args.int('runs', { min: 50 }) ?? 50,
     warmup: args.int('warmup', { min: 0 }) ?? 5,

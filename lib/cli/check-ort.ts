@@ -12,6 +12,7 @@ import { ImagePipeline, imageInLayout, imageShape } from '../image';
 import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';
 import { topK } from '../numerics/softmax';
 import { parseArgs, reportUsageError, UsageError } from './args';
+import { MAX_THREADS } from '../native';
 import { checkInstalled } from '../optional-dependencies';
 
 export const summary = 'compare a model\'s int8 outputs (and layers) with ONNX Runtime on images';
@@ -49,7 +50,7 @@ function parseOptions(argv: string[]) {
     count: args.int('count', { min: 1 }) ?? 8,
     layers: args.bool('layers'),
     json: args.bool('json'),
-    threads: args.int('threads', { min: 1 }) ?? 1,
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? 1,
     preprocess: args.string('preprocess') ?? '',
     x86Default: args.bool('ort-x86-default'),
   };

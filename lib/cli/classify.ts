@@ -6,11 +6,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Classifier, ClassifierModel, ClassifyOptions, loadOrtModel, Prediction } from '../classify';
 import { ImageError } from '../image';
+import { UnsupportedModelError } from '../compiler';
 import { fileMetadata, METADATA_KEYS } from '../onnx/metadata';
 import { parsePreprocess, PreprocessSpec } from '../preprocess-spec';
 import { loadLabels, Labels } from '../labels';
 import { parseArgs, reportUsageError, UsageError } from './args';
 import { findModelBySha, loadManifest, resolveModelPath, sha256File } from './fetch';
+import { MAX_THREADS } from '../native';
 
 export const summary = 'classify images (files, directories, globs) with a model: top-k labels';
 
@@ -150,9 +152,9 @@ export async function loadClassifierModel(file: string, engine: Engine, threads:
   try {
     return await mnq.load(file, { threads });
   } catch (e) {
-    const err = e as Error;
-    err.message = `${err.message} (mnq runs int8 models; '--engine ort' runs any model with ONNX Runtime)`;
-    throw err;
+    // a model mnq cannot run (a float model, an op it lacks): ONNX Runtime may run it
+    if (e instanceof UnsupportedModelError) e.message = `${e.message} (mnq runs int8 models; '--engine ort' runs any model with ONNX Runtime)`;
+    throw e;
   }
 }
 
@@ -248,7 +250,7 @@ function parseOptions(argv: string[]): Options | null {
     model,
     top: args.int('top', { min: 1 }) ?? 5,
     batch: args.int('batch', { min: 1 }) ?? 32,
-    threads: args.int('threads', { min: 1 }) ?? cores(),
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? cores(),
     json: args.bool('json'),
     maxPixels: args.int('max-pixels', { min: 1 }),
     decoders: args.int('decoders', { min: 1 }),

@@ -10,20 +10,26 @@ export const summary = 'int8 vs float: top-1/top-5, agreement, logits and per-la
 
 const USAGE = `usage: mnq compare <float.onnx> <int8.onnx> --images DIR [options]
 
-  --images DIR        labelled images (ImageNet wnid in each file name)
+  --images DIR        images; top-1 / top-5 need labels: an ImageNet wnid in each file name
   --limit N           use the first N images only
   --preprocess P      tf | torch | raw | paddle | JSON (default: the int8 model's metadata)
   --no-layers         skip the per-layer table (faster)
   --no-mnq            do not run the int8 model through mnq
   --json              print the result as JSON
-  --html FILE         also write an offline HTML report with a per-layer SQNR chart
-  --force             overwrite the HTML file
+  --html FILE         also write an offline HTML report: per-layer SQNR chart, flipped images
+  --force             compare even when the float model is not the one the int8 file records as its
+                      source (mnq calibrate writes its sha256); overwrite the HTML file
   -h, --help          this help`;
 
 const FLAGS = {
   images: { type: 'string' }, limit: { type: 'string' }, preprocess: { type: 'string' }, html: { type: 'string' },
   json: { type: 'boolean' }, 'no-layers': { type: 'boolean' }, 'no-mnq': { type: 'boolean' }, force: { type: 'boolean' },
 } as const;
+
+/** `mnq compare ...` as typed (arguments with spaces or quotes quoted), for the report. */
+function commandLine(argv: string[]): string {
+  return ['mnq', 'compare', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+}
 
 export async function run(argv: string[]): Promise<number> {
   let args: ReturnType<typeof parseArgs<typeof FLAGS>>, images: string, limit: number | undefined;
@@ -47,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     images, limit, preprocess: args.string('preprocess'),
     layers: !args.bool('no-layers'), mnq: !args.bool('no-mnq'),
     onWarning: (m) => { if (!json) console.error(`warning: ${m}`); }, progress: !json,
+    force: args.bool('force'), thumbnails: !!html, command: commandLine(argv),
   });
   if (html) {
     const title = `int8 vs float: ${path.basename(args.positional[1])} vs ${path.basename(args.positional[0])}`;

@@ -153,6 +153,9 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
   if (!options.force && fs.existsSync(dest) && (await sha256File(dest)) === entry.sha256) {
     return { path: dest, entry, status: 'present' };
   }
+  if (options.from && !fs.statSync(options.from, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`mirror directory '${options.from}' ${fs.existsSync(options.from) ? 'is not a directory' : 'does not exist'}`);
+  }
   await fs.promises.mkdir(dir, { recursive: true });
   if (options.from) {
     const candidates = [entry.file, entry.url ? path.basename(new URL(entry.url).pathname) : ''].filter(Boolean);

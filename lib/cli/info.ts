@@ -14,8 +14,8 @@ export const CONVENTION = 'params: weights + biases of conv and linear layers, b
 const USAGE = `usage: mnq info <model.onnx | ${ARCHITECTURES.join(' | ')}> [options]
 
   --width W, --resolution R, --classes C   architecture options (default 1.0, 224, 1000)
-  --json       print JSON: { params, macs, ..., layers: [...] }
-  --layers     list every layer (text output)`;
+  --json       print JSON: { params, macs, ..., layerCount } (with --layers also layers: [...])
+  --layers     list every layer`;
 
 export interface InfoLayer {
   name: string;
@@ -109,7 +109,8 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (r.kind === 'onnx') Object.assign(r, await memoryOf(r.source));
     if (args.bool('json')) {
-      console.log(JSON.stringify(r, null, 2));
+      const { layers, ...rest } = r;
+      console.log(JSON.stringify({ ...rest, layerCount: layers.length, ...(args.bool('layers') ? { layers } : {}) }, null, 2));
       return 0;
     }
     const what = r.kind === 'architecture' ? `MobileNet ${r.arch} width ${r.width} ${r.resolution}x${r.resolution}, ${r.classes} classes` : `${r.source} (input ${JSON.stringify(r.input)})`;

@@ -10,6 +10,7 @@ import { DEFAULTS, MODEL_NAME, ServeModelSpec } from '../serve/options';
 import { parseArgs, reportUsageError, UsageError } from './args';
 import { modelDefaults } from './classify';
 import { resolveModelPath } from './fetch';
+import { MAX_THREADS } from '../native';
 
 export const summary = 'an HTTP inference server: dynamic batching, Open Inference Protocol, :classify, metrics';
 
@@ -115,7 +116,7 @@ function parseOptions(argv: string[]): Options | null {
     server: {
       host: args.string('host'),
       port,
-      threads: args.int('threads', { min: 1 }) ?? cores(),
+      threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? cores(),
       maxBatch: args.int('max-batch', { min: 1 }),
       maxDelayMs: args.number('max-delay-ms', { min: 0 }),
       maxQueue: args.int('max-queue', { min: 1 }),

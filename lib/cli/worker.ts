@@ -12,6 +12,7 @@ import { startQueueWorker, WORKER_DEFAULTS } from '../queue/worker';
 import { parseArgs, reportUsageError, UsageError } from './args';
 import { loadClassifierModel, modelDefaults, parseClassifyFlags } from './classify';
 import { resolveModelPath, sha256File } from './fetch';
+import { MAX_THREADS } from '../native';
 
 export const summary = 'classify the images of jobs on a Redis queue (BullMQ), for mnq submit';
 
@@ -94,7 +95,7 @@ function parseOptions(argv: string[]): Options | null {
   }
   const o: Options = {
     redis, queue, model, allowHosts,
-    threads: args.int('threads', { min: 1 }) ?? cores(),
+    threads: args.int('threads', { min: 1, max: MAX_THREADS }) ?? cores(),
     concurrency: args.int('concurrency', { min: 1 }) ?? WORKER_DEFAULTS.concurrency,
     batch: args.int('batch', { min: 1 }) ?? 32,
     root: args.string('root'),

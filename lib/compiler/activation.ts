@@ -25,11 +25,15 @@ export type Elementwise =
 const isX = (e: Elementwise) => e.fn === 'x';
 
 /** The single UnaryFn this expression is, if any. */
+const F32_MAX = 3.4028234663852886e38;
+
 export function asUnaryParams(e: Elementwise): UnaryParams | null {
   switch (e.fn) {
     case 'x': return { fn: UnaryFn.identity, p0: 0, p1: 0 };
     case 'relu': return isX(e.a) ? { fn: UnaryFn.relu, p0: 0, p1: 0 } : null;
-    case 'clip': return isX(e.a) ? { fn: UnaryFn.clip, p0: e.lo, p1: e.hi } : null;
+    // an absent (infinite) bound is float32's largest: the same clamp of every finite value, and the runtime's
+    // activation parameters are finite
+    case 'clip': return isX(e.a) ? { fn: UnaryFn.clip, p0: Math.max(e.lo, -F32_MAX), p1: Math.min(e.hi, F32_MAX) } : null;
     case 'hardsigmoid': return isX(e.a) ? { fn: UnaryFn.hardsigmoid, p0: e.alpha, p1: e.beta } : null;
     case 'hardswish': return isX(e.a) ? { fn: UnaryFn.hardswish, p0: 0, p1: 0 } : null;
     case 'sigmoid': return isX(e.a) ? { fn: UnaryFn.sigmoid, p0: 0, p1: 0 } : null;

@@ -19,17 +19,30 @@ import { readGraphInput, readGraphOutput, readNode } from './graph-reader';
 import { pieceMajorInputs } from './passes/piece-major-inputs';
 import { fuseActivations } from './passes/fuse-activations';
 import { compact } from './passes/compact';
-import { UnsupportedModelError } from './unsupported-model-error';
+import { UnsupportedModelError, errorInModel } from './unsupported-model-error';
 
-/** Compiles an int8 ONNX model (already decoded) into a plan. */
+/**
+ * Compiles an int8 ONNX model (already decoded) into a plan. Throws UnsupportedModelError (or OnnxFormatError for
+ * malformed contents) naming options.source, the node and its op type.
+ */
 export function compileModel(model: onnx.ModelProto, options: CompileOptions = {}): CompiledModel {
   const s = new CompileState();
+  try {
+    return compileGraph(s, model, options);
+  } catch (e) {
+    throw errorInModel(e, options.source ?? 'model', s.node);
+  }
+}
+
+function compileGraph(s: CompileState, model: onnx.ModelProto, options: CompileOptions): CompiledModel {
   const g = model.graph!;
   const input = readGraphInput(s, g, () => options.inputSize ?? metadataInputSize(model));
   for (const node of g.node ?? []) readNode(s, node);
+  s.node = undefined;
 
   if (s.inputId < 0) throw new UnsupportedModelError(`input '${input.name}' is never quantized (no QuantizeLinear reads it): not an int8 model`);
 
+  if (!g.output?.length) throw new UnsupportedModelError('model has no graph outputs');
   const outputs: CompiledOutput[] = [];
   for (const o of g.output ?? []) outputs.push(readGraphOutput(s, o));
 

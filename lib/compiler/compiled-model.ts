@@ -13,6 +13,8 @@ export interface CompileOptions {
    * preprocessing in the model's metadata (`mnq.preprocess`, as `mnq calibrate` writes it).
    */
   inputSize?: [number, number];
+  /** How error messages name the model (its file name); default 'model'. compile() and load() set it. */
+  source?: string;
 }
 
 export type Dim = number | string;

@@ -1,21 +1,25 @@
 // Constants: initializers and Constant nodes as const values, and the small shape / index arithmetic on them
 // that exporters write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), folded at compile time.
-import { NodeProto, TensorProto, attr, attrInt, dims as tensorDims, tensorData, DataType } from '../onnx/proto';
+import { NodeProto, OnnxFormatError, TensorProto, TENSOR_DATA_TYPES, attr, attrInt, dims as tensorDims, tensorData, DataType } from '../onnx/proto';
 import { f32 } from '../numerics/quantization';
 import { CompileState } from './state';
 import { reshapeDims } from './shapes';
 import { ConstVal, Dims, Value } from './values';
 import { UnsupportedModelError } from './unsupported-model-error';
 
+/**
+ * A tensor (initializer or Constant value) as a constant. A data type ONNX does not define, or data that does not
+ * match the dims: OnnxFormatError; a defined type mnq does not read (float16, bool, string ...): UnsupportedModelError.
+ */
 export function constFromTensor(t: TensorProto): ConstVal {
-  const d = tensorDims(t);
-  let data: ConstVal['data'];
-  try {
-    data = tensorData(t);
-  } catch (e) {
-    throw new UnsupportedModelError(`initializer '${t.name}': ${(e as Error).message}`);
+  const dt = t.dataType ?? 0;
+  if (!(dt in DataType) || dt === DataType.UNDEFINED) throw new OnnxFormatError(`tensor '${t.name}': data type ${dt} is not an ONNX data type`);
+  if (!TENSOR_DATA_TYPES.has(dt)) {
+    throw new UnsupportedModelError(`tensor '${t.name}' has data type ${DataType[dt]}; mnq reads float, double, int8, uint8, int16, uint16, int32 and int64 tensors`);
   }
-  return { kind: 'const', data, dtype: t.dataType ?? 0, dims: d };
+  const d = tensorDims(t);
+  if (d.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new OnnxFormatError(`tensor '${t.name}' has dims [${d}]; dims must be integers >= 0`);
+  return { kind: 'const', data: tensorData(t), dtype: dt, dims: d };
 }
 
 export function constantNode(s: CompileState, node: NodeProto): ConstVal {

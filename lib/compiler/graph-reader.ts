@@ -153,6 +153,13 @@ export function readNode(s: CompileState, node: NodeProto): void {
   }
 }
 
+/** A float attribute that must be a finite number. */
+function finiteAttr(s: CompileState, node: NodeProto, name: string, dflt: number): number {
+  const v = attrFloat(node, name, dflt);
+  if (!Number.isFinite(v)) s.fail(`attribute ${name} is ${v}; it must be a finite number`);
+  return v;
+}
+
 function unary(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
@@ -167,13 +174,14 @@ function unary(s: CompileState, node: NodeProto): Value {
       lo = attrFloat(node, 'min', -3.4028234663852886e38);
       hi = attrFloat(node, 'max', 3.4028234663852886e38);
     }
+    if (Number.isNaN(lo) || Number.isNaN(hi)) s.fail(`min ${lo} / max ${hi}: a bound is NaN`);
     attrs.lo = lo;
     attrs.hi = hi;
   } else if (op === 'HardSigmoid') {
-    attrs.alpha = attrFloat(node, 'alpha', 0.2);
-    attrs.beta = attrFloat(node, 'beta', 0.5);
+    attrs.alpha = finiteAttr(s, node, 'alpha', 0.2);
+    attrs.beta = finiteAttr(s, node, 'beta', 0.5);
   } else if (op === 'LeakyRelu') {
-    attrs.alpha = attrFloat(node, 'alpha', 0.01);
+    attrs.alpha = finiteAttr(s, node, 'alpha', 0.01);
   }
   return expr(op.toLowerCase(), node, [x], x.dims, attrs);
 }

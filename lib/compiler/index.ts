@@ -1,5 +1,5 @@
 // ONNX -> plan compiler: public entry points.
-import { readModel } from '../onnx/proto';
+import { modelSource, readModel } from '../onnx/proto';
 import { CompileOptions, CompiledModel } from './compiled-model';
 import { compileModel } from './compile';
 
@@ -9,5 +9,5 @@ export { compileModel } from './compile';
 
 /** Reads an int8 ONNX model (file path or bytes) and compiles it to a plan. */
 export function compile(pathOrBytes: string | Uint8Array, options: CompileOptions = {}): CompiledModel {
-  return compileModel(readModel(pathOrBytes), options);
+  return compileModel(readModel(pathOrBytes), { source: modelSource(pathOrBytes), ...options });
 }

@@ -12,7 +12,7 @@ import { lower } from './lower/lower';
 export function readQuantizeLinear(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
-  const scale = s.scalarOf(inp[1], 'y_scale');
+  const scale = s.scaleOf(inp[1], 'y_scale');
   const { zp, uint8, dtype } = s.zeroPointOf(inp[2], 'y_zero_point', true);
   const name = node.output?.[0] ?? s.nodeName();
   if (x.kind === 'input') {
@@ -42,7 +42,7 @@ export function readDequantizeLinear(s: CompileState, node: NodeProto): Value {
   const inp = node.input ?? [];
   const x = s.get(inp[0]);
   if (x.kind === 'q') {
-    const scale = s.scalarOf(inp[1], 'x_scale');
+    const scale = s.scaleOf(inp[1], 'x_scale');
     const { zp, dtype } = s.zeroPointOf(inp[2] || null, 'x_zero_point', true);
     const t = s.tensors[x.id];
     if (f32(scale) !== t.scale || zp !== t.zeroPoint || dtype !== s.dtypeOf(x.id)) {
@@ -54,7 +54,7 @@ export function readDequantizeLinear(s: CompileState, node: NodeProto): Value {
   }
   if (x.kind === 'const') return quantizedConst(s, node, x, inp[1], inp[2]);
   if (x.kind === 'expr' && x.op === 'qsoftmax') {
-    const scale = s.scalarOf(inp[1], 'x_scale');
+    const scale = s.scaleOf(inp[1], 'x_scale');
     const { zp } = s.zeroPointOf(inp[2] || null, 'x_zero_point');
     if (f32(scale) !== x.attrs!.scale || zp !== x.attrs!.zeroPoint) s.fail('dequantizes a quantized Softmax with other parameters than its QuantizeLinear');
     return { ...x, op: 'dqsoftmax' };
@@ -74,6 +74,11 @@ export function quantizedConst(s: CompileState, node: NodeProto, x: ConstVal, sc
   const scale = Float32Array.from(scaleC.data as ArrayLike<number>);
   let zeroPoint = new Int32Array(scale.length);
   let data: Int8Array | Int32Array;
+  if (x.dtype !== DataType.INT32) {
+    // int32 (bias) data is taken as it is; every other quantized constant is dequantized with its scales
+    const bad = scale.findIndex((v) => !(v > 0) || !Number.isFinite(v));
+    if (bad >= 0) s.fail(`scale '${scaleName}'[${bad}] is ${scaleC.data[bad]}; scales must be finite and > 0 (as float32)`);
+  }
   if (x.dtype === DataType.INT32) {
     data = new Int32Array(x.data as Int32Array);
     if (zpName) {
@@ -91,6 +96,7 @@ export function quantizedConst(s: CompileState, node: NodeProto, x: ConstVal, sc
   if (zpName) {
     const z = s.constOf(zpName, 'zero point');
     if (z.data.length !== scale.length) s.fail(`zero point has ${z.data.length} values, scale has ${scale.length}`);
+    if (z.dtype !== x.dtype) s.fail(`zero point '${zpName}' has type ${DataType[z.dtype]}, the quantized data ${DataType[x.dtype]}; they must be the same`);
     zeroPoint = Int32Array.from(z.data as ArrayLike<number>, (v) => v - shift);
   } else {
     zeroPoint.fill(-shift);

@@ -28,7 +28,7 @@ export function readQOperator(s: CompileState, node: NodeProto): Value {
 function qIn(s: CompileState, name: string | null | undefined, scaleName: string | null | undefined, zpName: string | null | undefined, what: string): DQVal {
   const v = s.get(name, what);
   if (v.kind !== 'q') s.fail(`${what} '${name}' must be an int8/uint8 tensor`);
-  const scale = s.scalarOf(scaleName, `${what} scale`);
+  const scale = s.scaleOf(scaleName, `${what} scale`);
   const { zp } = s.zeroPointOf(zpName, `${what} zero point`);
   const t = s.tensors[v.id];
   if (f32(scale) !== t.scale || zp !== t.zeroPoint) s.fail(`${what} is read with scale ${scale} / zero point ${zp} but was written with ${t.scale} / ${t.zeroPoint}`);
@@ -38,14 +38,14 @@ function qIn(s: CompileState, name: string | null | undefined, scaleName: string
 function qWeights(s: CompileState, name: string | null | undefined, scaleName: string | null | undefined, zpName: string | null | undefined, axis: number): QConstVal {
   const c = s.constOf(name, 'weights');
   // QLinear* per-channel scales are along the output channel axis (0 for conv weights, 1 for MatMul's [K, N]).
-  return quantizedConst(s, s.node, c, scaleName, zpName, axis);
+  return quantizedConst(s, s.node!, c, scaleName, zpName, axis);
 }
 
 function qlinearConv(s: CompileState, node: NodeProto): Value {
   const i = node.input ?? [];
   const xv = qIn(s, i[0], i[1], i[2], 'x');
   const w = qWeights(s, i[3], i[4], i[5], 0);
-  const scale = s.scalarOf(i[6], 'y_scale');
+  const scale = s.scaleOf(i[6], 'y_scale');
   const { zp } = s.zeroPointOf(i[7], 'y_zero_point');
   const bias: Value | undefined = i[8] ? (() => {
     const b = s.constOf(i[8], 'bias');
@@ -65,7 +65,7 @@ function qlinearBinary(s: CompileState, node: NodeProto): Value {
     return qIn(s, i[n], i[n + 1], i[n + 2], n === 0 ? 'A' : 'B');
   };
   const a = operand(0), b = operand(3);
-  const scale = s.scalarOf(i[6], 'C_scale');
+  const scale = s.scaleOf(i[6], 'C_scale');
   const { zp, uint8 } = s.zeroPointOf(i[7], 'C_zero_point');
   const dims = broadcastDims(a.dims, b.dims) ?? s.fail(`cannot broadcast [${a.dims}] with [${b.dims}]`);
   const opName = node.opType === 'QLinearAdd' ? 'add' : 'mul';
@@ -81,7 +81,7 @@ function qlinearGap(s: CompileState, node: NodeProto): Value {
   const xv = qIn(s, i[0], i[1], i[2], 'X');
   const xd = xv.dims;
   if (attrInt(node, 'channels_last', 0) !== 0) s.fail('channels_last = 1 is not supported');
-  const scale = s.scalarOf(i[3], 'y_scale');
+  const scale = s.scaleOf(i[3], 'y_scale');
   const { zp } = s.zeroPointOf(i[4], 'y_zero_point');
   const e = expr('gap', node, [xv], [1, xd[1], 1, 1]);
   return { kind: 'q', id: lowerGap(s, e, scale, zp, node.output?.[0] ?? s.nodeName()), dims: e.dims };
@@ -91,7 +91,7 @@ function qlinearMatMul(s: CompileState, node: NodeProto): Value {
   const i = node.input ?? [];
   const xv = qIn(s, i[0], i[1], i[2], 'a');
   const w = qWeights(s, i[3], i[4], i[5], 1);
-  const scale = s.scalarOf(i[6], 'y_scale');
+  const scale = s.scaleOf(i[6], 'y_scale');
   const { zp } = s.zeroPointOf(i[7], 'y_zero_point');
   const e = expr('matmul', node, [xv, w], matmulDims(s, xv.dims, w.dims));
   return { kind: 'q', id: lowerFullyConnected(s, e, scale, zp, node.output?.[0] ?? s.nodeName()), dims: e.dims };
@@ -100,7 +100,7 @@ function qlinearMatMul(s: CompileState, node: NodeProto): Value {
 function qlinearUnary(s: CompileState, node: NodeProto): Value {
   const i = node.input ?? [];
   const { id: x, dims } = qIn(s, i[0], i[1], i[2], 'X');
-  const scale = s.scalarOf(i[3], 'Y_scale');
+  const scale = s.scaleOf(i[3], 'Y_scale');
   const { zp } = s.zeroPointOf(i[4], 'Y_zero_point');
   const e: Elementwise = node.opType === 'QLinearSigmoid'
     ? { fn: 'sigmoid', a: { fn: 'x' } }

@@ -46,14 +46,25 @@ export function convDims(s: CompileState, node: NodeProto, x: Dims, w: Dims): Di
   return [1, c.outC, c.outH, c.outW];
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
+/** An ints attribute of `dflt.length` integers from `min` to 2^31 - 1 (the plan's int32 fields). */
+function intsAttr(s: CompileState, node: NodeProto, name: string, dflt: number[], min: number): number[] {
+  const v = attrInts(node, name, dflt);
+  if (v.length !== dflt.length || !v.every((x) => Number.isSafeInteger(x) && x >= min && x <= INT32_MAX)) {
+    s.fail(`${name} [${v}] must be ${dflt.length} integers from ${min} to 2^31 - 1`);
+  }
+  return v;
+}
+
 /** The geometry of a Conv (or a pool, with weights dims [C, 1, kh, kw]): pads resolved, auto_pad included. */
 export function convShape(s: CompileState, node: NodeProto, x: Dims, w: Dims): PlanOp['shape'] {
   const [kh, kw] = [w[2], w[3]];
   const ks = attrInts(node, 'kernel_shape', [kh, kw]);
   if (ks[0] !== kh || ks[1] !== kw) s.fail(`kernel_shape ${ks} does not match the weights [${w}]`);
-  const [sh, sw] = attrInts(node, 'strides', [1, 1]);
-  const [dh, dw] = attrInts(node, 'dilations', [1, 1]);
-  let [pt, pl, pb, pr] = attrInts(node, 'pads', [0, 0, 0, 0]);
+  const [sh, sw] = intsAttr(s, node, 'strides', [1, 1], 1);
+  const [dh, dw] = intsAttr(s, node, 'dilations', [1, 1], 1);
+  let [pt, pl, pb, pr] = intsAttr(s, node, 'pads', [0, 0, 0, 0], 0);
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
   const [H, W] = [x[2], x[3]];
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
@@ -67,6 +78,7 @@ export function convShape(s: CompileState, node: NodeProto, x: Dims, w: Dims): P
   } else if (autoPad === 'VALID') {
     pt = pl = pb = pr = 0;
   }
+  if (![kh, kw].every((k) => Number.isSafeInteger(k) && k >= 1 && k <= INT32_MAX)) s.fail(`kernel ${kh}x${kw}: its sides must be integers from 1 to 2^31 - 1`);
   const outH = Math.floor((H + pt + pb - ((kh - 1) * dh + 1)) / sh) + 1;
   const outW = Math.floor((W + pl + pr - ((kw - 1) * dw + 1)) / sw) + 1;
   if (!(outH > 0 && outW > 0)) s.fail(`output would be empty (${outH}x${outW})`);

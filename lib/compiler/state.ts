@@ -1,6 +1,6 @@
 // What the compiler builds while it reads a graph: the abstract value of every ONNX tensor (values.ts), the
 // plan's tensors and ops so far, and the lookups and errors every stage shares.
-import { NodeProto, describeNode, DataType } from '../onnx/proto';
+import { NodeProto, describeNode, nodeName, DataType } from '../onnx/proto';
 import { Dtype, PlanOp, PlanTensor } from '../plan';
 import { f32 } from '../numerics/quantization';
 import { ConstVal, Dims, Value } from './values';
@@ -9,6 +9,9 @@ import { UnsupportedModelError } from './unsupported-model-error';
 
 /** A plan tensor's ONNX dims and every ONNX name it carries. */
 export interface TensorInfo { dims: Dims; names: string[] }
+
+/** The most values one tensor of an image may have (2^31 - 1: 2 GiB as int8, 4 GiB as int16; MobileNets need a few MB). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 
 export class CompileState {
   readonly values = new Map<string, Value>();
@@ -19,11 +22,12 @@ export class CompileState {
   /** values that still hold the NHWC graph input in ONNX terms (their dims are kept NCHW) */
   readonly nhwcValues = new Set<string>();
   readonly byName = new Map<string, number>();
-  /** the node being compiled (named by errors) */
-  node!: NodeProto;
+  /** the node being compiled (named by errors); undefined before and after the nodes */
+  node: NodeProto | undefined;
 
-  fail(what: string, node: NodeProto = this.node): never {
-    throw new UnsupportedModelError(`${node ? describeNode(node) : 'model'}: ${what}`);
+  fail(what: string, node: NodeProto | undefined = this.node): never {
+    if (!node) throw new UnsupportedModelError(`model: ${what}`);
+    throw new UnsupportedModelError(`${describeNode(node)}: ${what}`, { node: nodeName(node), opType: node.opType ?? '' });
   }
 
   get(name: string | null | undefined, what = 'input'): Value {
@@ -45,6 +49,16 @@ export class CompileState {
     return Number(c.data[0]);
   }
 
+  /** A per-tensor scale: finite and > 0 as the float32 the runtime computes with. */
+  scaleOf(name: string | null | undefined, what: string): number {
+    const v = this.scalarOf(name, what);
+    const v32 = f32(v);
+    if (!(v32 > 0) || !Number.isFinite(v32)) {
+      this.fail(`${what} '${name}' is ${v}${v32 !== v && !Number.isNaN(v) ? ` (${v32} as float32)` : ''}; scales must be finite and > 0`);
+    }
+    return v;
+  }
+
   /**
    * Zero point (int8 domain; int16 for 16-bit types), whether the tensor type is uint8, and the plan dtype.
    * `wide`: int16 / uint16 are accepted (QDQ; uint16 is shifted to int16 as uint8 to int8).
@@ -63,7 +77,10 @@ export class CompileState {
   /** A plan tensor; an int16 one carries its dtype (int8 tensors leave it at the default). */
   newTensor(name: string, dims: Dims, scale: number, zeroPoint: number, dtype: Dtype = Dtype.int8): number {
     const [c, h, w] = chw(dims, () => this.fail(`tensor '${name}' has shape [${dims}], expected [1, C] or [1, C, H, W]`));
-    if (!(scale > 0) || !Number.isFinite(scale)) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number`);
+    if (![c, h, w].every((d) => Number.isSafeInteger(d) && d >= 1) || c * h * w > MAX_TENSOR_ELEMENTS) {
+      this.fail(`tensor '${name}' has shape [${dims}]; mnq runs tensors of 1 to ${MAX_TENSOR_ELEMENTS} values per image`);
+    }
+    if (!(f32(scale) > 0) || !Number.isFinite(f32(scale))) this.fail(`tensor '${name}' has scale ${scale}; expected a positive finite number (as float32)`);
     const id = this.tensors.length;
     this.tensors.push({ name, h, w, c, scale: f32(scale), zeroPoint, ...(dtype === Dtype.int16 ? { dtype } : {}) });
     this.info.push({ dims, names: [name] });
@@ -82,6 +99,6 @@ export class CompileState {
   }
 
   nodeName(): string {
-    return this.node.name || this.node.output?.[0] || this.node.opType || '?';
+    return this.node ? nodeName(this.node) : '?';
   }
 }

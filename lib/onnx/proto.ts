@@ -28,8 +28,13 @@ export function toNum(v: Longish): number {
   return typeof v === 'number' ? v : v.toNumber();
 }
 
-/** Decodes ONNX bytes; throws OnnxFormatError (never crashes) on malformed input. */
-export function decodeModel(bytes: Uint8Array, source = 'model'): onnx.ModelProto {
+/** How messages name a model: its file path, or "model (N bytes)" for bytes. */
+export function modelSource(pathOrBytes: string | Uint8Array): string {
+  return typeof pathOrBytes === 'string' ? pathOrBytes : `model (${pathOrBytes.length} bytes)`;
+}
+
+/** Decodes ONNX bytes; throws OnnxFormatError (never crashes) on malformed input. `source` names them in messages. */
+export function decodeModel(bytes: Uint8Array, source = modelSource(bytes)): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -75,6 +80,11 @@ export function dims(t: TensorProto): number[] {
   return (t.dims ?? []).map((d) => toNum(d as Longish));
 }
 
+/** The data types tensorData() reads. */
+export const TENSOR_DATA_TYPES: ReadonlySet<number> = new Set([
+  DataType.FLOAT, DataType.DOUBLE, DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32, DataType.INT64,
+]);
+
 export type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int32Array | BigInt64Array | Int16Array | Uint16Array;
 
 /**
@@ -100,13 +110,13 @@ export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Arra
     case DataType.DOUBLE:
       return raw ? fromRaw(Float64Array) : checkLen(Float64Array.from(t.doubleData ?? []), n, name);
     case DataType.INT8:
-      return raw ? fromRaw(Int8Array) : checkLen(Int8Array.from(t.int32Data ?? []), n, name);
+      return raw ? fromRaw(Int8Array) : checkLen(Int8Array.from(inRange(t.int32Data, -128, 127, name)), n, name);
     case DataType.UINT8:
-      return raw ? fromRaw(Uint8Array) : checkLen(Uint8Array.from(t.int32Data ?? []), n, name);
+      return raw ? fromRaw(Uint8Array) : checkLen(Uint8Array.from(inRange(t.int32Data, 0, 255, name)), n, name);
     case DataType.INT16:
-      return raw ? fromRaw(Int16Array) : checkLen(Int16Array.from(t.int32Data ?? []), n, name);
+      return raw ? fromRaw(Int16Array) : checkLen(Int16Array.from(inRange(t.int32Data, -32768, 32767, name)), n, name);
     case DataType.UINT16:
-      return raw ? fromRaw(Uint16Array) : checkLen(Uint16Array.from(t.int32Data ?? []), n, name);
+      return raw ? fromRaw(Uint16Array) : checkLen(Uint16Array.from(inRange(t.int32Data, 0, 65535, name)), n, name);
     case DataType.INT32:
       return raw ? fromRaw(Int32Array) : checkLen(Int32Array.from(t.int32Data ?? []), n, name);
     case DataType.INT64: {
@@ -129,6 +139,14 @@ export function tensorData(t: TensorProto): Float32Array | Int8Array | Uint8Arra
     default:
       throw new OnnxFormatError(`tensor '${name}': unsupported data type ${DataType[t.dataType ?? 0] ?? t.dataType}`);
   }
+}
+
+/** int32_data holding int8 / uint8 values: each must be in the type's range. */
+function inRange(values: number[] | null | undefined, lo: number, hi: number, name: string): number[] {
+  const v = values ?? [];
+  const bad = v.findIndex((x) => !(x >= lo && x <= hi));
+  if (bad >= 0) throw new OnnxFormatError(`tensor '${name}': int32_data[${bad}] = ${v[bad]} is outside [${lo}, ${hi}]`);
+  return v;
 }
 
 function checkLen<T extends { length: number }>(a: T, n: number, name: string): T {
@@ -235,8 +253,13 @@ export function zeroPadHW(mode: string, pads: ArrayLike<number> | null, value: A
   return [pads[2], pads[3], pads[6], pads[7]];
 }
 
+/** A node's name for messages: its name, else its first output's name. */
+export function nodeName(node: NodeProto): string {
+  return node.name || node.output?.[0] || '?';
+}
+
 /** A node's printable identity for error messages: "Conv node 'conv1'". */
 export function describeNode(node: NodeProto): string {
   const dom = node.domain ? `${node.domain}.` : '';
-  return `${dom}${node.opType} node '${node.name || node.output?.[0] || '?'}'`;
+  return `${dom}${node.opType} node '${nodeName(node)}'`;
 }

@@ -5,6 +5,14 @@
 // worker_thread) gets its own instance data. C++ exceptions never cross into
 // V8: type errors in the plan become TypeErrors naming the field, everything
 // the runtime throws becomes an Error with its message.
+//
+// Worker termination: `worker.terminate()` or `process.exit()` in a worker stops its environment while runs
+// and loads may be in flight. Node waits for their libuv work, then calls OnOK / OnError from
+// FreeEnvironment, where no JS value can be made and no exception thrown. So: the work holds the model
+// (shared_ptr) until it ends, OnOK / OnError never throw (settle()), and an exception that cannot be thrown
+// into a terminating environment is dropped instead of aborting the process (node-addon-api's
+// NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, which also covers runSync returning into a terminated worker).
+#define NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
 #include <napi.h>
 
 #include <cmath>
@@ -42,6 +50,22 @@ auto guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 
 [[noreturn]] void type_error(Napi::Env env, const std::string& path, const std::string& expected) {
   throw Napi::TypeError::New(env, path + " must be " + expected);
+}
+
+// Resolves or rejects a promise from OnOK / OnError: `fn` settles it; a Napi::Error from it rejects the
+// promise with that error. Never throws: when the environment is terminating (a worker stopped mid-run),
+// neither can be done and nobody is left to receive the result, so it is dropped.
+template <typename Fn>
+void settle(Napi::Env env, Napi::Promise::Deferred& deferred, Fn&& fn) noexcept {
+  try {
+    Napi::HandleScope scope(env);
+    try {
+      fn();
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    }
+  } catch (...) {
+  }
 }
 
 // ------------------------------------------------------- JS plan -> PlanDesc
@@ -221,7 +245,9 @@ class RunWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override;
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    settle(Env(), deferred_, [&] { deferred_.Reject(e.Value()); });
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -243,12 +269,7 @@ Napi::Array to_js(Napi::Env env, const std::vector<std::vector<int8_t>>& outputs
 
 void RunWorker::OnOK() {
   Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  try {
-    deferred_.Resolve(to_js(env, outputs_));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  }
+  settle(env, deferred_, [&] { deferred_.Resolve(to_js(env, outputs_)); });
 }
 
 // ------------------------------------------------------------ the model object
@@ -462,17 +483,15 @@ class MnqAddon : public Napi::Addon<MnqAddon> {
       args_.plan = mnq::PlanDesc();  // the model packed its own copy of the weights
     }
     void OnOK() override {
-      Napi::Env env = Env();
-      Napi::HandleScope scope(env);
-      try {
+      settle(Env(), deferred_, [&] {
         Napi::Object obj = model_class_->New({});
         ModelWrap::Unwrap(obj)->set_model(std::move(model_));
         deferred_.Resolve(obj);
-      } catch (const Napi::Error& e) {
-        deferred_.Reject(e.Value());
-      }
+      });
     }
-    void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+    void OnError(const Napi::Error& e) override {
+      settle(Env(), deferred_, [&] { deferred_.Reject(e.Value()); });
+    }
 
    private:
     Napi::Promise::Deferred deferred_;

@@ -15,9 +15,8 @@ using detail::check_zp;
 using detail::check_ptr;
 using detail::check_clamp;
 
-void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
-  const auto& k = detail::resolved_kernels(isa);
-  const char* fn = "add";
+namespace {
+void check_add(const char* fn, const AddParams& p) {
   check_scale(fn, "a_scale", p.a_scale);
   check_scale(fn, "b_scale", p.b_scale);
   check_scale(fn, "y_scale", p.y_scale);
@@ -27,15 +26,9 @@ void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b
   check_clamp(fn, p.qmin, p.qmax);
   // Scale ratios beyond 2^16 could overflow the int32 conversion; no real model has them.
   if (p.a_scale / p.y_scale >= 65536.0f || p.b_scale / p.y_scale >= 65536.0f)
-    fail("add: a_scale / y_scale and b_scale / y_scale must be < 65536");
-  if (n == 0) return;
-  check_ptr(fn, "a", a);
-  check_ptr(fn, "b", b);
-  check_ptr(fn, "y", y);
-  k.add(p, n, a, b, y);
+    fail(std::string(fn) + ": a_scale / y_scale and b_scale / y_scale must be < 65536");
 }
 
-namespace {
 void check_mul(const char* fn, const MulParams& p) {
   check_scale(fn, "a_scale", p.a_scale);
   check_scale(fn, "b_scale", p.b_scale);
@@ -50,6 +43,20 @@ void check_mul(const char* fn, const MulParams& p) {
     fail(std::string(fn) + ": a_scale * b_scale / y_scale must be < 32768");
 }
 }  // namespace
+
+void check_add(const AddParams& p) { check_add("add", p); }
+void check_mul(const MulParams& p) { check_mul("mul", p); }
+
+void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
+  const auto& k = detail::resolved_kernels(isa);
+  const char* fn = "add";
+  check_add(fn, p);
+  if (n == 0) return;
+  check_ptr(fn, "a", a);
+  check_ptr(fn, "b", b);
+  check_ptr(fn, "y", y);
+  k.add(p, n, a, b, y);
+}
 
 void mul(Isa isa, const MulParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y) {
   const auto& k = detail::resolved_kernels(isa);

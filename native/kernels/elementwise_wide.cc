@@ -21,6 +21,28 @@ void check_binary(const char* fn, const WideBinaryParams& p) {
 }
 }  // namespace
 
+void check_binary_wide(const WideBinaryParams& p) { check_binary("add_wide / mul_wide", p); }
+
+void check_unary_wide(const WideUnaryParams& p) {
+  const char* fn = "unary_wide";
+  check_quant(fn, "x", p.x);
+  check_quant(fn, "y", p.y);
+  detail::check_clamp(fn, p.qmin, p.qmax, p.x.dtype);
+  if (int(p.f.fn) < 0 || int(p.f.fn) > int(UnaryFn::mul_hardsigmoid))
+    fail("unary_wide: unknown UnaryFn " + std::to_string(int(p.f.fn)));
+  if (p.f.fn == UnaryFn::clip && !(p.f.p0 <= p.f.p1))
+    fail("unary_wide: clip needs min <= max, got [" + std::to_string(p.f.p0) + ", " + std::to_string(p.f.p1) + "]");
+}
+
+void check_global_avg_pool_wide(const WideGapParams& p, size_t hw) {
+  const char* fn = "global_avg_pool_wide";
+  check_quant(fn, "x", p.x);
+  check_quant(fn, "y", p.y);
+  detail::check_clamp(fn, p.qmin, p.qmax, p.y.dtype);
+  if (hw == 0 || hw >= (size_t(1) << 24))
+    fail("global_avg_pool_wide: hw must be in [1, 2^24), got " + std::to_string(hw));
+}
+
 void add_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) {
   const auto& k = detail::resolved_kernels(isa);
   check_binary("add_wide", p);
@@ -55,13 +77,7 @@ void mul_channelwise_wide(Isa isa, const WideBinaryParams& p, size_t hw, size_t 
 void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void* y) {
   const auto& k = detail::resolved_kernels(isa);
   const char* fn = "unary_wide";
-  check_quant(fn, "x", p.x);
-  check_quant(fn, "y", p.y);
-  detail::check_clamp(fn, p.qmin, p.qmax, p.x.dtype);
-  if (int(p.f.fn) < 0 || int(p.f.fn) > int(UnaryFn::mul_hardsigmoid))
-    fail("unary_wide: unknown UnaryFn " + std::to_string(int(p.f.fn)));
-  if (p.f.fn == UnaryFn::clip && !(p.f.p0 <= p.f.p1))
-    fail("unary_wide: clip needs min <= max, got [" + std::to_string(p.f.p0) + ", " + std::to_string(p.f.p1) + "]");
+  check_unary_wide(p);
   if (n == 0) return;
   check_ptr(fn, "x", x);
   check_ptr(fn, "y", y);
@@ -71,11 +87,7 @@ void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void
 void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) {
   const auto& k = detail::resolved_kernels(isa);
   const char* fn = "global_avg_pool_wide";
-  check_quant(fn, "x", p.x);
-  check_quant(fn, "y", p.y);
-  detail::check_clamp(fn, p.qmin, p.qmax, p.y.dtype);
-  if (hw == 0 || hw >= (size_t(1) << 24))
-    fail("global_avg_pool_wide: hw must be in [1, 2^24), got " + std::to_string(hw));
+  check_global_avg_pool_wide(p, hw);
   if (c == 0) return;
   check_ptr(fn, "x", x);
   check_ptr(fn, "y", y);

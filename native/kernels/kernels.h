@@ -184,6 +184,9 @@ struct GlobalAvgPoolParams {
 };
 void global_avg_pool(Isa isa, const GlobalAvgPoolParams& p, size_t hw, size_t c,
                      const int8_t* x, int8_t* y);
+// The parameter checks global_avg_pool makes (std::invalid_argument): for a caller
+// that checks once, before it runs (the runtime's model builder).
+void check_global_avg_pool(const GlobalAvgPoolParams& p, size_t hw);
 
 // MaxPool (NHWC, one image), output rows [row_begin, row_end): the window of a
 // conv of shape s (kernel, stride, dilation, pads; out_c == in_c), padding
@@ -205,6 +208,8 @@ struct AddParams {
   int32_t offset = 0;
 };
 void add(Isa isa, const AddParams& p, size_t n, const int8_t* a, const int8_t* b, int8_t* y);
+// The parameter checks add makes (std::invalid_argument), for a caller that checks once.
+void check_add(const AddParams& p);
 
 // ORT QLinearMul: y = Q(DQ(a) * DQ(b)).
 struct MulParams {
@@ -221,6 +226,8 @@ void mul(Isa isa, const MulParams& p, size_t n, const int8_t* a, const int8_t* b
 // Squeeze-and-excite scale: x [hw][c] times s [c] broadcast over pixels.
 void mul_channelwise(Isa isa, const MulParams& p, size_t hw, size_t c, const int8_t* x,
                      const int8_t* s, int8_t* y);
+// The parameter checks mul and mul_channelwise make (std::invalid_argument), for a caller that checks once.
+void check_mul(const MulParams& p);
 
 // ------------------------------------------------------- int16 activations
 // The wide kernels: ops that read or write int16 tensors (docs/quantization.md,
@@ -256,6 +263,9 @@ void mul_wide(Isa isa, const WideBinaryParams& p, size_t n, const void* a, const
 // Squeeze-and-excite scale: x [hw][c] (a) times s [c] (b) broadcast over pixels.
 void mul_channelwise_wide(Isa isa, const WideBinaryParams& p, size_t hw, size_t c, const void* x,
                           const void* s, void* y);
+// The parameter checks add_wide, mul_wide and mul_channelwise_wide make (std::invalid_argument), for a
+// caller that checks once.
+void check_binary_wide(const WideBinaryParams& p);
 // y = Q_y(f(DQ_x(clamp(x, qmin, qmax)))): activations and, with f = identity, the
 // requantization between int8 and int16. The clamp applies to the input (in x's range).
 struct WideUnaryParams {
@@ -264,11 +274,15 @@ struct WideUnaryParams {
   int32_t qmin = -32768, qmax = 32767;  // within x's range
 };
 void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void* y);
+// The parameter checks unary_wide makes (std::invalid_argument), for a caller that checks once.
+void check_unary_wide(const WideUnaryParams& p);
 // Global average pool with int16 input or output: exact integer sum, gap_scale, output stage.
 struct WideGapParams {
   Quant x, y;
   int32_t qmin = -32768, qmax = 32767;  // clamp of the result, within y's range
 };
 void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y);
+// The parameter checks global_avg_pool_wide makes (std::invalid_argument), for a caller that checks once.
+void check_global_avg_pool_wide(const WideGapParams& p, size_t hw);
 
 }  // namespace mnq

@@ -58,7 +58,10 @@ class StepBuilder {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: conv(); break;
       case PlanOpType::max_pool: s_.shape = op_.shape; break;
-      case PlanOpType::global_avg_pool: s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()}; break;
+      case PlanOpType::global_avg_pool:
+        s_.gap = {x_.scale, x_.zero_point, mid_scale(), mid_zero_point()};
+        kernel_check([&] { check_global_avg_pool(s_.gap, static_cast<size_t>(x_.h) * x_.w); });
+        break;
       case PlanOpType::add: add(); break;
       case PlanOpType::mul: mul(); break;
       case PlanOpType::lut:
@@ -80,13 +83,20 @@ class StepBuilder {
     switch (op_.type) {
       case PlanOpType::conv:
       case PlanOpType::fully_connected: conv(); break;
-      case PlanOpType::global_avg_pool: s_.gap_wide = WideGapParams{x, y, op_.qmin, op_.qmax}; break;
+      case PlanOpType::global_avg_pool:
+        s_.gap_wide = WideGapParams{x, y, op_.qmin, op_.qmax};
+        kernel_check([&] { check_global_avg_pool_wide(s_.gap_wide, static_cast<size_t>(x_.h) * x_.w); });
+        break;
       case PlanOpType::add:
       case PlanOpType::mul:
         s_.channelwise = op_.type == PlanOpType::mul && mul_broadcasts(x_, *b_);
         s_.binary = WideBinaryParams{x, quant_of(*b_), y, op_.qmin, op_.qmax};
+        kernel_check([&] { check_binary_wide(s_.binary); });
         break;
-      case PlanOpType::lut: s_.unary = WideUnaryParams{op_.activation, x, y, op_.qmin, op_.qmax}; break;
+      case PlanOpType::lut:
+        s_.unary = WideUnaryParams{op_.activation, x, y, op_.qmin, op_.qmax};
+        kernel_check([&] { check_unary_wide(s_.unary); });
+        break;
       case PlanOpType::max_pool: fail("max_pool on int16 tensors is not supported");
     }
     return std::move(s_);
@@ -197,12 +207,25 @@ class StepBuilder {
     s_.addp.qmin = op_.qmin;
     s_.addp.qmax = op_.qmax;
     s_.addp.offset = op_.add_offset;
+    kernel_check([&] { check_add(s_.addp); });
   }
 
   void mul() {
     s_.channelwise = mul_broadcasts(x_, *b_);
     set_domains(&s_.mulp);
     s_.mulp.offset = op_.add_offset;
+    kernel_check([&] { check_mul(s_.mulp); });
+  }
+
+  // The kernel's own parameter checks, made once here so that a model that builds also runs (the
+  // executor calls the kernels with these parameters): a refusal names the op.
+  template <typename Check>
+  void kernel_check(Check check) const {
+    try {
+      check();
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
   }
 
   // gap, add, mul and max_pool: the activation table after the op, if any. add clamps natively;

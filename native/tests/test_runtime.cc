@@ -419,6 +419,9 @@ void test_mixed_validation() {
   expect_error("asymmetric weights", [&](PlanDesc& p) { find(p, "project").w_zero_point.assign(8, 1); },
                "'project'): a convolution with int16 tensors needs symmetric weights (inputs int16, output int8)");
   expect_error("offset", [&](PlanDesc& p) { find(p, "add").add_offset = 128; }, "add_offset must be 0 for an op with int16 tensors");
+  // The wide kernels' own parameter checks run when the model is built, not first when it runs.
+  expect_error("wide clip bounds", [&](PlanDesc& p) { find(p, "hswish").activation = {UnaryFn::clip, 1.0f, -1.0f}; },
+               "(lut 'hswish'): mnq: unary_wide: clip needs min <= max");
 }
 
 void test_concurrent_runs() {
@@ -581,6 +584,15 @@ void test_validation() {
     p.tensors.push_back(p.tensors[1]);
     p.outputs.push_back(int(p.tensors.size()) - 1);
   }, "is never produced");
+  // The kernels' own parameter limits are checked when the model is built, not first when it runs.
+  expect_error("add scale ratio", [&](PlanDesc& p) {
+    PlanOp& a = find(p, "add");
+    p.tensors[a.output].scale = a.act_scale = 1e-30f;
+  }, "(add 'add'): mnq: add: a_scale / y_scale and b_scale / y_scale must be < 65536");
+  expect_error("mul scale ratio", [&](PlanDesc& p) {
+    PlanOp& m = find(p, "square");
+    p.tensors[m.output].scale = m.act_scale = 1e-30f;
+  }, "(mul 'square'): mnq: mul: a_scale * b_scale / y_scale must be < 32768");
   CHECK(mnq_test::throws<std::invalid_argument>([&] { Model m(good, isa, 0); }, "threads must be"));
 
   // A precomputed table replaces make_lut.

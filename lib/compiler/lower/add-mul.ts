@@ -25,6 +25,15 @@ export function lowerBinary(s: CompileState, e: ExprVal, scale: number, zp: numb
     else if (!(e.op === 'mul' && bcast(tb, ta))) s.fail(`operand shapes [${s.info[ia].dims}] and [${s.info[ib].dims}] differ; only equal shapes${e.op === 'mul' ? ' or a per-channel [N, C, 1, 1] scale' : ''} are supported`);
   }
   const out = s.newTensor(name, s.info[ia].dims, scale, zp, dtype);
+  // the int8 kernels' limits on the scales (as ORT's QLinearAdd / QLinearMul, in float32); an op with an int16
+  // tensor runs the wide kernels (ORT's float graph), which have none
+  const y = s.tensors[out].scale;
+  const wide = [ia, ib, out].some((i) => s.dtypeOf(i) === Dtype.int16);
+  if (!wide && e.op === 'add' && (f32(ta.scale / y) >= 65536 || f32(tb.scale / y) >= 65536)) {
+    s.fail(`input scales ${ta.scale} and ${tb.scale} against output scale ${y}: each ratio must be < 65536`);
+  }
+  const r = f32(f32(ta.scale * tb.scale) / y);
+  if (!wide && e.op === 'mul' && !(r < 32768)) s.fail(`input scales ${ta.scale} x ${tb.scale} / output scale ${y} = ${r}; it must be < 32768`);
   const op = makeOp(e.op === 'add' ? PlanOpType.add : PlanOpType.mul, e.node.name || name, [ia, ib], out);
   // ORT's QLinearAdd computes in float in the tensors' own (uint8 / int8) domain; QLinearMul
   // adds its output zero point in float before rounding, also in that domain.

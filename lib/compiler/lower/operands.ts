@@ -45,5 +45,8 @@ export function biasArg(s: CompileState, b: Value | undefined, n: number, xScale
   if (b.kind === 'const' && b.dtype === DataType.FLOAT) fb = b.data as Float32Array;
   if (b.kind === 'qconst') fb = dequantizedConst(b);
   if (!fb || fb.length !== n) s.fail(`bias must be an int32 DequantizeLinear or a float constant of ${n} values`);
-  return Int32Array.from(fb, (v, i) => Math.round(v / f32(xScale * wScale[i])));
+  const q = Array.from(fb, (v, i) => Math.round(v / f32(xScale * wScale[i])));
+  const bad = q.findIndex((v) => !(v >= -(2 ** 31) && v < 2 ** 31));
+  if (bad >= 0) s.fail(`bias[${bad}] = ${fb[bad]} is not an int32 at scale x_scale * w_scale = ${f32(xScale * wScale[bad])}`);
+  return Int32Array.from(q);
 }

@@ -10,10 +10,13 @@
 //   q = clamp(round_half_even(float(acc) * m[c]) + zp, qmin, qmax) [-> lut[q + 128]]
 // float(acc) is SCVTF (round to nearest even, as the C++ conversion), the
 // product is one float32 multiply, FCVTNS rounds half to even and saturates to
-// int32; the zero point is added with saturation, and the narrowing steps
-// saturate, which commutes with the final clamp because [qmin, qmax] lies inside
-// the int8 range. So the result equals the scalar formula for every finite
-// product (and the clamp bound for out-of-range ones).
+// int32. The rounded value r is then narrowed to int16 with saturation, the
+// zero point added in int16 with saturation, and the sum narrowed to int8 with
+// saturation before the clamp: exact, because [qmin, qmax] lies inside the int8
+// range and zp inside [-128, 127], so wherever a saturation changes a value
+// (|r| > 32767, or r + zp outside int16) both the saturated and the exact sum
+// are beyond the same end of [qmin, qmax]. So the result equals the scalar
+// formula for every finite product (and the clamp bound for out-of-range ones).
 #pragma once
 #if defined(__aarch64__)
 
@@ -30,15 +33,17 @@ namespace {
 
 // Per-call constants of the output stage.
 struct NeonOutput {
-  int32x4_t zp;
+  int16x8_t zp;
   int8x16_t qmin, qmax;
+  bool clamps;  // [qmin, qmax] narrower than int8
   int32_t zp_s, qmin_s, qmax_s;
   const float* m;
   const int8_t* lut;  // nullptr when no fused table
   explicit NeonOutput(const OutputStage& o)
-      : zp(vdupq_n_s32(o.zero_point)),
+      : zp(vdupq_n_s16(static_cast<int16_t>(o.zero_point))),
         qmin(vdupq_n_s8(static_cast<int8_t>(o.qmin))),
         qmax(vdupq_n_s8(static_cast<int8_t>(o.qmax))),
+        clamps(o.qmin > -128 || o.qmax < 127),
         zp_s(o.zero_point), qmin_s(o.qmin), qmax_s(o.qmax),
         m(o.multiplier.data()), lut(o.has_lut ? o.lut : nullptr) {}
 };
@@ -56,31 +61,40 @@ inline int8_t requant_one(int32_t acc, float m, const NeonOutput& o) {
   return out;
 }
 
-// int32x4 accumulators times float multipliers -> rounded, zero point added (saturating).
+// float(acc) * m rounded half to even, saturated to int32.
+inline int32x4_t round_scaled(int32x4_t acc, float32x4_t m) {
+  return vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(acc), m));
+}
+
+// int32x4 accumulators times float multipliers -> rounded, zero point added (saturating, int32).
 inline int32x4_t requant_s32(int32x4_t acc, float32x4_t m, int32x4_t zp) {
-  const float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), m);
-  return vqaddq_s32(vcvtnq_s32_f32(v), zp);
+  return vqaddq_s32(round_scaled(acc, m), zp);
+}
+
+// 8 outputs before the int8 narrowing: accumulators a (lanes 0-3) and b (4-7), their multipliers,
+// rounded, narrowed to int16 and the zero point added (both saturating; see the top of the file).
+inline int16x8_t requant_s16(int32x4_t a, int32x4_t b, float32x4_t ma, float32x4_t mb, int16x8_t zp) {
+  return vqaddq_s16(vqmovn_high_s32(vqmovn_s32(round_scaled(a, ma)), round_scaled(b, mb)), zp);
+}
+
+// The clamp to [qmin, qmax].
+inline int8x16_t clamp16(int8x16_t q, const NeonOutput& o) { return vminq_s8(vmaxq_s8(q, o.qmin), o.qmax); }
+inline int8x8_t clamp8(int8x8_t q, const NeonOutput& o) {
+  return vmin_s8(vmax_s8(q, vget_low_s8(o.qmin)), vget_low_s8(o.qmax));
 }
 
 // 8 outputs: accumulators a (channels 0-3) and b (4-7), multipliers at m.
 inline int8x8_t requant8(int32x4_t a, int32x4_t b, const float* m, const NeonOutput& o) {
-  const int32x4_t ra = requant_s32(a, vld1q_f32(m), o.zp);
-  const int32x4_t rb = requant_s32(b, vld1q_f32(m + 4), o.zp);
-  const int8x8_t q = vqmovn_s16(vcombine_s16(vqmovn_s32(ra), vqmovn_s32(rb)));
-  return vmin_s8(vmax_s8(q, vget_low_s8(o.qmin)), vget_low_s8(o.qmax));
+  return clamp8(vqmovn_s16(requant_s16(a, b, vld1q_f32(m), vld1q_f32(m + 4), o.zp)), o);
 }
 
 // 16 outputs from four accumulators.
 inline int8x16_t requant16(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d, const float* m,
                            const NeonOutput& o) {
-  const int32x4_t ra = requant_s32(a, vld1q_f32(m), o.zp);
-  const int32x4_t rb = requant_s32(b, vld1q_f32(m + 4), o.zp);
-  const int32x4_t rc = requant_s32(c, vld1q_f32(m + 8), o.zp);
-  const int32x4_t rd = requant_s32(d, vld1q_f32(m + 12), o.zp);
-  const int16x8_t lo = vcombine_s16(vqmovn_s32(ra), vqmovn_s32(rb));
-  const int16x8_t hi = vcombine_s16(vqmovn_s32(rc), vqmovn_s32(rd));
-  const int8x16_t q = vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
-  return vminq_s8(vmaxq_s8(q, o.qmin), o.qmax);
+  const float32x4x4_t mv = vld1q_f32_x4(m);
+  const int16x8_t lo = requant_s16(a, b, mv.val[0], mv.val[1], o.zp);
+  const int16x8_t hi = requant_s16(c, d, mv.val[2], mv.val[3], o.zp);
+  return clamp16(vqmovn_high_s16(vqmovn_s16(lo), hi), o);
 }
 
 // The wide output stage (int16 activations; docs/quantization.md): the same SCVTF, FMUL,

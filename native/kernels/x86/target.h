@@ -25,10 +25,21 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#if defined(__clang__)
+// clang ignores GCC's target pragmas; its equivalent gives every function of the region the target attribute
+// (the libFuzzer build, scripts/fuzz-native.js, is the one clang build).
+#define MNQ_AVX2_BEGIN _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
+#define MNQ_AVXVNNI_BEGIN \
+  _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,avxvnni\"))), apply_to = function)")
+#define MNQ_AVX512VNNI_BEGIN \
+  _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma\"))), apply_to = function)")
+#define MNQ_TARGET_END _Pragma("clang attribute pop")
+#else
 #define MNQ_AVX2_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
 #define MNQ_AVXVNNI_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,avxvnni\")")
 #define MNQ_AVX512VNNI_BEGIN \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma\")")
 #define MNQ_TARGET_END _Pragma("GCC pop_options")
+#endif
 
 #endif

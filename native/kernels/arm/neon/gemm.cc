@@ -1,17 +1,27 @@
 // AArch64 ASIMD baseline GEMM (Cortex-A72, Raspberry Pi 4: no SDOT): 1x1 conv,
 // fully connected, im2col'd general conv. Bit-identical to ref/gemm.cc.
 //
-// 2x8 output tile, k in chunks of 16.
-//   Packed weights: [n / 8][k_pad / 16][8 columns][16 bytes], zero padded, so a
-//   chunk is 8 consecutive 16-byte vectors. Per chunk and column:
-//   SMULL (low 8 bytes) + SMLAL (high 8 bytes) -> int16x8, SADALP into int32x4.
-//   Two int8 products in one int16 lane overflow only for (-128)*(-128) twice,
-//   which needs a weight of -128; symmetric weights are in [-127, 127]. When a
-//   packed weight is -128 (asymmetric models) the kernel uses SMULL + SADALP per
-//   8 bytes instead (no int16 sum of two products).
+// Output tiles of up to 4 rows x 16 columns with the columns in int32 lanes
+// (no horizontal sums), k in groups of 8:
+//   Each row's 8 bytes of x are read as 4 pairs (x[2p], x[2p+1]), each pair
+//   broadcast over a vector's int16 lanes (one LD4R); a packed weight vector
+//   holds pair p of 8 columns (w[c][2p], w[c][2p+1]). SMULL / SMULL2 of a pair
+//   vector and its weights give per column the two products in adjacent int16
+//   lanes, SMLAL / SMLAL2 add the next pair's, and SADALP adds the lanes
+//   pairwise into the column's int32 lane: 12 instructions per row, 8 k and 8
+//   columns. An int16 lane then holds two products, exact unless both are
+//   (-128) * (-128), which needs a weight of -128; symmetric weights are in
+//   [-127, 127]. When a packed weight is -128 (asymmetric models) SADALP
+//   follows each SMULL instead.
+//   Packed weights: panels of 8 columns, [n_pad / 8][k_pad / 8][4 pairs][8 columns][2 bytes],
+//   zero padded. The k tail of each row (k % 8 bytes) is copied to 8 zero-padded bytes and
+//   read as a group.
 //   Zero points: sum (x - xz)(w - wz) + b = sum x*w + bias_folded[n] - wz[n] * rowsum(x),
 //   bias_folded precomputed at pack time, rowsum per row when some wz != 0.
-// The wide GEMM (int16 activations) is below gemm_neon.
+// Tiles of 4 rows and 16 (or 8) columns run wholly in assembly (tile_4_asm);
+// the others (the last 1-3 rows, the last columns of a width that is not a
+// multiple of 8; calls of 1-3 rows such as the classifier) through
+// ../gemm.h's intrinsics tile with the k loop in assembly (group_row).
 #include "../../internal.h"
 #include "table.h"
 
@@ -19,224 +29,225 @@
 
 #include <arm_neon.h>
 
-#include <algorithm>
 #include <cstring>
 
-#include "../epilogue.h"
+#define MNQ_GEMM_TARGET
 #include "../gemm.h"
 
 namespace mnq {
 namespace detail {
 namespace {
 
-constexpr int kNr = 8;       // columns per tile
-constexpr int kKc = 16;      // k bytes per chunk
-constexpr size_t kHeader = 64;  // packed header: GemmHeader, then wz[n_pad] int32, then weights
+void gemm_pack_neon(PackedGemm* w) {
+  int8_t* dst = gemm_pack_begin(w);
+  const int n = w->n, k = w->k;
+  const size_t groups = static_cast<size_t>(round_up(std::max(k, 1), kGemmKg) / kGemmKg);
+  for (int c = 0; c < n; ++c) {
+    const int8_t* src = w->w.data() + static_cast<size_t>(c) * k;
+    for (int i = 0; i < k; ++i) {
+      const size_t g = i / kGemmKg, pair = (i % kGemmKg) / 2;
+      dst[(((c / kGemmNr) * groups + g) * 4 + pair) * (kGemmNr * 2) + (c % kGemmNr) * 2 + i % 2] = src[i];
+    }
+  }
+}
 
-struct GemmHeader {
-  int32_t n_pad, k_pad;
-  int32_t mlal_safe;  // no weight equals -128
-  int32_t asymmetric;
+// One group of 8 k of one row, in assembly (the intrinsics version spills): the
+// row's pairs go to v24-v27 (LD4R, x advanced by 8), the products to v28-v31;
+// the weights w0-w3 (columns 0-7) and w4-w7 (8-15) and the accumulators stay
+// in the compiler's registers.
+#define MNQ_PAIRS_MLAL(A, B, XA, XB, WA, WB, T0, T1)        \
+  "smull  " T0 ".8h, " XA ".8b, %[" WA "].8b\n"               \
+  "smull2 " T1 ".8h, " XA ".16b, %[" WA "].16b\n"             \
+  "smlal  " T0 ".8h, " XB ".8b, %[" WB "].8b\n"               \
+  "smlal2 " T1 ".8h, " XB ".16b, %[" WB "].16b\n"             \
+  "sadalp %[" A "].4s, " T0 ".8h\n"                           \
+  "sadalp %[" B "].4s, " T1 ".8h\n"
+#define MNQ_PAIRS_MULL(A, B, XA, XB, WA, WB, T0, T1)        \
+  "smull  " T0 ".8h, " XA ".8b, %[" WA "].8b\n"               \
+  "smull2 " T1 ".8h, " XA ".16b, %[" WA "].16b\n"             \
+  "sadalp %[" A "].4s, " T0 ".8h\n"                           \
+  "sadalp %[" B "].4s, " T1 ".8h\n"                           \
+  "smull  " T0 ".8h, " XB ".8b, %[" WB "].8b\n"               \
+  "smull2 " T1 ".8h, " XB ".16b, %[" WB "].16b\n"             \
+  "sadalp %[" A "].4s, " T0 ".8h\n"                           \
+  "sadalp %[" B "].4s, " T1 ".8h\n"
+#define MNQ_ROW8(PAIRS)                                                 \
+  "ld4r {v24.8h-v27.8h}, [%[x]], #8\n"                                  \
+  PAIRS("a0", "a1", "v24", "v25", "w0", "w1", "v28", "v29")             \
+  PAIRS("a0", "a1", "v26", "v27", "w2", "w3", "v30", "v31")
+#define MNQ_ROW16(PAIRS)                                                \
+  "ld4r {v24.8h-v27.8h}, [%[x]], #8\n"                                  \
+  PAIRS("a0", "a1", "v24", "v25", "w0", "w1", "v28", "v29")             \
+  PAIRS("a2", "a3", "v24", "v25", "w4", "w5", "v30", "v31")             \
+  PAIRS("a0", "a1", "v26", "v27", "w2", "w3", "v28", "v29")             \
+  PAIRS("a2", "a3", "v26", "v27", "w6", "w7", "v30", "v31")
+#define MNQ_ROW_ASM(BODY, OUTS, INS)                                                                   \
+  __asm__(BODY : OUTS, [x] "+r"(x)                                                                     \
+          : INS                                                                                        \
+          : "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
+#define MNQ_OUTS16 [a0] "+w"(a.v0), [a1] "+w"(a.v1), [a2] "+w"(a.v2), [a3] "+w"(a.v3)
+#define MNQ_OUTS8 [a0] "+w"(a.v0), [a1] "+w"(a.v1)
+#define MNQ_INS16                                                                                      \
+  [w0] "w"(w0.val[0]), [w1] "w"(w0.val[1]), [w2] "w"(w0.val[2]), [w3] "w"(w0.val[3]), [w4] "w"(w1.val[0]), \
+      [w5] "w"(w1.val[1]), [w6] "w"(w1.val[2]), [w7] "w"(w1.val[3])
+#define MNQ_INS8 [w0] "w"(w0.val[0]), [w1] "w"(w0.val[1]), [w2] "w"(w0.val[2]), [w3] "w"(w0.val[3])
+
+template <int NH, bool kMlal>
+__attribute__((always_inline)) inline void group_row(Acc16& a, const int8_t*& x, const int8x16x4_t& w0,
+                                                     const int8x16x4_t& w1) {
+  if constexpr (NH == 2 && kMlal) MNQ_ROW_ASM(MNQ_ROW16(MNQ_PAIRS_MLAL), MNQ_OUTS16, MNQ_INS16);
+  if constexpr (NH == 2 && !kMlal) MNQ_ROW_ASM(MNQ_ROW16(MNQ_PAIRS_MULL), MNQ_OUTS16, MNQ_INS16);
+  if constexpr (NH == 1 && kMlal) MNQ_ROW_ASM(MNQ_ROW8(MNQ_PAIRS_MLAL), MNQ_OUTS8, MNQ_INS8);
+  if constexpr (NH == 1 && !kMlal) MNQ_ROW_ASM(MNQ_ROW8(MNQ_PAIRS_MULL), MNQ_OUTS8, MNQ_INS8);
+}
+#undef MNQ_INS8
+#undef MNQ_INS16
+#undef MNQ_OUTS8
+#undef MNQ_OUTS16
+#undef MNQ_ROW_ASM
+#undef MNQ_ROW16
+#undef MNQ_ROW8
+#undef MNQ_PAIRS_MULL
+#undef MNQ_PAIRS_MLAL
+
+// The 4 pair vectors of one panel's group, p advanced past them (two LDPs: any
+// registers, unlike an LD1 of four, which leaves GCC moving accumulators about).
+__attribute__((always_inline)) inline int8x16x4_t load_weights(const int8_t*& p) {
+  int8x16x4_t w;
+  __asm__("ldp %q0, %q1, [%4], #32\n"
+          "ldp %q2, %q3, [%4], #32"
+          : "=w"(w.val[0]), "=w"(w.val[1]), "=w"(w.val[2]), "=w"(w.val[3]), "+r"(p)
+          : "m"(*reinterpret_cast<const int8_t(*)[64]>(p)));
+  return w;
+}
+
+// The full tiles (4 rows x 16 or 8 columns, all of them in the layer), wholly
+// in assembly: accumulators from the folded bias, the k loop (two groups per
+// iteration; then the k tail from the rows' padded copies), the output stage
+// of ../gemm.h up to the clamp and the stores (a fused table is applied by the
+// caller). In intrinsics GCC shuffles the 16 accumulators between registers
+// around the loop. Registers: accumulators v0-v15 (see ../gemm.h), weights
+// v16-v23, a row's pairs v24-v27, products v28-v31.
+#define MNQ_A_PAIRS_MLAL(A, B, XA, XB, WA, WB, T0, T1)        \
+  "smull  " T0 ".8h, " XA ".8b, " WA ".8b\n"                    \
+  "smull2 " T1 ".8h, " XA ".16b, " WA ".16b\n"                  \
+  "smlal  " T0 ".8h, " XB ".8b, " WB ".8b\n"                    \
+  "smlal2 " T1 ".8h, " XB ".16b, " WB ".16b\n"                  \
+  "sadalp " A ".4s, " T0 ".8h\n"                                \
+  "sadalp " B ".4s, " T1 ".8h\n"
+#define MNQ_A_PAIRS_MULL(A, B, XA, XB, WA, WB, T0, T1)        \
+  "smull  " T0 ".8h, " XA ".8b, " WA ".8b\n"                    \
+  "smull2 " T1 ".8h, " XA ".16b, " WA ".16b\n"                  \
+  "sadalp " A ".4s, " T0 ".8h\n"                                \
+  "sadalp " B ".4s, " T1 ".8h\n"                                \
+  "smull  " T0 ".8h, " XB ".8b, " WB ".8b\n"                    \
+  "smull2 " T1 ".8h, " XB ".16b, " WB ".16b\n"                  \
+  "sadalp " A ".4s, " T0 ".8h\n"                                \
+  "sadalp " B ".4s, " T1 ".8h\n"
+#define MNQ_A_ROW16(PAIRS, X, A0, A1, A2, A3)                         \
+  "ld4r {v24.8h-v27.8h}, [%[" X "]], #8\n"                            \
+  PAIRS(A0, A1, "v24", "v25", "v16", "v17", "v28", "v29")             \
+  PAIRS(A2, A3, "v24", "v25", "v20", "v21", "v30", "v31")             \
+  PAIRS(A0, A1, "v26", "v27", "v18", "v19", "v28", "v29")             \
+  PAIRS(A2, A3, "v26", "v27", "v22", "v23", "v30", "v31")
+#define MNQ_A_GROUP16(PAIRS)                                          \
+  "ld1 {v16.16b-v19.16b}, [%[w0]], #64\n"                             \
+  "ld1 {v20.16b-v23.16b}, [%[w1]], #64\n"                             \
+  MNQ_A_ROW16(PAIRS, "x0", "v0", "v1", "v2", "v3")                    \
+  MNQ_A_ROW16(PAIRS, "x1", "v4", "v5", "v6", "v7")                    \
+  MNQ_A_ROW16(PAIRS, "x2", "v8", "v9", "v10", "v11")                  \
+  MNQ_A_ROW16(PAIRS, "x3", "v12", "v13", "v14", "v15")
+#define MNQ_A_ROW8(PAIRS, X, A0, A1)                                  \
+  "ld4r {v24.8h-v27.8h}, [%[" X "]], #8\n"                            \
+  PAIRS(A0, A1, "v24", "v25", "v16", "v17", "v28", "v29")             \
+  PAIRS(A0, A1, "v26", "v27", "v18", "v19", "v30", "v31")
+#define MNQ_A_GROUP8(PAIRS)                                           \
+  "ld1 {v16.16b-v19.16b}, [%[w0]], #64\n"                             \
+  MNQ_A_ROW8(PAIRS, "x0", "v0", "v1")                                 \
+  MNQ_A_ROW8(PAIRS, "x1", "v2", "v3")                                 \
+  MNQ_A_ROW8(PAIRS, "x2", "v4", "v5")                                 \
+  MNQ_A_ROW8(PAIRS, "x3", "v6", "v7")
+#define MNQ_A_LOOP(GROUP)                                             \
+  "lsr %w[scratch], %w[groups], #1\n"                                 \
+  "cbz %w[scratch], 2f\n"                                             \
+  "1:\n"                                                              \
+  GROUP                                                               \
+  GROUP                                                               \
+  "subs %w[scratch], %w[scratch], #1\n"                               \
+  "b.ne 1b\n"                                                         \
+  "2:\n"                                                              \
+  "tbz %w[groups], #0, 3f\n"                                          \
+  GROUP                                                               \
+  "3:\n"                                                              \
+  "cbz %w[tail], 4f\n"                                                \
+  MNQ_GEMM_ASM_TAILS                                                  \
+  GROUP                                                               \
+  "4:\n"
+
+template <int NH, bool kMlal>
+__attribute__((always_inline)) inline void tile_4_asm(const GemmCall& c, const TileRows<4>& t, int n0,
+                                                      const AsmOutput* out) {
+  AsmTile a(c, t, n0, out);
+  if (NH == 2 && kMlal)
+    __asm__ volatile(MNQ_GEMM_ASM_INIT16 MNQ_A_LOOP(MNQ_A_GROUP16(MNQ_A_PAIRS_MLAL)) MNQ_GEMM_ASM_OUTPUT16
+                     MNQ_GEMM_ASM_OPERANDS(a));
+  if (NH == 2 && !kMlal)
+    __asm__ volatile(MNQ_GEMM_ASM_INIT16 MNQ_A_LOOP(MNQ_A_GROUP16(MNQ_A_PAIRS_MULL)) MNQ_GEMM_ASM_OUTPUT16
+                     MNQ_GEMM_ASM_OPERANDS(a));
+  if (NH == 1 && kMlal)
+    __asm__ volatile(MNQ_GEMM_ASM_INIT8 MNQ_A_LOOP(MNQ_A_GROUP8(MNQ_A_PAIRS_MLAL)) MNQ_GEMM_ASM_OUTPUT8
+                     MNQ_GEMM_ASM_OPERANDS(a));
+  if (NH == 1 && !kMlal)
+    __asm__ volatile(MNQ_GEMM_ASM_INIT8 MNQ_A_LOOP(MNQ_A_GROUP8(MNQ_A_PAIRS_MULL)) MNQ_GEMM_ASM_OUTPUT8
+                     MNQ_GEMM_ASM_OPERANDS(a));
+}
+#undef MNQ_A_LOOP
+#undef MNQ_A_GROUP8
+#undef MNQ_A_ROW8
+#undef MNQ_A_GROUP16
+#undef MNQ_A_ROW16
+#undef MNQ_A_PAIRS_MULL
+#undef MNQ_A_PAIRS_MLAL
+
+struct NeonGemm {
+  static constexpr int kPanelBytes = 16384;  // of the A72's 32 KiB L1
+  static constexpr bool kMull = true;
+
+  template <int NH, bool kMlal>
+  __attribute__((always_inline)) static void tile4(const GemmCall& c, const TileRows<4>& t, int n0,
+                                                   const AsmOutput* out) {
+    tile_4_asm<NH, kMlal>(c, t, n0, out);
+  }
+
+  // The full groups, then (one more pass of the same loop) the k tail from the rows' padded copies.
+  template <int MR, int NH, bool kMlal>
+  __attribute__((always_inline)) static void accumulate(const GemmCall& c, const TileRows<MR>& t, int n0, Acc16& a0,
+                                                        Acc16& a1, Acc16& a2, Acc16& a3) {
+    const int8_t* wp0 = c.packed + static_cast<size_t>(n0 / kGemmNr) * c.panel_bytes;
+    const int8_t* wp1 = wp0 + c.panel_bytes;
+    const int8_t *x0 = t.x[0], *x1 = MR > 1 ? t.x[1] : nullptr, *x2 = MR > 2 ? t.x[2] : nullptr,
+                 *x3 = MR > 3 ? t.x[3] : nullptr;
+    int groups = c.groups;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int g = groups; g > 0; --g) {
+        const int8x16x4_t w0 = load_weights(wp0);
+        const int8x16x4_t w1 = NH == 2 ? load_weights(wp1) : w0;
+        group_row<NH, kMlal>(a0, x0, w0, w1);
+        if constexpr (MR > 1) group_row<NH, kMlal>(a1, x1, w0, w1);
+        if constexpr (MR > 2) group_row<NH, kMlal>(a2, x2, w0, w1);
+        if constexpr (MR > 3) group_row<NH, kMlal>(a3, x3, w0, w1);
+      }
+      if (!c.k_tail) break;
+      groups = pass == 0 ? 1 : 0;
+      x0 = t.tail[0];
+      if constexpr (MR > 1) x1 = t.tail[1];
+      if constexpr (MR > 2) x2 = t.tail[2];
+      if constexpr (MR > 3) x3 = t.tail[3];
+    }
+  }
 };
 
-void gemm_pack_neon(PackedGemm* w) {
-  const int n = w->n, k = w->k;
-  const int n_pad = round_up(std::max(n, 1), kNr), k_pad = round_up(std::max(k, 1), kKc);
-  const size_t wz_bytes = static_cast<size_t>(n_pad) * sizeof(int32_t);
-  const size_t w_bytes = static_cast<size_t>(n_pad) * k_pad;
-  w->packed.resize(kHeader + wz_bytes + w_bytes);
-  uint8_t* base = w->packed.data();
-  std::memset(base, 0, w->packed.size());
-  GemmHeader h{n_pad, k_pad, 1, w->symmetric ? 0 : 1};
-  int32_t* wz = reinterpret_cast<int32_t*>(base + kHeader);
-  int8_t* dst = reinterpret_cast<int8_t*>(base + kHeader + wz_bytes);
-  for (int c = 0; c < n; ++c) {
-    wz[c] = w->w_zero_point.empty() ? 0 : w->w_zero_point[c];
-    const int8_t* src = w->w.data() + static_cast<size_t>(c) * k;
-    const int nb = c / kNr, col = c % kNr;
-    for (int i = 0; i < k; ++i) {
-      if (src[i] == -128) h.mlal_safe = 0;
-      const int kc = i / kKc, j = i % kKc;
-      dst[((static_cast<size_t>(nb) * (k_pad / kKc) + kc) * kNr + col) * kKc + j] = src[i];
-    }
-  }
-  std::memcpy(base, &h, sizeof h);
-  w->n_block = kNr;
-  fold_gemm_bias(w, n_pad);
-}
-
-// Accumulates one 2x8 tile over `chunks` chunks of 16 bytes.
-template <bool kMlal>
-inline void gemm_2x8_chunks(const int8_t* x0, const int8_t* x1, const int8_t*& wp, int chunks,
-                            int32x4_t acc0[8], int32x4_t acc1[8]) {
-  for (int kc = 0; kc < chunks; ++kc) {
-    const int8x16_t a0 = vld1q_s8(x0 + kc * kKc);
-    const int8x16_t a1 = vld1q_s8(x1 + kc * kKc);
-#pragma GCC unroll 8
-    for (int c = 0; c < kNr; ++c) {
-      const int8x16_t b = vld1q_s8(wp + c * kKc);
-      if (kMlal) {
-        int16x8_t p0 = vmull_s8(vget_low_s8(a0), vget_low_s8(b));
-        int16x8_t p1 = vmull_s8(vget_low_s8(a1), vget_low_s8(b));
-        p0 = vmlal_high_s8(p0, a0, b);
-        p1 = vmlal_high_s8(p1, a1, b);
-        acc0[c] = vpadalq_s16(acc0[c], p0);
-        acc1[c] = vpadalq_s16(acc1[c], p1);
-      } else {
-        acc0[c] = vpadalq_s16(acc0[c], vmull_s8(vget_low_s8(a0), vget_low_s8(b)));
-        acc1[c] = vpadalq_s16(acc1[c], vmull_s8(vget_low_s8(a1), vget_low_s8(b)));
-        acc0[c] = vpadalq_s16(acc0[c], vmull_high_s8(a0, b));
-        acc1[c] = vpadalq_s16(acc1[c], vmull_high_s8(a1, b));
-      }
-    }
-    wp += kNr * kKc;
-  }
-}
-
-inline int32x4_t hsum4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
-  return vpaddq_s32(vpaddq_s32(a, b), vpaddq_s32(c, d));
-}
-
-template <bool kMlal>
-void gemm_neon_impl(const GemmArgs& a, const GemmHeader& h) {
-  const PackedGemm& w = *a.w;
-  const int k = w.k;
-  const int chunks_full = k / kKc, k_tail = k % kKc;
-  const int chunks_pad = h.k_pad / kKc;
-  const uint8_t* base = w.packed.data();
-  const int32_t* wz = reinterpret_cast<const int32_t*>(base + kHeader);
-  const int8_t* packed = reinterpret_cast<const int8_t*>(base + kHeader + static_cast<size_t>(h.n_pad) * 4);
-  const int32_t* bias = w.bias_folded.data();
-  const NeonOutput o(*a.out);
-  const bool asym = h.asymmetric != 0;
-  // Column panels whose packed weights stay in L1 while all rows stream past.
-  const int panel = std::max(kNr, (16384 / h.k_pad) / kNr * kNr);
-  alignas(16) int8_t t0[kKc], t1[kKc];
-  alignas(16) float m_tail[kNr];
-  alignas(16) int8_t y_tail[2][kNr];
-
-  for (int p0 = a.n_begin; p0 < a.n_end; p0 += panel) {
-    const int p1 = std::min(a.n_end, p0 + panel);
-    for (size_t r = 0; r < a.m; r += 2) {
-      const bool two = r + 1 < a.m;
-      const int8_t* x0 = a.x + r * a.x_stride;
-      const int8_t* x1 = two ? x0 + a.x_stride : x0;
-      int8_t* y0 = a.y + r * a.y_stride + p0;
-      int8_t* y1 = two ? y0 + a.y_stride : y0;  // written only when two
-      if (k_tail) {
-        std::memset(t0, 0, sizeof t0);
-        std::memset(t1, 0, sizeof t1);
-        std::memcpy(t0, x0 + chunks_full * kKc, k_tail);
-        std::memcpy(t1, x1 + chunks_full * kKc, k_tail);
-      }
-      int32x4_t rs0 = vdupq_n_s32(0), rs1 = vdupq_n_s32(0);
-      if (asym) {
-        rs0 = vdupq_n_s32(row_sum(x0, k));
-        rs1 = vdupq_n_s32(row_sum(x1, k));
-      }
-      for (int nb = p0; nb < p1; nb += kNr) {
-        const int8_t* wp = packed + static_cast<size_t>(nb / kNr) * chunks_pad * kNr * kKc;
-        int32x4_t acc0[kNr], acc1[kNr];
-        for (int c = 0; c < kNr; ++c) acc0[c] = acc1[c] = vdupq_n_s32(0);
-        gemm_2x8_chunks<kMlal>(x0, x1, wp, chunks_full, acc0, acc1);
-        if (k_tail) gemm_2x8_chunks<kMlal>(t0, t1, wp, 1, acc0, acc1);
-        const int32x4_t b0 = vld1q_s32(bias + nb), b1 = vld1q_s32(bias + nb + 4);
-        int32x4_t r0a = vaddq_s32(hsum4(acc0[0], acc0[1], acc0[2], acc0[3]), b0);
-        int32x4_t r0b = vaddq_s32(hsum4(acc0[4], acc0[5], acc0[6], acc0[7]), b1);
-        int32x4_t r1a = vaddq_s32(hsum4(acc1[0], acc1[1], acc1[2], acc1[3]), b0);
-        int32x4_t r1b = vaddq_s32(hsum4(acc1[4], acc1[5], acc1[6], acc1[7]), b1);
-        if (asym) {
-          const int32x4_t za = vld1q_s32(wz + nb), zb = vld1q_s32(wz + nb + 4);
-          r0a = vmlsq_s32(r0a, za, rs0);
-          r0b = vmlsq_s32(r0b, zb, rs0);
-          r1a = vmlsq_s32(r1a, za, rs1);
-          r1b = vmlsq_s32(r1b, zb, rs1);
-        }
-        const int cols = std::min(kNr, p1 - nb);
-        const float* m = o.m + nb;
-        if (nb + kNr > w.n) {
-          for (int c = 0; c < kNr; ++c) m_tail[c] = nb + c < w.n ? o.m[nb + c] : 0.0f;
-          m = m_tail;
-        }
-        const int8x16_t q = vcombine_s8(requant8(r0a, r0b, m, o), requant8(r1a, r1b, m, o));
-        vst1_s8(y_tail[0], vget_low_s8(q));
-        vst1_s8(y_tail[1], vget_high_s8(q));
-        if (o.lut) lut_bytes(o.lut, y_tail[0], 2 * kNr);
-        std::memcpy(y0, y_tail[0], cols);
-        if (two) std::memcpy(y1, y_tail[1], cols);
-        y0 += cols;
-        y1 += cols;
-      }
-    }
-  }
-}
-
-void gemm_neon(const GemmArgs& a) {
-  if (a.m == 0 || a.n_begin >= a.n_end) return;
-  GemmHeader h;
-  std::memcpy(&h, a.w->packed.data(), sizeof h);
-  if (h.mlal_safe)
-    gemm_neon_impl<true>(a, h);
-  else
-    gemm_neon_impl<false>(a, h);
-}
-
-// ------------------------------------------------- the wide GEMM (int16 activations)
-// ref/gemm_wide.cc with SMLAL by element: weights int16 [n_pad / 8][k][8], per k one
-// 8-column vector times each row's x[k] into two int32x4 per row (SMLAL, SMLAL2), 4 rows
-// at a time. The input zero point is folded into the bias; the pack proves that every
-// accumulator fits int32 (docs/quantization.md, "int16 activations"), so the wrapping
-// int32 sums are exact.
-constexpr int kWideRows = 4;
-
-bool gemm_wide_pack_neon(PackedGemm* w) {
-  const int n = w->n, k = w->k, n_pad = round_up(std::max(n, 1), kNr);
-  if (!wide_gemm_fits_int32(*w, &w->bias_folded)) return false;
-  w->bias_folded.resize(static_cast<size_t>(n_pad), 0);
-  w->packed.resize(static_cast<size_t>(n_pad) * std::max(k, 1) * sizeof(int16_t));
-  int16_t* dst = reinterpret_cast<int16_t*>(w->packed.data());
-  std::memset(dst, 0, w->packed.size());
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < k; ++i)
-      dst[(static_cast<size_t>(j / kNr) * k + i) * kNr + j % kNr] = w->w[static_cast<size_t>(j) * k + i];
-  w->n_block = kNr;
-  return true;
-}
-
-template <int R>
-inline void gemm_wide_tile(const WideGemmArgs& a, const WideNeonOutput& o, size_t m0, int nb) {
-  const PackedGemm& w = *a.w;
-  const int k = w.k;
-  const int16_t* wp = reinterpret_cast<const int16_t*>(w.packed.data()) + static_cast<size_t>(nb) * k * kNr;
-  const int32_t* bias = w.bias_folded.data() + nb * kNr;
-  int32x4_t acc[R][2];
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = vld1q_s32(bias);
-    acc[r][1] = vld1q_s32(bias + 4);
-  }
-  const int16_t* x[R];
-  for (int r = 0; r < R; ++r) x[r] = a.x + (m0 + r) * a.x_stride;
-  for (int i = 0; i < k; ++i) {
-    const int16x8_t wv = vld1q_s16(wp + static_cast<size_t>(i) * kNr);
-    for (int r = 0; r < R; ++r) {
-      acc[r][0] = vmlal_n_s16(acc[r][0], vget_low_s16(wv), x[r][i]);
-      acc[r][1] = vmlal_high_n_s16(acc[r][1], wv, x[r][i]);
-    }
-  }
-  const int c = nb * kNr, valid = std::min(kNr, w.n - c);
-  for (int r = 0; r < R; ++r) store_wide8(acc[r][0], acc[r][1], c, valid, o, a.y, (m0 + r) * a.y_stride + c);
-}
-
-void gemm_wide_neon(const WideGemmArgs& a) {
-  if (a.m == 0 || a.n_begin >= a.n_end) return;
-  const WideNeonOutput o(*a.out);
-  const int nb_begin = a.n_begin / kNr, nb_end = (a.n_end + kNr - 1) / kNr;
-  size_t m0 = 0;
-  for (; m0 + kWideRows <= a.m; m0 += kWideRows)
-    for (int nb = nb_begin; nb < nb_end; ++nb) gemm_wide_tile<kWideRows>(a, o, m0, nb);
-  for (; m0 < a.m; ++m0)
-    for (int nb = nb_begin; nb < nb_end; ++nb) gemm_wide_tile<1>(a, o, m0, nb);
-}
+void gemm_neon(const GemmArgs& a) { gemm_run<NeonGemm>(a); }
 
 }  // namespace
 
@@ -244,8 +255,6 @@ namespace neon {
 void set_gemm(IsaKernels& t) {
   t.gemm_pack = gemm_pack_neon;
   t.gemm = gemm_neon;
-  t.gemm_wide_pack = gemm_wide_pack_neon;
-  t.gemm_wide = gemm_wide_neon;
 }
 }  // namespace neon
 }  // namespace detail

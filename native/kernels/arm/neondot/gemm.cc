@@ -1,11 +1,18 @@
 // AArch64 dot-product GEMM (Cortex-A76, Raspberry Pi 5): 1x1 conv, fully
 // connected, im2col'd conv. Bit-identical to ref/gemm.cc.
 //
-// 4x16 output tile, k in groups of 4 (SDOT by element).
-//   Packed weights: [n_pad / 16][k_pad / 4][16 columns][4 bytes], zero padded,
-//   k_pad a multiple of 8 (x is loaded 8 bytes at a time; the k tail of a
-//   row is copied into a zero-padded buffer). Zero points as in neon/gemm.cc:
-//   acc = sum x*w + bias_folded[n] - wz[n] * rowsum(x).
+// Output tiles of up to 4 rows x 16 columns (../gemm.h's driver), k in groups
+// of 4: SDOT by element, a group of 4 bytes of a row's x against 4 columns'
+// 4 weights, exact int32 accumulation.
+//   Packed weights: panels of 8 columns, [n_pad / 8][k_pad / 4][8 columns][4 bytes],
+//   zero padded (k_pad a multiple of 8). The k loop reads 16 bytes of each row
+//   per step (one 8-byte step more when k % 16 >= 8); the k tail of each row
+//   (k % 8 bytes) is copied to 8 zero-padded bytes and read as one more step.
+//   Zero points as in ../gemm.h: acc = sum x*w + bias_folded[n] - wz[n] * rowsum(x).
+// Tiles of 4 rows and 16 (or 8) columns run wholly in assembly (tile_4_dot);
+// the others (the last 1-3 rows, the last columns of a width that is not a
+// multiple of 8; calls of 1-3 rows such as the classifier) through
+// ../gemm.h's intrinsics tile.
 #include "../../internal.h"
 #include "table.h"
 
@@ -13,153 +20,195 @@
 
 #include <arm_neon.h>
 
-#include <algorithm>
 #include <cstring>
 
-#include "../epilogue.h"
-#include "../gemm.h"
 #include "target.h"
+#define MNQ_GEMM_TARGET MNQ_DOTPROD
+#include "../gemm.h"
 
 namespace mnq {
 namespace detail {
 namespace {
 
-constexpr int kMr = 4;
-constexpr int kNr = 16;
-constexpr int kKc = 8;           // x bytes per load (2 groups of 4: keeps 16 acc + 4 x + 8 w in registers)
-constexpr size_t kHeader = 64;   // GemmHeader, then wz[n_pad] int32, then weights
-
-struct GemmHeader {
-  int32_t n_pad, k_pad;
-  int32_t asymmetric;
-};
-
 void gemm_pack_dot(PackedGemm* w) {
+  int8_t* dst = gemm_pack_begin(w);
   const int n = w->n, k = w->k;
-  const int n_pad = round_up(std::max(n, 1), kNr), k_pad = round_up(std::max(k, 1), kKc);
-  const size_t wz_bytes = static_cast<size_t>(n_pad) * sizeof(int32_t);
-  w->packed.resize(kHeader + wz_bytes + static_cast<size_t>(n_pad) * k_pad);
-  uint8_t* base = w->packed.data();
-  std::memset(base, 0, w->packed.size());
-  const GemmHeader h{n_pad, k_pad, w->symmetric ? 0 : 1};
-  std::memcpy(base, &h, sizeof h);
-  int32_t* wz = reinterpret_cast<int32_t*>(base + kHeader);
-  int8_t* dst = reinterpret_cast<int8_t*>(base + kHeader + wz_bytes);
-  const int groups = k_pad / 4;
+  const size_t groups = static_cast<size_t>(round_up(std::max(k, 1), kGemmKg) / 4);
   for (int c = 0; c < n; ++c) {
-    wz[c] = w->w_zero_point.empty() ? 0 : w->w_zero_point[c];
     const int8_t* src = w->w.data() + static_cast<size_t>(c) * k;
-    const int nb = c / kNr, col = c % kNr;
     for (int i = 0; i < k; ++i)
-      dst[((static_cast<size_t>(nb) * groups + i / 4) * kNr + col) * 4 + i % 4] = src[i];
-  }
-  w->n_block = kNr;
-  fold_gemm_bias(w, n_pad);
-}
-
-// One group of 4 k values (lane L of the x vectors) against 16 columns.
-template <int L>
-MNQ_DOTPROD inline void dot_group(const int8_t* wp, const int8x8_t x[kMr], int32x4_t acc[kMr][4]) {
-  const int8x16_t w0 = vld1q_s8(wp), w1 = vld1q_s8(wp + 16);
-  const int8x16_t w2 = vld1q_s8(wp + 32), w3 = vld1q_s8(wp + 48);
-#pragma GCC unroll 4
-  for (int r = 0; r < kMr; ++r) {
-    acc[r][0] = vdotq_lane_s32(acc[r][0], w0, x[r], L);
-    acc[r][1] = vdotq_lane_s32(acc[r][1], w1, x[r], L);
-    acc[r][2] = vdotq_lane_s32(acc[r][2], w2, x[r], L);
-    acc[r][3] = vdotq_lane_s32(acc[r][3], w3, x[r], L);
+      dst[(((c / kGemmNr) * groups + i / 4) * kGemmNr + c % kGemmNr) * 4 + i % 4] = src[i];
   }
 }
 
-// Accumulates `chunks` chunks of 8 k values for the 4x16 tile.
-MNQ_DOTPROD inline void dot_chunks(const int8_t* const xr[kMr], const int8_t*& wp, int chunks,
-                                   int32x4_t acc[kMr][4]) {
-  for (int kc = 0; kc < chunks; ++kc) {
-    int8x8_t x[kMr];
-    for (int r = 0; r < kMr; ++r) x[r] = vld1_s8(xr[r] + kc * kKc);
-    dot_group<0>(wp, x, acc);
-    dot_group<1>(wp + 64, x, acc);
-    wp += 2 * 64;
+// The full tiles (4 rows x 16 or 8 columns, all of them in the layer), wholly
+// in assembly: accumulators from the folded bias, the k loop, the output stage
+// of ../gemm.h up to the clamp and the stores (a fused table is applied by the
+// caller). Registers: accumulators v0-v15 (see ../gemm.h), the rows' x v16-v19,
+// weights v20-v23 (columns 0-7, two groups) and v24-v27 (columns 8-15).
+#define MNQ_D_DOT16(LANE, WA, WB, WC, WD)                             \
+  "sdot v0.4s, " WA ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v1.4s, " WB ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v2.4s, " WC ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v3.4s, " WD ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v4.4s, " WA ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v5.4s, " WB ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v6.4s, " WC ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v7.4s, " WD ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v8.4s, " WA ".16b, v18.4b[" LANE "]\n"                        \
+  "sdot v9.4s, " WB ".16b, v18.4b[" LANE "]\n"                        \
+  "sdot v10.4s, " WC ".16b, v18.4b[" LANE "]\n"                       \
+  "sdot v11.4s, " WD ".16b, v18.4b[" LANE "]\n"                       \
+  "sdot v12.4s, " WA ".16b, v19.4b[" LANE "]\n"                       \
+  "sdot v13.4s, " WB ".16b, v19.4b[" LANE "]\n"                       \
+  "sdot v14.4s, " WC ".16b, v19.4b[" LANE "]\n"                       \
+  "sdot v15.4s, " WD ".16b, v19.4b[" LANE "]\n"
+#define MNQ_D_DOT8(LANE, WA, WB)                                      \
+  "sdot v0.4s, " WA ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v1.4s, " WB ".16b, v16.4b[" LANE "]\n"                        \
+  "sdot v2.4s, " WA ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v3.4s, " WB ".16b, v17.4b[" LANE "]\n"                        \
+  "sdot v4.4s, " WA ".16b, v18.4b[" LANE "]\n"                        \
+  "sdot v5.4s, " WB ".16b, v18.4b[" LANE "]\n"                        \
+  "sdot v6.4s, " WA ".16b, v19.4b[" LANE "]\n"                        \
+  "sdot v7.4s, " WB ".16b, v19.4b[" LANE "]\n"
+// x of the 4 rows: 16 (Q) or 8 (D) bytes each.
+#define MNQ_D_X(R, N)                                                 \
+  "ldr " R "16, [%[x0]], #" N "\n"                                    \
+  "ldr " R "17, [%[x1]], #" N "\n"                                    \
+  "ldr " R "18, [%[x2]], #" N "\n"                                    \
+  "ldr " R "19, [%[x3]], #" N "\n"
+#define MNQ_D_W16                                                     \
+  "ld1 {v20.16b-v23.16b}, [%[w0]], #64\n"                             \
+  "ld1 {v24.16b-v27.16b}, [%[w1]], #64\n"
+#define MNQ_D_W8 "ld1 {v20.16b-v23.16b}, [%[w0]], #64\n"
+#define MNQ_D_STEP16_16                                               \
+  MNQ_D_X("q", "16") MNQ_D_W16                                        \
+  MNQ_D_DOT16("0", "v20", "v21", "v24", "v25")                        \
+  MNQ_D_DOT16("1", "v22", "v23", "v26", "v27")                        \
+  MNQ_D_W16                                                           \
+  MNQ_D_DOT16("2", "v20", "v21", "v24", "v25")                        \
+  MNQ_D_DOT16("3", "v22", "v23", "v26", "v27")
+#define MNQ_D_STEP8_16                                                \
+  MNQ_D_X("d", "8") MNQ_D_W16                                         \
+  MNQ_D_DOT16("0", "v20", "v21", "v24", "v25")                        \
+  MNQ_D_DOT16("1", "v22", "v23", "v26", "v27")
+#define MNQ_D_STEP16_8                                                \
+  MNQ_D_X("q", "16") MNQ_D_W8                                         \
+  MNQ_D_DOT8("0", "v20", "v21")                                       \
+  MNQ_D_DOT8("1", "v22", "v23")                                       \
+  MNQ_D_W8                                                            \
+  MNQ_D_DOT8("2", "v20", "v21")                                       \
+  MNQ_D_DOT8("3", "v22", "v23")
+#define MNQ_D_STEP8_8                                                 \
+  MNQ_D_X("d", "8") MNQ_D_W8                                          \
+  MNQ_D_DOT8("0", "v20", "v21")                                       \
+  MNQ_D_DOT8("1", "v22", "v23")
+#define MNQ_D_LOOP(STEP16, STEP8)                                     \
+  "lsr %w[scratch], %w[groups], #1\n"                                 \
+  "cbz %w[scratch], 2f\n"                                             \
+  "1:\n"                                                              \
+  STEP16                                                              \
+  "subs %w[scratch], %w[scratch], #1\n"                               \
+  "b.ne 1b\n"                                                         \
+  "2:\n"                                                              \
+  "tbz %w[groups], #0, 3f\n"                                          \
+  STEP8                                                               \
+  "3:\n"                                                              \
+  "cbz %w[tail], 4f\n"                                                \
+  MNQ_GEMM_ASM_TAILS                                                  \
+  STEP8                                                               \
+  "4:\n"
+
+template <int NH>
+MNQ_DOTPROD __attribute__((always_inline)) inline void tile_4_dot(const GemmCall& c, const TileRows<4>& t, int n0,
+                                                                  const AsmOutput* out) {
+  AsmTile a(c, t, n0, out);
+  if (NH == 2)
+    __asm__ volatile(MNQ_GEMM_ASM_INIT16 MNQ_D_LOOP(MNQ_D_STEP16_16, MNQ_D_STEP8_16) MNQ_GEMM_ASM_OUTPUT16
+                     MNQ_GEMM_ASM_OPERANDS(a));
+  else
+    __asm__ volatile(MNQ_GEMM_ASM_INIT8 MNQ_D_LOOP(MNQ_D_STEP16_8, MNQ_D_STEP8_8) MNQ_GEMM_ASM_OUTPUT8
+                     MNQ_GEMM_ASM_OPERANDS(a));
+}
+#undef MNQ_D_LOOP
+#undef MNQ_D_STEP8_8
+#undef MNQ_D_STEP16_8
+#undef MNQ_D_STEP8_16
+#undef MNQ_D_STEP16_16
+#undef MNQ_D_W8
+#undef MNQ_D_W16
+#undef MNQ_D_X
+#undef MNQ_D_DOT8
+#undef MNQ_D_DOT16
+
+// One row, 8 k (x), against NH panels' two groups (w0: columns 0-7, w1: 8-15).
+template <int NH>
+MNQ_DOTPROD __attribute__((always_inline)) inline void dot_row(Acc16& a, int8x8_t x, const int8x16x4_t& w0,
+                                                               const int8x16x4_t& w1) {
+  a.v0 = vdotq_lane_s32(a.v0, w0.val[0], x, 0);
+  a.v1 = vdotq_lane_s32(a.v1, w0.val[1], x, 0);
+  a.v0 = vdotq_lane_s32(a.v0, w0.val[2], x, 1);
+  a.v1 = vdotq_lane_s32(a.v1, w0.val[3], x, 1);
+  if (NH == 2) {
+    a.v2 = vdotq_lane_s32(a.v2, w1.val[0], x, 0);
+    a.v3 = vdotq_lane_s32(a.v3, w1.val[1], x, 0);
+    a.v2 = vdotq_lane_s32(a.v2, w1.val[2], x, 1);
+    a.v3 = vdotq_lane_s32(a.v3, w1.val[3], x, 1);
   }
 }
 
-MNQ_DOTPROD void gemm_dot(const GemmArgs& a) {
-  if (a.m == 0 || a.n_begin >= a.n_end) return;
-  const PackedGemm& w = *a.w;
-  GemmHeader h;
-  std::memcpy(&h, w.packed.data(), sizeof h);
-  const int k = w.k;
-  const int chunks_full = k / kKc, k_tail = k % kKc;
-  const size_t block_bytes = static_cast<size_t>(h.k_pad) * kNr;
-  const uint8_t* base = w.packed.data();
-  const int32_t* wz = reinterpret_cast<const int32_t*>(base + kHeader);
-  const int8_t* packed = reinterpret_cast<const int8_t*>(base + kHeader + static_cast<size_t>(h.n_pad) * 4);
-  const int32_t* bias = w.bias_folded.data();
-  const NeonOutput o(*a.out);
-  const bool asym = h.asymmetric != 0;
-  const int panel = std::max(kNr, (32768 / h.k_pad) / kNr * kNr);
-  alignas(16) int8_t tail[kMr][kKc];
-  alignas(16) float m_tail[kNr];
-  alignas(16) int8_t y_tail[kNr];
+struct DotGemm {
+  static constexpr int kPanelBytes = 32768;  // of the A76's 64 KiB L1
+  static constexpr bool kMull = false;
 
-  for (int p0 = a.n_begin; p0 < a.n_end; p0 += panel) {
-    const int p1 = std::min(a.n_end, p0 + panel);
-    for (size_t r0 = 0; r0 < a.m; r0 += kMr) {
-      const int rows = static_cast<int>(std::min<size_t>(kMr, a.m - r0));
-      const int8_t* xr[kMr];
-      const int8_t* xt[kMr];
-      int8_t* yr[kMr];
-      int32x4_t rs[kMr];
-      for (int r = 0; r < kMr; ++r) {
-        const size_t row = r0 + std::min(r, rows - 1);  // extra rows repeat the last one
-        xr[r] = a.x + row * a.x_stride;
-        yr[r] = r < rows ? a.y + (r0 + r) * a.y_stride + p0 : nullptr;
-        xt[r] = tail[r];
-        if (k_tail) {
-          std::memset(tail[r], 0, kKc);
-          std::memcpy(tail[r], xr[r] + chunks_full * kKc, k_tail);
+  template <int NH, bool kMlal>
+  MNQ_DOTPROD __attribute__((always_inline)) static void tile4(const GemmCall& c, const TileRows<4>& t, int n0,
+                                                               const AsmOutput* out) {
+    tile_4_dot<NH>(c, t, n0, out);
+  }
+
+  // Steps of 8 k, then (one more pass of the same loop) the k tail from the rows' padded copies.
+  template <int MR, int NH, bool kMlal>
+  MNQ_DOTPROD __attribute__((always_inline)) static void accumulate(const GemmCall& c, const TileRows<MR>& t, int n0,
+                                                                    Acc16& a0, Acc16& a1, Acc16& a2, Acc16& a3) {
+    const int8_t* wp0 = c.packed + static_cast<size_t>(n0 / kGemmNr) * c.panel_bytes;
+    const int8_t* wp1 = wp0 + c.panel_bytes;
+    const int8_t *x0 = t.x[0], *x1 = MR > 1 ? t.x[1] : nullptr, *x2 = MR > 2 ? t.x[2] : nullptr,
+                 *x3 = MR > 3 ? t.x[3] : nullptr;
+    int groups = c.groups;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int g = groups; g > 0; --g) {
+        const int8x16x4_t w0 = vld1q_s8_x4(wp0);
+        const int8x16x4_t w1 = NH == 2 ? vld1q_s8_x4(wp1) : w0;
+        wp0 += 64;
+        wp1 += 64;
+        dot_row<NH>(a0, vld1_s8(x0), w0, w1);
+        x0 += kGemmKg;
+        if constexpr (MR > 1) {
+          dot_row<NH>(a1, vld1_s8(x1), w0, w1);
+          x1 += kGemmKg;
         }
-        rs[r] = vdupq_n_s32(asym ? row_sum(xr[r], k) : 0);
+        if constexpr (MR > 2) {
+          dot_row<NH>(a2, vld1_s8(x2), w0, w1);
+          x2 += kGemmKg;
+        }
+        if constexpr (MR > 3) {
+          dot_row<NH>(a3, vld1_s8(x3), w0, w1);
+          x3 += kGemmKg;
+        }
       }
-      for (int nb = p0; nb < p1; nb += kNr) {
-        const int8_t* wp = packed + static_cast<size_t>(nb / kNr) * block_bytes;
-        int32x4_t acc[kMr][4];
-        for (int r = 0; r < kMr; ++r)
-          for (int j = 0; j < 4; ++j) acc[r][j] = vdupq_n_s32(0);
-        dot_chunks(xr, wp, chunks_full, acc);
-        if (k_tail) dot_chunks(xt, wp, 1, acc);
-        const float* m = o.m + nb;
-        if (nb + kNr > w.n) {
-          for (int c = 0; c < kNr; ++c) m_tail[c] = nb + c < w.n ? o.m[nb + c] : 0.0f;
-          m = m_tail;
-        }
-        const int cols = std::min(kNr, p1 - nb);
-        int32x4_t b[4], z[4];
-        for (int j = 0; j < 4; ++j) {
-          b[j] = vld1q_s32(bias + nb + 4 * j);
-          z[j] = vld1q_s32(wz + nb + 4 * j);
-        }
-        for (int r = 0; r < rows; ++r) {
-          int32x4_t v[4];
-          for (int j = 0; j < 4; ++j) {
-            v[j] = vaddq_s32(acc[r][j], b[j]);
-            if (asym) v[j] = vmlsq_s32(v[j], z[j], rs[r]);
-          }
-          int8x16_t q = requant16(v[0], v[1], v[2], v[3], m, o);
-          int8_t* y = yr[r] + (nb - p0);
-          if (cols == kNr) {
-            vst1q_s8(y, q);
-            if (o.lut) lut_bytes(o.lut, y, kNr);
-          } else {
-            vst1q_s8(y_tail, q);
-            if (o.lut) lut_bytes(o.lut, y_tail, static_cast<size_t>(cols));
-            std::memcpy(y, y_tail, static_cast<size_t>(cols));
-          }
-        }
-      }
+      if (!c.k_tail) break;
+      groups = pass == 0 ? 1 : 0;
+      x0 = t.tail[0];
+      if constexpr (MR > 1) x1 = t.tail[1];
+      if constexpr (MR > 2) x2 = t.tail[2];
+      if constexpr (MR > 3) x3 = t.tail[3];
     }
   }
-}
+};
+
+MNQ_DOTPROD void gemm_dot(const GemmArgs& a) { gemm_run<DotGemm>(a); }
 
 }  // namespace
 

@@ -9,6 +9,7 @@ namespace detail {
 namespace neondot {
 
 void set_gemm(IsaKernels& t);         // gemm.cc: gemm_pack, gemm
+void set_depthwise(IsaKernels& t);    // depthwise.cc: depthwise_pack, _scratch_size, depthwise
 void set_direct_conv(IsaKernels& t);  // direct_conv.cc: conv_direct_pack, _scratch_size, conv_direct
 
 }  // namespace neondot
