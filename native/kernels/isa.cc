@@ -179,9 +179,10 @@ const IsaKernels& resolved_kernels(Isa isa) {
     const IsaKernels& s = scalar_kernels();
     for (Isa i : kAllIsas) {
       const IsaKernels* t = table_of(i);
-      // Null entries fall back to scalar; avxvnni (which implies AVX2) falls
-      // back to the resolved AVX2 table, resolved before it in kAllIsas.
-      IsaKernels k = i == Isa::avxvnni ? r.k[int(Isa::avx2)] : s;
+      // Null entries fall back to scalar; avxvnni and avx512vnni (each implies
+      // AVX2 + FMA) fall back to the resolved AVX2 table, resolved before them
+      // in kAllIsas.
+      IsaKernels k = i == Isa::avxvnni || i == Isa::avx512vnni ? r.k[int(Isa::avx2)] : s;
       if (t) {
         // A GEMM / depthwise kernel always runs on weights packed by its own table.
         if (t->gemm) { k.gemm = t->gemm; k.gemm_pack = t->gemm_pack ? t->gemm_pack : s.gemm_pack; }
