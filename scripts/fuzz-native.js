@@ -43,12 +43,14 @@ if (!built) {
   process.exit(1);
 }
 const corpus = path.join(dir, 'corpus');
+// inputs that once failed (read first, never written): native/fuzz/regressions/
+const REGRESSIONS = path.join(__dirname, '..', 'native', 'fuzz', 'regressions');
 const artifacts = path.join(dir, 'artifacts');
 fs.mkdirSync(corpus, { recursive: true });
 fs.mkdirSync(artifacts, { recursive: true });
 const before = new Set(fs.readdirSync(artifacts));
 const fuzzArgs = [`-max_total_time=${seconds}`, '-rss_limit_mb=2048', '-timeout=30', '-print_final_stats=1',
-  `-artifact_prefix=${artifacts}${path.sep}`, corpus];
+  `-artifact_prefix=${artifacts}${path.sep}`, corpus, REGRESSIONS];
 if (workers > 1) fuzzArgs.unshift(`-jobs=${workers}`, `-workers=${workers}`);
 // cwd: with --workers, libFuzzer writes each job's log (fuzz-N.log) there
 const ok = run(path.join(dir, 'fuzz_plan'), fuzzArgs, {

@@ -68,10 +68,10 @@ describe('models mnq cannot run: UnsupportedModelError naming the source, the no
     expect(e.message).toMatch(/QuantizeLinear node 'q_y': y_scale 'y_s' is 1e\+300 \(Infinity as float32\); scales must be finite and > 0/);
   });
 
-  test('an activation zero point of a type that is not int8 / uint8', () => {
+  test('an activation zero point of a type that is not int8 / uint8 (or int16 / uint16 in Q / DQ)', () => {
     const e = rejection(edited((g) => replace(g, 'y_z', makeTensor('y_z', [], Int32Array.of(300)))));
     expect(e).toBeInstanceOf(UnsupportedModelError);
-    expect(e.message).toMatch(/^model \(\d+ bytes\): QuantizeLinear node 'q_y': y_zero_point 'y_z' has type INT32; only int8 and uint8 activations are supported$/);
+    expect(e.message).toMatch(/^model \(\d+ bytes\): QuantizeLinear node 'q_y': y_zero_point 'y_z' has type INT32; only int8 and uint8 activations are supported \(and int16 \/ uint16 in QuantizeLinear \/ DequantizeLinear\)$/);
   });
 
   test('a weight zero point of another type than its weights', () => {
@@ -147,6 +147,19 @@ describe('files that are not valid ONNX: OnnxFormatError naming the source', () 
     const e = rejection(edited((g) => replace(g, 'y_z', zp)));
     expect(e).toBeInstanceOf(OnnxFormatError);
     expect(e.message).toMatch(/^model \(\d+ bytes\): .*tensor 'y_z': int32_data\[0\] = 300 is outside \[0, 255\]/);
+  });
+
+  test.each([
+    ['an int16', 40000, DataType.INT16, '-32768, 32767'],
+    ['an int16', -32769, DataType.INT16, '-32768, 32767'],
+    ['a uint16', 65536, DataType.UINT16, '0, 65535'],
+    ['a uint16', -1, DataType.UINT16, '0, 65535'],
+  ])('%s zero point %d in int32_data: outside its type\'s range', (_, value, dataType, range) => {
+    const zp = onnx.TensorProto.create({ name: 'y_z', dims: [], dataType, int32Data: [value] });
+    const e = rejection(edited((g) => replace(g, 'y_z', zp)));
+    expect(e).toBeInstanceOf(OnnxFormatError);
+    expect(e.message).toMatch(SOURCE);
+    expect(e.message).toContain(`tensor 'y_z': int32_data[0] = ${value} is outside [${range}]`);
   });
 
   test('a data type ONNX does not define', () => {

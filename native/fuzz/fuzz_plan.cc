@@ -1,7 +1,8 @@
 // libFuzzer target over the runtime's front door: bytes -> a PlanDesc (the fields the addon reads from a JS
-// plan, each drawn from the bytes; int8 and int16 tensors) -> check_plan -> Model (memory plan, weight packing, output stages,
-// tables) -> one run of a loaded model. Every plan must either be refused with std::invalid_argument /
-// std::bad_alloc or load and run; under ASan + UBSan nothing may leak, overflow or abort.
+// plan, each drawn from the bytes; int8 and int16 tensors) -> check_plan -> Model (memory plan, weight
+// packing, output stages, tables) -> one run of a loaded model. Every plan must either be refused with
+// std::invalid_argument / std::bad_alloc or load and run; under ASan + UBSan nothing may leak, overflow or
+// abort.
 //
 //   build: scripts/fuzz-native.js (clang, -fsanitize=fuzzer,address,undefined; build-native-fuzz/)
 //
@@ -40,9 +41,8 @@ class Bytes {
     return lo + static_cast<int>(byte()) % (hi - lo + 1);
   }
   int edge_int() {
-    static const int edges[] = {0, -1, 1, 2, 127, 128, -128, -129, 255, 256, 32767, 32768, -32768, -32769,
-                                65535, 65536, 1 << 20, 1 << 24, std::numeric_limits<int>::max(),
-                                std::numeric_limits<int>::min(), 46341};
+    static const int edges[] = {0, -1, 1, 2, 127, 128, -128, -129, 255, 256, 65535, 65536, 1 << 20, 1 << 24,
+                                std::numeric_limits<int>::max(), std::numeric_limits<int>::min(), 46341};
     return edges[byte() % (sizeof(edges) / sizeof(edges[0]))];
   }
   float scale() {
@@ -106,11 +106,6 @@ mnq::PlanDesc decode(Bytes& in) {
     t.c = in.small(1, 24);
     t.scale = in.scale();
     t.zero_point = in.zero_point();
-    // int8 mostly, int16 (the wide kernels) 1 time in 4, now and then a value that is no Dtype
-    const uint8_t d = in.byte();
-    t.dtype = (d & 0x1f) == 0x1f ? static_cast<mnq::Dtype>(in.edge_int())
-              : d % 4 == 0      ? mnq::Dtype::int16
-                                : mnq::Dtype::int8;
     p.tensors.push_back(t);
   }
   auto tensor_id = [&]() { return (in.byte() & 0x1f) == 0x1f ? in.edge_int() : static_cast<int>(in.byte() % nt); };
@@ -199,6 +194,14 @@ mnq::PlanDesc decode(Bytes& in) {
   const int nout = in.byte() % 3;
   for (int i = 0; i < nout; ++i) p.outputs.push_back(tensor_id());
   if (p.outputs.empty() && !p.ops.empty() && in.byte() % 4) p.outputs.push_back(p.ops.back().output);
+  // The tensors' types last (the bytes before decode as they did without them; exhausted bytes give int8):
+  // int8 mostly, int16 (the wide kernels) 1 time in 4, now and then a value that is no Dtype.
+  for (auto& t : p.tensors) {
+    const uint8_t d = in.byte();
+    t.dtype = (d & 0x1f) == 0x1e ? static_cast<mnq::Dtype>(in.edge_int())
+              : d % 4 == 1      ? mnq::Dtype::int16
+                                : mnq::Dtype::int8;
+  }
   return p;
 }
 

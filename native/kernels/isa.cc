@@ -179,22 +179,10 @@ const IsaKernels& resolved_kernels(Isa isa) {
     const IsaKernels& s = scalar_kernels();
     for (Isa i : kAllIsas) {
       const IsaKernels* t = table_of(i);
-      // Null entries fall back to scalar; avxvnni (which implies AVX2) falls
-      // back to the resolved AVX2 table, resolved before it in kAllIsas, and
-      // avx512vnni takes the wide kernels (int16 activations) from it too.
-      IsaKernels k = i == Isa::avxvnni ? r.k[int(Isa::avx2)] : s;
-      if (i == Isa::avx512vnni) {
-        const IsaKernels& a = r.k[int(Isa::avx2)];
-        k.gemm_wide_pack = a.gemm_wide_pack;
-        k.gemm_wide = a.gemm_wide;
-        k.depthwise_wide_pack = a.depthwise_wide_pack;
-        k.depthwise_wide = a.depthwise_wide;
-        k.add_wide = a.add_wide;
-        k.mul_wide = a.mul_wide;
-        k.mul_channelwise_wide = a.mul_channelwise_wide;
-        k.unary_wide = a.unary_wide;
-        k.global_avg_pool_wide = a.global_avg_pool_wide;
-      }
+      // Null entries fall back to scalar; avxvnni and avx512vnni (each implies
+      // AVX2 + FMA) fall back to the resolved AVX2 table, resolved before them
+      // in kAllIsas (so both take the wide kernels, int16 activations, from it).
+      IsaKernels k = i == Isa::avxvnni || i == Isa::avx512vnni ? r.k[int(Isa::avx2)] : s;
       if (t) {
         // A GEMM / depthwise kernel always runs on weights packed by its own table.
         if (t->gemm) { k.gemm = t->gemm; k.gemm_pack = t->gemm_pack ? t->gemm_pack : s.gemm_pack; }

@@ -447,11 +447,13 @@ void Model::execute(const float* f32_input, const int8_t* i8_input, int batch,
   auto one_image = [&](size_t i, size_t r, ThreadPool* pool) {
     uint8_t* region = mem + r * stride;
     Clock::time_point t = prof ? Clock::now() : Clock::time_point();
-    const int8_t* input = i8_input + i * in_img;
+    const int8_t* input = nullptr;  // (no arithmetic on the null pointer of the other form)
     if (f32_input) {
       int8_t* slot = reinterpret_cast<int8_t*>(mem + regions * stride + r * in_slot);
       quantize_image(f32_input + i * in_img, slot);
       input = slot;
+    } else {
+      input = i8_input + i * in_img;
     }
     if (prof) prof->add(Profile::kInput, t);
     // The input is only ever read (no op writes the plan's input tensor).

@@ -1,9 +1,10 @@
-// AVX-512 VNNI kernels (x86-64 with AVX-512 F/BW/VL + VNNI): every entry of
-// the table, each bit-identical to the scalar reference in kernels/ref.
+// AVX-512 VNNI kernels (x86-64 with AVX-512 F/BW/VL + VNNI): the table's
+// entries, each bit-identical to the scalar reference in kernels/ref; mul and
+// channelwise mul come from the AVX2 table (isa.cc, elementwise.cc).
 //   gemm.cc         GEMM (pointwise conv, fully connected, im2col'd general conv)
 //   direct_conv.cc  direct general conv (the stem), no im2col
 //   depthwise.cc    depthwise conv
-//   elementwise.cc  add, mul, channelwise mul, global average pool, lut_apply,
+//   elementwise.cc  add, global average pool, lut_apply,
 //                   quantize, dequantize
 //   epilogue.h      their output stage; ../target.h: what runs as AVX-512 code
 #include "../../internal.h"
