@@ -2,6 +2,7 @@
 // channelwise mul, unary functions and requantization between int8 and int16) and
 // the wide global average pool: parameter checks and dispatch.
 #include <string>
+#include <vector>
 
 #include "check.h"
 #include "internal.h"
@@ -82,6 +83,47 @@ void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void
   check_ptr(fn, "x", x);
   check_ptr(fn, "y", y);
   k.unary_wide(p, n, x, y);
+}
+
+std::vector<int16_t> make_wide_lut(const WideUnaryParams& p) {
+  check_unary_wide(p);
+  const bool x16 = p.x.dtype == Dtype::int16;
+  const int32_t lo = x16 ? -32768 : -128;
+  const size_t n = x16 ? 65536 : 256;
+  std::vector<int16_t> x16v(x16 ? n : 0), y16(n);
+  std::vector<int8_t> x8v(x16 ? 0 : n), y8(p.y.dtype == Dtype::int16 ? 0 : n);
+  for (size_t i = 0; i < n; ++i) {
+    if (x16) x16v[i] = static_cast<int16_t>(lo + int32_t(i));
+    else x8v[i] = static_cast<int8_t>(lo + int32_t(i));
+  }
+  const void* x = x16 ? static_cast<const void*>(x16v.data()) : static_cast<const void*>(x8v.data());
+  if (p.y.dtype == Dtype::int16) {
+    detail::scalar_kernels().unary_wide(p, n, x, y16.data());
+  } else {
+    detail::scalar_kernels().unary_wide(p, n, x, y8.data());
+    for (size_t i = 0; i < n; ++i) y16[i] = y8[i];
+  }
+  return y16;
+}
+
+namespace {
+template <typename X, typename Y>
+void lut_loop(const int16_t* table, int32_t lo, size_t n, const X* x, Y* y) {
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<Y>(table[int32_t(x[i]) - lo]);
+}
+}  // namespace
+
+void wide_lut_apply(const WideUnaryParams& p, const int16_t* table, size_t n, const void* x, void* y) {
+  const char* fn = "wide_lut_apply";
+  if (n == 0) return;
+  check_ptr(fn, "table", table);
+  check_ptr(fn, "x", x);
+  check_ptr(fn, "y", y);
+  const bool x16 = p.x.dtype == Dtype::int16, y16 = p.y.dtype == Dtype::int16;
+  if (x16 && y16) lut_loop(table, -32768, n, static_cast<const int16_t*>(x), static_cast<int16_t*>(y));
+  else if (x16) lut_loop(table, -32768, n, static_cast<const int16_t*>(x), static_cast<int8_t*>(y));
+  else if (y16) lut_loop(table, -128, n, static_cast<const int8_t*>(x), static_cast<int16_t*>(y));
+  else lut_loop(table, -128, n, static_cast<const int8_t*>(x), static_cast<int8_t*>(y));
 }
 
 void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) {

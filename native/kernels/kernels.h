@@ -276,6 +276,11 @@ struct WideUnaryParams {
 void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void* y);
 // The parameter checks unary_wide makes (std::invalid_argument), for a caller that checks once.
 void check_unary_wide(const WideUnaryParams& p);
+// unary_wide as a table over every value of x (int8: 256 entries, int16: 65536): entry v - min(x) is
+// what unary_wide writes for v (computed by it, so the two agree by construction). Built once per op;
+// wide_lut_apply then costs one load per element instead of a dequantize, a function and a quantize.
+std::vector<int16_t> make_wide_lut(const WideUnaryParams& p);
+void wide_lut_apply(const WideUnaryParams& p, const int16_t* table, size_t n, const void* x, void* y);
 // Global average pool with int16 input or output: exact integer sum, gap_scale, output stage.
 struct WideGapParams {
   Quant x, y;

@@ -177,7 +177,7 @@ void Model::run_wide_step(const Step& s, int8_t* x, const int8_t* b, int8_t* y, 
       break;
     case PlanOpType::lut:
       split(pool, y_all, 16384,
-            [&](size_t e0, size_t e1) { unary_wide(isa_, s.unary, e1 - e0, x + e0 * xs, y + e0 * ys); });
+            [&](size_t e0, size_t e1) { wide_lut_apply(s.unary, s.wide_lut.data(), e1 - e0, x + e0 * xs, y + e0 * ys); });
       break;
     case PlanOpType::max_pool:
       throw std::invalid_argument("max_pool on int16 tensors is not supported");

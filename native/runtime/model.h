@@ -62,7 +62,7 @@ class Model {
   size_t window_bytes_per_thread() const;
   Executor executor() const { return executor_; }
   const std::vector<FusedGroup>& fused_groups() const { return groups_; }
-  size_t weight_bytes() const;
+  size_t weight_bytes() const;  // packed weights and the wide lookup tables
 
   // Float input in input_layout(), [batch][c][h][w] or [batch][h][w][c],
   // quantized with the input tensor's scale and zero point (ORT

@@ -95,7 +95,7 @@ class StepBuilder {
         break;
       case PlanOpType::lut:
         s_.unary = WideUnaryParams{op_.activation, x, y, op_.qmin, op_.qmax};
-        kernel_check([&] { check_unary_wide(s_.unary); });
+        kernel_check([&] { s_.wide_lut = make_wide_lut(s_.unary); });
         break;
       case PlanOpType::max_pool: fail("max_pool on int16 tensors is not supported");
     }
@@ -334,7 +334,7 @@ size_t Model::window_bytes_per_thread() const {
 size_t Model::weight_bytes() const {
   size_t bytes = 0;
   for (const Step& s : steps_)
-    if (s.packed) bytes += packed_conv_bytes(*s.packed);
+    bytes += (s.packed ? packed_conv_bytes(*s.packed) : 0) + s.wide_lut.size() * sizeof(int16_t);
   return bytes;
 }
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "plan.h"
 
@@ -41,6 +42,7 @@ struct Step {
   bool wide = false;
   WideBinaryParams binary;  // add, mul
   WideUnaryParams unary;    // lut
+  std::vector<int16_t> wide_lut;  // lut: unary as a table over x's values (make_wide_lut)
   WideGapParams gap_wide;   // global_avg_pool
 };
 

@@ -567,6 +567,41 @@ void test_wide() {
     CHECK_MSG(y[0] == 0 && y[1] == 50, "unary_wide input clamp: %d %d", y[0], y[1]);
   }
 
+  // make_wide_lut + wide_lut_apply (the runtime's form of a wide unary op) equal unary_wide on every input
+  // value, for each pair of dtypes, with an input clamp and non-zero zero points.
+  {
+    const UnaryParams fs[] = {{UnaryFn::hardswish, 0, 0}, {UnaryFn::hardsigmoid, 0.2f, 0.5f}, {UnaryFn::identity, 0, 0}};
+    for (const UnaryParams& f : fs)
+      for (int xd = 0; xd < 2; ++xd)
+        for (int yd = 0; yd < 2; ++yd) {
+          WideUnaryParams p;
+          p.f = f;
+          p.x = xd ? Quant{I16, 5.0f / 32768, 3} : Quant{I8, 0.04f, -5};
+          p.y = yd ? Quant{I16, 4.0f / 32768, -2} : Quant{I8, 0.03f, 7};
+          p.qmin = xd ? -30000 : -120;
+          p.qmax = xd ? 32767 : 127;
+          const size_t n = xd ? 65536 : 256;
+          std::vector<int16_t> x16(n);
+          std::vector<int8_t> x8(n);
+          for (size_t i = 0; i < n; ++i) {
+            x16[i] = int16_t(int32_t(i) - 32768);
+            x8[i] = int8_t(int32_t(i) - 128);
+          }
+          const void* x = xd ? static_cast<const void*>(x16.data()) : static_cast<const void*>(x8.data());
+          std::vector<int16_t> want16(n), got16(n);
+          std::vector<int8_t> want8(n), got8(n);
+          void* want = yd ? static_cast<void*>(want16.data()) : static_cast<void*>(want8.data());
+          void* got = yd ? static_cast<void*>(got16.data()) : static_cast<void*>(got8.data());
+          unary_wide(S, p, n, x, want);
+          const std::vector<int16_t> table = make_wide_lut(p);
+          CHECK_MSG(table.size() == n, "make_wide_lut: %zu entries for %zu input values", table.size(), n);
+          wide_lut_apply(p, table.data(), n, x, got);
+          const bool same = yd ? want16 == got16 : want8 == got8;
+          CHECK_MSG(same, "wide_lut_apply differs from unary_wide (fn %d, x %s, y %s)", int(f.fn), xd ? "int16" : "int8",
+                    yd ? "int16" : "int8");
+        }
+  }
+
   // Global average pool, int16 in and out.
   {
     Stats sg;

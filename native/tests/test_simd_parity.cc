@@ -611,6 +611,34 @@ void test_wide(Ctx& ctx, int cases) {
     ctx.what = describe(s, "wide general", false);
     run_wide_case(ctx, s, ConvKind::general, false);
   }
+  // The wide channelwise mul (SE scale with int16 tensors): every dtype of x, s and y, extreme values,
+  // zero points, input clamps, channel counts with and without an 8-channel tail.
+  for (size_t i = 0; i < ch.size() + size_t(cases / 4); ++i) {
+    const size_t c = i < ch.size() ? size_t(ch[i]) : size_t(r.pick(ch));
+    const size_t hw = size_t(r.pick(std::vector<int>{1, 2, 7, 49, 196}));
+    WideBinaryParams p;
+    const auto dt = [&] { return r.chance(0.6f) ? Dtype::int16 : Dtype::int8; };
+    const auto zp = [&](Dtype d) { return d == Dtype::int16 ? (r.chance(0.7f) ? 0 : r.uniform(-300, 300)) : random_zp(r); };
+    p.a.dtype = dt();
+    p.b.dtype = dt();
+    p.y.dtype = dt();
+    p.a.scale = r.log_uniform(1e-5f, 0.5f);
+    p.b.scale = r.log_uniform(1e-5f, 0.05f);
+    p.y.scale = r.log_uniform(1e-5f, 0.5f);
+    p.a.zero_point = zp(p.a.dtype);
+    p.b.zero_point = zp(p.b.dtype);
+    p.y.zero_point = zp(p.y.dtype);
+    p.qmin = dtype_min(p.y.dtype);
+    p.qmax = dtype_max(p.y.dtype);
+    if (r.chance(0.3f)) p.qmin = p.y.zero_point;  // a fused ReLU
+    const auto x = random_wide_input(r, hw * c, p.a.dtype), sv = random_wide_input(r, c, p.b.dtype);
+    const size_t yb = hw * c * dtype_bytes(p.y.dtype);
+    std::vector<uint8_t> y_ref(yb), y(yb, 0x55);
+    mul_channelwise_wide(Isa::scalar, p, hw, c, x.data(), sv.data(), y_ref.data());
+    mul_channelwise_wide(ctx.isa, p, hw, c, x.data(), sv.data(), y.data());
+    ctx.what = "mul_channelwise_wide hw=" + std::to_string(hw) + " c=" + std::to_string(c);
+    CHECK_MSG(y == y_ref, "[%s] %s: differs from scalar", isa_name(ctx.isa), ctx.what.c_str());
+  }
   // Accumulators that may exceed int32: the pack must refuse the SIMD kernel.
   ConvShape big = make_shape(2, 1, 4096, 9, 1, 1, 1, 0, 0, 0, 0);
   ctx.what = describe(big, "wide pointwise k 4096, weights 127", false);

@@ -9,6 +9,7 @@
 
 #include "../../elementwise_entry.h"
 #include "../../internal.h"
+#include "../../quant.h"
 #include "../target.h"
 #include "table.h"
 
@@ -171,6 +172,59 @@ void dequantize_kernel(const int8_t* q, size_t n, float scale, int32_t zp, float
   }
 }
 
+// ---- wide channelwise mul (int16 activations; ref/elementwise_wide.cc, ORT's float graph DQ -> Mul -> Q):
+// t = (float(x - za) * sa) * (float(s - zb) * sb), q = round_half_even(clamp(t / sy, lo, hi)) + zy, 8 channels a
+// step (the same float operations in the same order: no fused multiply-add can arise); channel tails scalar.
+inline __m256i load8_i32(const int8_t* p) { return load8_widen(p); }
+inline __m256i load8_i32(const int16_t* p) {
+  return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline void store8_i32(int8_t* p, __m256i q) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow8(q)); }
+inline void store8_i32(int16_t* p, __m256i q) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+}
+
+template <typename X, typename S, typename Y>
+void mul_channelwise_wide_t(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const S* s, Y* y) {
+  const float lo = static_cast<float>(p.qmin - p.y.zero_point), hi = static_cast<float>(p.qmax - p.y.zero_point);
+  const __m256 vsa = _mm256_set1_ps(p.a.scale), vsb = _mm256_set1_ps(p.b.scale), vsy = _mm256_set1_ps(p.y.scale);
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const __m256i vza = _mm256_set1_epi32(p.a.zero_point), vzb = _mm256_set1_epi32(p.b.zero_point);
+  const __m256i vzy = _mm256_set1_epi32(p.y.zero_point);
+  const size_t c8 = c & ~size_t(7);
+  for (size_t c0 = 0; c0 < c8; c0 += 8) {
+    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_i32(s + c0), vzb)), vsb);
+    for (size_t i = 0; i < hw; ++i) {
+      const __m256 xv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_i32(x + i * c + c0), vza)), vsa);
+      __m256 v = _mm256_div_ps(_mm256_mul_ps(xv, bv), vsy);
+      v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);  // max_ps(NaN, lo) = lo, as quant::quantize_linear_to
+      store8_i32(y + i * c + c0, _mm256_add_epi32(_mm256_cvtps_epi32(v), vzy));  // cvtps: round half to even
+    }
+  }
+  for (size_t ch = c8; ch < c; ++ch) {
+    const float b = quant::dequantize_linear(s[ch], p.b.scale, p.b.zero_point);
+    for (size_t i = 0; i < hw; ++i) {
+      const float t = quant::dequantize_linear(x[i * c + ch], p.a.scale, p.a.zero_point) * b;
+      y[i * c + ch] = static_cast<Y>(quant::quantize_linear_to(t, p.y.scale, p.y.zero_point, p.qmin, p.qmax));
+    }
+  }
+}
+
+template <typename X, typename S>
+void mul_channelwise_wide_y(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const S* s, void* y) {
+  if (p.y.dtype == Dtype::int16) mul_channelwise_wide_t(p, hw, c, x, s, static_cast<int16_t*>(y));
+  else mul_channelwise_wide_t(p, hw, c, x, s, static_cast<int8_t*>(y));
+}
+template <typename X>
+void mul_channelwise_wide_s(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const void* s, void* y) {
+  if (p.b.dtype == Dtype::int16) mul_channelwise_wide_y(p, hw, c, x, static_cast<const int16_t*>(s), y);
+  else mul_channelwise_wide_y(p, hw, c, x, static_cast<const int8_t*>(s), y);
+}
+void mul_channelwise_wide(const WideBinaryParams& p, size_t hw, size_t c, const void* x, const void* s, void* y) {
+  if (p.a.dtype == Dtype::int16) mul_channelwise_wide_s(p, hw, c, static_cast<const int16_t*>(x), s, y);
+  else mul_channelwise_wide_s(p, hw, c, static_cast<const int8_t*>(x), s, y);
+}
+
 }  // namespace
 }  // namespace detail
 }  // namespace mnq
@@ -185,6 +239,7 @@ void set_elementwise(IsaKernels& t) {
   t.add = add_entry<add_kernel>;
   t.mul = mul_entry<mul_kernel>;
   t.mul_channelwise = mul_channelwise_entry<mul_channelwise_kernel>;
+  t.mul_channelwise_wide = mul_channelwise_wide;
   // lut_apply: no AVX2 byte-table lookup; the scalar entry is used.
   t.quantize_nchw_to_nhwc = quantize_kernel;
   t.dequantize = dequantize_kernel;
