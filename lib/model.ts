@@ -73,7 +73,7 @@ export interface ModelMemory {
   windowBytesPerThread: number;
   /** The activations of one image on one thread: arenaBytesPerImage + windowBytesPerThread. */
   activationBytesPerImage: number;
-  /** Bytes of the packed weights. */
+  /** Bytes of the packed weights (and of the int16 activation tables). */
   weightBytes: number;
 }
 

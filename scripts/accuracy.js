@@ -9,7 +9,7 @@
 //   npm run build:ts && node scripts/accuracy.js [--methods minmax,mse+eqh+bc] [--models a.float.onnx,...] [--limit N] [--no-mnq] [--json]
 //
 // A run is a method with options: `+eq` (--equalize), `+eqh` (--equalize-hswish), `+eqs` (--equalize-stem), `+bc`
-// (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip), `+gptq` (--gptq), `+split` (--split-stem; `+split3`: 3 ranges, API only), `+n64` (64 images for bias correction / GPTQ). By default every model gets the four methods plus its EXTRA runs.
+// (--bias-correction), `+bca` (--bias-correction-all), `+cc` (--calibrate-clip), `+gptq` (--gptq), `+split` (--split-stem; `+split3`: 3 ranges, API only), `+n64` (64 images for bias correction / GPTQ), `+int16` (--int16 auto; `+int16a98`: target agreement 98%, `+int16b25`: at most 25% of multiply-adds). By default every model gets the four methods plus its EXTRA runs.
 //
 // Uses the compiled library in dist/ (MNQ_DIST to point elsewhere); ONNX Runtime with one
 // thread (MNQ_ORT_THREADS to change). Prints a markdown table.
@@ -58,7 +58,10 @@ function runOptions(spec) {
     else if (f === 'split') o.splitStem = true;
     else if (/^split[0-9]+$/.test(f)) o.splitStem = Number(f.slice(5));
     else if (/^n[0-9]+$/.test(f)) o.biasCorrectionImages = Number(f.slice(1));
-    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +eqs, +bc, +bca, +cc, +gptq, +split[N], +nIMAGES)`);
+    else if (f === 'int16') o.int16 = 'auto';
+    else if (/^int16a[0-9.]+$/.test(f)) { o.int16 = 'auto'; o.int16Target = { ...o.int16Target, agreement: Number(f.slice(6)) }; }
+    else if (/^int16b[0-9.]+$/.test(f)) { o.int16 = 'auto'; o.int16Target = { ...o.int16Target, budget: Number(f.slice(6)) / 100 }; }
+    else throw new Error(`unknown run option '+${f}' in '${spec}' (use +eq, +eqh, +eqs, +bc, +bca, +cc, +gptq, +split[N], +nIMAGES, +int16, +int16aPCT, +int16bPCT)`);
   }
   return o;
 }

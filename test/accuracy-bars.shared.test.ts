@@ -36,7 +36,7 @@ const BARS: [string, string | null, Omit<CalibrateOptions, 'images'>, string][] 
 /** mnq ran the int8 file, with the same top-1 as ORT's integer run and bit-identical outputs on every image. */
 function expectMnqEqualsOrt(file: string, c: CompareResult): void {
   const report = { file, mnqNote: c.mnqNote ?? null, int8Ort: c.int8Ort.top1, int8Mnq: c.int8Mnq?.top1 ?? null, mnqVsOrt: c.mnqVsOrt ?? null };
-  expect(report).toEqual({ ...report, mnqNote: null, int8Mnq: c.int8Ort.top1, mnqVsOrt: { top1Agreement: 100, identicalPct: 100 } });
+  expect(report).toEqual({ ...report, mnqNote: null, int8Mnq: c.int8Ort.top1, mnqVsOrt: { top1Agreement: 100, identicalPct: 100, sqnrDb: Infinity } });
 }
 
 describeShared('accuracy bars of the calibration issue (all 393 eval images)', () => {

@@ -6,7 +6,7 @@
 // where the images are labelled (an ImageNet wnid in the file name).
 import * as fs from 'fs';
 import * as path from 'path';
-import { readModel, encodeModel, ModelProto, tensorData, toNum } from '../onnx/proto';
+import { readModel, encodeModel, ModelProto, tensorData, toNum, DataType } from '../onnx/proto';
 import { imageInLayout, imageShape } from '../image/preprocess';
 import { parsePreprocess } from '../preprocess-spec';
 import { CALIB_KEYS, METADATA_KEYS, readMetadata } from '../onnx/metadata';
@@ -19,6 +19,7 @@ import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
 import { guessPreprocess, inputSize, outputClasses, sha256 } from './index';
 import { normalize, inputLayout } from './normalize';
+import { readInt16Metadata } from './int16';
 
 export interface CompareOptions {
   images: string;
@@ -67,7 +68,11 @@ export interface LayerRow {
   sqnrDb: number;
   scale: number;
   zeroPoint: number;
-  /** representable range of the int8 tensor */
+  /** 8 (int8 / uint8) or 16 (int16 / uint16: a mixed-precision file's int16 tensor) */
+  bits: 8 | 16;
+  /** an int16 tensor chosen by `mnq calibrate --int16 auto`: the error it alone in int8 would add (logits SQNR, dB) */
+  int8ErrorDb?: number;
+  /** representable range of the quantized tensor */
   qmin: number;
   qmax: number;
   /** observed float range */
@@ -91,7 +96,11 @@ export interface CompareResult {
   agreementOrt: number;
   agreementMnq?: number;
   /** int8 mnq vs int8 ONNX Runtime: % of images with the same top-1, and with bit-identical outputs */
-  mnqVsOrt?: { top1Agreement: number; identicalPct: number };
+  /**
+   * mnq's outputs against ORT's on the same quantized file: same top-1 %, identical outputs %, and the logits SQNR
+   * of mnq against ORT (Infinity when identical; a mixed int8 / int16 file differs: ORT runs int16 groups in float)
+   */
+  mnqVsOrt?: { top1Agreement: number; identicalPct: number; sqnrDb: number };
   logitsSqnrDb: number;
   logitsCosine: number;
   layers: LayerRow[];
@@ -122,7 +131,17 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
 }
 
-interface LayerPair { floatName: string; int8Name: string; op: string; scale: number; zeroPoint: number }
+interface LayerPair { floatName: string; int8Name: string; op: string; scale: number; zeroPoint: number; bits: 8 | 16; lo: number; hi: number }
+
+/** The integer range of a zero point's type (int8 when there is none). */
+function typeRange(dataType: number | undefined): [number, number] {
+  switch (dataType) {
+    case DataType.UINT8: return [0, 255];
+    case DataType.INT16: return [-32768, 32767];
+    case DataType.UINT16: return [0, 65535];
+    default: return [-128, 127];
+  }
+}
 
 /** Quantized tensors of the int8 graph (QuantizeLinear inputs) that exist in the float graph by name. */
 function layerPairs(floatModel: ModelProto, int8: ModelProto): LayerPair[] {
@@ -148,7 +167,8 @@ function layerPairs(floatModel: ModelProto, int8: ModelProto): LayerPair[] {
     const sv = tensorData(s);
     if (sv.length !== 1) continue;
     const zv = z ? tensorData(z)[0] : 0;
-    pairs.push({ floatName: f, int8Name: dq.output![0], op: prod.get(src) ?? 'input', scale: sv[0], zeroPoint: Number(zv) });
+    const [lo, hi] = typeRange(z?.dataType ?? undefined);
+    pairs.push({ floatName: f, int8Name: dq.output![0], op: prod.get(src) ?? 'input', scale: sv[0], zeroPoint: Number(zv), bits: hi > 255 ? 16 : 8, lo, hi });
   }
   return pairs;
 }
@@ -252,7 +272,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const flips: Flip[] = [];
   let flipCount = 0;
   let labelled = 0, agree = 0, agreeM = 0, n = 0, skipped = 0, cosSum = 0, mqSame = 0, mqIdentical = 0;
-  const logitE = new Energy();
+  const logitE = new Energy(), mnqOrtE = new Energy();
   const layerE = pairs.map(() => ({ e: new Energy(), sat: 0, cnt: 0, fmin: Infinity, fmax: -Infinity }));
   // each model gets the images in its own layout (NHWC models: tf2onnx's Keras exports)
   const fLayout = inputLayout(fModel), qLayout = inputLayout(qModel);
@@ -293,6 +313,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
       let same = ml.length === ql.length;
       for (let i = 0; same && i < ml.length; i++) if (ml[i] !== ql[i]) same = false;
       if (same) mqIdentical++;
+      mnqOrtE.add(ql, ml);
     }
     logitE.add(fl, ql);
     cosSum += cosine(fl, ql);
@@ -302,7 +323,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
       if (!a || !b || a.length !== b.length) return;
       const L = layerE[k];
       L.e.add(a, b);
-      const lo = p.scale * (-128 - p.zeroPoint), hi = p.scale * (127 - p.zeroPoint);
+      const lo = p.scale * (p.lo - p.zeroPoint), hi = p.scale * (p.hi - p.zeroPoint);
       for (let i = 0; i < a.length; i++) {
         const v = a[i];
         if (v < L.fmin) L.fmin = v;
@@ -322,10 +343,15 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   const acc100 = (x: number) => (labelled ? (100 * x) / labelled : null);
   const accuracy = (a: number[]): Accuracy => ({ top1: acc100(a[0]), top5: acc100(a[1]), labelled });
   const rows: LayerRow[] = pairs.map((p, k) => ({
-    tensor: p.floatName, op: p.op, sqnrDb: layerE[k].e.db(), scale: p.scale, zeroPoint: p.zeroPoint,
-    qmin: p.scale * (-128 - p.zeroPoint), qmax: p.scale * (127 - p.zeroPoint),
+    tensor: p.floatName, op: p.op, sqnrDb: layerE[k].e.db(), scale: p.scale, zeroPoint: p.zeroPoint, bits: p.bits,
+    qmin: p.scale * (p.lo - p.zeroPoint), qmax: p.scale * (p.hi - p.zeroPoint),
     fmin: layerE[k].fmin, fmax: layerE[k].fmax, saturationPct: pct(layerE[k].sat, layerE[k].cnt),
   })).filter((r, k) => layerE[k].cnt > 0);
+  const int16Meta = readInt16Metadata(qMeta[CALIB_KEYS.int16]);
+  for (const r of rows) {
+    const c = int16Meta?.tensors[r.tensor];
+    if (r.bits === 16 && typeof c === 'number') r.int8ErrorDb = c;
+  }
   // flag the worst: the 5 lowest SQNR (and anything below 15 dB)
   const sorted = [...rows].sort((a, b) => a.sqnrDb - b.sqnrDb);
   for (const r of sorted.slice(0, 5)) r.worst = true;
@@ -345,7 +371,7 @@ export async function compare(floatPath: string, int8Path: string, opts: Compare
   if (mnqRun) {
     res.int8Mnq = accuracy(acc.m);
     res.agreementMnq = pct(agreeM, n);
-    res.mnqVsOrt = { top1Agreement: pct(mqSame, n), identicalPct: pct(mqIdentical, n) };
+    res.mnqVsOrt = { top1Agreement: pct(mqSame, n), identicalPct: pct(mqIdentical, n), sqnrDb: mnqOrtE.db() };
   } else res.mnqNote = mnq as string;
   return res;
 }
@@ -368,14 +394,24 @@ export function formatCompare(r: CompareResult): string {
   if (!r.floatOrt.labelled) L.push('(top-1 / top-5: no image is labelled; they need an ImageNet wnid in the file name, e.g. n01440764_tench.JPEG)');
   L.push('');
   L.push(`logits (int8 ORT vs float): SQNR ${f1(r.logitsSqnrDb)} dB, cosine ${r.logitsCosine.toFixed(4)}`);
-  if (r.mnqVsOrt) L.push(`int8 mnq vs int8 ORT: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%`);
+  if (r.mnqVsOrt) {
+    L.push(`int8 mnq vs int8 ORT: same top-1 on ${f1(r.mnqVsOrt.top1Agreement)}% of images, identical outputs on ${f1(r.mnqVsOrt.identicalPct)}%` +
+      (r.mnqVsOrt.identicalPct < 100 ? `, logits SQNR ${f1(r.mnqVsOrt.sqnrDb)} dB` : ''));
+  }
   if (r.layers.length) {
     L.push('');
-    L.push(`${'layer'.padEnd(40)} ${'op'.padEnd(18)} ${'SQNR dB'.padStart(8)} ${'scale'.padStart(10)} ${'zp'.padStart(4)}  ${'int8 range'.padEnd(20)} ${'float range'.padEnd(20)} sat %`);
+    const mixed = r.layers.some((x) => x.bits === 16);
+    L.push(`${'layer'.padEnd(40)} ${'op'.padEnd(18)}${mixed ? ' bits' : ''} ${'SQNR dB'.padStart(8)} ${'scale'.padStart(10)} ${'zp'.padStart(4)}  ${'int8 range'.padEnd(20)} ${'float range'.padEnd(20)} sat %${mixed ? '   int8 alone adds' : ''}`);
     for (const x of r.layers) {
-      L.push(`${(x.worst ? '! ' : '  ') + x.tensor.slice(-38).padEnd(38)} ${x.op.padEnd(18)} ${f1(x.sqnrDb).padStart(8)} ${g4(x.scale).padStart(10)} ${String(x.zeroPoint).padStart(4)}  ${`[${g4(x.qmin)}, ${g4(x.qmax)}]`.padEnd(20)} ${`[${g4(x.fmin)}, ${g4(x.fmax)}]`.padEnd(20)} ${x.saturationPct.toFixed(3)}`);
+      L.push(`${(x.worst ? '! ' : '  ') + x.tensor.slice(-38).padEnd(38)} ${x.op.padEnd(18)}${mixed ? ` ${String(x.bits).padStart(4)}` : ''} ${f1(x.sqnrDb).padStart(8)} ${g4(x.scale).padStart(10)} ${String(x.zeroPoint).padStart(4)}  ${`[${g4(x.qmin)}, ${g4(x.qmax)}]`.padEnd(20)} ${`[${g4(x.fmin)}, ${g4(x.fmax)}]`.padEnd(20)} ${x.saturationPct.toFixed(3)}` +
+        (x.int8ErrorDb !== undefined ? `   ${x.int8ErrorDb.toFixed(1)} dB` : ''));
     }
     L.push('(! = among the worst layers: the 5 lowest SQNR, or below 15 dB)');
+    if (mixed) {
+      const n16 = r.layers.filter((x) => x.bits === 16).length;
+      L.push(`(bits 16: ${n16} of the ${r.layers.length} tensors are int16; "int8 alone adds": the error that tensor alone back in ` +
+        'int8 adds to the logits, as an SQNR (lower: more harm), measured when mnq calibrate --int16 auto chose it)');
+    }
   }
   if (r.flipCount) {
     L.push('');

@@ -61,12 +61,12 @@ export class Graph {
     return v[0];
   }
 
-  setConst(name: string, shape: number[], data: Float32Array | Int8Array | Int32Array | Uint8Array): void {
+  setConst(name: string, shape: number[], data: Float32Array | Int8Array | Int16Array | Int32Array | Uint8Array): void {
     this.inits.set(name, makeTensor(name, shape, data));
     if (data instanceof Float32Array) this.cache.set(name, data);
     else this.cache.delete(name);
   }
-  addConst(base: string, shape: number[], data: Float32Array | Int8Array | Int32Array | Uint8Array): string {
+  addConst(base: string, shape: number[], data: Float32Array | Int8Array | Int16Array | Int32Array | Uint8Array): string {
     const name = this.fresh(base);
     this.setConst(name, shape, data);
     return name;

@@ -22,6 +22,7 @@ import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
 import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish, splitClipRange } from './equalize';
 import { biasCorrect, gptqRound, CorrectionInput } from './correction';
+import { chooseInt16, consumerMacs, forcedInt16, int16Metadata, int16Share, Int16Choice, Int16Target, nodeMacs, score } from './int16';
 
 export { Method, METHODS } from './calibrators';
 
@@ -75,6 +76,14 @@ export interface CalibrateOptions {
    * an n× finer int8 step for the first activation, n× its bytes and the first depthwise's work
    */
   splitStem?: boolean | number;
+  /**
+   * mixed precision (docs/calibration.md): 'auto' keeps in int16 the activation tensors that buy the most
+   * agreement with float per multiply-add until `int16Target` is met (see int16.ts); a list forces those
+   * tensors (tensor names, node names or op types such as 'HardSwish'); default none (all int8)
+   */
+  int16?: 'auto' | string[];
+  /** what 'auto' aims for: predicted agreement % (default 98) or a logits SQNR, and the share budget */
+  int16Target?: Int16Target;
   /** called for images that cannot be read (they are skipped) */
   onWarning?: (message: string) => void;
   /** progress bar on stderr (a terminal only) */
@@ -90,8 +99,10 @@ export interface CalibrateResult {
   imagesUsed: number;
   imagesSkipped: number;
   /** per quantized tensor: range and quantization */
-  tensors: { name: string; lo: number; hi: number; scale: number; zeroPoint: number; observedMin?: number; observedMax?: number }[];
+  tensors: { name: string; lo: number; hi: number; scale: number; zeroPoint: number; bits: 8 | 16; observedMin?: number; observedMax?: number }[];
   normalizeLog: string[];
+  /** the mixed-precision choice, when int16 was asked for */
+  int16?: Int16Choice;
 }
 
 /** The preprocessing a model asks for: its metadata, else a guess from its shape. */
@@ -303,10 +314,10 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   for (const [t, s] of stats) ranges.set(t, computeRange(s, method, { percentile: opts.percentile }));
   const qp = resolveQParams(plan, ranges, opts.onWarning);
 
-  const emit = (m: ModelProto, weightScales?: Map<string, Float32Array>): Graph => {
+  const emit = (m: ModelProto, weightScales?: Map<string, Float32Array>, q = qp): Graph => {
     const qg = new Graph(m);
     const plan2 = planQuantization(qg, { exclude: opts.exclude, inputRange: preprocessRange(spec), inputQParams: inQ, gateRanges: opts.gateRanges });
-    emitQdq(qg, plan2, qp, { perTensor: opts.perTensor, weightScales });
+    emitQdq(qg, plan2, q, { perTensor: opts.perTensor, weightScales });
     return qg;
   };
   let corrected = floatModel;
@@ -328,7 +339,27 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
       log.push(`bias correction on ${images.length} images`);
     }
   }
-  const qg = emit(corrected, weightScales);
+  let finalQp = qp, int16: Int16Choice | undefined, outOpset = opset;
+  if (opts.int16 && (opts.int16 === 'auto' || opts.int16.length)) {
+    const ranges16 = new Map<string, Range>();
+    for (const [t, st] of stats) if (st.max >= st.min) ranges16.set(t, { lo: st.min, hi: st.max });
+    const withInt16 = (set: Set<string>) => resolveQParams(plan, ranges, undefined, { tensors: set, ranges: ranges16 });
+    const int16Opset = Math.max(opset, 21); // int16 QuantizeLinear / DequantizeLinear
+    const emit16 = (set: Set<string>) => {
+      const g2 = emit(corrected, weightScales, withInt16(set));
+      if (layout === 'nhwc') restoreNhwcInput(g2);
+      return encodeModel(g2.toModel({ opset: set.size ? int16Opset : opset }));
+    };
+    int16 = await mixedPrecision({
+      graph, plan, files, spec, size, floatModel, emit: emit16, opts,
+    });
+    if (int16.tensors.length) {
+      finalQp = withInt16(new Set(int16.tensors));
+      outOpset = int16Opset;
+      log.push(`int16 activations: ${int16.tensors.length} tensors, ${(100 * int16.share).toFixed(1)}% of multiply-adds (${int16.stop})`);
+    }
+  }
+  const qg = emit(corrected, weightScales, finalQp);
   if (layout === 'nhwc') restoreNhwcInput(qg);
   const classes = outputClasses(src);
   const meta = readMetadata(src);
@@ -342,17 +373,87 @@ export async function calibrate(modelPath: string | Uint8Array, opts: CalibrateO
   };
   if (typeof modelPath === 'string') md[CALIB_KEYS.source] = path.basename(modelPath);
   if (labels) md[METADATA_KEYS.labels] = labels;
-  const model = qg.toModel({ opset, metadata: md });
+  if (int16?.tensors.length) md[CALIB_KEYS.int16] = int16Metadata(int16);
+  const model = qg.toModel({ opset: outOpset, metadata: md });
   const out = encodeModel(model);
   return {
     model, bytes: out, method, preprocess: formatPreprocess(spec), labels, imagesUsed: used, imagesSkipped: skipped,
     tensors: plan.tensors.map((t) => {
-      const q = qp.get(t)!;
+      const q = finalQp.get(t)!;
       const s = stats.get(t);
-      return { name: t, lo: q.range.lo, hi: q.range.hi, scale: q.scale, zeroPoint: q.zeroPoint, observedMin: s?.min, observedMax: s?.max };
+      return { name: t, lo: q.range.lo, hi: q.range.hi, scale: q.scale, zeroPoint: q.zeroPoint, bits: q.bits ?? 8, observedMin: s?.min, observedMax: s?.max };
     }),
     normalizeLog: log,
+    ...(int16 ? { int16 } : {}),
   };
+}
+
+/**
+ * The int16 tensors of a calibrated file (opts.int16): forced by name, or chosen by chooseInt16 measuring
+ * candidate files in mnq's runtime against the float model's outputs on the calibration images.
+ */
+async function mixedPrecision(a: {
+  graph: Graph; plan: QuantPlan; files: string[]; spec: PreprocessSpec; size: [number, number]; floatModel: ModelProto;
+  emit: (int16: Set<string>) => Uint8Array; opts: CalibrateOptions;
+}): Promise<Int16Choice> {
+  const { graph, plan, opts } = a;
+  const inputs = new Set(graph.inputs.map((i) => i.name!));
+  const aliases = (t: string) => plan.tensors.filter((u) => { const r = plan.rangeOf.get(u)!; return r.kind === 'same' && r.as === t; });
+  const candidates = plan.tensors.filter((t) => {
+    const k = plan.rangeOf.get(t)!.kind;
+    return k !== 'same' && k !== 'fixed' && !inputs.has(t) && !graph.isGraphOutput(t) && !aliases(t).some((u) => graph.isGraphOutput(u));
+  });
+  // float outputs on the scoring images (the calibration images), and the candidates' dims (one image)
+  const shape1 = [1, 3, a.size[0], a.size[1]];
+  const g = new Graph(a.floatModel);
+  const outName = g.outputs[0].name!;
+  const probe = [...new Set([...candidates, ...graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').map((n) => n.input![0])])]
+    .filter((t) => !inputs.has(t) && !g.isGraphOutput(t));
+  for (const t of probe) g.outputs.push(makeValueInfo(t));
+  const s = await createSession(g.toModel(), 'calibration', { what: 'float model' });
+  const images: Float32Array[] = [], outs: Float32Array[] = [];
+  const dims = new Map<string, number[]>();
+  for (const i of inputs) dims.set(i, shape1);
+  const bar = new Progress('int16: float outputs', a.files.length, !opts.progress);
+  for await (const img of streamImages(a.files, a.spec, a.size[1], a.size[0], () => undefined)) {
+    const r = await runFloat(s, img.data, shape1, images.length ? [outName] : [outName, ...probe]);
+    if (!images.length) for (const t of probe) dims.set(t, [...r[t].dims]);
+    images.push(img.data);
+    outs.push(Float32Array.from(r[outName].data));
+    bar.tick(images.length);
+  }
+  await s.release();
+  const classes = outs[0].length;
+  const macs = new Map<string, number>();
+  for (const t of candidates) if (dims.has(t)) macs.set(t, consumerMacs(graph, t, dims.get(t)!));
+  let totalMacs = 0;
+  for (const n of graph.nodes) {
+    const d = dims.get(n.input?.[0] ?? '');
+    if ((n.opType === 'Conv' || n.opType === 'Gemm') && d && !plan.floatNodes.has(n)) totalMacs += nodeMacs(graph, n, d);
+  }
+  const batch = new Float32Array(images.length * images[0].length);
+  images.forEach((x, i) => batch.set(x, i * x.length));
+  const floatOut = new Float32Array(outs.length * classes);
+  outs.forEach((x, i) => floatOut.set(x, i * classes));
+  const shape = [images.length, 3, a.size[0], a.size[1]];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { load } = require('../model') as typeof import('../model');
+  const loadModel = (bytes: Uint8Array) => load(bytes, { threads: 1 });
+  if (opts.int16 !== 'auto') {
+    const tensors = forcedInt16(graph, candidates, opts.int16!);
+    const measure = async (set: Set<string>) => {
+      const m = await loadModel(a.emit(set));
+      try { return score(floatOut, await m.run(batch, shape), classes); } finally { m.dispose(); }
+    };
+    const base = await measure(new Set());
+    const final = await measure(new Set(tensors));
+    return { tensors, share: int16Share(tensors, macs, totalMacs, graph), base, final, allInt16: final, steps: [], stop: 'forced' };
+  }
+  const pbar = new Progress('int16: measuring tensors', candidates.length, !opts.progress);
+  return chooseInt16({
+    graph, candidates, macs, totalMacs, emit: a.emit, load: loadModel, images: batch, shape, floatOut, classes,
+    target: opts.int16Target ?? {}, onStep: (done) => pbar.tick(done),
+  });
 }
 
 /** Writes bytes to `file` atomically (temp file + rename); refuses an existing file unless force. */

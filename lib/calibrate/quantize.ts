@@ -149,16 +149,58 @@ export function observedTensors(plan: QuantPlan, clip = false): string[] {
   });
 }
 
-export interface QParams { scale: number; zeroPoint: number }
+/** A tensor's quantization: int8 (asymmetric) unless bits is 16 (int16, symmetric: zero point 0). */
+export interface QParams { scale: number; zeroPoint: number; bits?: 8 | 16 }
 
-/** Resolves the plan's ranges into scale / zero point per tensor. `ranges` holds the calibrated ones. */
+/**
+ * int16 quantization of a range, as TFLite's 16x8 mode and docs/quantization.md ("int16 activations"):
+ * symmetric, zero point 0, the scale that maps the larger of |lo|, |hi| to 32767.
+ */
+export function qparams16(r: Range): QParams {
+  const m = Math.max(Math.abs(r.lo), Math.abs(r.hi));
+  if (!(m > 0)) throw new Error('degenerate range (all values zero)');
+  return { scale: Math.fround(m / 32767), zeroPoint: 0, bits: 16 };
+}
+
+/**
+ * The int16 tensors of a mixed-precision file: `tensors` (planned tensors that are neither the graph's input
+ * nor an output, nor take another tensor's quantization), and `ranges`, the observed (min, max) of each
+ * calibrated one: at 16 bits clipping costs more than resolution, so they take the whole observed range.
+ */
+export interface Int16Tensors { tensors: Set<string>; ranges: Map<string, Range> }
+
+/**
+ * Resolves the plan's ranges into scale / zero point per tensor. `ranges` holds the calibrated ones;
+ * `int16` the tensors quantized to int16 instead (tensors that take their quantization follow them).
+ */
 export function resolveQParams(
-  plan: QuantPlan, ranges: Map<string, Range>, onWarning?: (message: string) => void,
+  plan: QuantPlan, ranges: Map<string, Range>, onWarning?: (message: string) => void, int16?: Int16Tensors,
 ): Map<string, QParams & { range: Range }> {
   const out = new Map<string, QParams & { range: Range }>();
   for (const t of plan.tensors) {
     const r = plan.rangeOf.get(t)!;
     let range: Range;
+    if (int16?.tensors.has(t) && r.kind !== 'same' && r.kind !== 'fixed') {
+      const c = int16.ranges.get(t) ?? ranges.get(t);
+      if (r.kind === 'clip') range = c ? { lo: Math.max(r.lo, c.lo), hi: Math.min(r.hi, c.hi) } : { lo: r.lo, hi: r.hi };
+      else {
+        if (!c) throw new Error(`internal: no calibrated range for '${t}'`);
+        range = r.kind === 'relu' ? { lo: 0, hi: c.hi } : c;
+        if (r.kind === 'calibrated' && r.within) {
+          const lo = Math.max(range.lo, r.within.lo), hi = Math.min(range.hi, r.within.hi);
+          if (hi > lo) range = { lo, hi };
+        }
+      }
+      let q: QParams;
+      try {
+        q = qparams16(range);
+      } catch {
+        range = { lo: -1, hi: 1 };
+        q = qparams16(range);
+      }
+      out.set(t, { ...q, range: { lo: -32767 * q.scale, hi: 32767 * q.scale } });
+      continue;
+    }
     if (r.kind === 'same') {
       const q = out.get(r.as);
       if (!q) throw new Error(`internal: '${t}' takes the quantization of '${r.as}', which is not quantized`);
@@ -319,7 +361,8 @@ export function emitQdq(g: Graph, plan: QuantPlan, qp: Map<string, QParams>, opt
     let c = qpConst.get(t);
     if (!c) {
       const q = qp.get(t)!;
-      c = [g.addConst(`${t}_scale`, [], Float32Array.of(q.scale)), g.addConst(`${t}_zero_point`, [], Int8Array.of(q.zeroPoint))];
+      c = [g.addConst(`${t}_scale`, [], Float32Array.of(q.scale)),
+        g.addConst(`${t}_zero_point`, [], q.bits === 16 ? Int16Array.of(q.zeroPoint) : Int8Array.of(q.zeroPoint))];
       qpConst.set(t, c);
     }
     return c;

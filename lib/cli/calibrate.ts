@@ -1,5 +1,6 @@
 // `mnq calibrate <float.onnx> --images DIR [...] -o <int8.onnx>`
 import { calibrate, writeOutput, METHODS, Method } from '../calibrate/index';
+import { formatInt16, Int16Target } from '../calibrate/int16';
 import { parseArgs, reportUsageError, UsageError } from './args';
 import { checkInstalled } from '../optional-dependencies';
 
@@ -30,6 +31,12 @@ const USAGE = `usage: mnq calibrate <float.onnx> --images DIR -o <int8.onnx> [op
   --bias-correction-all  the same, 1×1-pixel outputs (SE convolutions) included
   --gptq                 round each spatial Conv's weights to int8 by GPTQ on its int8 inputs, layer by layer
                          (for float weights not already on an int8 grid; slower: one pass per Conv)
+  --int16 auto|LIST      mixed precision: int16 activations where int8 loses accuracy. auto: measured in
+                         mnq's runtime on the calibration images, as few int16 tensors as meet the target;
+                         LIST: these tensors, nodes or op types (e.g. HardSwish,Add), comma-separated
+  --target-agreement P   --int16 auto: top-1 agreement with float on the calibration images, % (default 98)
+  --target-sqnr DB       --int16 auto: a logits SQNR against float instead of agreement
+  --int16-budget P%      --int16 auto: at most P% of the multiply-adds read int16 activations (default 100%)
   --force                overwrite the output file
   --json                 print the result as JSON (no progress bar)
   -h, --help             this help`;
@@ -42,11 +49,14 @@ const FLAGS = {
   equalize: { type: 'boolean' }, 'equalize-hswish': { type: 'boolean' }, 'equalize-stem': { type: 'boolean' },
   'bias-correction': { type: 'boolean' }, 'bias-correction-all': { type: 'boolean' }, 'calibrate-clip': { type: 'boolean' },
   gptq: { type: 'boolean' }, 'split-stem': { type: 'boolean' },
+  int16: { type: 'string' }, 'target-agreement': { type: 'string' }, 'target-sqnr': { type: 'string' },
+  'int16-budget': { type: 'string' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
   let model: string, images: string, out: string, method: Method, percentile: number | undefined, limit: number | undefined;
   let args: ReturnType<typeof parseArgs<typeof FLAGS>>;
+  let int16: 'auto' | string[] | undefined, target: Int16Target = {};
   try {
     args = parseArgs(argv, FLAGS);
     if (args.help) { console.log(USAGE); return 0; }
@@ -58,6 +68,26 @@ export async function run(argv: string[]): Promise<number> {
     percentile = args.number('percentile', { above: 0 });
     if (percentile !== undefined && percentile > 100) throw new UsageError(`--percentile must be in (0, 100], got '${args.string('percentile')}'`);
     limit = args.int('limit', { min: 1 });
+    const i16 = args.string('int16');
+    if (i16 !== undefined) {
+      int16 = i16 === 'auto' ? 'auto' : i16.split(',').map((x) => x.trim()).filter(Boolean);
+      if (!int16.length) throw new UsageError(`--int16 takes 'auto' or a comma-separated list of tensors, nodes or op types`);
+    }
+    const agreement = args.number('target-agreement', { above: 0 });
+    if (agreement !== undefined && agreement > 100) throw new UsageError(`--target-agreement is a percentage in (0, 100], got '${args.string('target-agreement')}'`);
+    const sqnrDb = args.number('target-sqnr');
+    const b = args.string('int16-budget');
+    let budget: number | undefined;
+    if (b !== undefined) {
+      const v = Number(b.replace(/%$/, ''));
+      if (!(v >= 0 && v <= 100)) throw new UsageError(`--int16-budget is a share of the multiply-adds such as 25%, got '${b}'`);
+      budget = v / 100;
+    }
+    if ((agreement !== undefined || sqnrDb !== undefined || budget !== undefined) && int16 !== 'auto') {
+      throw new UsageError('--target-agreement, --target-sqnr and --int16-budget go with --int16 auto');
+    }
+    if (agreement !== undefined && sqnrDb !== undefined) throw new UsageError('give --target-agreement or --target-sqnr, not both');
+    target = { agreement, sqnrDb, budget };
   } catch (e) {
     return reportUsageError('calibrate', e, USAGE);
   }
@@ -80,6 +110,8 @@ export async function run(argv: string[]): Promise<number> {
     calibrateClip: args.bool('calibrate-clip'),
     gptq: args.bool('gptq'),
     splitStem: args.bool('split-stem'),
+    int16,
+    int16Target: target,
     limit,
     exclude: args.strings('exclude').flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
     onWarning: (m) => { warnings.push(m); if (!json) console.error(`warning: ${m}`); },
@@ -90,10 +122,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify({
       output: out, method: r.method, preprocess: r.preprocess, labels: r.labels ?? null,
       imagesUsed: r.imagesUsed, imagesSkipped: r.imagesSkipped, warnings, normalize: r.normalizeLog, tensors: r.tensors,
+      int16: r.int16 ?? null,
     }, null, 2));
   } else {
-    console.log(`wrote ${out}: int8 QDQ, ${r.tensors.length} quantized tensors, method ${r.method}, preprocessing ${r.preprocess}` +
-      `, ${r.imagesUsed} calibration images${r.imagesSkipped ? ` (${r.imagesSkipped} skipped)` : ''}`);
+    const n16 = r.int16?.tensors.length ?? 0;
+    console.log(`wrote ${out}: ${n16 ? 'int8 / int16' : 'int8'} QDQ, ${r.tensors.length} quantized tensors${n16 ? ` (${n16} int16)` : ''}, method ${r.method}, ` +
+      `preprocessing ${r.preprocess}, ${r.imagesUsed} calibration images${r.imagesSkipped ? ` (${r.imagesSkipped} skipped)` : ''}`);
+    if (r.int16) console.log(formatInt16(r.int16));
   }
   return 0;
 }

@@ -13,6 +13,8 @@ export const METADATA_KEYS = Object.freeze({
 export const CALIB_KEYS = Object.freeze({
   method: 'mnq.calibration.method',
   images: 'mnq.calibration.images',
+  /** mixed precision (JSON, lib/calibrate/int16.ts int16Metadata): the int16 tensors, what each buys, their share */
+  int16: 'mnq.calibration.int16',
   sourceSha256: 'mnq.source.sha256',
   source: 'mnq.source',
 });
