@@ -74,7 +74,7 @@ describeShared('calibrate on shared models', () => {
     const html = compareHtml(c, 'test');
     expect(html).toMatch(/<svg[\s\S]*<rect/);
     expect(html).not.toMatch(/<script|(src|href)="https?:/);
-  }, 300000);
+  }, 900000);
 
   test('an NHWC export (input [N, H, W, 3] → Transpose, as tf2onnx writes Keras models) calibrates and compares exactly like the NCHW one', async () => {
     const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
@@ -91,7 +91,7 @@ describeShared('calibrate on shared models', () => {
     expect(results[1]).toEqual(results[0]);
     expect(results[0].identical).toBe(100);
     expect(results[0].input).toBe(true); // the input layer compares like with like
-  }, 300000);
+  }, 900000);
 
   test('bias correction: the int8 logits get closer to float (MobileNetV1 0.25, 16 images, 60 eval images)', async () => {
     const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
@@ -108,7 +108,7 @@ describeShared('calibrate on shared models', () => {
     const corrected = await sqnr(true);
     // measured: 24.1 → 25.2 dB
     expect(corrected).toBeGreaterThan(plain + 0.5);
-  }, 300000);
+  }, 900000);
 
   test('Keras MobileNetV3-Small (input rescale in the graph, h-swish, SE): raw preprocessing guessed, int8 agrees with float', async () => {
     const r = await calibrate(model('keras_mobilenet_v3_small_1.0_224.float.onnx'), { images: CALIB, limit: 24, method: 'percentile', equalize: 'hswish' });
@@ -141,7 +141,7 @@ describeShared('calibrate on shared models', () => {
     const cg = await compare(model('keras_mobilenet_v3_small_1.0_224.float.onnx'), outG, { images: EVAL, limit: 30, mnq: false, layers: false });
     // measured on these 30 images: 7.55 → 9.28 dB (docs/calibration.md has the full eval set)
     expect(cg.logitsSqnrDb).toBeGreaterThan(c.logitsSqnrDb + 1);
-  }, 300000);
+  }, 900000);
 
   test('MobileNetV1 0.5 with --equalize-stem: the stem ReLU6 pair equalized, tf input on the least-error grid, int8 tracks float', async () => {
     const v1 = model('mobilenet_v1_0.5_160_quant.float.onnx');
@@ -163,7 +163,7 @@ describeShared('calibrate on shared models', () => {
     // measured: 95.0% agreement, 26.7 dB (the full runs are in docs/calibration.md)
     expect(c.agreementOrt).toBeGreaterThanOrEqual(90);
     expect(c.logitsSqnrDb).toBeGreaterThan(24);
-  }, 300000);
+  }, 900000);
 
   test('torchvision exports (opset 13 HardSigmoid·Mul, opset 17 HardSwish) and PaddleOCR (opset 9, BN, Clip/Div/Mul) quantize and run', async () => {
     for (const [f, pp, method] of [
@@ -178,7 +178,7 @@ describeShared('calibrate on shared models', () => {
       expect(c.images).toBe(3);
       expect(c.logitsCosine).toBeGreaterThan(0.9);
     }
-  }, 600000);
+  }, 1200000);
 
   test('bad input: clear errors, no partial output, nothing modified', async () => {
     const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
@@ -227,7 +227,7 @@ describeShared('calibrate on shared models', () => {
       err.mockRestore();
       log.mockRestore();
     }
-  }, 300000);
+  }, 900000);
 
   test('compare: unlabelled images give no top-1 / top-5 (null, no NaN); a float model that is not the recorded source is refused, --force warns; the HTML report shows flips, layer names, version, date and command', async () => {
     const v1 = model('mobilenet_v1_0.25_128_quant.float.onnx');
@@ -274,5 +274,5 @@ describeShared('calibrate on shared models', () => {
     expect(axis.length).toBe(full.layers.length);
     expect(axis[0]).toBe(full.layers[0].tensor.length > 28 ? `…${full.layers[0].tensor.slice(-27)}` : full.layers[0].tensor);
     expect(html).not.toMatch(/<script|(src|href)="https?:/);
-  }, 300000);
+  }, 900000);
 }, ['models/onnx', 'data/imagenet-sample/calib', 'data/imagenet-sample/eval']);

@@ -37,7 +37,8 @@ try {
     return asClassifierModel;
   };
 } catch (e) {
-  mnqWhyNot = (e as Error).message.split('\n')[0];
+  // the whole message: the loader lists each place it tried and why that failed
+  mnqWhyNot = (e as Error).message;
 }
 const withMnq: ReturnType<typeof testShared> = mnqLoad
   ? testShared(NEEDS)
