@@ -639,6 +639,42 @@ void test_wide(Ctx& ctx, int cases) {
     ctx.what = "mul_channelwise_wide hw=" + std::to_string(hw) + " c=" + std::to_string(c);
     CHECK_MSG(y == y_ref, "[%s] %s: differs from scalar", isa_name(ctx.isa), ctx.what.c_str());
   }
+  // The wide add (residuals with int16 tensors) and global average pool: every dtype, lengths with tails.
+  for (int i = 0; i < 40 + cases / 4; ++i) {
+    WideBinaryParams p;
+    const auto dt = [&] { return r.chance(0.6f) ? Dtype::int16 : Dtype::int8; };
+    const auto zp = [&](Dtype d) { return d == Dtype::int16 ? (r.chance(0.7f) ? 0 : r.uniform(-300, 300)) : random_zp(r); };
+    p.a.dtype = dt();
+    p.b.dtype = dt();
+    p.y.dtype = dt();
+    p.a.scale = r.log_uniform(1e-5f, 0.5f);
+    p.b.scale = r.log_uniform(1e-5f, 0.5f);
+    p.y.scale = r.log_uniform(1e-5f, 0.5f);
+    p.a.zero_point = zp(p.a.dtype);
+    p.b.zero_point = zp(p.b.dtype);
+    p.y.zero_point = zp(p.y.dtype);
+    p.qmin = r.chance(0.3f) ? p.y.zero_point : dtype_min(p.y.dtype);
+    p.qmax = dtype_max(p.y.dtype);
+    const size_t n = size_t(r.uniform(0, 300));
+    const auto a = random_wide_input(r, n, p.a.dtype), b = random_wide_input(r, n, p.b.dtype);
+    std::vector<uint8_t> y_ref(n * dtype_bytes(p.y.dtype)), y(y_ref.size(), 0x55);
+    add_wide(Isa::scalar, p, n, a.data(), b.data(), y_ref.data());
+    add_wide(ctx.isa, p, n, a.data(), b.data(), y.data());
+    CHECK_MSG(y == y_ref, "[%s] add_wide n=%zu: differs from scalar", isa_name(ctx.isa), n);
+
+    WideGapParams g;
+    g.x = p.a;
+    g.y = p.y;
+    g.y.scale = g.x.scale * r.log_uniform(0.01f, 2.0f);
+    g.qmin = p.qmin;
+    g.qmax = p.qmax;
+    const size_t hw = size_t(r.pick(std::vector<int>{1, 4, 49, 196, 3136})), c = size_t(r.pick(ch));
+    const auto x = random_wide_input(r, hw * c, g.x.dtype);
+    std::vector<uint8_t> gy_ref(c * dtype_bytes(g.y.dtype)), gy(gy_ref.size(), 0x55);
+    global_avg_pool_wide(Isa::scalar, g, hw, c, x.data(), gy_ref.data());
+    global_avg_pool_wide(ctx.isa, g, hw, c, x.data(), gy.data());
+    CHECK_MSG(gy == gy_ref, "[%s] global_avg_pool_wide hw=%zu c=%zu: differs from scalar", isa_name(ctx.isa), hw, c);
+  }
   // Accumulators that may exceed int32: the pack must refuse the SIMD kernel.
   ConvShape big = make_shape(2, 1, 4096, 9, 1, 1, 1, 0, 0, 0, 0);
   ctx.what = describe(big, "wide pointwise k 4096, weights 127", false);

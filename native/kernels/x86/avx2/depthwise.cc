@@ -12,6 +12,7 @@
 //   weight value including -128 and any weight zero point is exact.)
 // The wide depthwise conv (int16 activations) is below depthwise_wide_pack.
 #include <cstring>
+#include <vector>
 #include <utility>
 
 #include "../../internal.h"
@@ -99,10 +100,14 @@ size_t depthwise_scratch_size(const PackedDepthwise& w, int, int) {
 }
 
 // The wide depthwise conv (int16 activations; ref/depthwise_wide.cc): 8 channels per ymm in int32
-// lanes, (x - x_zp) * w by vpmulld over the taps inside the image (padded taps skipped, as in the
-// reference), the bias as is. Layout: [channel block][tap][8] int32 (w sign-extended, zero past the
-// last channel); bias_folded is the bias padded to 8. The pack proves |bias| + 65535 * sum |w| < 2^31
-// per channel (docs/quantization.md, "int16 activations"), so the int32 lanes hold exact sums.
+// lanes, the sum of (x - x_zp) * w over the taps inside the image (padded taps skipped, as in the
+// reference), the bias as is. Layout: [channel block][tap][8] int32 lanes holding w in their low 16 bits
+// and 0 above (zero past the last channel), so that vpmaddwd of a sign-extended (x - x_zp) lane with a
+// weight lane is (x - x_zp) * w + sign * 0: one multiply-add per lane, exact whenever x - x_zp fits in
+// int16 (int8 inputs; int16 inputs with zero point 0, as mnq writes them); other int16 inputs take
+// vpmulld with the weights sign-extended. bias_folded is the bias padded to 8. The pack proves
+// |bias| + 65535 * sum |w| < 2^31 per channel (docs/quantization.md, "int16 activations"), so the int32
+// lanes hold exact sums.
 bool depthwise_wide_pack(PackedDepthwise* w) {
   const ConvShape& s = w->shape;
   const int c = s.in_c, taps = s.kernel_h * s.kernel_w;
@@ -113,7 +118,7 @@ bool depthwise_wide_pack(PackedDepthwise* w) {
   int32_t* pw = reinterpret_cast<int32_t*>(w->packed.data());
   for (int ch = 0; ch < c; ++ch)
     for (int t = 0; t < taps; ++t)
-      pw[(size_t(ch / kChanBlock) * taps + t) * kChanBlock + ch % kChanBlock] = w->w[size_t(ch) * taps + t];
+      pw[(size_t(ch / kChanBlock) * taps + t) * kChanBlock + ch % kChanBlock] = int32_t(uint16_t(int16_t(w->w[size_t(ch) * taps + t])));
   w->bias_folded.assign(cpad, 0);
   for (int ch = 0; ch < c; ++ch) w->bias_folded[ch] = w->bias[ch];
   return true;
@@ -306,8 +311,10 @@ void depthwise_avx2(const DepthwiseArgs& a) {
   }
 }
 
-// The wide depthwise conv over input values of type T (int8_t or int16_t).
-template <typename T>
+// The wide depthwise conv over input values of type T (int8_t or int16_t). kMadd: x - x_zp fits in int16
+// (vpmaddwd; see depthwise_wide_pack), else vpmulld. Pixels whose taps all lie inside the image run
+// without bounds checks over precomputed tap offsets; the border ones skip the padded taps.
+template <typename T, bool kMadd>
 void depthwise_wide_rows(const WideDepthwiseArgs& a) {
   const PackedDepthwise& w = *a.w;
   const ConvShape& s = w.shape;
@@ -320,9 +327,51 @@ void depthwise_wide_rows(const WideDepthwiseArgs& a) {
   const Epilogue e = make_epilogue(*a.out, lut);
   const __m256i xzp = _mm256_set1_epi32(w.x_zero_point);
   const bool y16 = a.out->dtype == Dtype::int16;
-  for (int oy = a.row_begin; oy < a.row_end; ++oy)
+  const auto mac = [&](__m256i acc, __m256i xv, const int32_t* wp) {
+    const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp));
+    if (kMadd) return _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv));
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, _mm256_srai_epi32(_mm256_slli_epi32(wv, 16), 16)));
+  };
+  const auto load = [&](const T* p, int valid) {
+    const __m256i v = valid == kChanBlock ? load8_widen(p) : load_tail_widen(p, valid);
+    return w.x_zero_point ? _mm256_sub_epi32(v, xzp) : v;
+  };
+  const auto store = [&](size_t yi, int cb, int valid, __m256i acc) {
+    const __m256i q = requantize8(e, acc, load_mult(mult + cb, valid));
+    const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    if (y16)
+      store_cols16(static_cast<int16_t*>(a.y) + yi + cb, q16, valid);
+    else
+      store_cols(static_cast<int8_t*>(a.y) + yi + cb, _mm_packs_epi16(q16, q16), valid);
+  };
+  // tap offsets from a pixel's top-left tap, and the output columns / rows whose taps are all inside
+  std::vector<size_t> off(static_cast<size_t>(taps));
+  for (int ky = 0; ky < s.kernel_h; ++ky)
+    for (int kx = 0; kx < kw; ++kx) off[size_t(ky * kw + kx)] = (size_t(ky) * s.dilation_h * s.in_w + size_t(kx) * s.dilation_w) * C;
+  const auto inside = [](int n_out, int stride, int pad, int k, int dil, int n_in, int* lo, int* hi) {
+    *lo = ceil_div(pad, stride);
+    *hi = n_in - 1 + pad - (k - 1) * dil < 0 ? 0 : (n_in - 1 + pad - (k - 1) * dil) / stride + 1;
+    *hi = imin(*hi, n_out);
+    if (*lo > *hi) *lo = *hi;
+  };
+  int ox_lo, ox_hi, oy_lo, oy_hi;
+  inside(s.out_w, s.stride_w, s.pad_left, kw, s.dilation_w, s.in_w, &ox_lo, &ox_hi);
+  inside(s.out_h, s.stride_h, s.pad_top, s.kernel_h, s.dilation_h, s.in_h, &oy_lo, &oy_hi);
+  for (int oy = a.row_begin; oy < a.row_end; ++oy) {
+    const bool row_inside = oy >= oy_lo && oy < oy_hi;
     for (int ox = 0; ox < s.out_w; ++ox) {
       const size_t yi = (size_t(oy) * s.out_w + ox) * C;
+      if (row_inside && ox >= ox_lo && ox < ox_hi) {
+        const T* x0 = x + (size_t(oy * s.stride_h - s.pad_top) * s.in_w + size_t(ox * s.stride_w - s.pad_left)) * C;
+        for (int cb = 0; cb < C; cb += kChanBlock) {
+          const int valid = imin(kChanBlock, C - cb);
+          const int32_t* wb = pw + size_t(cb / kChanBlock) * taps * kChanBlock;
+          __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + cb));
+          for (int t = 0; t < taps; ++t) acc = mac(acc, load(x0 + off[size_t(t)] + cb, valid), wb + size_t(t) * kChanBlock);
+          store(yi, cb, valid, acc);
+        }
+        continue;
+      }
       for (int cb = 0; cb < C; cb += kChanBlock) {
         const int valid = imin(kChanBlock, C - cb);
         const int32_t* wb = pw + size_t(cb / kChanBlock) * taps * kChanBlock;
@@ -333,28 +382,22 @@ void depthwise_wide_rows(const WideDepthwiseArgs& a) {
           for (int kx = 0; kx < kw; ++kx) {
             const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
             if (ix < 0 || ix >= s.in_w) continue;
-            const T* xp = x + (size_t(iy) * s.in_w + ix) * C + cb;
-            __m256i xv = valid == kChanBlock ? load8_widen(xp) : load_tail_widen(xp, valid);
-            xv = _mm256_sub_epi32(xv, xzp);
-            const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + size_t(ky * kw + kx) * kChanBlock));
-            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
+            acc = mac(acc, load(x + (size_t(iy) * s.in_w + ix) * C + cb, valid), wb + size_t(ky * kw + kx) * kChanBlock);
           }
         }
-        const __m256i q = requantize8(e, acc, load_mult(mult + cb, valid));
-        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        if (y16)
-          store_cols16(static_cast<int16_t*>(a.y) + yi + cb, q16, valid);
-        else
-          store_cols(static_cast<int8_t*>(a.y) + yi + cb, _mm_packs_epi16(q16, q16), valid);
+        store(yi, cb, valid, acc);
       }
     }
+  }
 }
 
 void depthwise_wide_avx2(const WideDepthwiseArgs& a) {
-  if (a.x_dtype == Dtype::int16)
-    depthwise_wide_rows<int16_t>(a);
+  if (a.x_dtype == Dtype::int8)
+    depthwise_wide_rows<int8_t, true>(a);
+  else if (a.w->x_zero_point == 0)
+    depthwise_wide_rows<int16_t, true>(a);
   else
-    depthwise_wide_rows<int8_t>(a);
+    depthwise_wide_rows<int16_t, false>(a);
 }
 
 }  // namespace

@@ -175,10 +175,7 @@ void dequantize_kernel(const int8_t* q, size_t n, float scale, int32_t zp, float
 // ---- wide channelwise mul (int16 activations; ref/elementwise_wide.cc, ORT's float graph DQ -> Mul -> Q):
 // t = (float(x - za) * sa) * (float(s - zb) * sb), q = round_half_even(clamp(t / sy, lo, hi)) + zy, 8 channels a
 // step (the same float operations in the same order: no fused multiply-add can arise); channel tails scalar.
-inline __m256i load8_i32(const int8_t* p) { return load8_widen(p); }
-inline __m256i load8_i32(const int16_t* p) {
-  return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
+
 inline void store8_i32(int8_t* p, __m256i q) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow8(q)); }
 inline void store8_i32(int16_t* p, __m256i q) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
@@ -193,9 +190,9 @@ void mul_channelwise_wide_t(const WideBinaryParams& p, size_t hw, size_t c, cons
   const __m256i vzy = _mm256_set1_epi32(p.y.zero_point);
   const size_t c8 = c & ~size_t(7);
   for (size_t c0 = 0; c0 < c8; c0 += 8) {
-    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_i32(s + c0), vzb)), vsb);
+    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(s + c0), vzb)), vsb);
     for (size_t i = 0; i < hw; ++i) {
-      const __m256 xv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_i32(x + i * c + c0), vza)), vsa);
+      const __m256 xv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(x + i * c + c0), vza)), vsa);
       __m256 v = _mm256_div_ps(_mm256_mul_ps(xv, bv), vsy);
       v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);  // max_ps(NaN, lo) = lo, as quant::quantize_linear_to
       store8_i32(y + i * c + c0, _mm256_add_epi32(_mm256_cvtps_epi32(v), vzy));  // cvtps: round half to even
@@ -225,6 +222,79 @@ void mul_channelwise_wide(const WideBinaryParams& p, size_t hw, size_t c, const 
   else mul_channelwise_wide_s(p, hw, c, static_cast<const int8_t*>(x), s, y);
 }
 
+// ---- wide add (int16 activations; ref/elementwise_wide.cc): t = float(a - za) * sa + float(b - zb) * sb, then
+// quantize as above; 8 values a step (the build has -ffp-contract=off: no fused multiply-add), tails scalar.
+template <typename A, typename B, typename Y>
+void add_wide_t(const WideBinaryParams& p, size_t n, const A* a, const B* b, Y* y) {
+  const float lo = static_cast<float>(p.qmin - p.y.zero_point), hi = static_cast<float>(p.qmax - p.y.zero_point);
+  const __m256 vsa = _mm256_set1_ps(p.a.scale), vsb = _mm256_set1_ps(p.b.scale), vsy = _mm256_set1_ps(p.y.scale);
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const __m256i vza = _mm256_set1_epi32(p.a.zero_point), vzb = _mm256_set1_epi32(p.b.zero_point);
+  const __m256i vzy = _mm256_set1_epi32(p.y.zero_point);
+  const size_t n8 = n & ~size_t(7);
+  for (size_t i = 0; i < n8; i += 8) {
+    const __m256 av = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(a + i), vza)), vsa);
+    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(b + i), vzb)), vsb);
+    __m256 v = _mm256_div_ps(_mm256_add_ps(av, bv), vsy);
+    v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+    store8_i32(y + i, _mm256_add_epi32(_mm256_cvtps_epi32(v), vzy));
+  }
+  for (size_t i = n8; i < n; ++i) {
+    const float t = quant::dequantize_linear(a[i], p.a.scale, p.a.zero_point) + quant::dequantize_linear(b[i], p.b.scale, p.b.zero_point);
+    y[i] = static_cast<Y>(quant::quantize_linear_to(t, p.y.scale, p.y.zero_point, p.qmin, p.qmax));
+  }
+}
+template <typename A, typename B>
+void add_wide_y(const WideBinaryParams& p, size_t n, const A* a, const B* b, void* y) {
+  if (p.y.dtype == Dtype::int16) add_wide_t(p, n, a, b, static_cast<int16_t*>(y));
+  else add_wide_t(p, n, a, b, static_cast<int8_t*>(y));
+}
+template <typename A>
+void add_wide_b(const WideBinaryParams& p, size_t n, const A* a, const void* b, void* y) {
+  if (p.b.dtype == Dtype::int16) add_wide_y(p, n, a, static_cast<const int16_t*>(b), y);
+  else add_wide_y(p, n, a, static_cast<const int8_t*>(b), y);
+}
+void add_wide(const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) {
+  if (p.a.dtype == Dtype::int16) add_wide_b(p, n, static_cast<const int16_t*>(a), b, y);
+  else add_wide_b(p, n, static_cast<const int8_t*>(a), b, y);
+}
+
+// ---- wide global average pool: the exact per-channel sum of x - zp in int32 lanes, 8 channels a step (exact:
+// the entry point hands hw * 65535 >= 2^31 to the scalar kernel), then quant::requantize64 as the reference.
+template <typename X, typename Y>
+void gap_wide_t(const WideGapParams& p, size_t hw, size_t c, const X* x, Y* y) {
+  const float scale = quant::gap_scale(p.x.scale, p.y.scale, hw);
+  const size_t c8 = c & ~size_t(7);
+  alignas(32) int32_t sums[8];
+  for (size_t c0 = 0; c0 < c8; c0 += 8) {
+    __m256i acc = _mm256_setzero_si256();
+    for (size_t i = 0; i < hw; ++i) acc = _mm256_add_epi32(acc, load8_widen(x + i * c + c0));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
+    for (int k = 0; k < 8; ++k) {
+      const int64_t s = int64_t(sums[k]) - int64_t(p.x.zero_point) * int64_t(hw);
+      y[c0 + size_t(k)] = static_cast<Y>(quant::requantize64(s, scale, p.y.zero_point, p.qmin, p.qmax));
+    }
+  }
+  for (size_t ch = c8; ch < c; ++ch) {
+    int64_t s = 0;
+    for (size_t i = 0; i < hw; ++i) s += int64_t(x[i * c + ch]) - p.x.zero_point;
+    y[ch] = static_cast<Y>(quant::requantize64(s, scale, p.y.zero_point, p.qmin, p.qmax));
+  }
+}
+template <typename X>
+void gap_wide_y(const WideGapParams& p, size_t hw, size_t c, const X* x, void* y) {
+  if (p.y.dtype == Dtype::int16) gap_wide_t(p, hw, c, x, static_cast<int16_t*>(y));
+  else gap_wide_t(p, hw, c, x, static_cast<int8_t*>(y));
+}
+void global_avg_pool_wide(const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) {
+  if (hw * 65535 >= (size_t(1) << 31)) {  // the int32 lane sums could overflow: the scalar kernel (int64)
+    scalar_kernels().global_avg_pool_wide(p, hw, c, x, y);
+    return;
+  }
+  if (p.x.dtype == Dtype::int16) gap_wide_y(p, hw, c, static_cast<const int16_t*>(x), y);
+  else gap_wide_y(p, hw, c, static_cast<const int8_t*>(x), y);
+}
+
 }  // namespace
 }  // namespace detail
 }  // namespace mnq
@@ -240,6 +310,8 @@ void set_elementwise(IsaKernels& t) {
   t.mul = mul_entry<mul_kernel>;
   t.mul_channelwise = mul_channelwise_entry<mul_channelwise_kernel>;
   t.mul_channelwise_wide = mul_channelwise_wide;
+  t.add_wide = add_wide;
+  t.global_avg_pool_wide = global_avg_pool_wide;
   // lut_apply: no AVX2 byte-table lookup; the scalar entry is used.
   t.quantize_nchw_to_nhwc = quantize_kernel;
   t.dequantize = dequantize_kernel;
