@@ -3,7 +3,7 @@
 // the user's forced list, the metadata compare reads, and the CLI's flag checks. The real models are in
 // calibrate-int16.shared.test.ts.
 import { qparams16, resolveQParams, QuantPlan } from '../lib/calibrate/quantize';
-import { chooseInt16, ChooseArgs, forcedInt16, int16Metadata, readInt16Metadata, score } from '../lib/calibrate/int16';
+import { chooseInt16, ChooseArgs, forcedInt16, int16Metadata, int16Share, readInt16Metadata, score, tensorCost, Work } from '../lib/calibrate/int16';
 import { Graph } from '../lib/calibrate/graph';
 import { onnx, makeTensor } from '../lib/onnx/proto';
 import { makeNode, makeValueInfo } from '../lib/onnx/writer';
@@ -83,9 +83,12 @@ describe('the int16 choice (top-down, measured)', () => {
   const names = ['a', 'weak', 'b', 'weaker', 'c', 'out'];
   const g = chain(names);
   const candidates = names.slice(0, -1);
+  // each Conv n0..n5 does 100 multiply-adds; an int16 tensor makes its writer and its reader wide
+  const work: Work = { ops: new Map(names.map((_, i) => [`n${i}`, 100])), total: 600, touching: new Map() };
+  ['x', ...names].forEach((t, i) => work.touching.set(t, [i ? `n${i - 1}` : '', i < names.length ? `n${i}` : ''].filter(Boolean)));
   const images = new Float32Array(16 * 4).map((_, i) => [4, 1, 0, 0][i % 4]);
   const base = (errors: Record<string, number>, target: ChooseArgs['target'], calls?: Set<string>[]): ChooseArgs => ({
-    graph: g, candidates, macs: new Map(candidates.map((t) => [t, 100])), totalMacs: 500,
+    graph: g, candidates, work, cost: new Map(candidates.map((t) => [t, tensorCost(work, t, 4)])),
     images, shape: [16, 4], floatOut: images, classes: 4, target, ...standIn(errors, calls),
   });
 
@@ -96,7 +99,7 @@ describe('the int16 choice (top-down, measured)', () => {
     expect(c.tensors.sort()).toEqual(['weak', 'weaker']);
     expect(c.final.sqnrDb).toBeGreaterThanOrEqual(20);
     expect(c.base.sqnrDb).toBeLessThan(20);
-    expect(c.share).toBeCloseTo(0.4, 10);
+    expect(c.share).toBeCloseTo(400 / 600, 10); // n1..n4 run wide
     // what each int16 tensor buys, the costliest first
     expect(c.steps.map((s) => s.tensor)).toEqual(['weak', 'weaker']);
     expect(c.steps[0].int8ErrorDb).toBeLessThan(c.steps[1].int8ErrorDb);
@@ -106,9 +109,9 @@ describe('the int16 choice (top-down, measured)', () => {
   test('int8 that meets the target stays int8; a budget caps the int16 share', async () => {
     const small = { a: 1e-6, weak: 1e-6, b: 1e-6, weaker: 1e-6, c: 1e-6 };
     expect(await chooseInt16(base(small, { sqnrDb: 20 }))).toMatchObject({ tensors: [], stop: 'int8 meets the target' });
-    const c = await chooseInt16(base({ a: 0.001, weak: 2, b: 0.001, weaker: 1, c: 0.002 }, { sqnrDb: 20, budget: 0.2 }));
+    const c = await chooseInt16(base({ a: 0.001, weak: 2, b: 0.001, weaker: 1, c: 0.002 }, { sqnrDb: 20, budget: 0.4 }));
     expect(c.stop).toBe('budget');
-    expect(c.share).toBeLessThanOrEqual(0.2);
+    expect(c.share).toBeCloseTo(200 / 600, 10);
     expect(c.tensors).toEqual(['weak']); // the one whose int8 costs most
   });
 
@@ -117,6 +120,13 @@ describe('the int16 choice (top-down, measured)', () => {
     const c = await chooseInt16(base({ a: 2, weak: 2, b: 2, weaker: 2, c: 2, rest: 1 }, { sqnrDb: 20 }));
     expect(c.stop).toBe('target unreachable');
     expect(c.tensors).toEqual(candidates);
+  });
+
+  test('work: an int16 tensor makes its writer and its readers wide; shared ops count once', () => {
+    expect(tensorCost(work, 'weak', 4)).toBe(204);
+    expect(int16Share(['weak'], work)).toBeCloseTo(200 / 600, 10);
+    expect(int16Share(['a', 'weak'], work)).toBeCloseTo(300 / 600, 10); // n1 is shared
+    expect(int16Share([], work)).toBe(0);
   });
 
   test('forced lists: tensor names, node names and op types; unknown names are an error', () => {
@@ -130,7 +140,7 @@ describe('the int16 choice (top-down, measured)', () => {
   test('the metadata compare reads back', async () => {
     const c = await chooseInt16(base({ a: 0.001, weak: 2, b: 0.001, weaker: 1, c: 0.002 }, { sqnrDb: 20 }));
     const m = readInt16Metadata(int16Metadata(c))!;
-    expect(m.share).toBeCloseTo(0.4, 4);
+    expect(m.share).toBeCloseTo(400 / 600, 4);
     expect(Object.keys(m.tensors).sort()).toEqual(['weak', 'weaker']);
     expect(m.tensors.weak).toBeCloseTo(c.steps[0].int8ErrorDb, 2);
     expect(readInt16Metadata('not json')).toBeUndefined();

@@ -22,7 +22,7 @@ import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
 import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish, splitClipRange } from './equalize';
 import { biasCorrect, gptqRound, CorrectionInput } from './correction';
-import { chooseInt16, consumerMacs, forcedInt16, int16Metadata, int16Share, Int16Choice, Int16Target, nodeMacs, score } from './int16';
+import { chooseInt16, forcedInt16, int16Metadata, int16Share, Int16Choice, Int16Target, nodeMacs, score, tensorCost, Work } from './int16';
 
 export { Method, METHODS } from './calibrators';
 
@@ -424,13 +424,20 @@ async function mixedPrecision(a: {
   }
   await s.release();
   const classes = outs[0].length;
-  const macs = new Map<string, number>();
-  for (const t of candidates) if (dims.has(t)) macs.set(t, consumerMacs(graph, t, dims.get(t)!));
-  let totalMacs = 0;
+  // the Conv / Gemm work each candidate's int16 makes wide: its writer (through a fused activation) and readers
+  const work: Work = { ops: new Map(), touching: new Map(), total: 0 };
+  const touch = (t: string, op: string) => { const l = work.touching.get(t) ?? []; l.push(op); work.touching.set(t, l); };
   for (const n of graph.nodes) {
     const d = dims.get(n.input?.[0] ?? '');
-    if ((n.opType === 'Conv' || n.opType === 'Gemm') && d && !plan.floatNodes.has(n)) totalMacs += nodeMacs(graph, n, d);
+    if (!(n.opType === 'Conv' || n.opType === 'Gemm') || !d || plan.floatNodes.has(n)) continue;
+    const id = n.name || n.output![0];
+    work.ops.set(id, nodeMacs(graph, n, d));
+    work.total += work.ops.get(id)!;
+    touch(n.input![0], id);
+    const act = graph.soleConsumer(n.output![0]);
+    touch(act && plan.fused.has(act) ? act.output![0] : n.output![0], id);
   }
+  const cost = new Map(candidates.map((t) => [t, tensorCost(work, t, (dims.get(t) ?? [1]).slice(1).reduce((x, y) => x * y, 1))]));
   const batch = new Float32Array(images.length * images[0].length);
   images.forEach((x, i) => batch.set(x, i * x.length));
   const floatOut = new Float32Array(outs.length * classes);
@@ -447,11 +454,11 @@ async function mixedPrecision(a: {
     };
     const base = await measure(new Set());
     const final = await measure(new Set(tensors));
-    return { tensors, share: int16Share(tensors, macs, totalMacs, graph), base, final, allInt16: final, steps: [], stop: 'forced' };
+    return { tensors, share: int16Share(tensors, work), base, final, allInt16: final, steps: [], stop: 'forced' };
   }
   const pbar = new Progress('int16: measuring tensors', candidates.length, !opts.progress);
   return chooseInt16({
-    graph, candidates, macs, totalMacs, emit: a.emit, load: loadModel, images: batch, shape, floatOut, classes,
+    graph, candidates, work, cost, emit: a.emit, load: loadModel, images: batch, shape, floatOut, classes,
     target: opts.int16Target ?? {}, onStep: (done) => pbar.tick(done),
   });
 }

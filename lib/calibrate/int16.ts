@@ -18,7 +18,7 @@ export interface Int16Target {
   agreement?: number;
   /** logits SQNR against float in dB (instead of agreement) */
   sqnrDb?: number;
-  /** at most this share of the network's multiply-adds may read int16 activations (0..1; default 1) */
+  /** at most this share of the network's multiply-adds may run in ops that read or write int16 (0..1; default 1) */
   budget?: number;
 }
 
@@ -38,7 +38,7 @@ export interface Int16Step { tensor: string; op: string; int8ErrorDb: number; ma
 
 export interface Int16Choice {
   tensors: string[];
-  /** share of the multiply-adds (Conv / Gemm) that read int16 activations */
+  /** share of the multiply-adds (Conv / Gemm) in ops that read or write int16 activations (int16Share) */
   share: number;
   base: Score;
   final: Score;
@@ -82,12 +82,24 @@ export function nodeMacs(g: Graph, n: NodeProto, dims: number[]): number {
 const weighted = (n: NodeProto) => (n.opType === 'Conv' || n.opType === 'Gemm');
 
 /**
- * The work of the ops that read `tensor` (dims [N, C, H, W] or [N, K]) as their activation input: a Conv's
- * or Gemm's multiply-adds, one per element for other ops.
+ * The network's Conv / Gemm work, and which of those ops each candidate tensor touches: in mnq's runtime an op
+ * that reads or writes an int16 tensor runs the wide kernels, so making a tensor int16 costs its writer and its
+ * readers. `ops`: multiply-adds per op (by node id); `touching`: the ops that read or write each tensor.
  */
-export function consumerMacs(g: Graph, tensor: string, dims: number[]): number {
-  const elems = dims.slice(1).reduce((a, b) => a * b, 1);
-  return g.consumers(tensor).reduce((m, n) => m + (weighted(n) && n.input![0] === tensor ? nodeMacs(g, n, dims) : elems), 0);
+export interface Work { ops: Map<string, number>; touching: Map<string, string[]>; total: number }
+
+/** Multiply-adds that run wide when `tensor` is int16 (plus one per element: nothing is free). */
+export function tensorCost(w: Work, tensor: string, elements: number): number {
+  return (w.touching.get(tensor) ?? []).reduce((m, op) => m + (w.ops.get(op) ?? 0), 0) + elements;
+}
+
+/** Share of the network's multiply-adds in ops that read or write an int16 tensor. */
+export function int16Share(tensors: Iterable<string>, w: Work): number {
+  const ops = new Set<string>();
+  for (const t of tensors) for (const op of w.touching.get(t) ?? []) ops.add(op);
+  let s = 0;
+  for (const op of ops) s += w.ops.get(op) ?? 0;
+  return w.total ? Math.min(1, s / w.total) : 0;
 }
 
 /**
@@ -113,9 +125,9 @@ export function forcedInt16(g: Graph, candidates: string[], names: string[]): st
 export interface ChooseArgs {
   graph: Graph;
   candidates: string[];
-  /** multiply-adds that would read int16 per candidate, and of the whole network (Conv / Gemm) */
-  macs: Map<string, number>;
-  totalMacs: number;
+  /** the network's work, and each candidate's cost (tensorCost) */
+  work: Work;
+  cost: Map<string, number>;
   /** the quantized file with these tensors in int16 */
   emit(int16: Set<string>): Uint8Array;
   /** loads a quantized file in mnq's runtime */
@@ -137,13 +149,6 @@ async function measure(a: ChooseArgs, int16: Set<string>): Promise<Score> {
   } finally {
     m.dispose();
   }
-}
-
-/** Share of the network's multiply-adds (Conv / Gemm) that read int16 activations; `macs` as consumerMacs. */
-export function int16Share(tensors: Iterable<string>, macs: Map<string, number>, totalMacs: number, g: Graph): number {
-  let s = 0;
-  for (const t of tensors) if (g.consumers(t).some((n) => weighted(n) && n.input![0] === t)) s += macs.get(t) ?? 0;
-  return totalMacs ? Math.min(1, s / totalMacs) : 0;
 }
 
 /** The choice described at the top of this file. */
@@ -169,10 +174,10 @@ export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
   for (const t of usable) {
     a.onStep?.(++k, usable.length, t);
     const s = await measure(a, new Set(usable.filter((u) => u !== t)));
-    damage.push({ tensor: t, damage: Math.max(0, noise(s) - noise(top)), macs: a.macs.get(t) ?? 0 });
+    damage.push({ tensor: t, damage: Math.max(0, noise(s) - noise(top)), macs: a.cost.get(t) ?? 1 });
   }
-  // least damage per multiply-add saved first (an elementwise consumer counts its elements: nothing is free)
-  const order = damage.sort((x, y) => x.damage / (x.macs + 1) - y.damage / (y.macs + 1));
+  // least damage per multiply-add saved first
+  const order = damage.sort((x, y) => x.damage / x.macs - y.damage / y.macs);
   const kept = (n: number) => new Set(order.slice(n).map((d) => d.tensor)); // int16 after n go back to int8
   // bisection: the most tensors back in int8 with the target still met (measured; `top` meets it at n = 0)
   let lo = 0, hi = order.length, best = top;
@@ -186,7 +191,7 @@ export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
   }
   let n = lo;
   let budgetStop = false;
-  while (n < order.length && int16Share(kept(n), a.macs, a.totalMacs, a.graph) > budget) { n++; budgetStop = true; }
+  while (n < order.length && int16Share(kept(n), a.work) > budget) { n++; budgetStop = true; }
   const final = n === lo && meets(top, a.target) ? (lo === 0 ? top : best) : await measure(a, kept(n));
   const tensors = a.candidates.filter((t) => kept(n).has(t));
   const steps: Int16Step[] = order.slice(n).reverse().map((d) => ({
@@ -194,7 +199,7 @@ export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
     int8ErrorDb: d.damage > 0 ? -10 * Math.log10(d.damage) : Infinity,
   }));
   return {
-    tensors, share: int16Share(tensors, a.macs, a.totalMacs, a.graph), base, final, allInt16: top, steps,
+    tensors, share: int16Share(tensors, a.work), base, final, allInt16: top, steps,
     stop: budgetStop ? 'budget' : stop,
   };
 }
