@@ -2,7 +2,7 @@
 // parameters, scoring against float, the choice by measurement (with a stand-in runtime whose error is known),
 // the user's forced list, the metadata compare reads, and the CLI's flag checks. The real models are in
 // calibrate-int16.shared.test.ts.
-import { qparams16, resolveQParams, QuantPlan } from '../lib/calibrate/quantize';
+import { qparams16, resolveQParams, QuantPlan, RangeRule } from '../lib/calibrate/quantize';
 import { chooseInt16, ChooseArgs, forcedInt16, int16Metadata, int16Share, readInt16Metadata, score, tensorCost, Work } from '../lib/calibrate/int16';
 import { Graph } from '../lib/calibrate/graph';
 import { onnx, makeTensor } from '../lib/onnx/proto';
@@ -19,7 +19,7 @@ describe('int16 quantization parameters', () => {
   test('resolveQParams: int16 tensors take the observed range, their pass-through outputs follow, the rest stay int8', () => {
     const plan: QuantPlan = {
       tensors: ['a', 'b', 'c', 'r'],
-      rangeOf: new Map<string, QuantPlan['rangeOf'] extends Map<string, infer V> ? V : never>([
+      rangeOf: new Map<string, RangeRule>([
         ['a', { kind: 'calibrated' }], ['b', { kind: 'same', as: 'a' }], ['c', { kind: 'calibrated' }], ['r', { kind: 'clip', lo: 0, hi: 6 }],
       ]),
       fused: new Set(), floatNodes: new Set(),

@@ -67,6 +67,9 @@ export interface PlanOptions {
   inputQParams?: QParams;
 }
 
+/** How the range of one planned tensor is found (QuantPlan.rangeOf). */
+export type RangeRule = QuantPlan['rangeOf'] extends Map<string, infer V> ? V : never;
+
 function nodeId(n: NodeProto): string { return n.name || n.output![0]; }
 
 export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
@@ -81,7 +84,7 @@ export function planQuantization(g: Graph, opts: PlanOptions = {}): QuantPlan {
   const fused = new Set<NodeProto>();
   const rangeOf: QuantPlan['rangeOf'] = new Map();
   const order: string[] = [];
-  const need = (t: string, r: QuantPlan['rangeOf'] extends Map<string, infer V> ? V : never) => {
+  const need = (t: string, r: RangeRule) => {
     if (!rangeOf.has(t)) { rangeOf.set(t, r); order.push(t); }
   };
   const inputNames = new Set(g.inputs.map((i) => i.name!));
@@ -177,30 +180,19 @@ export function resolveQParams(
   plan: QuantPlan, ranges: Map<string, Range>, onWarning?: (message: string) => void, int16?: Int16Tensors,
 ): Map<string, QParams & { range: Range }> {
   const out = new Map<string, QParams & { range: Range }>();
+  // the range a planned tensor's quantization covers, from its calibrated range c
+  const rangeOf = (t: string, r: Exclude<RangeRule, { kind: 'same' } | { kind: 'fixed' }>, c: Range | undefined): Range => {
+    if (r.kind === 'clip') return c ? { lo: Math.max(r.lo, c.lo), hi: Math.min(r.hi, c.hi) } : { lo: r.lo, hi: r.hi };
+    if (!c) throw new Error(`internal: no calibrated range for '${t}'`);
+    let range = r.kind === 'relu' ? { lo: 0, hi: c.hi } : c;
+    if (r.kind === 'calibrated' && r.within) {
+      const lo = Math.max(range.lo, r.within.lo), hi = Math.min(range.hi, r.within.hi);
+      if (hi > lo) range = { lo, hi };
+    }
+    return range;
+  };
   for (const t of plan.tensors) {
     const r = plan.rangeOf.get(t)!;
-    let range: Range;
-    if (int16?.tensors.has(t) && r.kind !== 'same' && r.kind !== 'fixed') {
-      const c = int16.ranges.get(t) ?? ranges.get(t);
-      if (r.kind === 'clip') range = c ? { lo: Math.max(r.lo, c.lo), hi: Math.min(r.hi, c.hi) } : { lo: r.lo, hi: r.hi };
-      else {
-        if (!c) throw new Error(`internal: no calibrated range for '${t}'`);
-        range = r.kind === 'relu' ? { lo: 0, hi: c.hi } : c;
-        if (r.kind === 'calibrated' && r.within) {
-          const lo = Math.max(range.lo, r.within.lo), hi = Math.min(range.hi, r.within.hi);
-          if (hi > lo) range = { lo, hi };
-        }
-      }
-      let q: QParams;
-      try {
-        q = qparams16(range);
-      } catch {
-        range = { lo: -1, hi: 1 };
-        q = qparams16(range);
-      }
-      out.set(t, { ...q, range: { lo: -32767 * q.scale, hi: 32767 * q.scale } });
-      continue;
-    }
     if (r.kind === 'same') {
       const q = out.get(r.as);
       if (!q) throw new Error(`internal: '${t}' takes the quantization of '${r.as}', which is not quantized`);
@@ -211,20 +203,18 @@ export function resolveQParams(
       out.set(t, { ...r.qp, range: { lo: r.qp.scale * (-128 - r.qp.zeroPoint), hi: r.qp.scale * (127 - r.qp.zeroPoint) } });
       continue;
     }
-    if (r.kind === 'fixed') range = r.range;
-    else if (r.kind === 'clip') {
-      const c = ranges.get(t);
-      range = c ? { lo: Math.max(r.lo, c.lo), hi: Math.min(r.hi, c.hi) } : { lo: r.lo, hi: r.hi };
-    }
-    else {
-      const c = ranges.get(t);
-      if (!c) throw new Error(`internal: no calibrated range for '${t}'`);
-      range = r.kind === 'relu' ? { lo: 0, hi: c.hi } : c;
-      if (r.kind === 'calibrated' && r.within) {
-        const lo = Math.max(range.lo, r.within.lo), hi = Math.min(range.hi, r.within.hi);
-        if (hi > lo) range = { lo, hi };
+    if (int16?.tensors.has(t) && r.kind !== 'fixed') {
+      const range16 = rangeOf(t, r, int16.ranges.get(t) ?? ranges.get(t));
+      let q: QParams;
+      try {
+        q = qparams16(range16);
+      } catch {
+        q = qparams16({ lo: -1, hi: 1 }); // zero on every image (see below)
       }
+      out.set(t, { ...q, range: { lo: -32767 * q.scale, hi: 32767 * q.scale } });
+      continue;
     }
+    let range = r.kind === 'fixed' ? r.range : rangeOf(t, r, ranges.get(t));
     let q: QParams;
     try {
       q = qparams(range);

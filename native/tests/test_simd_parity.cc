@@ -577,6 +577,22 @@ void run_wide_case(Ctx& ctx, const ConvShape& s, ConvKind kind, bool huge) {
   }
 }
 
+// Random parameters of a wide binary op: every dtype of a, b and y, scales over decades, zero points (mostly 0
+// for int16, as mnq writes them), and a fused ReLU now and then.
+WideBinaryParams random_wide_binary(Rng& r) {
+  WideBinaryParams p;
+  const auto dt = [&] { return r.chance(0.6f) ? Dtype::int16 : Dtype::int8; };
+  const auto zp = [&](Dtype d) { return d == Dtype::int16 ? (r.chance(0.7f) ? 0 : r.uniform(-300, 300)) : random_zp(r); };
+  for (Quant* q : {&p.a, &p.b, &p.y}) {
+    q->dtype = dt();
+    q->scale = r.log_uniform(1e-5f, 0.5f);
+    q->zero_point = zp(q->dtype);
+  }
+  p.qmin = r.chance(0.3f) ? p.y.zero_point : dtype_min(p.y.dtype);
+  p.qmax = dtype_max(p.y.dtype);
+  return p;
+}
+
 void test_wide(Ctx& ctx, int cases) {
   Rng& r = *ctx.rng;
   const auto& ch = channel_counts();
@@ -616,21 +632,7 @@ void test_wide(Ctx& ctx, int cases) {
   for (size_t i = 0; i < ch.size() + size_t(cases / 4); ++i) {
     const size_t c = i < ch.size() ? size_t(ch[i]) : size_t(r.pick(ch));
     const size_t hw = size_t(r.pick(std::vector<int>{1, 2, 7, 49, 196}));
-    WideBinaryParams p;
-    const auto dt = [&] { return r.chance(0.6f) ? Dtype::int16 : Dtype::int8; };
-    const auto zp = [&](Dtype d) { return d == Dtype::int16 ? (r.chance(0.7f) ? 0 : r.uniform(-300, 300)) : random_zp(r); };
-    p.a.dtype = dt();
-    p.b.dtype = dt();
-    p.y.dtype = dt();
-    p.a.scale = r.log_uniform(1e-5f, 0.5f);
-    p.b.scale = r.log_uniform(1e-5f, 0.05f);
-    p.y.scale = r.log_uniform(1e-5f, 0.5f);
-    p.a.zero_point = zp(p.a.dtype);
-    p.b.zero_point = zp(p.b.dtype);
-    p.y.zero_point = zp(p.y.dtype);
-    p.qmin = dtype_min(p.y.dtype);
-    p.qmax = dtype_max(p.y.dtype);
-    if (r.chance(0.3f)) p.qmin = p.y.zero_point;  // a fused ReLU
+    const WideBinaryParams p = random_wide_binary(r);
     const auto x = random_wide_input(r, hw * c, p.a.dtype), sv = random_wide_input(r, c, p.b.dtype);
     const size_t yb = hw * c * dtype_bytes(p.y.dtype);
     std::vector<uint8_t> y_ref(yb), y(yb, 0x55);
@@ -641,20 +643,7 @@ void test_wide(Ctx& ctx, int cases) {
   }
   // The wide add (residuals with int16 tensors) and global average pool: every dtype, lengths with tails.
   for (int i = 0; i < 40 + cases / 4; ++i) {
-    WideBinaryParams p;
-    const auto dt = [&] { return r.chance(0.6f) ? Dtype::int16 : Dtype::int8; };
-    const auto zp = [&](Dtype d) { return d == Dtype::int16 ? (r.chance(0.7f) ? 0 : r.uniform(-300, 300)) : random_zp(r); };
-    p.a.dtype = dt();
-    p.b.dtype = dt();
-    p.y.dtype = dt();
-    p.a.scale = r.log_uniform(1e-5f, 0.5f);
-    p.b.scale = r.log_uniform(1e-5f, 0.5f);
-    p.y.scale = r.log_uniform(1e-5f, 0.5f);
-    p.a.zero_point = zp(p.a.dtype);
-    p.b.zero_point = zp(p.b.dtype);
-    p.y.zero_point = zp(p.y.dtype);
-    p.qmin = r.chance(0.3f) ? p.y.zero_point : dtype_min(p.y.dtype);
-    p.qmax = dtype_max(p.y.dtype);
+    const WideBinaryParams p = random_wide_binary(r);
     const size_t n = size_t(r.uniform(0, 300));
     const auto a = random_wide_input(r, n, p.a.dtype), b = random_wide_input(r, n, p.b.dtype);
     std::vector<uint8_t> y_ref(n * dtype_bytes(p.y.dtype)), y(y_ref.size(), 0x55);

@@ -172,91 +172,76 @@ void dequantize_kernel(const int8_t* q, size_t n, float scale, int32_t zp, float
   }
 }
 
-// ---- wide channelwise mul (int16 activations; ref/elementwise_wide.cc, ORT's float graph DQ -> Mul -> Q):
-// t = (float(x - za) * sa) * (float(s - zb) * sb), q = round_half_even(clamp(t / sy, lo, hi)) + zy, 8 channels a
-// step (the same float operations in the same order: no fused multiply-add can arise); channel tails scalar.
+// ---- wide ops that do not accumulate (int16 activations; ref/elementwise_wide.cc).
 
 inline void store8_i32(int8_t* p, __m256i q) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow8(q)); }
 inline void store8_i32(int16_t* p, __m256i q) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
 }
 
-template <typename X, typename S, typename Y>
-void mul_channelwise_wide_t(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const S* s, Y* y) {
-  const float lo = static_cast<float>(p.qmin - p.y.zero_point), hi = static_cast<float>(p.qmax - p.y.zero_point);
-  const __m256 vsa = _mm256_set1_ps(p.a.scale), vsb = _mm256_set1_ps(p.b.scale), vsy = _mm256_set1_ps(p.y.scale);
-  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-  const __m256i vza = _mm256_set1_epi32(p.a.zero_point), vzb = _mm256_set1_epi32(p.b.zero_point);
-  const __m256i vzy = _mm256_set1_epi32(p.y.zero_point);
-  const size_t c8 = c & ~size_t(7);
-  for (size_t c0 = 0; c0 < c8; c0 += 8) {
-    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(s + c0), vzb)), vsb);
-    for (size_t i = 0; i < hw; ++i) {
-      const __m256 xv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(x + i * c + c0), vza)), vsa);
-      __m256 v = _mm256_div_ps(_mm256_mul_ps(xv, bv), vsy);
-      v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);  // max_ps(NaN, lo) = lo, as quant::quantize_linear_to
-      store8_i32(y + i * c + c0, _mm256_add_epi32(_mm256_cvtps_epi32(v), vzy));  // cvtps: round half to even
-    }
+// ORT's float graph (DQ -> op -> Q) for a wide binary op, 8 lanes at a time: the same float operations in the
+// same order as quant.h (the build has -ffp-contract=off: no fused multiply-add arises).
+struct WideLanes {
+  __m256 sa, sb, sy, lo, hi;
+  __m256i za, zb, zy;
+  explicit WideLanes(const WideBinaryParams& p)
+      : sa(_mm256_set1_ps(p.a.scale)), sb(_mm256_set1_ps(p.b.scale)), sy(_mm256_set1_ps(p.y.scale)),
+        lo(_mm256_set1_ps(static_cast<float>(p.qmin - p.y.zero_point))),
+        hi(_mm256_set1_ps(static_cast<float>(p.qmax - p.y.zero_point))), za(_mm256_set1_epi32(p.a.zero_point)),
+        zb(_mm256_set1_epi32(p.b.zero_point)), zy(_mm256_set1_epi32(p.y.zero_point)) {}
+  static __m256 dq(__m256i v, __m256i z, __m256 s) { return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, z)), s); }
+  template <typename T> __m256 a(const T* p) const { return dq(load8_widen(p), za, sa); }
+  template <typename T> __m256 b(const T* p) const { return dq(load8_widen(p), zb, sb); }
+  // quant::quantize_linear_to: t / sy, clamped (max_ps(NaN, lo) = lo), round half to even (cvtps), + zy
+  template <typename Y> void q(Y* y, __m256 t) const {
+    const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(t, sy), lo), hi);
+    store8_i32(y, _mm256_add_epi32(_mm256_cvtps_epi32(v), zy));
   }
-  for (size_t ch = c8; ch < c; ++ch) {
-    const float b = quant::dequantize_linear(s[ch], p.b.scale, p.b.zero_point);
-    for (size_t i = 0; i < hw; ++i) {
-      const float t = quant::dequantize_linear(x[i * c + ch], p.a.scale, p.a.zero_point) * b;
-      y[i * c + ch] = static_cast<Y>(quant::quantize_linear_to(t, p.y.scale, p.y.zero_point, p.qmin, p.qmax));
-    }
-  }
+};
+// The same for one value (the tails).
+inline float dq1(int32_t v, const Quant& q) { return quant::dequantize_linear(v, q.scale, q.zero_point); }
+template <typename Y>
+void q1(Y* y, float t, const WideBinaryParams& p) {
+  *y = static_cast<Y>(quant::quantize_linear_to(t, p.y.scale, p.y.zero_point, p.qmin, p.qmax));
 }
 
-template <typename X, typename S>
-void mul_channelwise_wide_y(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const S* s, void* y) {
-  if (p.y.dtype == Dtype::int16) mul_channelwise_wide_t(p, hw, c, x, s, static_cast<int16_t*>(y));
-  else mul_channelwise_wide_t(p, hw, c, x, s, static_cast<int8_t*>(y));
-}
-template <typename X>
-void mul_channelwise_wide_s(const WideBinaryParams& p, size_t hw, size_t c, const X* x, const void* s, void* y) {
-  if (p.b.dtype == Dtype::int16) mul_channelwise_wide_y(p, hw, c, x, static_cast<const int16_t*>(s), y);
-  else mul_channelwise_wide_y(p, hw, c, x, static_cast<const int8_t*>(s), y);
-}
-void mul_channelwise_wide(const WideBinaryParams& p, size_t hw, size_t c, const void* x, const void* s, void* y) {
-  if (p.a.dtype == Dtype::int16) mul_channelwise_wide_s(p, hw, c, static_cast<const int16_t*>(x), s, y);
-  else mul_channelwise_wide_s(p, hw, c, static_cast<const int8_t*>(x), s, y);
+// Calls f(a, b, y) with the three arrays as pointers to their dtypes (int8_t / int16_t).
+template <typename F>
+void with_wide_types(const WideBinaryParams& p, const void* a, const void* b, void* y, F f) {
+  const auto on_y = [&](auto ta, auto tb) {
+    if (p.y.dtype == Dtype::int16) f(ta, tb, static_cast<int16_t*>(y));
+    else f(ta, tb, static_cast<int8_t*>(y));
+  };
+  const auto on_b = [&](auto ta) {
+    if (p.b.dtype == Dtype::int16) on_y(ta, static_cast<const int16_t*>(b));
+    else on_y(ta, static_cast<const int8_t*>(b));
+  };
+  if (p.a.dtype == Dtype::int16) on_b(static_cast<const int16_t*>(a));
+  else on_b(static_cast<const int8_t*>(a));
 }
 
-// ---- wide add (int16 activations; ref/elementwise_wide.cc): t = float(a - za) * sa + float(b - zb) * sb, then
-// quantize as above; 8 values a step (the build has -ffp-contract=off: no fused multiply-add), tails scalar.
-template <typename A, typename B, typename Y>
-void add_wide_t(const WideBinaryParams& p, size_t n, const A* a, const B* b, Y* y) {
-  const float lo = static_cast<float>(p.qmin - p.y.zero_point), hi = static_cast<float>(p.qmax - p.y.zero_point);
-  const __m256 vsa = _mm256_set1_ps(p.a.scale), vsb = _mm256_set1_ps(p.b.scale), vsy = _mm256_set1_ps(p.y.scale);
-  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-  const __m256i vza = _mm256_set1_epi32(p.a.zero_point), vzb = _mm256_set1_epi32(p.b.zero_point);
-  const __m256i vzy = _mm256_set1_epi32(p.y.zero_point);
-  const size_t n8 = n & ~size_t(7);
-  for (size_t i = 0; i < n8; i += 8) {
-    const __m256 av = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(a + i), vza)), vsa);
-    const __m256 bv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load8_widen(b + i), vzb)), vsb);
-    __m256 v = _mm256_div_ps(_mm256_add_ps(av, bv), vsy);
-    v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-    store8_i32(y + i, _mm256_add_epi32(_mm256_cvtps_epi32(v), vzy));
-  }
-  for (size_t i = n8; i < n; ++i) {
-    const float t = quant::dequantize_linear(a[i], p.a.scale, p.a.zero_point) + quant::dequantize_linear(b[i], p.b.scale, p.b.zero_point);
-    y[i] = static_cast<Y>(quant::quantize_linear_to(t, p.y.scale, p.y.zero_point, p.qmin, p.qmax));
-  }
+// ---- wide channelwise mul (the SE scale with int16 tensors): a' * s'[c], 8 channels a step.
+void mul_channelwise_wide(const WideBinaryParams& p, size_t hw, size_t c, const void* xv, const void* sv, void* yv) {
+  with_wide_types(p, xv, sv, yv, [&](auto x, auto s, auto y) {
+    const WideLanes l(p);
+    const size_t c8 = c & ~size_t(7);
+    for (size_t c0 = 0; c0 < c8; c0 += 8) {
+      const __m256 bv = l.b(s + c0);
+      for (size_t i = 0; i < hw; ++i) l.q(y + i * c + c0, _mm256_mul_ps(l.a(x + i * c + c0), bv));
+    }
+    for (size_t ch = c8; ch < c; ++ch)
+      for (size_t i = 0; i < hw; ++i) q1(y + i * c + ch, dq1(x[i * c + ch], p.a) * dq1(s[ch], p.b), p);
+  });
 }
-template <typename A, typename B>
-void add_wide_y(const WideBinaryParams& p, size_t n, const A* a, const B* b, void* y) {
-  if (p.y.dtype == Dtype::int16) add_wide_t(p, n, a, b, static_cast<int16_t*>(y));
-  else add_wide_t(p, n, a, b, static_cast<int8_t*>(y));
-}
-template <typename A>
-void add_wide_b(const WideBinaryParams& p, size_t n, const A* a, const void* b, void* y) {
-  if (p.b.dtype == Dtype::int16) add_wide_y(p, n, a, static_cast<const int16_t*>(b), y);
-  else add_wide_y(p, n, a, static_cast<const int8_t*>(b), y);
-}
-void add_wide(const WideBinaryParams& p, size_t n, const void* a, const void* b, void* y) {
-  if (p.a.dtype == Dtype::int16) add_wide_b(p, n, static_cast<const int16_t*>(a), b, y);
-  else add_wide_b(p, n, static_cast<const int8_t*>(a), b, y);
+
+// ---- wide add (residuals with int16 tensors): a' + b', 8 values a step.
+void add_wide(const WideBinaryParams& p, size_t n, const void* av, const void* bv, void* yv) {
+  with_wide_types(p, av, bv, yv, [&](auto a, auto b, auto y) {
+    const WideLanes l(p);
+    const size_t n8 = n & ~size_t(7);
+    for (size_t i = 0; i < n8; i += 8) l.q(y + i, _mm256_add_ps(l.a(a + i), l.b(b + i)));
+    for (size_t i = n8; i < n; ++i) q1(y + i, dq1(a[i], p.a) + dq1(b[i], p.b), p);
+  });
 }
 
 // ---- wide global average pool: the exact per-channel sum of x - zp in int32 lanes, 8 channels a step (exact:
