@@ -115,6 +115,20 @@ describe('the int16 choice (top-down, measured)', () => {
     expect(c.tensors).toEqual(['weak']); // the one whose int8 costs most
   });
 
+  test('a candidate the runtime refuses in int16 stays int8', async () => {
+    const args = base({ a: 0.001, weak: 2, b: 0.001, weaker: 1, c: 3 }, { sqnrDb: 20 });
+    const load = args.load;
+    let last = new Set<string>();
+    const emit = args.emit;
+    const c = await chooseInt16({
+      ...args,
+      emit: (int16) => { last = int16; return emit(int16); },
+      load: async (bytes) => { if (last.has('c')) throw new Error('refused'); return load(bytes); },
+    });
+    expect(c.tensors).not.toContain('c');
+    expect(c.stop).toBe('target unreachable'); // c's error stays
+  });
+
   test('an unreachable target keeps every candidate in int16 and says so', async () => {
     // 'rest' is not a candidate: its error stays whatever is int16
     const c = await chooseInt16(base({ a: 2, weak: 2, b: 2, weaker: 2, c: 2, rest: 1 }, { sqnrDb: 20 }));

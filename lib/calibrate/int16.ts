@@ -2,12 +2,14 @@
 // "int16 where int8 loses accuracy"). Measured in mnq's own integer runtime on the calibration images, from
 // the top down (as AIMET's automatic mixed precision): the file with every candidate in int16 first, then
 // each candidate alone back in int8 (the rest int16): the output error against float that this one int8
-// tensor adds, in a network otherwise close to float (`damage`), and the multiply-adds it makes int8 again
-// (`saving`). Least damage per saving first, tensors go back to int8 while the whole file still meets the
-// target (top-1 agreement with float on those images, or a logits SQNR), found by bisection over that order;
-// then, if int16 still reads more multiply-adds than the budget allows, more go back to int8.
-// (Bottom up, one tensor at a time into int16, does not work on MobileNetV3: each of ~100 tensors carries
-// about 1% of the int8 error, below what one measurement resolves.)
+// tensor adds, in a network otherwise close to float (`damage`), and the multiply-adds of the ops it takes out
+// of the wide kernels (`cost`, see Work). Least damage per cost first, tensors go back to int8 while the whole
+// file still meets the target (top-1 agreement with float on those images, or a logits SQNR), found by
+// bisection over that order; then, if the ops touching int16 still hold more of the network's multiply-adds
+// than the budget allows, more go back to int8.
+// (Bottom up, all int8 and one tensor at a time into int16, does not work on MobileNetV3: no single tensor
+// removes more than a few % of the int8 error, because an outlier channel clipped at any one of several
+// tensors does the damage; docs/calibration.md has the measurements.)
 import { Graph } from './graph';
 import { attrInts, NodeProto } from '../onnx/proto';
 import type { Model } from '../model';
@@ -34,7 +36,13 @@ export interface Score {
  * An int16 tensor: its producer's op, its work, and what it buys: `int8ErrorDb`, the error this tensor alone in
  * int8 adds to the logits (the rest int16), as an SQNR against float (lower: more harm; Infinity: none seen).
  */
-export interface Int16Step { tensor: string; op: string; int8ErrorDb: number; macs: number }
+export interface Int16Step {
+  tensor: string;
+  op: string;
+  int8ErrorDb: number;
+  /** the multiply-adds of the ops it makes wide (tensorCost) */
+  macs: number;
+}
 
 export interface Int16Choice {
   tensors: string[];
@@ -156,18 +164,22 @@ export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
   const base = await measure(a, new Set());
   const budget = a.target.budget ?? 1;
   if (meets(base, a.target)) return { tensors: [], share: 0, base, final: base, allInt16: base, steps: [], stop: 'int8 meets the target' };
-  // the candidates the runtime can run in int16 (each alone)
-  const usable: string[] = [];
-  for (const t of a.candidates) {
-    try {
-      await measure(a, new Set([t]));
-      usable.push(t);
-    } catch (e) {
-      if (process.env.MNQ_DEBUG_INT16) console.error(`int16 candidate ${t}: ${(e as Error).message}`);
+  // every candidate in int16; should the runtime refuse that file, only those it runs in int16 (each alone)
+  let usable = a.candidates;
+  let top: Score;
+  try {
+    top = await measure(a, new Set(usable));
+  } catch {
+    const ok: string[] = [];
+    for (const t of a.candidates) {
+      try {
+        await measure(a, new Set([t]));
+        ok.push(t);
+      } catch { /* not a candidate */ }
     }
+    usable = ok;
+    top = await measure(a, new Set(usable));
   }
-  const all = new Set(usable);
-  const top = await measure(a, all);
   const noise = (s: Score) => 10 ** (-s.sqnrDb / 10);
   const damage: { tensor: string; damage: number; macs: number }[] = [];
   let k = 0;
@@ -192,7 +204,7 @@ export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
   let n = lo;
   let budgetStop = false;
   while (n < order.length && int16Share(kept(n), a.work) > budget) { n++; budgetStop = true; }
-  const final = n === lo && meets(top, a.target) ? (lo === 0 ? top : best) : await measure(a, kept(n));
+  const final = n === lo && meets(top, a.target) ? best : await measure(a, kept(n));
   const tensors = a.candidates.filter((t) => kept(n).has(t));
   const steps: Int16Step[] = order.slice(n).reverse().map((d) => ({
     tensor: d.tensor, op: a.graph.producer(d.tensor)?.opType ?? 'input', macs: d.macs,
