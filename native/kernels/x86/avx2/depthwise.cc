@@ -121,6 +121,7 @@ bool depthwise_wide_pack(PackedDepthwise* w) {
       pw[(size_t(ch / kChanBlock) * taps + t) * kChanBlock + ch % kChanBlock] = int32_t(uint16_t(int16_t(w->w[size_t(ch) * taps + t])));
   w->bias_folded.assign(cpad, 0);
   for (int ch = 0; ch < c; ++ch) w->bias_folded[ch] = w->bias[ch];
+  if (dw_pairs_ok(*w)) depthwise_pack_pairs(w);  // the wide weights are symmetric: the same tap pairs
   return true;
 }
 
@@ -336,6 +337,15 @@ void depthwise_wide_rows(const WideDepthwiseArgs& a) {
     const __m256i v = valid == kChanBlock ? load8_widen(p) : load_tail_widen(p, valid);
     return w.x_zero_point ? _mm256_sub_epi32(v, xzp) : v;
   };
+  // 16 values as int16 lanes, minus the zero point (kMadd: the differences fit in int16)
+  const __m256i xzp16 = _mm256_set1_epi16(int16_t(w.x_zero_point));
+  const auto load16 = [&](const T* p) {
+    const __m256i v = sizeof(T) == 1 ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))
+                                     : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return w.x_zero_point ? _mm256_sub_epi16(v, xzp16) : v;
+  };
+  const uint8_t* wpairs = dw_pairs_ok(w) ? w.packed.data() + dw_pairs_offset(s) : nullptr;
+  const int pairs = (taps + 1) / 2;
   const auto store = [&](size_t yi, int cb, int valid, __m256i acc) {
     const __m256i q = requantize8(e, acc, load_mult(mult + cb, valid));
     const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
@@ -363,7 +373,33 @@ void depthwise_wide_rows(const WideDepthwiseArgs& a) {
       const size_t yi = (size_t(oy) * s.out_w + ox) * C;
       if (row_inside && ox >= ox_lo && ox < ox_hi) {
         const T* x0 = x + (size_t(oy * s.stride_h - s.pad_top) * s.in_w + size_t(ox * s.stride_w - s.pad_left)) * C;
-        for (int cb = 0; cb < C; cb += kChanBlock) {
+        int c0 = 0;
+        if (kMadd && wpairs)
+          for (; c0 + 16 <= C; c0 += 16) {
+            // 16 channels, two taps per lane (depthwise_pack_pairs), as dw_run_pairs for int8
+            const __m256i* wq = reinterpret_cast<const __m256i*>(wpairs + size_t(c0 / 16) * pairs * 64);
+            __m256i lo = _mm256_setr_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bias + c0)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(bias + c0 + 8)));
+            __m256i hi = _mm256_setr_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bias + c0 + 4)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(bias + c0 + 12)));
+            for (int pr = 0; pr < pairs; ++pr) {
+              const __m256i a = load16(x0 + off[size_t(2 * pr)] + c0);
+              const __m256i b = 2 * pr + 1 < taps ? load16(x0 + off[size_t(2 * pr + 1)] + c0) : a;  // zero weights
+              lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), _mm256_load_si256(wq + 2 * pr)));
+              hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), _mm256_load_si256(wq + 2 * pr + 1)));
+            }
+            const __m256 m_lo = _mm256_setr_m128(_mm_loadu_ps(mult + c0), _mm_loadu_ps(mult + c0 + 8));
+            const __m256 m_hi = _mm256_setr_m128(_mm_loadu_ps(mult + c0 + 4), _mm_loadu_ps(mult + c0 + 12));
+            // lane L of packs_epi32(q0, q1): channels 8L..8L+3 (q0) then 8L+4..8L+7 (q1)
+            const __m256i w16 = _mm256_packs_epi32(requantize8(e, lo, m_lo), requantize8(e, hi, m_hi));
+            if (y16) {
+              _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<int16_t*>(a.y) + yi + c0), w16);
+            } else {
+              const __m128i o = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<int8_t*>(a.y) + yi + c0), o);
+            }
+          }
+        for (int cb = c0; cb < C; cb += kChanBlock) {
           const int valid = imin(kChanBlock, C - cb);
           const int32_t* wb = pw + size_t(cb / kChanBlock) * taps * kChanBlock;
           __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + cb));
