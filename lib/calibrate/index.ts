@@ -22,7 +22,7 @@ import { listImages, streamImages, Progress } from './images';
 import { createSession, runFloat } from '../ort/session';
 import { findPairs, equalize, findHardSwishPairs, equalizeHardSwish, splitClipRange } from './equalize';
 import { biasCorrect, gptqRound, CorrectionInput } from './correction';
-import { chooseInt16, forcedInt16, int16Metadata, int16Share, Int16Choice, Int16Target, nodeMacs, score, tensorCost, Work } from './int16';
+import { chooseInt16, forcedChoice, forcedInt16, int16Metadata, Int16Choice, Int16Target, nodeMacs, tensorCost, Work } from './int16';
 
 export { Method, METHODS } from './calibrators';
 
@@ -77,12 +77,12 @@ export interface CalibrateOptions {
    */
   splitStem?: boolean | number;
   /**
-   * mixed precision (docs/calibration.md): 'auto' keeps in int16 the activation tensors that buy the most
-   * agreement with float per multiply-add until `int16Target` is met (see int16.ts); a list forces those
-   * tensors (tensor names, node names or op types such as 'HardSwish'); default none (all int8)
+   * mixed precision (docs/calibration.md): 'auto' starts from every candidate in int16 and moves back to int8
+   * the tensors whose int8 costs least accuracy per multiply-add while `int16Target` holds (see int16.ts); a
+   * list forces those tensors (tensor names, node names or op types such as 'HardSwish'); default none (all int8)
    */
   int16?: 'auto' | string[];
-  /** what 'auto' aims for: predicted agreement % (default 98) or a logits SQNR, and the share budget */
+  /** what 'auto' aims for: agreement % on the calibration images (default 98) or a logits SQNR, and the share budget */
   int16Target?: Int16Target;
   /** called for images that cannot be read (they are skipped) */
   onWarning?: (message: string) => void;
@@ -446,20 +446,11 @@ async function mixedPrecision(a: {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { load } = require('../model') as typeof import('../model');
   const loadModel = (bytes: Uint8Array) => load(bytes, { threads: 1 });
-  if (opts.int16 !== 'auto') {
-    const tensors = forcedInt16(graph, candidates, opts.int16!);
-    const measure = async (set: Set<string>) => {
-      const m = await loadModel(a.emit(set));
-      try { return score(floatOut, await m.run(batch, shape), classes); } finally { m.dispose(); }
-    };
-    const base = await measure(new Set());
-    const final = await measure(new Set(tensors));
-    return { tensors, share: int16Share(tensors, work), base, final, allInt16: final, steps: [], stop: 'forced' };
-  }
+  const args = { graph, candidates, work, cost, emit: a.emit, load: loadModel, images: batch, shape, floatOut, classes, target: opts.int16Target ?? {} };
+  if (opts.int16 !== 'auto') return forcedChoice(args, forcedInt16(graph, candidates, opts.int16!));
   const pbar = new Progress('int16: measuring tensors', candidates.length, !opts.progress);
   return chooseInt16({
-    graph, candidates, work, cost, emit: a.emit, load: loadModel, images: batch, shape, floatOut, classes,
-    target: opts.int16Target ?? {}, onStep: (done) => pbar.tick(done),
+    ...args, onStep: (done) => pbar.tick(done),
   });
 }
 

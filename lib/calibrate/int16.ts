@@ -159,6 +159,13 @@ async function measure(a: ChooseArgs, int16: Set<string>): Promise<Score> {
   }
 }
 
+/** A forced set (`--int16 LIST`) scored as chooseInt16 scores its choice. */
+export async function forcedChoice(a: ChooseArgs, tensors: string[]): Promise<Int16Choice> {
+  const base = await measure(a, new Set());
+  const final = await measure(a, new Set(tensors));
+  return { tensors, share: int16Share(tensors, a.work), base, final, allInt16: final, steps: [], stop: 'forced' };
+}
+
 /** The choice described at the top of this file. */
 export async function chooseInt16(a: ChooseArgs): Promise<Int16Choice> {
   const base = await measure(a, new Set());

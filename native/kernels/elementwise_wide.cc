@@ -88,8 +88,8 @@ void unary_wide(Isa isa, const WideUnaryParams& p, size_t n, const void* x, void
 std::vector<int16_t> make_wide_lut(const WideUnaryParams& p) {
   check_unary_wide(p);
   const bool x16 = p.x.dtype == Dtype::int16;
-  const int32_t lo = x16 ? -32768 : -128;
-  const size_t n = x16 ? 65536 : 256;
+  const int32_t lo = dtype_min(p.x.dtype);
+  const size_t n = size_t(dtype_max(p.x.dtype) - lo + 1);
   std::vector<int16_t> x16v(x16 ? n : 0), y16(n);
   std::vector<int8_t> x8v(x16 ? 0 : n), y8(p.y.dtype == Dtype::int16 ? 0 : n);
   for (size_t i = 0; i < n; ++i) {
@@ -120,10 +120,11 @@ void wide_lut_apply(const WideUnaryParams& p, const int16_t* table, size_t n, co
   check_ptr(fn, "x", x);
   check_ptr(fn, "y", y);
   const bool x16 = p.x.dtype == Dtype::int16, y16 = p.y.dtype == Dtype::int16;
-  if (x16 && y16) lut_loop(table, -32768, n, static_cast<const int16_t*>(x), static_cast<int16_t*>(y));
-  else if (x16) lut_loop(table, -32768, n, static_cast<const int16_t*>(x), static_cast<int8_t*>(y));
-  else if (y16) lut_loop(table, -128, n, static_cast<const int8_t*>(x), static_cast<int16_t*>(y));
-  else lut_loop(table, -128, n, static_cast<const int8_t*>(x), static_cast<int8_t*>(y));
+  const int32_t lo = dtype_min(p.x.dtype);
+  if (x16 && y16) lut_loop(table, lo, n, static_cast<const int16_t*>(x), static_cast<int16_t*>(y));
+  else if (x16) lut_loop(table, lo, n, static_cast<const int16_t*>(x), static_cast<int8_t*>(y));
+  else if (y16) lut_loop(table, lo, n, static_cast<const int8_t*>(x), static_cast<int16_t*>(y));
+  else lut_loop(table, lo, n, static_cast<const int8_t*>(x), static_cast<int8_t*>(y));
 }
 
 void global_avg_pool_wide(Isa isa, const WideGapParams& p, size_t hw, size_t c, const void* x, void* y) {
